@@ -1,0 +1,64 @@
+// The verified claims of a token, and the policy they are checked against.
+#ifndef JWTGATE_CLAIMS_H_
+#define JWTGATE_CLAIMS_H_
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "jwtgate/alg.h"
+
+namespace jwtgate {
+
+// Typed fields of a verified token. Every string_view points into the VerifyContext that
+// produced it (or, for `payload_json`, into its decoded payload buffer) and is valid until the
+// next Verify call with that context. Copy what must live longer.
+struct Claims {
+  Alg alg = Alg::kHS256;
+  std::string_view kid;  // header kid; empty when absent (has_kid tells)
+  std::string_view typ;  // header typ as sent; empty when absent
+  std::string_view iss;  // empty when absent
+  std::string_view sub;
+  std::string_view jti;
+  bool has_kid = false;
+  bool has_exp = false;
+  bool has_nbf = false;
+  bool has_iat = false;
+  // NumericDate values in whole seconds since the epoch; fractions are truncated toward zero
+  // (RFC 7519 §2 allows them; truncation makes `exp` earlier, never later).
+  int64_t exp = 0;
+  int64_t nbf = 0;
+  int64_t iat = 0;
+  // The decoded payload: a strict JSON object (UTF-8, no duplicate names).
+  std::string_view payload_json;
+};
+
+// What a token's claims must satisfy. The defaults are the strict ones: `exp` required, 30 s of
+// leeway, no issuer/audience/type requirement unless configured.
+struct ClaimsPolicy {
+  // Accepted issuers, compared byte-exactly. Empty: `iss` is not required (but, when present,
+  // must be a string).
+  std::vector<std::string> issuers;
+  // Accepted audiences. Non-empty: `aud` is required and one of its values (string, or a
+  // non-empty array of strings) must equal one of these byte-exactly.
+  std::vector<std::string> audiences;
+  // Required header `typ` as a media type (RFC 7515 §4.1.9): compared case-insensitively, with
+  // "application/" implied when there is no '/', so "at+jwt" matches "application/at+jwt".
+  // Empty: `typ` is not checked (but, when present, must be a string).
+  std::string typ;
+  // Clock skew allowed on exp, nbf and iat, in seconds (>= 0).
+  int64_t leeway_s = 30;
+  bool require_exp = true;
+  // Largest accepted exp - iat (or exp - now when iat is absent), seconds; 0: no limit.
+  int64_t max_lifetime_s = 0;
+  // Top-level claim names that must be present (any JSON type).
+  std::vector<std::string> required_claims;
+};
+
+// Media-type comparison for `typ` as described above. Exposed for tests.
+bool TypMatches(std::string_view configured, std::string_view received) noexcept;
+
+}  // namespace jwtgate
+
+#endif  // JWTGATE_CLAIMS_H_

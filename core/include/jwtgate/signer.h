@@ -1,0 +1,54 @@
+// Signer: makes compact JWS tokens. Used by the CLI (`jwtgate sign`), the tests and the
+// benchmarks; not on the verification path.
+#ifndef JWTGATE_SIGNER_H_
+#define JWTGATE_SIGNER_H_
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "jwtgate/alg.h"
+#include "jwtgate/result.h"
+
+namespace jwtgate {
+
+class Signer {
+ public:
+  // A private key in PEM (PKCS#8 or traditional) for RS/PS/ES/EdDSA, bound to `alg`.
+  static Result<Signer> FromPem(std::string_view pem, Alg alg);
+  // A private JWK (kty oct for HS*; RSA, EC or OKP with `d`) bound to `alg`.
+  static Result<Signer> FromJwk(std::string_view jwk_json, Alg alg);
+  // An HMAC secret for HS*.
+  static Result<Signer> FromSecret(std::string_view secret, Alg alg);
+
+  Signer(Signer&&) noexcept;
+  Signer& operator=(Signer&&) noexcept;
+  ~Signer();
+
+  Alg alg() const noexcept;
+
+  // Signs base64url(header_json) "." base64url(payload_json). The JSON texts are used as
+  // given (the caller is responsible for them being what it wants signed).
+  Result<std::string> SignRaw(std::string_view header_json, std::string_view payload_json) const;
+  // Builds the header {"alg":..,"typ":"JWT"[,"kid":..]} and signs `payload_json`.
+  Result<std::string> Sign(std::string_view payload_json,
+                           std::optional<std::string_view> kid = std::nullopt,
+                           std::optional<std::string_view> typ = "JWT") const;
+
+  struct Rep;
+
+ private:
+  explicit Signer(std::unique_ptr<Rep> rep);
+  std::unique_ptr<Rep> rep_;
+};
+
+// Key generation for `jwtgate keygen`. `private_out` receives a PEM (PKCS#8) for asymmetric
+// algorithms or a JWK (kty oct) for HS*; `public_jwk_out` the public JWK (for HS*, the oct
+// JWK itself) with kid, alg and use.
+Status GenerateKey(Alg alg, std::optional<std::string_view> kid, std::string* private_out,
+                   std::string* public_jwk_out);
+
+}  // namespace jwtgate
+
+#endif  // JWTGATE_SIGNER_H_

@@ -1,0 +1,138 @@
+// Status codes for every outcome of parsing, key import, verification and revocation.
+//
+// Rejecting a token is a hot path (attack traffic is mostly bad tokens), so a Status is a
+// one-byte enum, never an allocation or an exception. Each code has a stable snake_case name
+// (ToString) that the CLI prints as `rejected: <name>`, that the daemon puts into
+// `WWW-Authenticate: ... error_description="<name>"`, and that metrics use as a label value.
+// Names are a public contract: never rename one, only add.
+#ifndef JWTGATE_STATUS_H_
+#define JWTGATE_STATUS_H_
+
+#include <cstdint>
+#include <string_view>
+
+namespace jwtgate {
+
+#define JWTGATE_STATUS_LIST(X)                                                            \
+  X(kOk, "ok")                                                                            \
+  /* Compact serialization (RFC 7515 §7.1). */                                            \
+  X(kTokenEmpty, "token_empty")                                                           \
+  X(kTokenTooLarge, "token_too_large")                                                    \
+  X(kTokenMalformed, "token_malformed")                                                   \
+  X(kTokenIsJwe, "token_is_jwe")                                                          \
+  /* Protected header. */                                                                 \
+  X(kHeaderBadBase64, "header_bad_base64")                                                \
+  X(kHeaderTooLarge, "header_too_large")                                                  \
+  X(kHeaderBadJson, "header_bad_json")                                                    \
+  X(kHeaderNotObject, "header_not_object")                                                \
+  X(kHeaderDuplicateMember, "header_duplicate_member")                                    \
+  X(kAlgMissing, "alg_missing")                                                           \
+  X(kAlgInvalid, "alg_invalid")                                                           \
+  X(kAlgNotAllowed, "alg_not_allowed")                                                    \
+  X(kKidInvalid, "kid_invalid")                                                           \
+  X(kTypInvalid, "typ_invalid")                                                           \
+  X(kCritUnsupported, "crit_unsupported")                                                 \
+  X(kB64Unsupported, "b64_unsupported")                                                   \
+  X(kZipUnsupported, "zip_unsupported")                                                   \
+  X(kNestedJwtUnsupported, "nested_jwt_unsupported")                                      \
+  /* Key selection by (kid, alg). */                                                      \
+  X(kUnknownKid, "unknown_kid")                                                           \
+  X(kKeyNotFound, "key_not_found")                                                        \
+  X(kKidRequired, "kid_required")                                                         \
+  /* Signature. */                                                                        \
+  X(kSignatureBadBase64, "signature_bad_base64")                                          \
+  X(kSignatureBadLength, "signature_bad_length")                                          \
+  X(kSignatureInvalid, "signature_invalid")                                               \
+  /* Payload (claims set). */                                                             \
+  X(kPayloadBadBase64, "payload_bad_base64")                                              \
+  X(kPayloadTooLarge, "payload_too_large")                                                \
+  X(kPayloadBadJson, "payload_bad_json")                                                  \
+  X(kPayloadNotObject, "payload_not_object")                                              \
+  X(kPayloadDuplicateMember, "payload_duplicate_member")                                  \
+  /* Claims policy. */                                                                    \
+  X(kExpInvalid, "exp_invalid")                                                           \
+  X(kNbfInvalid, "nbf_invalid")                                                           \
+  X(kIatInvalid, "iat_invalid")                                                           \
+  X(kIssInvalid, "iss_invalid")                                                           \
+  X(kSubInvalid, "sub_invalid")                                                           \
+  X(kAudInvalid, "aud_invalid")                                                           \
+  X(kJtiInvalid, "jti_invalid")                                                           \
+  X(kExpMissing, "exp_missing")                                                           \
+  X(kExpired, "expired")                                                                  \
+  X(kNotYetValid, "not_yet_valid")                                                        \
+  X(kIatInFuture, "iat_in_future")                                                        \
+  X(kLifetimeTooLong, "lifetime_too_long")                                                \
+  X(kIssMissing, "iss_missing")                                                           \
+  X(kIssNotAllowed, "iss_not_allowed")                                                    \
+  X(kAudMissing, "aud_missing")                                                           \
+  X(kAudNotAllowed, "aud_not_allowed")                                                    \
+  X(kTypMissing, "typ_missing")                                                           \
+  X(kTypMismatch, "typ_mismatch")                                                         \
+  X(kRequiredClaimMissing, "required_claim_missing")                                      \
+  X(kRevoked, "revoked")                                                                  \
+  /* Key import (JWKS, JWK, PEM). */                                                      \
+  X(kJwksBadJson, "jwks_bad_json")                                                        \
+  X(kJwksTooLarge, "jwks_too_large")                                                      \
+  X(kJwkInvalid, "jwk_invalid")                                                           \
+  X(kJwkUnsupportedKty, "jwk_unsupported_kty")                                            \
+  X(kJwkPrivateMaterial, "jwk_private_material")                                          \
+  X(kKeyAlgMissing, "key_alg_missing")                                                    \
+  X(kKeyAlgMismatch, "key_alg_mismatch")                                                  \
+  X(kKeyUnsupportedCurve, "key_unsupported_curve")                                        \
+  X(kKeyTooSmall, "key_too_small")                                                        \
+  X(kKeyTooLarge, "key_too_large")                                                        \
+  X(kKeyBadExponent, "key_bad_exponent")                                                  \
+  X(kKeyInvalid, "key_invalid")                                                           \
+  X(kKeyUsageMismatch, "key_usage_mismatch")                                              \
+  X(kKeyDuplicate, "key_duplicate")                                                       \
+  X(kPemInvalid, "pem_invalid")                                                           \
+  /* Service. */                                                                          \
+  X(kOverloaded, "overloaded")                                                            \
+  X(kShuttingDown, "shutting_down")                                                       \
+  X(kInternalError, "internal_error")
+
+enum class [[nodiscard]] Status : uint8_t {
+#define JWTGATE_STATUS_ENUM(name, str) name,
+  JWTGATE_STATUS_LIST(JWTGATE_STATUS_ENUM)
+#undef JWTGATE_STATUS_ENUM
+};
+
+inline constexpr int kStatusCount = 0
+#define JWTGATE_STATUS_COUNT(name, str) +1
+    JWTGATE_STATUS_LIST(JWTGATE_STATUS_COUNT)
+#undef JWTGATE_STATUS_COUNT
+    ;
+
+// The stable snake_case name of `s`. Never empty; "unknown_status" only for a value that is
+// not one of the enumerators (a bug in the caller).
+constexpr std::string_view ToString(Status s) noexcept {
+  switch (s) {
+#define JWTGATE_STATUS_CASE(name, str) \
+  case Status::name:                   \
+    return str;
+    JWTGATE_STATUS_LIST(JWTGATE_STATUS_CASE)
+#undef JWTGATE_STATUS_CASE
+  }
+  return "unknown_status";
+}
+
+// Parses a name produced by ToString. Returns false when `name` is not one.
+constexpr bool StatusFromString(std::string_view name, Status* out) noexcept {
+#define JWTGATE_STATUS_PARSE(n, str) \
+  if (name == str) {                 \
+    *out = Status::n;                \
+    return true;                     \
+  }
+  JWTGATE_STATUS_LIST(JWTGATE_STATUS_PARSE)
+#undef JWTGATE_STATUS_PARSE
+  return false;
+}
+
+// True for the codes that describe a key-import problem (as opposed to a token problem).
+constexpr bool IsKeyImportStatus(Status s) noexcept {
+  return s >= Status::kJwksBadJson && s <= Status::kPemInvalid;
+}
+
+}  // namespace jwtgate
+
+#endif  // JWTGATE_STATUS_H_

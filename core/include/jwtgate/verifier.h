@@ -1,0 +1,103 @@
+// Verifier: the strict JWS-compact verification path.
+//
+//   split . . -> base64url -> strict JSON header -> key by (kid, alg) -> signature
+//   -> strict JSON claims -> policy (exp/nbf/iat/iss/aud/typ/...) -> revocation -> verdict
+//
+// The payload is parsed only after the signature has been checked, and revocation runs only
+// for tokens whose signature and claims passed. The signing input is a view of the token,
+// never rebuilt. Nothing on this path throws or calls an OpenSSL decoder or by-name fetch;
+// the only allocations are first-use growth of a VerifyContext's buffers.
+#ifndef JWTGATE_VERIFIER_H_
+#define JWTGATE_VERIFIER_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string_view>
+
+#include "jwtgate/alg.h"
+#include "jwtgate/claims.h"
+#include "jwtgate/keys.h"
+#include "jwtgate/status.h"
+
+namespace jwtgate {
+
+// Size caps. Every one is checked before the work it bounds.
+struct Limits {
+  size_t max_token_bytes = 8192;
+  size_t max_header_bytes = 1024;   // decoded
+  size_t max_payload_bytes = 6144;  // decoded
+  size_t max_kid_bytes = 256;
+  uint32_t max_json_depth = 16;     // header and payload
+};
+
+struct VerifierOptions {
+  ClaimsPolicy policy;
+  Limits limits;
+  // Algorithms accepted at all (intersected with the algorithms of the key set).
+  AlgSet algorithms = AlgSet::All();
+};
+
+// Implemented by the revocation subsystem; consulted for tokens that passed everything else.
+class RevocationCheck {
+ public:
+  virtual ~RevocationCheck() = default;
+  // True when the token is revoked. Must be thread-safe and must not allocate or block.
+  [[nodiscard]] virtual bool IsRevoked(const Claims& claims) const noexcept = 0;
+};
+
+// Per-thread scratch: JSON parsers, decode buffers. Not thread-safe: one per thread (or per
+// worker). Reusing it across calls is what keeps the path allocation-free.
+class VerifyContext {
+ public:
+  VerifyContext();
+  ~VerifyContext();
+  VerifyContext(const VerifyContext&) = delete;
+  VerifyContext& operator=(const VerifyContext&) = delete;
+
+  // After a successful Verify: the value of the top-level claim `name` of the payload as a
+  // string (strings unescaped; numbers and booleans in their JSON text; other types: false).
+  // Views are valid until the next Verify with this context.
+  bool ClaimAsString(std::string_view name, std::string_view* out) const noexcept;
+
+  struct Impl;
+  Impl& impl() noexcept { return *impl_; }
+
+ private:
+  std::unique_ptr<Impl> impl_;
+};
+
+class Verifier {
+ public:
+  // `keys` must not be null. `revocation` may be null (no revocation check); it must outlive
+  // the Verifier.
+  Verifier(std::shared_ptr<const KeySet> keys, VerifierOptions options,
+           const RevocationCheck* revocation = nullptr);
+  ~Verifier();
+
+  // Verifies `token` at time `now` (seconds since the epoch). On kOk fills `*out` (may be
+  // null) with views into `ctx`. Thread-safe when each thread passes its own `ctx`.
+  [[nodiscard]] Status Verify(std::string_view token, int64_t now, VerifyContext& ctx,
+                              Claims* out) const noexcept;
+
+  // Same, with a context owned by the calling thread.
+  [[nodiscard]] Status Verify(std::string_view token, int64_t now, Claims* out) const noexcept;
+
+  // Policy only, over already-verified typed claims (the verified-token cache re-checks time
+  // with this): exp with leeway, then revocation.
+  [[nodiscard]] Status Recheck(const Claims& claims, int64_t now) const noexcept;
+
+  const KeySet& keys() const noexcept { return *keys_; }
+  const std::shared_ptr<const KeySet>& key_set() const noexcept { return keys_; }
+  const VerifierOptions& options() const noexcept { return options_; }
+  const RevocationCheck* revocation() const noexcept { return revocation_; }
+
+ private:
+  std::shared_ptr<const KeySet> keys_;
+  VerifierOptions options_;
+  const RevocationCheck* revocation_;
+};
+
+}  // namespace jwtgate
+
+#endif  // JWTGATE_VERIFIER_H_
