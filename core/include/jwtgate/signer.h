@@ -8,6 +8,8 @@
 #include <string>
 #include <string_view>
 
+#include "jwtgate/status.h"
+
 #include "jwtgate/alg.h"
 #include "jwtgate/result.h"
 
@@ -17,7 +19,8 @@ class Signer {
  public:
   // A private key in PEM (PKCS#8 or traditional) for RS/PS/ES/EdDSA, bound to `alg`.
   static Result<Signer> FromPem(std::string_view pem, Alg alg);
-  // A private JWK (kty oct for HS*; RSA, EC or OKP with `d`) bound to `alg`.
+  // A secret JWK (kty oct, as `jwtgate keygen` writes for HS*) bound to an HS* `alg`. When
+  // the JWK names an `alg`, it must be `alg`.
   static Result<Signer> FromJwk(std::string_view jwk_json, Alg alg);
   // An HMAC secret for HS*.
   static Result<Signer> FromSecret(std::string_view secret, Alg alg);

@@ -35,6 +35,7 @@ namespace jwtgate {
   X(kB64Unsupported, "b64_unsupported")                                                   \
   X(kZipUnsupported, "zip_unsupported")                                                   \
   X(kNestedJwtUnsupported, "nested_jwt_unsupported")                                      \
+  X(kJweHeaderParameter, "jwe_header_parameter")                                          \
   /* Key selection by (kid, alg). */                                                      \
   X(kUnknownKid, "unknown_kid")                                                           \
   X(kKeyNotFound, "key_not_found")                                                        \

@@ -1,0 +1,28 @@
+// jwtgate: key generation, signing, verification and revocation from the command line.
+#include <CLI/CLI.hpp>
+
+#include <cstdio>
+
+#include "cli/commands.h"
+
+int main(int argc, char** argv) {
+  CLI::App app{
+      "jwtgate: strict JWT (JWS compact) verification, keys and revocation.\n"
+      "Exit status: 0 success/valid, 1 rejected or failed, 2 usage or configuration error."};
+  app.require_subcommand(1);
+  int exit_code = jwtgate::cli::kExitOk;
+  jwtgate::cli::RegisterKeygen(app, &exit_code);
+  jwtgate::cli::RegisterSign(app, &exit_code);
+  jwtgate::cli::RegisterVerify(app, &exit_code);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    app.exit(e);
+    return jwtgate::cli::kExitUsage;
+  }
+  return exit_code;
+}

@@ -1,0 +1,135 @@
+// jwtgate verify --keys JWKS_FILE [--iss ISS]... [--aud AUD]... [--typ T] [--leeway S]
+//                [--now UNIX] [TOKEN|-]
+#include <CLI/CLI.hpp>
+#include <fmt/core.h>
+
+#include <ctime>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "cli/commands.h"
+#include "cli/io.h"
+#include "jwtgate/keys.h"
+#include "jwtgate/verifier.h"
+
+namespace jwtgate::cli {
+namespace {
+
+struct VerifyArgs {
+  std::string keys_path;
+  std::vector<std::string> issuers;
+  std::vector<std::string> audiences;
+  std::vector<std::string> required;
+  std::vector<std::string> algs;
+  std::string typ;
+  std::string default_alg;
+  int64_t leeway = 30;
+  int64_t max_lifetime = 0;
+  int64_t now = -1;
+  bool no_exp = false;
+  std::string token;
+};
+
+int RunVerify(const VerifyArgs& a) {
+  if (a.token.empty()) {
+    fmt::print(stderr, "error: no token given (pass it as an argument, or - to read stdin)\n");
+    return kExitUsage;
+  }
+  if (a.leeway < 0 || a.max_lifetime < 0) {
+    fmt::print(stderr, "error: --leeway and --max-lifetime must be >= 0\n");
+    return kExitUsage;
+  }
+  std::string keys_text, error;
+  if (!ReadFile(a.keys_path, 1 << 20, &keys_text, &error)) {
+    fmt::print(stderr, "error: keys: {}\n", error);
+    return kExitUsage;
+  }
+  JwksOptions jwks_options;
+  if (!a.default_alg.empty()) {
+    Alg d;
+    if (!AlgFromName(a.default_alg, &d)) {
+      fmt::print(stderr, "error: unknown --default-alg '{}'\n", a.default_alg);
+      return kExitUsage;
+    }
+    jwks_options.default_alg = d;
+  }
+  KeySet::Builder builder;
+  if (Status s = builder.AddJwks(keys_text, jwks_options); s != Status::kOk) {
+    fmt::print(stderr, "error: keys: {}: {} (key #{})\n", a.keys_path, ToString(s),
+               builder.failed_index());
+    return kExitUsage;
+  }
+  VerifierOptions options;
+  options.policy.issuers = a.issuers;
+  options.policy.audiences = a.audiences;
+  options.policy.typ = a.typ;
+  options.policy.leeway_s = a.leeway;
+  options.policy.require_exp = !a.no_exp;
+  options.policy.max_lifetime_s = a.max_lifetime;
+  options.policy.required_claims = a.required;
+  if (!a.algs.empty()) {
+    options.algorithms = AlgSet();
+    for (const auto& name : a.algs) {
+      Alg alg;
+      if (!AlgFromName(name, &alg)) {
+        fmt::print(stderr, "error: unknown --alg '{}'\n", name);
+        return kExitUsage;
+      }
+      options.algorithms.Add(alg);
+    }
+  }
+  std::string token = a.token;
+  if (token == "-") {
+    if (!ReadFile("-", 64 * 1024, &token, &error)) {
+      fmt::print(stderr, "error: {}\n", error);
+      return kExitUsage;
+    }
+    token = std::string(Trim(token));
+  }
+  Verifier verifier(builder.Build(), options);
+  const int64_t now = a.now >= 0 ? a.now : static_cast<int64_t>(std::time(nullptr));
+  VerifyContext ctx;
+  Claims claims;
+  const Status s = verifier.Verify(token, now, ctx, &claims);
+  if (s != Status::kOk) {
+    fmt::print(stderr, "rejected: {}\n", ToString(s));
+    return kExitRejected;
+  }
+  fmt::print("{}\n", claims.payload_json);
+  return kExitOk;
+}
+
+}  // namespace
+
+void RegisterVerify(CLI::App& app, int* exit_code) {
+  auto args = std::make_shared<VerifyArgs>();
+  CLI::App* cmd = app.add_subcommand(
+      "verify",
+      "Verify a token. Valid: exit 0, the claims JSON on stdout. Rejected: exit 1,\n"
+      "'rejected: <status>' on stderr. Usage or configuration error: exit 2.");
+  cmd->add_option("--keys", args->keys_path, "JWKS file with the trusted public keys")
+      ->required();
+  cmd->add_option("--iss", args->issuers, "Accepted issuer (repeatable; exact match)")
+      ->allow_extra_args(false);
+  cmd->add_option("--aud", args->audiences, "Accepted audience (repeatable; aud required if set)")
+      ->allow_extra_args(false);
+  cmd->add_option("--typ", args->typ, "Required header typ, as a media type (e.g. at+jwt)");
+  cmd->add_option("--leeway", args->leeway, "Clock skew allowed on exp/nbf/iat, seconds")
+      ->capture_default_str();
+  cmd->add_option("--now", args->now, "Verification time, seconds since the epoch (default: now)");
+  cmd->add_option("--max-lifetime", args->max_lifetime,
+                  "Largest accepted exp - iat in seconds (0: no limit)")
+      ->capture_default_str();
+  cmd->add_option("--require", args->required, "Claim that must be present (repeatable)")
+      ->allow_extra_args(false);
+  cmd->add_option("--alg", args->algs, "Accepted algorithm (repeatable; default: all)")
+      ->allow_extra_args(false);
+  cmd->add_option("--default-alg", args->default_alg,
+                  "Algorithm for RSA/oct keys in the JWKS that carry no alg");
+  cmd->add_flag("--no-exp-required", args->no_exp, "Accept tokens without exp");
+  cmd->add_option("token", args->token, "The token, or - to read it from stdin");
+  cmd->callback([args, exit_code] { *exit_code = RunVerify(*args); });
+}
+
+}  // namespace jwtgate::cli

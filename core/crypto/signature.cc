@@ -1,0 +1,206 @@
+#include "crypto/signature.h"
+
+#include <openssl/evp.h>
+#include <openssl/rsa.h>
+#include <openssl/sha.h>
+#include <sodium.h>
+
+#include <cstring>
+#include <mutex>
+#include <vector>
+
+namespace jwtgate::crypto {
+namespace {
+
+// Message digests are fetched once per process; EVP_MD_fetch takes a lock and does a by-name
+// lookup, which must not happen per token.
+const EVP_MD* DigestFor(Alg alg) {
+  static const EVP_MD* const kSha256 = EVP_MD_fetch(nullptr, "SHA256", nullptr);
+  static const EVP_MD* const kSha384 = EVP_MD_fetch(nullptr, "SHA384", nullptr);
+  static const EVP_MD* const kSha512 = EVP_MD_fetch(nullptr, "SHA512", nullptr);
+  switch (DigestSize(alg)) {
+    case 32: return kSha256;
+    case 48: return kSha384;
+    default: return kSha512;
+  }
+}
+
+// One-shot SHA-2 without an EVP_MD_CTX (no allocation).
+size_t HashMessage(Alg alg, std::string_view m, uint8_t* out) noexcept {
+  const auto* p = reinterpret_cast<const unsigned char*>(m.data());
+  switch (DigestSize(alg)) {
+    case 32: SHA256(p, m.size(), out); return 32;
+    case 48: SHA384(p, m.size(), out); return 48;
+    default: SHA512(p, m.size(), out); return 64;
+  }
+}
+
+struct SlotRegistry {
+  std::mutex mu;
+  std::vector<size_t> free;  // GUARDED_BY(mu)
+  size_t next = 0;           // GUARDED_BY(mu)
+};
+
+SlotRegistry& Registry() {
+  static SlotRegistry* r = new SlotRegistry;  // never destroyed: threads may exit after main
+  return *r;
+}
+
+struct SlotHolder {
+  size_t slot;
+  SlotHolder() {
+    auto& r = Registry();
+    std::lock_guard<std::mutex> lock(r.mu);
+    if (!r.free.empty()) {
+      slot = r.free.back();
+      r.free.pop_back();
+    } else if (r.next < kMaxThreadSlots) {
+      slot = r.next++;
+    } else {
+      slot = kMaxThreadSlots;
+    }
+  }
+  ~SlotHolder() {
+    if (slot == kMaxThreadSlots) return;
+    auto& r = Registry();
+    std::lock_guard<std::mutex> lock(r.mu);
+    r.free.push_back(slot);
+  }
+};
+
+}  // namespace
+
+size_t ThisThreadSlot() noexcept {
+  thread_local SlotHolder holder;
+  return holder.slot;
+}
+
+EvpVerifier::EvpVerifier(EVP_PKEY* pkey, Alg alg)
+    : pkey_(pkey), alg_(alg), ctx_(new std::atomic<EVP_PKEY_CTX*>[kMaxThreadSlots]) {
+  for (size_t i = 0; i < kMaxThreadSlots; ++i) ctx_[i].store(nullptr, std::memory_order_relaxed);
+  if (FamilyOf(alg) == AlgFamily::kEcdsa) {
+    sig_size_ = alg == Alg::kES256 ? 64 : alg == Alg::kES384 ? 96 : 132;
+  } else {
+    sig_size_ = static_cast<size_t>(EVP_PKEY_get_size(pkey));
+  }
+  (void)DigestFor(alg);
+}
+
+EvpVerifier::~EvpVerifier() {
+  for (size_t i = 0; i < kMaxThreadSlots; ++i) {
+    EVP_PKEY_CTX_free(ctx_[i].load(std::memory_order_acquire));
+  }
+  EVP_PKEY_free(pkey_);
+}
+
+EVP_PKEY_CTX* EvpVerifier::NewCtx() const noexcept {
+  EVP_PKEY_CTX* ctx = EVP_PKEY_CTX_new_from_pkey(nullptr, pkey_, nullptr);
+  if (ctx == nullptr) return nullptr;
+  bool ok = EVP_PKEY_verify_init(ctx) == 1 &&
+            EVP_PKEY_CTX_set_signature_md(ctx, DigestFor(alg_)) == 1;
+  switch (FamilyOf(alg_)) {
+    case AlgFamily::kRsaPkcs1:
+      ok = ok && EVP_PKEY_CTX_set_rsa_padding(ctx, RSA_PKCS1_PADDING) == 1;
+      break;
+    case AlgFamily::kRsaPss:
+      // RFC 7518 §3.5: MGF1 with the same hash, salt length = hash length. Set explicitly:
+      // OpenSSL's default verify salt length is "auto", which accepts any salt length.
+      ok = ok && EVP_PKEY_CTX_set_rsa_padding(ctx, RSA_PKCS1_PSS_PADDING) == 1 &&
+           EVP_PKEY_CTX_set_rsa_mgf1_md(ctx, DigestFor(alg_)) == 1 &&
+           EVP_PKEY_CTX_set_rsa_pss_saltlen(ctx, RSA_PSS_SALTLEN_DIGEST) == 1;
+      break;
+    default:
+      break;
+  }
+  if (!ok) {
+    EVP_PKEY_CTX_free(ctx);
+    return nullptr;
+  }
+  return ctx;
+}
+
+bool EvpVerifier::VerifyDigest(EVP_PKEY_CTX* ctx, const uint8_t* sig, size_t sig_len,
+                               const uint8_t* dgst, size_t dgst_len) const noexcept {
+  if (FamilyOf(alg_) == AlgFamily::kEcdsa) {
+    uint8_t der[2 * 66 + 16];
+    const size_t der_len = EcdsaRawToDer(sig, sig_len / 2, der);
+    return EVP_PKEY_verify(ctx, der, der_len, dgst, dgst_len) == 1;
+  }
+  return EVP_PKEY_verify(ctx, sig, sig_len, dgst, dgst_len) == 1;
+}
+
+bool EvpVerifier::Verify(std::string_view message, const uint8_t* sig,
+                         size_t sig_len) const noexcept {
+  if (sig_len != sig_size_) return false;
+  uint8_t dgst[64];
+  const size_t dgst_len = HashMessage(alg_, message, dgst);
+  const size_t slot = ThisThreadSlot();
+  if (slot == kMaxThreadSlots) {
+    EVP_PKEY_CTX* ctx = NewCtx();
+    if (ctx == nullptr) return false;
+    const bool ok = VerifyDigest(ctx, sig, sig_len, dgst, dgst_len);
+    EVP_PKEY_CTX_free(ctx);
+    return ok;
+  }
+  // Only this thread reads or writes its slot while it holds it; acquire/release pair with the
+  // destructor, which runs after every user is gone, and with a later holder of the slot
+  // (slot hand-over goes through the registry mutex, which also orders these accesses).
+  EVP_PKEY_CTX* ctx = ctx_[slot].load(std::memory_order_acquire);
+  if (ctx == nullptr) {
+    ctx = NewCtx();
+    if (ctx == nullptr) return false;
+    ctx_[slot].store(ctx, std::memory_order_release);
+  }
+  return VerifyDigest(ctx, sig, sig_len, dgst, dgst_len);
+}
+
+Ed25519Verifier::Ed25519Verifier(const uint8_t pk[32]) noexcept {
+  std::memcpy(pk_.data(), pk, 32);
+}
+
+bool Ed25519Verifier::Verify(std::string_view message, const uint8_t* sig) const noexcept {
+  return crypto_sign_verify_detached(sig, reinterpret_cast<const unsigned char*>(message.data()),
+                                     message.size(), pk_.data()) == 0;
+}
+
+bool Ed25519PublicKeyIsValid(const uint8_t pk[32]) noexcept {
+  if (sodium_init() < 0) return false;
+  return crypto_core_ed25519_is_valid_point(pk) == 1;
+}
+
+namespace {
+
+// DER INTEGER of a non-negative big-endian number: strip leading zeros, prepend 0x00 when the
+// top bit is set. `n` <= 66, so lengths fit in one byte.
+size_t EncodeDerInteger(const uint8_t* v, size_t n, uint8_t* out) noexcept {
+  size_t i = 0;
+  while (i + 1 < n && v[i] == 0) ++i;
+  const bool pad = (v[i] & 0x80) != 0;
+  const size_t len = n - i + (pad ? 1 : 0);
+  size_t o = 0;
+  out[o++] = 0x02;
+  out[o++] = static_cast<uint8_t>(len);
+  if (pad) out[o++] = 0;
+  std::memcpy(out + o, v + i, n - i);
+  return o + n - i;
+}
+
+}  // namespace
+
+// Hand-written instead of ECDSA_SIG_new + BN_bin2bn + i2d_ECDSA_SIG (three allocations per
+// token): Ecdsa-Sig-Value is SEQUENCE { r INTEGER, s INTEGER }, a fixed shape.
+size_t EcdsaRawToDer(const uint8_t* rs, size_t n, uint8_t* der) noexcept {
+  uint8_t body[2 * 66 + 6];
+  size_t len = EncodeDerInteger(rs, n, body);
+  len += EncodeDerInteger(rs + n, n, body + len);
+  size_t o = 0;
+  der[o++] = 0x30;
+  if (len >= 0x80) {
+    der[o++] = 0x81;  // P-521: body up to 138 bytes
+  }
+  der[o++] = static_cast<uint8_t>(len);
+  std::memcpy(der + o, body, len);
+  return o + len;
+}
+
+}  // namespace jwtgate::crypto

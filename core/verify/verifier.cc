@@ -1,0 +1,251 @@
+#include "jwtgate/verifier.h"
+
+#include <charconv>
+#include <cstring>
+#include <utility>
+
+#include "crypto/key.h"
+#include "jose/base64url.h"
+#include "jose/compact.h"
+#include "jose/padded_buffer.h"
+#include "jose/strict_json.h"
+#include "verify/claims_policy.h"
+
+namespace jwtgate {
+
+struct VerifyContext::Impl {
+  explicit Impl(const Limits& l)
+      : limits(l),
+        header_buf(l.max_header_bytes),
+        payload_buf(l.max_payload_bytes),
+        header_parser(l.max_header_bytes, l.max_json_depth),
+        payload_parser(l.max_payload_bytes, l.max_json_depth) {}
+
+  // Rebuilds the buffers only when a verifier with larger limits uses this context.
+  void Fit(const Limits& l) {
+    if (l.max_header_bytes > limits.max_header_bytes ||
+        l.max_payload_bytes > limits.max_payload_bytes ||
+        l.max_json_depth != limits.max_json_depth) {
+      Limits grown = limits;
+      grown.max_header_bytes = std::max(grown.max_header_bytes, l.max_header_bytes);
+      grown.max_payload_bytes = std::max(grown.max_payload_bytes, l.max_payload_bytes);
+      grown.max_json_depth = l.max_json_depth;
+      this->~Impl();
+      new (this) Impl(grown);
+    }
+  }
+
+  Limits limits;
+  jose::PaddedBuffer header_buf;
+  jose::PaddedBuffer payload_buf;
+  jose::StrictJsonParser header_parser;
+  jose::StrictJsonParser payload_parser;
+  simdjson::dom::object payload;  // valid after a successful Verify
+  bool payload_valid = false;
+  uint8_t sig_buf[1024 + 4];      // RSA-8192 signatures are 1024 bytes
+  char number_text[32];
+};
+
+VerifyContext::VerifyContext() : impl_(std::make_unique<Impl>(Limits{})) {}
+VerifyContext::~VerifyContext() = default;
+
+bool VerifyContext::ClaimAsString(std::string_view name, std::string_view* out) const noexcept {
+  if (!impl_->payload_valid) return false;
+  simdjson::dom::element e;
+  if (impl_->payload[name].get(e) != simdjson::SUCCESS) return false;
+  char* buf = impl_->number_text;
+  switch (e.type()) {
+    case simdjson::dom::element_type::STRING:
+      return e.get_string().get(*out) == simdjson::SUCCESS;
+    case simdjson::dom::element_type::INT64: {
+      auto r = std::to_chars(buf, buf + sizeof impl_->number_text, int64_t(e));
+      *out = std::string_view(buf, static_cast<size_t>(r.ptr - buf));
+      return true;
+    }
+    case simdjson::dom::element_type::UINT64: {
+      auto r = std::to_chars(buf, buf + sizeof impl_->number_text, uint64_t(e));
+      *out = std::string_view(buf, static_cast<size_t>(r.ptr - buf));
+      return true;
+    }
+    case simdjson::dom::element_type::DOUBLE: {
+      auto r = std::to_chars(buf, buf + sizeof impl_->number_text, double(e));
+      *out = std::string_view(buf, static_cast<size_t>(r.ptr - buf));
+      return true;
+    }
+    case simdjson::dom::element_type::BOOL:
+      *out = bool(e) ? "true" : "false";
+      return true;
+    default:
+      return false;
+  }
+}
+
+Verifier::Verifier(std::shared_ptr<const KeySet> keys, VerifierOptions options,
+                   const RevocationCheck* revocation)
+    : keys_(std::move(keys)), options_(std::move(options)), revocation_(revocation) {}
+
+Verifier::~Verifier() = default;
+
+namespace {
+
+struct Header {
+  bool has_alg = false;
+  bool has_kid = false;
+  Alg alg = Alg::kHS256;
+  std::string_view kid;
+  std::string_view typ;
+};
+
+bool IsNestedJwtCty(std::string_view cty) {
+  // RFC 7519 §5.2: "JWT", compared as a media type.
+  return TypMatches("JWT", cty);
+}
+
+// One pass over the protected header. Members this verifier does not know are ignored, as
+// RFC 7515 §4 requires, unless listed in `crit` (which is rejected outright: no extension is
+// understood). jwk, jku, x5u, x5c, x5t are never read: keys come from configuration only.
+Status ParseHeader(simdjson::dom::object h, const VerifierOptions& opt, Header* out) noexcept {
+  for (auto field : h) {
+    const std::string_view k = field.key;
+    const simdjson::dom::element v = field.value;
+    if (k == "alg") {
+      std::string_view name;
+      if (v.get_string().get(name) != simdjson::SUCCESS) return Status::kAlgInvalid;
+      if (!AlgFromName(name, &out->alg)) return Status::kAlgNotAllowed;  // none, None, RS1, ...
+      out->has_alg = true;
+    } else if (k == "kid") {
+      if (v.get_string().get(out->kid) != simdjson::SUCCESS) return Status::kKidInvalid;
+      if (out->kid.size() > opt.limits.max_kid_bytes) return Status::kKidInvalid;
+      out->has_kid = true;
+    } else if (k == "typ") {
+      if (v.get_string().get(out->typ) != simdjson::SUCCESS) return Status::kTypInvalid;
+    } else if (k == "crit") {
+      return Status::kCritUnsupported;
+    } else if (k == "b64") {
+      return Status::kB64Unsupported;
+    } else if (k == "zip") {
+      return Status::kZipUnsupported;
+    } else if (k == "cty") {
+      std::string_view cty;
+      if (v.get_string().get(cty) == simdjson::SUCCESS && IsNestedJwtCty(cty)) {
+        return Status::kNestedJwtUnsupported;
+      }
+    } else if (k == "enc" || k == "epk" || k == "p2c" || k == "p2s" || k == "iv" ||
+               k == "tag" || k == "apu" || k == "apv") {
+      return Status::kJweHeaderParameter;
+    }
+  }
+  if (!out->has_alg) return Status::kAlgMissing;
+  if (!opt.algorithms.Contains(out->alg)) return Status::kAlgNotAllowed;
+  return Status::kOk;
+}
+
+Status DecodeSegment(std::string_view b64, size_t max_decoded, jose::PaddedBuffer& buf,
+                     Status too_large, Status bad, size_t* len) noexcept {
+  if (b64.size() % 4 == 1) return bad;
+  if (jose::Base64UrlDecodedSize(b64.size()) > max_decoded) return too_large;
+  if (!jose::Base64UrlDecode(b64, buf.data(), len)) return bad;
+  return Status::kOk;
+}
+
+thread_local VerifyContext* tls_context = nullptr;
+
+}  // namespace
+
+Status Verifier::Verify(std::string_view token, int64_t now, VerifyContext& ctx,
+                        Claims* out) const noexcept {
+  VerifyContext::Impl& cx = ctx.impl();
+  cx.payload_valid = false;
+  const Limits& lim = options_.limits;
+  cx.Fit(lim);
+
+  jose::CompactParts parts;
+  if (Status s = jose::SplitCompact(token, lim.max_token_bytes, &parts); s != Status::kOk) return s;
+
+  // Header.
+  size_t header_len = 0;
+  if (Status s = DecodeSegment(parts.header, lim.max_header_bytes, cx.header_buf,
+                               Status::kHeaderTooLarge, Status::kHeaderBadBase64, &header_len);
+      s != Status::kOk) {
+    return s;
+  }
+  simdjson::dom::object header_obj;
+  switch (cx.header_parser.Parse(cx.header_buf.data(), header_len, &header_obj)) {
+    case jose::JsonError::kOk: break;
+    case jose::JsonError::kNotObject: return Status::kHeaderNotObject;
+    case jose::JsonError::kDuplicateMember: return Status::kHeaderDuplicateMember;
+    case jose::JsonError::kTooLarge: return Status::kHeaderTooLarge;
+    default: return Status::kHeaderBadJson;
+  }
+  Header h;
+  if (Status s = ParseHeader(header_obj, options_, &h); s != Status::kOk) return s;
+
+  // Key by (kid, alg): the algorithm is the key's; the header only has to name it exactly.
+  const Key* key = nullptr;
+  if (Status s = keys_->Find(h.has_kid, h.kid, h.alg, &key); s != Status::kOk) return s;
+
+  // Signature: exact length, strict base64url, then the check.
+  const size_t sig_size = key->signature_size();
+  if (parts.signature.size() != jose::Base64UrlEncodedSize(sig_size)) {
+    return parts.signature.size() % 4 == 1 ? Status::kSignatureBadBase64
+                                           : Status::kSignatureBadLength;
+  }
+  size_t sig_len = 0;
+  if (!jose::Base64UrlDecode(parts.signature, cx.sig_buf, &sig_len)) {
+    return Status::kSignatureBadBase64;
+  }
+  if (!key->VerifySignature(parts.signing_input, cx.sig_buf, sig_len)) {
+    return Status::kSignatureInvalid;
+  }
+
+  // Claims, on authenticated bytes only.
+  size_t payload_len = 0;
+  if (Status s = DecodeSegment(parts.payload, lim.max_payload_bytes, cx.payload_buf,
+                               Status::kPayloadTooLarge, Status::kPayloadBadBase64, &payload_len);
+      s != Status::kOk) {
+    return s;
+  }
+  switch (cx.payload_parser.Parse(cx.payload_buf.data(), payload_len, &cx.payload)) {
+    case jose::JsonError::kOk: break;
+    case jose::JsonError::kNotObject: return Status::kPayloadNotObject;
+    case jose::JsonError::kDuplicateMember: return Status::kPayloadDuplicateMember;
+    case jose::JsonError::kTooLarge: return Status::kPayloadTooLarge;
+    default: return Status::kPayloadBadJson;
+  }
+  Claims local;
+  Claims* c = out != nullptr ? out : &local;
+  c->alg = h.alg;
+  c->has_kid = h.has_kid;
+  c->kid = h.kid;
+  c->typ = h.typ;
+  c->payload_json = std::string_view(reinterpret_cast<const char*>(cx.payload_buf.data()), payload_len);
+  if (Status s = verify::ExtractAndCheckClaims(cx.payload, options_.policy, now, c);
+      s != Status::kOk) {
+    return s;
+  }
+  if (revocation_ != nullptr && revocation_->IsRevoked(*c)) return Status::kRevoked;
+  cx.payload_valid = true;
+  return Status::kOk;
+}
+
+Status Verifier::Verify(std::string_view token, int64_t now, Claims* out) const noexcept {
+  if (tls_context == nullptr) {
+    // Owned by the thread; released at thread exit.
+    thread_local std::unique_ptr<VerifyContext> owned;
+    try {
+      owned = std::make_unique<VerifyContext>();
+    } catch (...) {
+      return Status::kInternalError;
+    }
+    tls_context = owned.get();
+  }
+  return Verify(token, now, *tls_context, out);
+}
+
+Status Verifier::Recheck(const Claims& claims, int64_t now) const noexcept {
+  if (Status s = verify::CheckExpiry(claims, options_.policy, now); s != Status::kOk) return s;
+  if (revocation_ != nullptr && revocation_->IsRevoked(claims)) return Status::kRevoked;
+  return Status::kOk;
+}
+
+}  // namespace jwtgate
