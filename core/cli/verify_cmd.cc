@@ -27,13 +27,19 @@ struct VerifyArgs {
   int64_t leeway = 30;
   int64_t max_lifetime = 0;
   int64_t now = -1;
+  bool now_given = false;
   bool no_exp = false;
+  bool token_given = false;
   std::string token;
 };
 
 int RunVerify(const VerifyArgs& a) {
-  if (a.token.empty()) {
+  if (!a.token_given) {
     fmt::print(stderr, "error: no token given (pass it as an argument, or - to read stdin)\n");
+    return kExitUsage;
+  }
+  if (a.now_given && a.now < 0) {
+    fmt::print(stderr, "error: --now must be seconds since the epoch (>= 0)\n");
     return kExitUsage;
   }
   if (a.leeway < 0 || a.max_lifetime < 0) {
@@ -88,7 +94,7 @@ int RunVerify(const VerifyArgs& a) {
     token = std::string(Trim(token));
   }
   Verifier verifier(builder.Build(), options);
-  const int64_t now = a.now >= 0 ? a.now : static_cast<int64_t>(std::time(nullptr));
+  const int64_t now = a.now_given ? a.now : static_cast<int64_t>(std::time(nullptr));
   VerifyContext ctx;
   Claims claims;
   const Status s = verifier.Verify(token, now, ctx, &claims);
@@ -117,7 +123,8 @@ void RegisterVerify(CLI::App& app, int* exit_code) {
   cmd->add_option("--typ", args->typ, "Required header typ, as a media type (e.g. at+jwt)");
   cmd->add_option("--leeway", args->leeway, "Clock skew allowed on exp/nbf/iat, seconds")
       ->capture_default_str();
-  cmd->add_option("--now", args->now, "Verification time, seconds since the epoch (default: now)");
+  CLI::Option* now_opt =
+      cmd->add_option("--now", args->now, "Verification time, seconds since the epoch (default: now)");
   cmd->add_option("--max-lifetime", args->max_lifetime,
                   "Largest accepted exp - iat in seconds (0: no limit)")
       ->capture_default_str();
@@ -128,8 +135,13 @@ void RegisterVerify(CLI::App& app, int* exit_code) {
   cmd->add_option("--default-alg", args->default_alg,
                   "Algorithm for RSA/oct keys in the JWKS that carry no alg");
   cmd->add_flag("--no-exp-required", args->no_exp, "Accept tokens without exp");
-  cmd->add_option("token", args->token, "The token, or - to read it from stdin");
-  cmd->callback([args, exit_code] { *exit_code = RunVerify(*args); });
+  CLI::Option* token_opt =
+      cmd->add_option("token", args->token, "The token, or - to read it from stdin");
+  cmd->callback([args, exit_code, now_opt, token_opt] {
+    args->now_given = now_opt->count() > 0;
+    args->token_given = token_opt->count() > 0;
+    *exit_code = RunVerify(*args);
+  });
 }
 
 }  // namespace jwtgate::cli

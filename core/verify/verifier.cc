@@ -154,6 +154,18 @@ thread_local VerifyContext* tls_context = nullptr;
 
 Status Verifier::Verify(std::string_view token, int64_t now, VerifyContext& ctx,
                         Claims* out) const noexcept {
+  Claims local;
+  Claims* c = out != nullptr ? out : &local;
+  if (Status s = VerifyBeforeRevocation(token, now, ctx, c); s != Status::kOk) return s;
+  if (revocation_ != nullptr && revocation_->IsRevoked(*c)) {
+    ctx.impl().payload_valid = false;
+    return Status::kRevoked;
+  }
+  return Status::kOk;
+}
+
+Status Verifier::VerifyBeforeRevocation(std::string_view token, int64_t now, VerifyContext& ctx,
+                                        Claims* c) const noexcept {
   VerifyContext::Impl& cx = ctx.impl();
   cx.payload_valid = false;
   const Limits& lim = options_.limits;
@@ -212,8 +224,6 @@ Status Verifier::Verify(std::string_view token, int64_t now, VerifyContext& ctx,
     case jose::JsonError::kTooLarge: return Status::kPayloadTooLarge;
     default: return Status::kPayloadBadJson;
   }
-  Claims local;
-  Claims* c = out != nullptr ? out : &local;
   c->alg = h.alg;
   c->has_kid = h.has_kid;
   c->kid = h.kid;
@@ -223,7 +233,6 @@ Status Verifier::Verify(std::string_view token, int64_t now, VerifyContext& ctx,
       s != Status::kOk) {
     return s;
   }
-  if (revocation_ != nullptr && revocation_->IsRevoked(*c)) return Status::kRevoked;
   cx.payload_valid = true;
   return Status::kOk;
 }

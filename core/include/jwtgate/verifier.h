@@ -44,6 +44,12 @@ class RevocationCheck {
   virtual ~RevocationCheck() = default;
   // True when the token is revoked. Must be thread-safe and must not allocate or block.
   [[nodiscard]] virtual bool IsRevoked(const Claims& claims) const noexcept = 0;
+
+  // Batch form: revoked[i] = IsRevoked(claims[i]) for i < n. Implementations override it to
+  // hash and prefetch every probe first, then check (the pipeline calls it per batch).
+  virtual void IsRevokedBatch(const Claims* claims, size_t n, bool* revoked) const noexcept {
+    for (size_t i = 0; i < n; ++i) revoked[i] = IsRevoked(claims[i]);
+  }
 };
 
 // Per-thread scratch: JSON parsers, decode buffers. Not thread-safe: one per thread (or per
@@ -82,6 +88,12 @@ class Verifier {
 
   // Same, with a context owned by the calling thread.
   [[nodiscard]] Status Verify(std::string_view token, int64_t now, Claims* out) const noexcept;
+
+  // Everything but the revocation check: for callers that run revocation themselves, in
+  // batches (the pipeline). REQUIRES: on kOk, the caller checks revocation() before
+  // accepting the token.
+  [[nodiscard]] Status VerifyBeforeRevocation(std::string_view token, int64_t now,
+                                              VerifyContext& ctx, Claims* out) const noexcept;
 
   // Policy only, over already-verified typed claims (the verified-token cache re-checks time
   // with this): exp with leeway, then revocation.

@@ -1,0 +1,106 @@
+// VerifiedTokenCache: remembers tokens that passed full verification, so that a token seen
+// again costs a hash, a lookup and a re-check instead of a signature verification.
+//
+// Safety rules (security catalogue E5, B3):
+//  - Keyed by a seeded 64-bit hash of the WHOLE token, with equality on the whole token: never
+//    the signature alone (ECDSA signatures are malleable: (r, n-s) is a second valid signature
+//    of the same claims, so the signature is no identity).
+//  - A hit still re-checks exp (with the verifier's leeway) and revocation, through
+//    Verifier::Recheck, with the verifier the caller passes: an entry never outlives exp, and
+//    a revocation after caching takes effect on the next hit.
+//  - Clear() on key reload: entries verified under old keys are dropped.
+//  - Bounded memory: `capacity` entries in set-associative shards (8 ways per set) with CLOCK
+//    replacement; expired entries are evicted first.
+// Thread-safe. Each shard has its own mutex, held only for the probe and the copy of one
+// shared_ptr; re-checks run outside the lock.
+#ifndef JWTGATE_CACHE_H_
+#define JWTGATE_CACHE_H_
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "jwtgate/claims.h"
+#include "jwtgate/status.h"
+
+namespace jwtgate {
+
+class Verifier;
+
+// An owned copy of what a verified token carries that the cache, the policy re-check and the
+// daemon's identity headers need. Immutable once built; shared between threads.
+struct VerifiedToken {
+  std::string token;  // the whole token: equality for the cache
+  uint64_t hash = 0;  // VerifiedTokenCache::Hash(token) when built for the cache
+  Alg alg = Alg::kHS256;
+  std::string iss, sub, jti;
+  bool has_exp = false, has_iat = false;
+  int64_t exp = 0, iat = 0;
+  // Claim-to-header values captured at verification, in the order the caller asked for
+  // (empty string when the claim is absent).
+  std::vector<std::string> extra;
+
+  // Builds from verified claims (copies every view).
+  static std::shared_ptr<const VerifiedToken> From(std::string_view token, uint64_t hash,
+                                                   const Claims& claims,
+                                                   std::vector<std::string> extra = {});
+  // A Claims view of this entry, for Verifier::Recheck and revocation checks.
+  Claims AsClaims() const noexcept;
+};
+
+struct CacheOptions {
+  size_t capacity = 1 << 16;  // entries in total (rounded up to whole sets)
+  size_t shards = 64;         // power of two
+  uint64_t seed = 0;          // 0: a random seed per process
+};
+
+class VerifiedTokenCache {
+ public:
+  explicit VerifiedTokenCache(CacheOptions options = {});
+  ~VerifiedTokenCache();
+  VerifiedTokenCache(const VerifiedTokenCache&) = delete;
+  VerifiedTokenCache& operator=(const VerifiedTokenCache&) = delete;
+
+  // Seeded hash of the whole token (XXH3-64 with this cache's secret seed).
+  uint64_t Hash(std::string_view token) const noexcept;
+
+  enum class Lookup : uint8_t { kMiss, kHit };
+
+  // Looks `token` up. On kHit, `*status` is the re-check's verdict (kOk, kExpired, kRevoked)
+  // and, when kOk, `*entry` the cached token. Entries that fail the re-check are evicted.
+  Lookup Find(std::string_view token, uint64_t hash, int64_t now, const Verifier& verifier,
+              Status* status, std::shared_ptr<const VerifiedToken>* entry) noexcept;
+
+  // Inserts a verified token (its `hash` must be Hash(token)). Replaces an equal token.
+  void Insert(std::shared_ptr<const VerifiedToken> entry) noexcept;
+
+  // Drops every entry (key reload, policy change).
+  void Clear() noexcept;
+
+  struct Stats {
+    uint64_t hits = 0;
+    uint64_t misses = 0;
+    uint64_t inserts = 0;
+    uint64_t evictions = 0;
+    size_t entries = 0;
+    size_t capacity = 0;
+  };
+  Stats stats() const noexcept;
+
+ private:
+  struct Shard;
+  Shard& ShardFor(uint64_t hash) const noexcept;
+  uint64_t seed_;
+  size_t shard_mask_;
+  size_t sets_per_shard_;
+  std::unique_ptr<Shard[]> shards_;
+};
+
+}  // namespace jwtgate
+
+#endif  // JWTGATE_CACHE_H_

@@ -1,0 +1,125 @@
+// Pipeline: many submitters (I/O threads) hand tokens to all cores; workers verify them in
+// batches.
+//
+//   Submit --> bounded MPMC ring --> worker (TBB arena, one per core): batch closes on
+//   max_batch or batch_deadline --> cache hits answered, identical tokens verified once,
+//   tokens grouped by header (hence by key), signatures, claims, revocation (batched, with
+//   prefetch) --> Completion pushed to the submitter's CompletionQueue (lock-free MPSC ring,
+//   optional eventfd signal).
+//
+// Back-pressure: a full ring, or a CompletionQueue with as many tokens in flight as it can
+// hold, makes Submit return kOverloaded at once; memory never grows with load.
+// Exactly once: every Submit that returns kOk produces exactly one Completion, including
+// during Shutdown (which stops intake, then drains). A Submit that returns anything else
+// produces none.
+#ifndef JWTGATE_PIPELINE_H_
+#define JWTGATE_PIPELINE_H_
+
+#include <atomic>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "jwtgate/cache.h"
+#include "jwtgate/status.h"
+#include "jwtgate/verifier.h"
+
+namespace jwtgate {
+
+struct Completion {
+  uint64_t ticket = 0;
+  Status status = Status::kInternalError;
+  // Set when status == kOk and the pipeline captures identities (cache enabled or
+  // PipelineOptions::capture_identity).
+  std::shared_ptr<const VerifiedToken> token;
+};
+
+// The completion target of one submitter. Many workers push; only the owning submitter
+// thread polls. Capacity bounds the submitter's tokens in flight.
+class CompletionQueue {
+ public:
+  // REQUIRES: capacity a power of two >= 2. With `signal`, an eventfd becomes readable when
+  // completions are pushed (for an io_uring or epoll loop).
+  explicit CompletionQueue(size_t capacity, bool signal = false);
+  ~CompletionQueue();
+  CompletionQueue(const CompletionQueue&) = delete;
+  CompletionQueue& operator=(const CompletionQueue&) = delete;
+
+  // Owner thread only. Moves up to `max` completions into `out`; returns how many.
+  size_t Poll(Completion* out, size_t max) noexcept;
+  // Owner thread only. Blocks until at least one completion is available or `timeout` passes.
+  size_t Wait(Completion* out, size_t max, std::chrono::nanoseconds timeout) noexcept;
+
+  // The eventfd (or -1 without `signal`). Reading it clears the signal.
+  int event_fd() const noexcept { return event_fd_; }
+  size_t in_flight() const noexcept { return in_flight_.load(std::memory_order_relaxed); }
+  size_t capacity() const noexcept;
+
+  struct Rep;
+
+ private:
+  friend class Pipeline;
+  bool Reserve() noexcept;                 // Submit side: one more in flight
+  void Unreserve() noexcept;               // Submit failed after Reserve
+  void Push(Completion&& c) noexcept;      // Worker side: never fails (slot reserved)
+  std::unique_ptr<Rep> rep_;
+  int event_fd_ = -1;
+  std::atomic<size_t> in_flight_{0};
+};
+
+struct PipelineOptions {
+  unsigned workers = 0;         // 0: one per core
+  size_t ring_capacity = 4096;  // power of two
+  size_t max_batch = 32;        // 1..256
+  std::chrono::nanoseconds batch_deadline = std::chrono::microseconds(20);
+  VerifiedTokenCache* cache = nullptr;  // optional; must outlive the pipeline
+  bool capture_identity = false;        // fill Completion::token even without a cache
+  // Top-level claims copied into VerifiedToken::extra (for identity headers), in order.
+  std::vector<std::string> extra_claims;
+  // Clock in seconds since the epoch; defaults to the system clock. Tests inject time here.
+  int64_t (*clock)() = nullptr;
+};
+
+class Pipeline {
+ public:
+  Pipeline(std::shared_ptr<const Verifier> verifier, PipelineOptions options);
+  ~Pipeline();  // Shutdown(), then joins the workers
+  Pipeline(const Pipeline&) = delete;
+  Pipeline& operator=(const Pipeline&) = delete;
+
+  // Thread-safe, non-blocking. `token` must stay valid until its completion is polled.
+  // Returns kOk (a completion will follow), kOverloaded or kShuttingDown.
+  [[nodiscard]] Status Submit(std::string_view token, uint64_t ticket,
+                              CompletionQueue* target) noexcept;
+
+  // Hot reload: later batches use `verifier`; the cache (if any) is cleared.
+  void SetVerifier(std::shared_ptr<const Verifier> verifier);
+
+  // Stops intake, verifies what was accepted, stops the workers. Idempotent.
+  void Shutdown();
+
+  struct Stats {
+    uint64_t submitted = 0;
+    uint64_t completed = 0;
+    uint64_t overloaded = 0;
+    uint64_t batches = 0;
+    uint64_t deduplicated = 0;  // tokens answered by an identical token in the same batch
+    uint64_t cache_hits = 0;
+    size_t queue_depth = 0;
+    unsigned workers = 0;
+  };
+  Stats stats() const noexcept;
+
+  struct Rep;
+
+ private:
+  std::unique_ptr<Rep> rep_;
+};
+
+}  // namespace jwtgate
+
+#endif  // JWTGATE_PIPELINE_H_

@@ -1,0 +1,477 @@
+#include "jwtgate/pipeline.h"
+
+#include <linux/futex.h>
+#include <sys/eventfd.h>
+#include <sys/syscall.h>
+#include <poll.h>
+#include <unistd.h>
+
+#include <oneapi/tbb/global_control.h>
+#include <oneapi/tbb/task_arena.h>
+
+#include <algorithm>
+#include <array>
+#include <cerrno>
+#include <climits>
+#include <cstring>
+#include <ctime>
+#include <thread>
+
+#include "pipeline/mpmc_ring.h"
+#define XXH_INLINE_ALL
+#include <xxhash.h>
+
+namespace jwtgate {
+namespace {
+
+inline void CpuRelax() noexcept {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#else
+  std::this_thread::yield();
+#endif
+}
+
+int64_t SystemClock() {
+  return static_cast<int64_t>(std::time(nullptr));
+}
+
+// futex on a 32-bit word with a timeout (std::atomic::wait has none).
+void FutexWait(std::atomic<uint32_t>* word, uint32_t expected, std::chrono::nanoseconds timeout) {
+  struct timespec ts;
+  ts.tv_sec = static_cast<time_t>(timeout.count() / 1000000000);
+  ts.tv_nsec = static_cast<long>(timeout.count() % 1000000000);
+  syscall(SYS_futex, reinterpret_cast<uint32_t*>(word), FUTEX_WAIT_PRIVATE, expected, &ts,
+          nullptr, 0);
+}
+
+void FutexWake(std::atomic<uint32_t>* word, int count) {
+  syscall(SYS_futex, reinterpret_cast<uint32_t*>(word), FUTEX_WAKE_PRIVATE, count, nullptr,
+          nullptr, 0);
+}
+
+void FutexWakeAll(std::atomic<uint32_t>* word) {
+  syscall(SYS_futex, reinterpret_cast<uint32_t*>(word), FUTEX_WAKE_PRIVATE, INT_MAX, nullptr,
+          nullptr, 0);
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------------
+// CompletionQueue
+
+struct CompletionQueue::Rep {
+  explicit Rep(size_t capacity) : ring(capacity) {}
+  pipeline::MpmcRing<Completion> ring;
+  alignas(pipeline::kCacheLine) std::atomic<uint32_t> seq{0};  // bumped on every push
+  std::atomic<uint32_t> waiting{0};                            // owner is in Wait()
+  std::atomic<bool> signalled{false};                          // eventfd holds a count
+};
+
+CompletionQueue::CompletionQueue(size_t capacity, bool signal)
+    : rep_(std::make_unique<Rep>(capacity)) {
+  if (signal) {
+    event_fd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  }
+}
+
+CompletionQueue::~CompletionQueue() {
+  if (event_fd_ >= 0) ::close(event_fd_);
+}
+
+size_t CompletionQueue::capacity() const noexcept { return rep_->ring.capacity(); }
+
+bool CompletionQueue::Reserve() noexcept {
+  // relaxed: the count only bounds how many completions can be outstanding; the ring itself
+  // orders the data.
+  size_t cur = in_flight_.load(std::memory_order_relaxed);
+  do {
+    if (cur >= rep_->ring.capacity()) return false;
+  } while (!in_flight_.compare_exchange_weak(cur, cur + 1, std::memory_order_relaxed));
+  return true;
+}
+
+void CompletionQueue::Unreserve() noexcept { in_flight_.fetch_sub(1, std::memory_order_relaxed); }
+
+void CompletionQueue::Push(Completion&& c) noexcept {
+  // A slot was reserved at Submit and is released only after Poll moved an element out, so
+  // the ring always has room; the loop covers a consumer that is still mid-pop.
+  while (!rep_->ring.TryPush(std::move(c))) CpuRelax();
+  rep_->seq.fetch_add(1, std::memory_order_release);
+  // seq_cst fence: orders the push before reading `waiting` (pairs with the fence in Wait),
+  // so a waiter either sees the element or is woken.
+  std::atomic_thread_fence(std::memory_order_seq_cst);
+  if (rep_->waiting.load(std::memory_order_relaxed) != 0) FutexWakeAll(&rep_->seq);
+  if (event_fd_ >= 0 && !rep_->signalled.exchange(true, std::memory_order_acq_rel)) {
+    const uint64_t one = 1;
+    ssize_t unused = ::write(event_fd_, &one, sizeof one);
+    (void)unused;  // EAGAIN only when the counter is saturated: still readable
+  }
+}
+
+size_t CompletionQueue::Poll(Completion* out, size_t max) noexcept {
+  if (event_fd_ >= 0 && rep_->signalled.load(std::memory_order_acquire)) {
+    uint64_t v;
+    ssize_t unused = ::read(event_fd_, &v, sizeof v);
+    (void)unused;
+    // Cleared before polling: a push after this point signals again.
+    rep_->signalled.store(false, std::memory_order_release);
+  }
+  size_t n = 0;
+  while (n < max && rep_->ring.TryPop(&out[n])) ++n;
+  if (n != 0) in_flight_.fetch_sub(n, std::memory_order_relaxed);
+  return n;
+}
+
+size_t CompletionQueue::Wait(Completion* out, size_t max, std::chrono::nanoseconds timeout) noexcept {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  for (;;) {
+    if (size_t n = Poll(out, max); n != 0) return n;
+    const uint32_t s = rep_->seq.load(std::memory_order_acquire);
+    rep_->waiting.store(1, std::memory_order_relaxed);
+    std::atomic_thread_fence(std::memory_order_seq_cst);
+    if (size_t n = Poll(out, max); n != 0) {
+      rep_->waiting.store(0, std::memory_order_relaxed);
+      return n;
+    }
+    const auto now = std::chrono::steady_clock::now();
+    if (now >= deadline) {
+      rep_->waiting.store(0, std::memory_order_relaxed);
+      return 0;
+    }
+    FutexWait(&rep_->seq, s, deadline - now);
+    rep_->waiting.store(0, std::memory_order_relaxed);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Pipeline
+
+namespace {
+
+struct Item {
+  const char* data = nullptr;
+  size_t size = 0;
+  uint64_t ticket = 0;
+  CompletionQueue* target = nullptr;
+};
+
+constexpr size_t kMaxBatch = 256;
+constexpr int kSpinsBeforeSleep = 2000;
+
+// Revocation-relevant claims of one verified token, copied out of the VerifyContext (whose
+// views the next Verify overwrites) so that the batch can be checked at once.
+struct Pending {
+  Claims claims;
+  std::array<char, 384> text;
+};
+
+bool CopyForRevocation(const Claims& c, Pending* p) {
+  const size_t total = c.jti.size() + c.sub.size() + c.iss.size();
+  if (total > p->text.size()) return false;
+  p->claims = c;
+  char* o = p->text.data();
+  auto copy = [&o](std::string_view s) {
+    std::memcpy(o, s.data(), s.size());
+    std::string_view v(o, s.size());
+    o += s.size();
+    return v;
+  };
+  p->claims.jti = copy(c.jti);
+  p->claims.sub = copy(c.sub);
+  p->claims.iss = copy(c.iss);
+  p->claims.kid = {};
+  p->claims.typ = {};
+  p->claims.payload_json = {};
+  return true;
+}
+
+struct alignas(pipeline::kCacheLine) WorkerStats {
+  std::atomic<uint64_t> completed{0};
+  std::atomic<uint64_t> batches{0};
+  std::atomic<uint64_t> deduplicated{0};
+  std::atomic<uint64_t> cache_hits{0};
+};
+
+}  // namespace
+
+struct Pipeline::Rep {
+  Rep(std::shared_ptr<const Verifier> v, PipelineOptions o)
+      : options(std::move(o)),
+        ring(o.ring_capacity),
+        verifier(std::move(v)),
+        workers(o.workers != 0 ? o.workers : std::max(1u, std::thread::hardware_concurrency())),
+        // TBB's default pool has cores - 1 workers; the arena needs one thread per worker loop
+        // (no slot is reserved for an external thread).
+        parallelism(tbb::global_control::max_allowed_parallelism, workers + 1),
+        arena(static_cast<int>(workers), 0),
+        stats(new WorkerStats[workers]) {
+    options.max_batch = std::clamp<size_t>(options.max_batch, 1, kMaxBatch);
+    if (options.clock == nullptr) options.clock = SystemClock;
+  }
+
+  void WorkerLoop(unsigned id);
+  bool PopOrSleep(Item* it);
+  void ProcessBatch(Item* items, size_t n, VerifyContext& ctx, WorkerStats& ws);
+
+  PipelineOptions options;
+  pipeline::MpmcRing<Item> ring;
+  std::atomic<std::shared_ptr<const Verifier>> verifier;
+  unsigned workers;
+  tbb::global_control parallelism;
+  tbb::task_arena arena;
+  std::unique_ptr<WorkerStats[]> stats;
+
+  alignas(pipeline::kCacheLine) std::atomic<bool> accepting{true};
+  std::atomic<int> active_submits{0};
+  std::atomic<bool> stopping{false};
+  alignas(pipeline::kCacheLine) std::atomic<int> sleepers{0};
+  std::atomic<uint32_t> wake_seq{0};
+  std::atomic<uint32_t> alive{0};
+  std::atomic<uint64_t> overloaded{0};
+  std::atomic<bool> shut_down{false};
+};
+
+Pipeline::Pipeline(std::shared_ptr<const Verifier> verifier, PipelineOptions options)
+    : rep_(std::make_unique<Rep>(std::move(verifier), std::move(options))) {
+  Rep* r = rep_.get();
+  r->alive.store(r->workers, std::memory_order_relaxed);
+  for (unsigned i = 0; i < r->workers; ++i) {
+    r->arena.enqueue([r, i] { r->WorkerLoop(i); });
+  }
+}
+
+Pipeline::~Pipeline() { Shutdown(); }
+
+Status Pipeline::Submit(std::string_view token, uint64_t ticket, CompletionQueue* target) noexcept {
+  Rep& r = *rep_;
+  // seq_cst pair with Shutdown: either this Submit sees accepting == false, or Shutdown sees
+  // active_submits > 0 and waits for it.
+  r.active_submits.fetch_add(1, std::memory_order_seq_cst);
+  if (!r.accepting.load(std::memory_order_seq_cst)) {
+    r.active_submits.fetch_sub(1, std::memory_order_release);
+    return Status::kShuttingDown;
+  }
+  if (!target->Reserve()) {
+    r.active_submits.fetch_sub(1, std::memory_order_release);
+    r.overloaded.fetch_add(1, std::memory_order_relaxed);
+    return Status::kOverloaded;
+  }
+  if (!r.ring.TryPush(Item{token.data(), token.size(), ticket, target})) {
+    target->Unreserve();
+    r.active_submits.fetch_sub(1, std::memory_order_release);
+    r.overloaded.fetch_add(1, std::memory_order_relaxed);
+    return Status::kOverloaded;
+  }
+  // seq_cst fence: the push is ordered before the read of `sleepers` (pairs with the fence
+  // in PopOrSleep), so a worker going to sleep either sees this item or is woken.
+  std::atomic_thread_fence(std::memory_order_seq_cst);
+  if (r.sleepers.load(std::memory_order_relaxed) > 0) {
+    r.wake_seq.fetch_add(1, std::memory_order_release);
+    FutexWake(&r.wake_seq, 1);
+  }
+  // release: the push happens-before Shutdown's observation of active_submits == 0.
+  r.active_submits.fetch_sub(1, std::memory_order_release);
+  return Status::kOk;
+}
+
+void Pipeline::SetVerifier(std::shared_ptr<const Verifier> verifier) {
+  rep_->verifier.store(std::move(verifier), std::memory_order_release);
+  if (rep_->options.cache != nullptr) rep_->options.cache->Clear();
+}
+
+void Pipeline::Shutdown() {
+  Rep& r = *rep_;
+  if (r.shut_down.exchange(true, std::memory_order_acq_rel)) return;
+  r.accepting.store(false, std::memory_order_seq_cst);
+  while (r.active_submits.load(std::memory_order_acquire) != 0) std::this_thread::yield();
+  // No Submit can push from here on; workers drain the ring, then see `stopping`.
+  r.stopping.store(true, std::memory_order_seq_cst);
+  r.wake_seq.fetch_add(1, std::memory_order_release);
+  FutexWakeAll(&r.wake_seq);
+  for (;;) {
+    const uint32_t a = r.alive.load(std::memory_order_acquire);
+    if (a == 0) break;
+    FutexWait(&r.alive, a, std::chrono::milliseconds(100));
+  }
+}
+
+Pipeline::Stats Pipeline::stats() const noexcept {
+  const Rep& r = *rep_;
+  Stats s;
+  s.workers = r.workers;
+  s.overloaded = r.overloaded.load(std::memory_order_relaxed);
+  for (unsigned i = 0; i < r.workers; ++i) {
+    s.completed += r.stats[i].completed.load(std::memory_order_relaxed);
+    s.batches += r.stats[i].batches.load(std::memory_order_relaxed);
+    s.deduplicated += r.stats[i].deduplicated.load(std::memory_order_relaxed);
+    s.cache_hits += r.stats[i].cache_hits.load(std::memory_order_relaxed);
+  }
+  s.queue_depth = r.ring.SizeApprox();
+  s.submitted = s.completed + s.queue_depth;
+  return s;
+}
+
+bool Pipeline::Rep::PopOrSleep(Item* it) {
+  for (int spin = 0;; ++spin) {
+    if (ring.TryPop(it)) return true;
+    if (stopping.load(std::memory_order_acquire)) return ring.TryPop(it);
+    if (spin < kSpinsBeforeSleep) {
+      CpuRelax();
+      continue;
+    }
+    sleepers.fetch_add(1, std::memory_order_seq_cst);
+    std::atomic_thread_fence(std::memory_order_seq_cst);
+    const uint32_t seen = wake_seq.load(std::memory_order_acquire);
+    if (ring.TryPop(it)) {
+      sleepers.fetch_sub(1, std::memory_order_relaxed);
+      return true;
+    }
+    // The timeout is a safety net only; wake-ups come from Submit and Shutdown.
+    if (!stopping.load(std::memory_order_seq_cst)) {
+      FutexWait(&wake_seq, seen, std::chrono::milliseconds(50));
+    }
+    sleepers.fetch_sub(1, std::memory_order_relaxed);
+    spin = 0;
+  }
+}
+
+void Pipeline::Rep::WorkerLoop(unsigned id) {
+  WorkerStats& ws = stats[id];
+  {
+    VerifyContext ctx;
+    std::unique_ptr<Item[]> items(new Item[options.max_batch]);
+    for (;;) {
+      if (!PopOrSleep(&items[0])) break;
+      size_t n = 1;
+      // The batch closes when full or at the deadline, whichever comes first.
+      if (options.max_batch > 1) {
+        const auto deadline = std::chrono::steady_clock::now() + options.batch_deadline;
+        while (n < options.max_batch) {
+          if (ring.TryPop(&items[n])) {
+            ++n;
+            continue;
+          }
+          if (options.batch_deadline.count() <= 0 || std::chrono::steady_clock::now() >= deadline) break;
+          CpuRelax();
+        }
+      }
+      ProcessBatch(items.get(), n, ctx, ws);
+    }
+  }
+  if (alive.fetch_sub(1, std::memory_order_acq_rel) == 1) FutexWakeAll(&alive);
+}
+
+void Pipeline::Rep::ProcessBatch(Item* items, size_t n, VerifyContext& ctx, WorkerStats& ws) {
+  const int64_t now = options.clock();
+  const std::shared_ptr<const Verifier> v = verifier.load(std::memory_order_acquire);
+  VerifiedTokenCache* cache = options.cache;
+  const bool capture = cache != nullptr || options.capture_identity;
+
+  std::array<Status, kMaxBatch> status;
+  std::array<std::shared_ptr<const VerifiedToken>, kMaxBatch> identity;
+  std::array<uint64_t, kMaxBatch> hash;
+  std::array<uint64_t, kMaxBatch> group;
+  std::array<uint16_t, kMaxBatch> order;
+  std::array<int16_t, kMaxBatch> dup_of;  // index of the identical token verified instead
+  std::array<bool, kMaxBatch> done;
+  size_t todo = 0;
+
+  for (size_t i = 0; i < n; ++i) {
+    const std::string_view tok(items[i].data, items[i].size);
+    dup_of[i] = -1;
+    done[i] = false;
+    hash[i] = cache != nullptr ? cache->Hash(tok) : XXH3_64bits(tok.data(), tok.size());
+    if (cache != nullptr) {
+      Status s;
+      std::shared_ptr<const VerifiedToken> e;
+      if (cache->Find(tok, hash[i], now, *v, &s, &e) == VerifiedTokenCache::Lookup::kHit) {
+        status[i] = s;
+        identity[i] = std::move(e);
+        done[i] = true;
+        ws.cache_hits.fetch_add(1, std::memory_order_relaxed);
+        continue;
+      }
+    }
+    const size_t dot = tok.find('.');
+    group[i] = XXH3_64bits(tok.data(), dot == std::string_view::npos ? tok.size() : dot);
+    order[todo++] = static_cast<uint16_t>(i);
+  }
+
+  // Group by header (same header: same key, warm contexts), identical tokens adjacent.
+  if (todo > 1) {
+    std::sort(order.begin(), order.begin() + static_cast<ptrdiff_t>(todo), [&](uint16_t a, uint16_t b) {
+      return group[a] != group[b] ? group[a] < group[b] : hash[a] < hash[b];
+    });
+    for (size_t k = 1; k < todo; ++k) {
+      const uint16_t a = order[k - 1], b = order[k];
+      const uint16_t rep_index = dup_of[a] >= 0 ? static_cast<uint16_t>(dup_of[a]) : a;
+      if (hash[a] == hash[b] && items[a].size == items[b].size &&
+          std::memcmp(items[a].data, items[b].data, items[a].size) == 0) {
+        dup_of[b] = static_cast<int16_t>(rep_index);
+      }
+    }
+  }
+
+  const RevocationCheck* revocation = v->revocation();
+  std::array<Pending, kMaxBatch> pending_store;
+  std::array<uint16_t, kMaxBatch> pending_index;
+  size_t pending = 0;
+  for (size_t k = 0; k < todo; ++k) {
+    const uint16_t i = order[k];
+    if (dup_of[i] >= 0) continue;
+    const std::string_view tok(items[i].data, items[i].size);
+    Claims claims;
+    status[i] = v->VerifyBeforeRevocation(tok, now, ctx, &claims);
+    if (status[i] != Status::kOk) continue;
+    if (capture) {
+      std::vector<std::string> extra;
+      extra.reserve(options.extra_claims.size());
+      for (const auto& name : options.extra_claims) {
+        std::string_view value;
+        extra.emplace_back(ctx.ClaimAsString(name, &value) ? std::string(value) : std::string());
+      }
+      identity[i] = VerifiedToken::From(tok, hash[i], claims, std::move(extra));
+    }
+    if (revocation != nullptr) {
+      if (CopyForRevocation(claims, &pending_store[pending])) {
+        pending_index[pending++] = i;
+      } else if (revocation->IsRevoked(claims)) {
+        status[i] = Status::kRevoked;
+      }
+    }
+  }
+  if (pending != 0) {
+    std::array<Claims, kMaxBatch> batch_claims;
+    std::array<bool, kMaxBatch> revoked;
+    for (size_t p = 0; p < pending; ++p) batch_claims[p] = pending_store[p].claims;
+    revocation->IsRevokedBatch(batch_claims.data(), pending, revoked.data());
+    for (size_t p = 0; p < pending; ++p) {
+      if (revoked[p]) status[pending_index[p]] = Status::kRevoked;
+    }
+  }
+
+  uint64_t dups = 0;
+  for (size_t i = 0; i < n; ++i) {
+    if (!done[i] && dup_of[i] >= 0) {
+      status[i] = status[static_cast<size_t>(dup_of[i])];
+      identity[i] = identity[static_cast<size_t>(dup_of[i])];
+      ++dups;
+    }
+    if (status[i] != Status::kOk) {
+      identity[i].reset();
+    } else if (cache != nullptr && !done[i] && dup_of[i] < 0 && identity[i]) {
+      cache->Insert(identity[i]);
+    }
+  }
+  // Complete last: the submitter may free the token bytes as soon as it polls.
+  for (size_t i = 0; i < n; ++i) {
+    items[i].target->Push(Completion{items[i].ticket, status[i],
+                                     capture ? std::move(identity[i]) : nullptr});
+  }
+  ws.completed.fetch_add(n, std::memory_order_relaxed);
+  ws.batches.fetch_add(1, std::memory_order_relaxed);
+  if (dups != 0) ws.deduplicated.fetch_add(dups, std::memory_order_relaxed);
+}
+
+}  // namespace jwtgate

@@ -1,0 +1,237 @@
+#include "jwtgate/pipeline.h"
+
+#include <catch2/catch.hpp>
+
+#include <atomic>
+#include <map>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "jwtgate/keys.h"
+#include "jwtgate/signer.h"
+
+namespace {
+
+using namespace jwtgate;
+
+constexpr int64_t kNow = 1800000000;
+const std::string kSecret(32, 'k');
+
+int64_t FixedClock() { return kNow; }
+
+std::shared_ptr<const Verifier> MakeVerifier(const RevocationCheck* revocation = nullptr,
+                                             const std::string& secret = kSecret) {
+  KeySet::Builder b;
+  REQUIRE(b.AddHmacSecret(std::span(reinterpret_cast<const uint8_t*>(secret.data()), secret.size()),
+                          Alg::kHS256, std::string("k1")) == Status::kOk);
+  return std::make_shared<Verifier>(b.Build(), VerifierOptions{}, revocation);
+}
+
+std::string Token(const std::string& sub, int64_t exp = kNow + 600,
+                  const std::string& secret = kSecret, const std::string& jti = "") {
+  auto s = Signer::FromSecret(secret, Alg::kHS256);
+  REQUIRE(s.ok());
+  std::string claims = "{\"sub\":\"" + sub + "\",\"exp\":" + std::to_string(exp);
+  if (!jti.empty()) claims += ",\"jti\":\"" + jti + "\"";
+  claims += "}";
+  auto t = s->Sign(claims, "k1");
+  REQUIRE(t.ok());
+  return *t;
+}
+
+// Revokes by jti, from a set that tests change while the pipeline runs.
+class SetRevocation : public RevocationCheck {
+ public:
+  bool IsRevoked(const Claims& c) const noexcept override {
+    return revoked_jti.load(std::memory_order_acquire) != nullptr &&
+           *revoked_jti.load(std::memory_order_acquire) == c.jti;
+  }
+  std::atomic<const std::string*> revoked_jti{nullptr};
+};
+
+std::vector<Completion> Drain(CompletionQueue& q, size_t expected) {
+  std::vector<Completion> out;
+  Completion buf[64];
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (out.size() < expected && std::chrono::steady_clock::now() < deadline) {
+    const size_t n = q.Wait(buf, 64, std::chrono::milliseconds(100));
+    for (size_t i = 0; i < n; ++i) out.push_back(std::move(buf[i]));
+  }
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("Pipeline verifies and completes each token with its own status", "[pipeline]") {
+  PipelineOptions o;
+  o.workers = 2;
+  o.clock = FixedClock;
+  o.capture_identity = true;
+  Pipeline p(MakeVerifier(), o);
+  CompletionQueue q(64);
+  const std::vector<std::pair<std::string, Status>> cases = {
+      {Token("alice"), Status::kOk},
+      {Token("bob", kNow - 100), Status::kExpired},
+      {Token("carol", kNow + 600, std::string(32, 'x')), Status::kSignatureInvalid},
+      {"not.a.token!", Status::kTokenMalformed},
+      {"", Status::kTokenEmpty},
+  };
+  for (size_t i = 0; i < cases.size(); ++i) REQUIRE(p.Submit(cases[i].first, i, &q) == Status::kOk);
+  auto done = Drain(q, cases.size());
+  REQUIRE(done.size() == cases.size());
+  for (const auto& c : done) {
+    INFO("ticket " << c.ticket);
+    CHECK(c.status == cases[c.ticket].second);
+    if (c.status == Status::kOk) {
+      REQUIRE(c.token != nullptr);
+      CHECK(c.token->sub == "alice");
+    } else {
+      CHECK(c.token == nullptr);
+    }
+  }
+}
+
+TEST_CASE("Pipeline verifies identical tokens in a batch once and answers each", "[pipeline]") {
+  PipelineOptions o;
+  o.workers = 1;
+  o.clock = FixedClock;
+  o.max_batch = 64;
+  o.batch_deadline = std::chrono::milliseconds(50);
+  Pipeline p(MakeVerifier(), o);
+  CompletionQueue q(64);
+  const std::string t = Token("same");
+  for (uint64_t i = 0; i < 32; ++i) REQUIRE(p.Submit(t, i, &q) == Status::kOk);
+  auto done = Drain(q, 32);
+  REQUIRE(done.size() == 32);
+  std::set<uint64_t> tickets;
+  for (const auto& c : done) {
+    CHECK(c.status == Status::kOk);
+    tickets.insert(c.ticket);
+  }
+  CHECK(tickets.size() == 32);
+  CHECK(p.stats().deduplicated >= 1);
+}
+
+TEST_CASE("Pipeline applies back-pressure instead of growing", "[pipeline]") {
+  PipelineOptions o;
+  o.workers = 1;
+  o.clock = FixedClock;
+  Pipeline p(MakeVerifier(), o);
+  CompletionQueue q(8);  // at most 8 in flight for this submitter
+  const std::string t = Token("x");
+  int accepted = 0, overloaded = 0;
+  for (uint64_t i = 0; i < 64; ++i) {
+    const Status s = p.Submit(t, i, &q);
+    if (s == Status::kOk) ++accepted;
+    else if (s == Status::kOverloaded) ++overloaded;
+    else FAIL("unexpected status " << ToString(s));
+  }
+  CHECK(accepted <= 8);
+  CHECK(overloaded == 64 - accepted);
+  CHECK(p.stats().overloaded == static_cast<uint64_t>(overloaded));
+  auto done = Drain(q, static_cast<size_t>(accepted));
+  CHECK(done.size() == static_cast<size_t>(accepted));
+  // Polled completions free their slots: the submitter can submit again.
+  CHECK(p.Submit(t, 1000, &q) == Status::kOk);
+  CHECK(Drain(q, 1).size() == 1);
+}
+
+TEST_CASE("Pipeline shutdown drains: every accepted token gets exactly one completion",
+          "[pipeline][concurrency]") {
+  constexpr int kProducers = 3, kPerProducer = 3000;
+  PipelineOptions o;
+  o.clock = FixedClock;
+  o.workers = 2;
+  auto p = std::make_unique<Pipeline>(MakeVerifier(), o);
+  const std::string good = Token("g");
+  const std::string bad = Token("b", kNow - 1000);
+  std::vector<std::thread> producers;
+  std::vector<std::map<uint64_t, int>> got(kProducers);
+  std::vector<int> accepted(kProducers, 0);
+  std::atomic<int> started{0};
+  for (int t = 0; t < kProducers; ++t) {
+    producers.emplace_back([&, t] {
+      CompletionQueue q(256);
+      Completion buf[64];
+      started.fetch_add(1);
+      for (uint64_t i = 0; i < kPerProducer; ++i) {
+        const std::string& tok = (i % 3 == 0) ? bad : good;
+        Status s;
+        while ((s = p->Submit(tok, i, &q)) == Status::kOverloaded) {
+          const size_t n = q.Poll(buf, 64);
+          for (size_t k = 0; k < n; ++k) got[t][buf[k].ticket] += 1;
+          if (n == 0) std::this_thread::yield();
+        }
+        if (s == Status::kShuttingDown) break;
+        REQUIRE(s == Status::kOk);
+        ++accepted[t];
+        const size_t n = q.Poll(buf, 64);
+        for (size_t k = 0; k < n; ++k) got[t][buf[k].ticket] += 1;
+      }
+      // Wait for the rest (the pipeline drains on shutdown).
+      const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+      while (q.in_flight() > 0 && std::chrono::steady_clock::now() < deadline) {
+        const size_t n = q.Wait(buf, 64, std::chrono::milliseconds(50));
+        for (size_t k = 0; k < n; ++k) {
+          got[t][buf[k].ticket] += 1;
+          const Status want = (buf[k].ticket % 3 == 0) ? Status::kExpired : Status::kOk;
+          if (buf[k].status != want) FAIL("ticket " << buf[k].ticket << " got " << ToString(buf[k].status));
+        }
+      }
+    });
+  }
+  while (started.load() < kProducers) std::this_thread::yield();
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  p->Shutdown();  // concurrent with submissions
+  for (auto& th : producers) th.join();
+  for (int t = 0; t < kProducers; ++t) {
+    INFO("producer " << t);
+    CHECK(static_cast<int>(got[t].size()) == accepted[t]);
+    for (const auto& [ticket, count] : got[t]) {
+      if (count != 1) FAIL("ticket " << ticket << " completed " << count << " times");
+    }
+  }
+  // After shutdown nothing is accepted.
+  CompletionQueue q(4);
+  CHECK(p->Submit(good, 1, &q) == Status::kShuttingDown);
+}
+
+TEST_CASE("Pipeline with cache: hits re-check revocation and expiry; reload clears",
+          "[pipeline][cache]") {
+  SetRevocation revocation;
+  static std::atomic<int64_t> now{kNow};
+  PipelineOptions o;
+  o.workers = 1;
+  o.clock = [] { return now.load(); };
+  VerifiedTokenCache cache(CacheOptions{1024, 4, 42});
+  o.cache = &cache;
+  Pipeline p(MakeVerifier(&revocation), o);
+  CompletionQueue q(16);
+  const std::string t = Token("u", kNow + 100, kSecret, "jti-1");
+
+  auto one = [&](const std::string& tok) {
+    REQUIRE(p.Submit(tok, 7, &q) == Status::kOk);
+    auto d = Drain(q, 1);
+    REQUIRE(d.size() == 1);
+    return d[0].status;
+  };
+  CHECK(one(t) == Status::kOk);  // miss, verified, inserted
+  CHECK(cache.stats().inserts == 1);
+  CHECK(one(t) == Status::kOk);  // hit
+  CHECK(cache.stats().hits == 1);
+  const std::string revoked = "jti-1";
+  revocation.revoked_jti.store(&revoked);
+  CHECK(one(t) == Status::kRevoked);  // revoked after caching: the hit re-checks
+  revocation.revoked_jti.store(nullptr);
+  CHECK(one(t) == Status::kOk);  // evicted on the failed re-check, verified again
+  now.store(kNow + 100 + 31);   // past exp + 30 s leeway
+  CHECK(one(t) == Status::kExpired);
+  now.store(kNow);
+  CHECK(one(t) == Status::kOk);
+  // Key reload: the new verifier does not know the old key; the cache must not answer.
+  p.SetVerifier(MakeVerifier(&revocation, std::string(32, 'n')));
+  CHECK(cache.stats().entries == 0);
+  CHECK(one(t) == Status::kSignatureInvalid);
+}
