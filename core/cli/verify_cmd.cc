@@ -3,6 +3,7 @@
 #include <CLI/CLI.hpp>
 #include <fmt/core.h>
 
+#include <algorithm>
 #include <ctime>
 #include <memory>
 #include <string>
@@ -11,6 +12,7 @@
 #include "cli/commands.h"
 #include "cli/io.h"
 #include "jwtgate/keys.h"
+#include "jwtgate/revocation.h"
 #include "jwtgate/verifier.h"
 
 namespace jwtgate::cli {
@@ -31,6 +33,7 @@ struct VerifyArgs {
   bool no_exp = false;
   bool token_given = false;
   std::string token;
+  std::string state_dir;
 };
 
 int RunVerify(const VerifyArgs& a) {
@@ -93,8 +96,25 @@ int RunVerify(const VerifyArgs& a) {
     }
     token = std::string(Trim(token));
   }
-  Verifier verifier(builder.Build(), options);
   const int64_t now = a.now_given ? a.now : static_cast<int64_t>(std::time(nullptr));
+  std::unique_ptr<RevocationStore> store;
+  if (!a.state_dir.empty()) {
+    RevocationOptions ro;
+    ro.dir = a.state_dir;
+    ro.create_if_missing = false;
+    ro.read_only = true;  // a daemon may own the directory; verify only reads it
+    ro.now = now;
+    ro.leeway_s = std::max<int64_t>(ro.leeway_s, a.leeway);
+    std::string why;
+    auto opened = RevocationStore::Open(ro, &why);
+    if (!opened.ok()) {
+      fmt::print(stderr, "error: revocation state {}: {}\n", a.state_dir,
+                 why.empty() ? std::string(ToString(opened.status())) : why);
+      return kExitUsage;
+    }
+    store = std::move(*opened);
+  }
+  Verifier verifier(builder.Build(), options, store.get());
   VerifyContext ctx;
   Claims claims;
   const Status s = verifier.Verify(token, now, ctx, &claims);
@@ -135,6 +155,8 @@ void RegisterVerify(CLI::App& app, int* exit_code) {
   cmd->add_option("--default-alg", args->default_alg,
                   "Algorithm for RSA/oct keys in the JWKS that carry no alg");
   cmd->add_flag("--no-exp-required", args->no_exp, "Accept tokens without exp");
+  cmd->add_option("--state", args->state_dir,
+                  "Revocation state directory (from jwtgate revoke): revoked tokens are rejected");
   CLI::Option* token_opt =
       cmd->add_option("token", args->token, "The token, or - to read it from stdin");
   cmd->callback([args, exit_code, now_opt, token_opt] {

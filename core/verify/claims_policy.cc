@@ -182,11 +182,18 @@ Status ExtractAndCheckClaims(simdjson::dom::object payload, const ClaimsPolicy& 
     if (!aud_match) return Status::kAudNotAllowed;
   }
   if (!policy.typ.empty()) {
-    if (c->typ.empty()) return Status::kTypMissing;
+    if (!c->has_typ) return Status::kTypMissing;
     if (!TypMatches(policy.typ, c->typ)) return Status::kTypMismatch;
   }
   if (n_required != 0 && required_seen != (n_required == 64 ? ~uint64_t{0} : (uint64_t{1} << n_required) - 1)) {
     return Status::kRequiredClaimMissing;
+  }
+  // Beyond the first 64 names (an unusual policy): one lookup each.
+  for (size_t i = n_required; i < policy.required_claims.size(); ++i) {
+    simdjson::dom::element unused;
+    if (payload[policy.required_claims[i]].get(unused) != simdjson::SUCCESS) {
+      return Status::kRequiredClaimMissing;
+    }
   }
   return Status::kOk;
 }

@@ -1,5 +1,6 @@
 #include "jwtgate/verifier.h"
 
+#include <atomic>
 #include <charconv>
 #include <cstring>
 #include <utility>
@@ -12,6 +13,39 @@
 #include "verify/claims_policy.h"
 
 namespace jwtgate {
+
+namespace {
+
+struct Header {
+  bool has_alg = false;
+  bool has_kid = false;
+  bool has_typ = false;
+  Alg alg = Alg::kHS256;
+  std::string_view kid;
+  std::string_view typ;
+};
+
+// The last accepted protected header of this context, by its exact base64url bytes. Tokens
+// of one issuer and key carry byte-identical headers, so a hit skips the header's decode,
+// parse, checks and key lookup. Valid only for the Verifier (by unique id) that filled it:
+// its key set is immutable and outlives it, so `key` stays valid.
+struct HeaderMemo {
+  static constexpr size_t kMaxSegment = 256;  // longer headers are not memoized
+  uint64_t verifier_id = 0;                   // 0: empty
+  size_t segment_len = 0;
+  char segment[kMaxSegment];
+  Alg alg = Alg::kHS256;
+  bool has_kid = false;
+  bool has_typ = false;
+  size_t kid_len = 0, typ_len = 0;
+  char kid[kMaxSegment];
+  char typ[kMaxSegment];
+  const Key* key = nullptr;
+};
+
+}  // namespace
+
+std::atomic<uint64_t> g_next_verifier_id{1};
 
 struct VerifyContext::Impl {
   explicit Impl(const Limits& l)
@@ -43,6 +77,7 @@ struct VerifyContext::Impl {
   simdjson::dom::object payload;  // valid after a successful Verify
   bool payload_valid = false;
   uint8_t sig_buf[1024 + 4];      // RSA-8192 signatures are 1024 bytes
+  HeaderMemo memo;
   char number_text[32];
 };
 
@@ -82,19 +117,19 @@ bool VerifyContext::ClaimAsString(std::string_view name, std::string_view* out) 
 
 Verifier::Verifier(std::shared_ptr<const KeySet> keys, VerifierOptions options,
                    const RevocationCheck* revocation)
-    : keys_(std::move(keys)), options_(std::move(options)), revocation_(revocation) {}
+    : keys_(std::move(keys)),
+      options_(std::move(options)),
+      revocation_(revocation),
+      // relaxed: only uniqueness matters.
+      id_(g_next_verifier_id.fetch_add(1, std::memory_order_relaxed)) {
+  for (Alg a : kAllAlgs) {
+    if (options_.algorithms.Contains(a) && keys_->algs().Contains(a)) allowed_.Add(a);
+  }
+}
 
 Verifier::~Verifier() = default;
 
 namespace {
-
-struct Header {
-  bool has_alg = false;
-  bool has_kid = false;
-  Alg alg = Alg::kHS256;
-  std::string_view kid;
-  std::string_view typ;
-};
 
 bool IsNestedJwtCty(std::string_view cty) {
   // RFC 7519 §5.2: "JWT", compared as a media type.
@@ -104,7 +139,8 @@ bool IsNestedJwtCty(std::string_view cty) {
 // One pass over the protected header. Members this verifier does not know are ignored, as
 // RFC 7515 §4 requires, unless listed in `crit` (which is rejected outright: no extension is
 // understood). jwk, jku, x5u, x5c, x5t are never read: keys come from configuration only.
-Status ParseHeader(simdjson::dom::object h, const VerifierOptions& opt, Header* out) noexcept {
+Status ParseHeader(simdjson::dom::object h, const VerifierOptions& opt, AlgSet allowed,
+                   Header* out) noexcept {
   for (auto field : h) {
     const std::string_view k = field.key;
     const simdjson::dom::element v = field.value;
@@ -119,6 +155,7 @@ Status ParseHeader(simdjson::dom::object h, const VerifierOptions& opt, Header* 
       out->has_kid = true;
     } else if (k == "typ") {
       if (v.get_string().get(out->typ) != simdjson::SUCCESS) return Status::kTypInvalid;
+      out->has_typ = true;
     } else if (k == "crit") {
       return Status::kCritUnsupported;
     } else if (k == "b64") {
@@ -136,7 +173,7 @@ Status ParseHeader(simdjson::dom::object h, const VerifierOptions& opt, Header* 
     }
   }
   if (!out->has_alg) return Status::kAlgMissing;
-  if (!opt.algorithms.Contains(out->alg)) return Status::kAlgNotAllowed;
+  if (!allowed.Contains(out->alg)) return Status::kAlgNotAllowed;
   return Status::kOk;
 }
 
@@ -174,27 +211,55 @@ Status Verifier::VerifyBeforeRevocation(std::string_view token, int64_t now, Ver
   jose::CompactParts parts;
   if (Status s = jose::SplitCompact(token, lim.max_token_bytes, &parts); s != Status::kOk) return s;
 
-  // Header.
-  size_t header_len = 0;
-  if (Status s = DecodeSegment(parts.header, lim.max_header_bytes, cx.header_buf,
-                               Status::kHeaderTooLarge, Status::kHeaderBadBase64, &header_len);
-      s != Status::kOk) {
-    return s;
-  }
-  simdjson::dom::object header_obj;
-  switch (cx.header_parser.Parse(cx.header_buf.data(), header_len, &header_obj)) {
-    case jose::JsonError::kOk: break;
-    case jose::JsonError::kNotObject: return Status::kHeaderNotObject;
-    case jose::JsonError::kDuplicateMember: return Status::kHeaderDuplicateMember;
-    case jose::JsonError::kTooLarge: return Status::kHeaderTooLarge;
-    default: return Status::kHeaderBadJson;
-  }
   Header h;
-  if (Status s = ParseHeader(header_obj, options_, &h); s != Status::kOk) return s;
-
-  // Key by (kid, alg): the algorithm is the key's; the header only has to name it exactly.
   const Key* key = nullptr;
-  if (Status s = keys_->Find(h.has_kid, h.kid, h.alg, &key); s != Status::kOk) return s;
+  HeaderMemo& memo = cx.memo;
+  if (memo.verifier_id == id_ && memo.segment_len == parts.header.size() &&
+      std::memcmp(memo.segment, parts.header.data(), parts.header.size()) == 0) {
+    h.has_alg = true;
+    h.alg = memo.alg;
+    h.has_kid = memo.has_kid;
+    h.has_typ = memo.has_typ;
+    h.kid = std::string_view(memo.kid, memo.kid_len);
+    h.typ = std::string_view(memo.typ, memo.typ_len);
+    key = memo.key;
+  } else {
+    size_t header_len = 0;
+    if (Status s = DecodeSegment(parts.header, lim.max_header_bytes, cx.header_buf,
+                                 Status::kHeaderTooLarge, Status::kHeaderBadBase64, &header_len);
+        s != Status::kOk) {
+      return s;
+    }
+    simdjson::dom::object header_obj;
+    switch (cx.header_parser.Parse(cx.header_buf.data(), header_len, &header_obj)) {
+      case jose::JsonError::kOk: break;
+      case jose::JsonError::kNotObject: return Status::kHeaderNotObject;
+      case jose::JsonError::kDuplicateMember: return Status::kHeaderDuplicateMember;
+      case jose::JsonError::kTooLarge: return Status::kHeaderTooLarge;
+      default: return Status::kHeaderBadJson;
+    }
+    if (Status s = ParseHeader(header_obj, options_, allowed_, &h); s != Status::kOk) return s;
+    // Key by (kid, alg): the algorithm is the key's; the header only has to name it exactly.
+    if (Status s = keys_->Find(h.has_kid, h.kid, h.alg, &key); s != Status::kOk) return s;
+    memo.verifier_id = 0;
+    if (parts.header.size() <= HeaderMemo::kMaxSegment) {
+      // Decoded kid and typ are shorter than the segment, so they fit.
+      memo.segment_len = parts.header.size();
+      std::memcpy(memo.segment, parts.header.data(), parts.header.size());
+      memo.alg = h.alg;
+      memo.has_kid = h.has_kid;
+      memo.has_typ = h.has_typ;
+      memo.kid_len = h.kid.size();
+      std::memcpy(memo.kid, h.kid.data(), h.kid.size());
+      memo.typ_len = h.typ.size();
+      std::memcpy(memo.typ, h.typ.data(), h.typ.size());
+      memo.key = key;
+      memo.verifier_id = id_;
+      // Views into the memo: the header parser's buffers are reused by the next parse.
+      h.kid = std::string_view(memo.kid, memo.kid_len);
+      h.typ = std::string_view(memo.typ, memo.typ_len);
+    }
+  }
 
   // Signature: exact length, strict base64url, then the check.
   const size_t sig_size = key->signature_size();
@@ -228,6 +293,7 @@ Status Verifier::VerifyBeforeRevocation(std::string_view token, int64_t now, Ver
   c->has_kid = h.has_kid;
   c->kid = h.kid;
   c->typ = h.typ;
+  c->has_typ = h.has_typ;
   c->payload_json = std::string_view(reinterpret_cast<const char*>(cx.payload_buf.data()), payload_len);
   if (Status s = verify::ExtractAndCheckClaims(cx.payload, options_.policy, now, c);
       s != Status::kOk) {

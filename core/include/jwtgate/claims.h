@@ -22,6 +22,7 @@ struct Claims {
   std::string_view sub;
   std::string_view jti;
   bool has_kid = false;
+  bool has_typ = false;
   bool has_exp = false;
   bool has_nbf = false;
   bool has_iat = false;

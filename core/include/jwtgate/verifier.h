@@ -108,6 +108,8 @@ class Verifier {
   std::shared_ptr<const KeySet> keys_;
   VerifierOptions options_;
   const RevocationCheck* revocation_;
+  uint64_t id_;  // unique per Verifier in the process: keys per-context memos
+  AlgSet allowed_;  // options_.algorithms intersected with the key set's algorithms
 };
 
 }  // namespace jwtgate
