@@ -250,9 +250,9 @@ Status Verifier::VerifyBeforeRevocation(std::string_view token, int64_t now, Ver
       memo.has_kid = h.has_kid;
       memo.has_typ = h.has_typ;
       memo.kid_len = h.kid.size();
-      std::memcpy(memo.kid, h.kid.data(), h.kid.size());
+      if (!h.kid.empty()) std::memcpy(memo.kid, h.kid.data(), h.kid.size());
       memo.typ_len = h.typ.size();
-      std::memcpy(memo.typ, h.typ.data(), h.typ.size());
+      if (!h.typ.empty()) std::memcpy(memo.typ, h.typ.data(), h.typ.size());
       memo.key = key;
       memo.verifier_id = id_;
       // Views into the memo: the header parser's buffers are reused by the next parse.
