@@ -19,6 +19,7 @@ void RegisterKeygen(CLI::App& app, int* exit_code);
 void RegisterSign(CLI::App& app, int* exit_code);
 void RegisterVerify(CLI::App& app, int* exit_code);
 void RegisterRevoke(CLI::App& app, int* exit_code);
+void RegisterPlan(CLI::App& app, int* exit_code);
 
 }  // namespace jwtgate::cli
 

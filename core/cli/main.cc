@@ -15,6 +15,7 @@ int main(int argc, char** argv) {
   jwtgate::cli::RegisterSign(app, &exit_code);
   jwtgate::cli::RegisterVerify(app, &exit_code);
   jwtgate::cli::RegisterRevoke(app, &exit_code);
+  jwtgate::cli::RegisterPlan(app, &exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

@@ -1,0 +1,584 @@
+// The capacity model (see plan_model.h for the formulas).
+#include "cli/plan_model.h"
+
+#include <fmt/core.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdlib>
+#include <limits>
+#include <nlohmann/json.hpp>
+#include <set>
+
+namespace jwtgate::cli::plan {
+namespace {
+
+using Json = nlohmann::json;
+using OJson = nlohmann::ordered_json;
+
+constexpr double kEps = 1e-9;
+
+double Num(const Json& j, const char* key, double def = 0) {
+  if (!j.is_object()) return def;
+  auto it = j.find(key);
+  if (it == j.end() || !it->is_number()) return def;
+  return it->get<double>();
+}
+
+std::string Str(const Json& j, const char* key) {
+  if (!j.is_object()) return {};
+  auto it = j.find(key);
+  if (it == j.end() || !it->is_string()) return {};
+  return it->get<std::string>();
+}
+
+const Json& Obj(const Json& j, const char* key) {
+  static const Json kEmpty = Json::object();
+  if (!j.is_object()) return kEmpty;
+  auto it = j.find(key);
+  return (it == j.end() || !it->is_object()) ? kEmpty : *it;
+}
+
+double CeilCount(double x) { return std::ceil(x - kEps); }
+
+// The highest measured load at which `row` met the objective; 0 when none did.
+double LatencyLimitedFraction(const Row& row, double p99_us) {
+  double best = 0;
+  for (const OpenLoopPoint& p : row.open_loop) {
+    if (!p.saturated && p.errors == 0 && p.p99_us <= p99_us) best = std::max(best, p.fraction);
+  }
+  return best;
+}
+
+// The open-loop point at the lowest measured load >= fraction (nullptr when beyond all).
+const OpenLoopPoint* PointAtOrAbove(const Row& row, double fraction) {
+  for (const OpenLoopPoint& p : row.open_loop) {
+    if (p.fraction + kEps >= fraction) return &p;
+  }
+  return nullptr;
+}
+
+}  // namespace
+
+double Row::AppCpuUs() const {
+  auto it = cpu_us.find("bench");
+  if (it != cpu_us.end()) return it->second;
+  auto t = cpu_us.find("total");
+  return t == cpu_us.end() ? 0 : t->second;
+}
+
+double Row::ServerCpuUs() const {
+  auto t = cpu_us.find("total");
+  if (t == cpu_us.end()) return 0;
+  return std::max(0.0, t->second - AppCpuUs());
+}
+
+double Row::AppRssKib() const {
+  auto it = rss_kib.find("bench");
+  return it == rss_kib.end() ? 0 : it->second;
+}
+
+double Row::ServerRssKib() const {
+  double sum = 0;
+  for (const auto& [group, kib] : rss_kib) {
+    if (group != "bench") sum += kib;
+  }
+  return sum;
+}
+
+const Row* Results::Find(std::string_view key) const {
+  for (const Row& r : rows) {
+    if (r.key == key && (r.status == "ok" || r.status == "errors")) return &r;
+  }
+  return nullptr;
+}
+
+const StrategyPlan* Plan::Find(std::string_view key) const {
+  for (const StrategyPlan& s : strategies) {
+    if (s.key == key) return &s;
+  }
+  return nullptr;
+}
+
+bool ParseResults(std::string_view text, Results* out, std::string* error) {
+  Json doc = Json::parse(text.begin(), text.end(), nullptr, /*allow_exceptions=*/false);
+  if (doc.is_discarded() || !doc.is_object()) {
+    *error = "not a JSON object";
+    return false;
+  }
+  Results r;
+  r.schema = Str(doc, "schema");
+  if (r.schema != "jwtgate.strategies/1") {
+    *error = "schema is '" + r.schema + "', expected 'jwtgate.strategies/1'";
+    return false;
+  }
+  if (doc.contains("error")) {
+    *error = "the benchmark run failed: " + Str(doc, "error");
+    return false;
+  }
+  r.command = Str(Obj(doc, "script"), "command");
+  if (r.command.empty()) r.command = Str(doc, "command");
+  const Json& config = Obj(doc, "config");
+  r.jwt_alg = Str(config, "jwt_alg");
+  r.threads = Num(config, "threads");
+  const Json& machine = Obj(doc, "machine");
+  r.machine_cores = Num(machine, "cores", r.threads);
+  r.cpu_model = Str(machine, "cpu_model");
+  const Json& rev = Obj(Obj(doc, "setup"), "revocation");
+  r.revocation.revoked = Num(rev, "revoked_jtis");
+  r.revocation.filter_bytes = Num(rev, "filter_bytes");
+  r.revocation.exact_bytes = Num(rev, "exact_bytes");
+  r.revocation.watermark_bytes = Num(rev, "watermark_bytes");
+  r.revocation.expected_fpr = Num(rev, "expected_fpr", -1);
+
+  auto rows = doc.find("strategies");
+  if (rows == doc.end() || !rows->is_array()) {
+    *error = "no 'strategies' array";
+    return false;
+  }
+  for (const Json& j : *rows) {
+    Row row;
+    row.key = Str(j, "key");
+    row.id = Str(j, "id");
+    row.name = Str(j, "name");
+    row.alg = Str(j, "alg");
+    row.backend = Str(j, "backend");
+    row.batch = std::max(1.0, Num(j, "batch", 1));
+    row.status = Str(j, "status");
+    const Json& closed = Obj(j, "closed_loop");
+    row.closed_rps = Num(closed, "throughput_rps");
+    row.service_mean_us = Num(Obj(closed, "service_time_us"), "mean");
+    for (const auto& [group, v] : Obj(closed, "cpu_s_per_million").items()) {
+      if (v.is_number()) row.cpu_us[group] = v.get<double>();
+    }
+    for (const auto& [group, v] : Obj(j, "memory").items()) {
+      row.rss_kib[group] = Num(v, "rss_kib");
+    }
+    row.cache_hit_ratio = Num(Obj(j, "stats"), "cache_hit_ratio_closed_loop", -1);
+    auto ol = j.find("open_loop");
+    if (ol != j.end() && ol->is_array()) {
+      for (const Json& p : *ol) {
+        OpenLoopPoint pt;
+        pt.offered_rps = Num(p, "offered_rps");
+        pt.achieved_rps = Num(p, "achieved_rps");
+        pt.fraction = Num(p, "fraction_of_max",
+                          row.closed_rps > 0 ? pt.offered_rps / row.closed_rps : 0);
+        const Json& lat = Obj(p, "latency_us");
+        pt.p50_us = Num(lat, "p50");
+        pt.p99_us = Num(lat, "p99");
+        pt.mean_us = Num(lat, "mean");
+        pt.saturated = p.is_object() && p.value("saturated", false);
+        pt.errors = Num(p, "errors");
+        row.open_loop.push_back(pt);
+      }
+      std::sort(row.open_loop.begin(), row.open_loop.end(),
+                [](const OpenLoopPoint& a, const OpenLoopPoint& b) { return a.fraction < b.fraction; });
+    }
+    if (!row.key.empty()) r.rows.push_back(std::move(row));
+  }
+  if (r.rows.empty()) {
+    *error = "the document holds no strategy rows";
+    return false;
+  }
+  if (r.jwt_alg.empty()) {
+    for (const Row& row : r.rows) {
+      if (row.id == "S2" && !row.alg.empty()) {
+        r.jwt_alg = row.alg;
+        break;
+      }
+    }
+  }
+  *out = std::move(r);
+  return true;
+}
+
+bool ParseAlgMix(std::string_view text, std::vector<std::pair<std::string, double>>* out,
+                 std::string* error) {
+  std::vector<std::pair<std::string, double>> mix;
+  double sum = 0;
+  size_t start = 0;
+  while (start <= text.size()) {
+    size_t end = text.find(',', start);
+    if (end == std::string_view::npos) end = text.size();
+    std::string item(text.substr(start, end - start));
+    const size_t colon = item.find(':');
+    if (colon == std::string::npos || colon == 0) {
+      *error = "'" + item + "' is not ALG:WEIGHT";
+      return false;
+    }
+    std::string alg = item.substr(0, colon);
+    std::string w = item.substr(colon + 1);
+    char* endp = nullptr;
+    const double weight = std::strtod(w.c_str(), &endp);
+    if (w.empty() || endp == nullptr || *endp != '\0' || !std::isfinite(weight) || weight < 0) {
+      *error = "weight '" + w + "' of " + alg + " is not a number >= 0";
+      return false;
+    }
+    for (const auto& [a, _] : mix) {
+      if (a == alg) {
+        *error = alg + " appears twice";
+        return false;
+      }
+    }
+    mix.emplace_back(alg, weight);
+    sum += weight;
+    start = end + 1;
+  }
+  if (sum <= 0) {
+    *error = "the weights sum to 0";
+    return false;
+  }
+  for (auto& [_, w] : mix) w /= sum;
+  *out = std::move(mix);
+  return true;
+}
+
+namespace {
+
+// Fills the latency-derived and count fields of `s` from its cost and rows.
+void Size(const Results& results, const Request& rq, StrategyPlan* s) {
+  const double p99_us = rq.p99_ms * 1000.0;
+  const double load = rq.rps * (1.0 + rq.headroom);
+  s->cores_per_server = rq.cores_per_server;
+  s->per_core_rps = s->app_cpu_us > 0 ? 1e6 / s->app_cpu_us : 0;
+  double u_lat = std::numeric_limits<double>::infinity();
+  double best_p99 = 0;
+  bool any_open_loop = true;
+  for (const std::string& key : s->rows) {
+    const Row* row = results.Find(key);
+    if (row == nullptr || row->open_loop.empty()) {
+      any_open_loop = false;
+      continue;
+    }
+    u_lat = std::min(u_lat, LatencyLimitedFraction(*row, p99_us));
+    double row_best = std::numeric_limits<double>::infinity();
+    for (const OpenLoopPoint& p : row->open_loop) row_best = std::min(row_best, p.p99_us);
+    best_p99 = std::max(best_p99, row_best);
+  }
+  if (!any_open_loop || s->per_core_rps <= 0) {
+    s->u_lat = 0;
+    s->note = s->per_core_rps <= 0 ? "no CPU figure measured" : "no open-loop runs measured";
+    return;
+  }
+  s->u_lat = u_lat;
+  s->best_p99_ms = best_p99 / 1000.0;
+  if (u_lat <= 0) {
+    s->note = fmt::format("the p99 objective {} ms is below the best measured p99 ({:.3f} ms)",
+                          rq.p99_ms, s->best_p99_ms);
+    return;
+  }
+  s->u = std::min(rq.utilisation, u_lat);
+  s->per_core_rps_at_objective = s->per_core_rps * s->u;
+  s->cores = std::max(1.0, CeilCount(load / s->per_core_rps_at_objective));
+  s->servers = CeilCount(s->cores / rq.cores_per_server) + 1;
+  s->operating_fraction = rq.rps / (s->cores * s->per_core_rps);
+  double p99 = 0, mean = 0;
+  for (const std::string& key : s->rows) {
+    const OpenLoopPoint* p = PointAtOrAbove(*results.Find(key), s->operating_fraction);
+    if (p == nullptr) continue;  // cannot happen: operating_fraction <= u <= u_lat
+    p99 = std::max(p99, p->p99_us);
+    mean = std::max(mean, p->mean_us);
+  }
+  s->expected_p99_ms = p99 / 1000.0;
+  s->expected_mean_ms = mean / 1000.0;
+  s->in_flight = rq.rps * mean / 1e6;
+  if (s->database) {
+    if (s->server_cpu_us > 0) {
+      s->db_cores = std::max(1.0, CeilCount(load * s->server_cpu_us / 1e6 / rq.utilisation));
+      s->db_servers = CeilCount(s->db_cores / rq.cores_per_server) + 1;
+    }
+    const Row* row = results.Find(s->rows.front());
+    s->pool_connections =
+        std::max(1.0, CeilCount(load * row->service_mean_us / 1e6 / row->batch));
+  }
+  s->feasible = true;
+}
+
+}  // namespace
+
+Plan MakePlan(const Results& results, const Request& request) {
+  Plan plan;
+  Request rq = request;
+  if (rq.cores_per_server <= 0) rq.cores_per_server = std::max(1.0, results.machine_cores);
+  const std::string& j = results.jwt_alg;
+  if (rq.alg_mix.empty() && !j.empty()) rq.alg_mix = {{j, 1.0}};
+  if (rq.strategy.empty()) rq.strategy = rq.cache_hit >= 0 ? "S7" : "S2";
+  plan.request = rq;
+  plan.headline = rq.strategy;
+
+  // Algorithm mix: every algorithm must have its S1 row.
+  double mix_cpu = 0;
+  std::vector<std::string> mix_rows;
+  bool mix_is_run_alg = rq.alg_mix.size() == 1 && rq.alg_mix[0].first == j;
+  std::string measured_algs;
+  for (const Row& r : results.rows) {
+    if (r.id == "S1" && results.Find(r.key) != nullptr) {
+      measured_algs += (measured_algs.empty() ? "" : ", ") + r.alg;
+    }
+  }
+  for (const auto& [alg, w] : rq.alg_mix) {
+    const Row* r = results.Find("S1." + alg);
+    if (r == nullptr) {
+      plan.error = fmt::format("algorithm {} was not measured in this run (measured: {})", alg,
+                               measured_algs.empty() ? "none" : measured_algs);
+      return plan;
+    }
+    mix_cpu += w * r->AppCpuUs();
+    if (w > 0) mix_rows.push_back(r->key);
+  }
+  const Row* s1j = results.Find("S1." + j);
+  const Row* s2j = results.Find("S2." + j);
+  const Row* s7j = results.Find("S7." + j);
+
+  // Revocation set.
+  const Revocation& rev = results.revocation;
+  plan.revoked = rq.revoked >= 0 ? rq.revoked : rev.revoked;
+  plan.revocation_memory_mib = (plan.revoked * rev.BytesPerId() + rev.watermark_bytes) / 1048576.0;
+  plan.expected_fpr = rev.expected_fpr;
+  const double revocation_delta_kib = (plan.revoked - rev.revoked) * rev.BytesPerId() / 1024.0;
+  if (rq.revoked >= 0 && rev.revoked <= 0) {
+    plan.outside_measured.push_back("no revocation set was measured in this run");
+  } else if (plan.revoked > rev.revoked) {
+    plan.outside_measured.push_back(fmt::format(
+        "{:.0f} revoked ids is beyond the {:.0f} measured: memory is extrapolated linearly and "
+        "the CPU cost (more cache misses in a larger set) is the measured one",
+        plan.revoked, rev.revoked));
+  }
+
+  // JWT families.
+  auto add_rows = [](StrategyPlan* s, const std::vector<std::string>& keys) {
+    for (const std::string& k : keys) {
+      if (std::find(s->rows.begin(), s->rows.end(), k) == s->rows.end()) s->rows.push_back(k);
+    }
+  };
+  std::vector<StrategyPlan> jwt;
+  {
+    StrategyPlan s1;
+    s1.key = "S1";
+    s1.name = "stateless JWT";
+    s1.app_cpu_us = mix_cpu;
+    add_rows(&s1, mix_rows);
+    for (const std::string& k : mix_rows) {
+      s1.memory_mib = std::max(s1.memory_mib, results.Find(k)->AppRssKib() / 1024.0);
+    }
+    jwt.push_back(s1);
+  }
+  StrategyPlan s2;
+    s2.key = "S2";
+    s2.name = "JWT + in-memory revocation";
+  if (s1j != nullptr && s2j != nullptr) {
+    s2.app_cpu_us = mix_cpu + (s2j->AppCpuUs() - s1j->AppCpuUs());
+    add_rows(&s2, mix_rows);
+    add_rows(&s2, {s2j->key});
+    s2.memory_mib = (s2j->AppRssKib() + revocation_delta_kib) / 1024.0;
+    jwt.push_back(s2);
+  }
+  if (s7j != nullptr && s2j != nullptr && s1j != nullptr) {
+    StrategyPlan s7;
+    s7.key = "S7";
+    s7.name = "JWT + verified-token cache + in-memory revocation";
+    const double h0 = s7j->cache_hit_ratio;
+    const double hit = rq.cache_hit >= 0 ? rq.cache_hit : h0;
+    if (h0 > 0) {
+      const double cpu_hit = (s7j->AppCpuUs() - (1 - h0) * s2j->AppCpuUs()) / h0;
+      s7.app_cpu_us = hit * cpu_hit + (1 - hit) * s2.app_cpu_us;
+      add_rows(&s7, {s7j->key});
+      if (hit < 1) add_rows(&s7, s2.rows);
+      s7.memory_mib = (s7j->AppRssKib() + revocation_delta_kib) / 1024.0;
+      if (rq.cache_hit >= 0 && hit + kEps < h0) {
+        plan.outside_measured.push_back(fmt::format(
+            "cache-hit ratio {} is below the measured {:.3f}: interpolated between the measured "
+            "hit (S7) and miss (S2) costs; cache insertion and eviction are not measured",
+            hit, h0));
+      }
+      jwt.push_back(s7);
+    } else if (rq.strategy == "S7") {
+      plan.error = "the S7 row has no measured cache-hit ratio";
+      return plan;
+    }
+  } else if (rq.strategy == "S7" || rq.cache_hit >= 0) {
+    plan.error = "the verified-token cache (S7) was not measured in this run";
+    return plan;
+  }
+  for (StrategyPlan& s : jwt) Size(results, rq, &s);
+
+  // Database alternatives, as measured (S3 with the mix applied to its JWT part).
+  std::vector<StrategyPlan> dbs;
+  for (const Row& r : results.rows) {
+    if (results.Find(r.key) == nullptr) continue;
+    if (r.id != "S3" && r.id != "S4" && r.id != "S5" && r.id != "S6") continue;
+    StrategyPlan s;
+    s.key = r.key;
+    s.name = r.name;
+    s.database = true;
+    s.app_cpu_us = r.AppCpuUs();
+    s.server_cpu_us = r.ServerCpuUs();
+    s.rows = {r.key};
+    if (!r.alg.empty() && s1j != nullptr && r.alg == j && !mix_is_run_alg) {
+      s.app_cpu_us += mix_cpu - s1j->AppCpuUs();
+      add_rows(&s, mix_rows);
+    }
+    s.memory_mib = r.AppRssKib() / 1024.0;
+    s.db_memory_mib = r.ServerRssKib() / 1024.0;
+    Size(results, rq, &s);
+    dbs.push_back(s);
+  }
+  double best_total = std::numeric_limits<double>::infinity();
+  for (const StrategyPlan& s : dbs) {
+    const bool session_lookup = s.key.rfind("S4", 0) == 0 || s.key.rfind("S5", 0) == 0 ||
+                                s.key.rfind("S6", 0) == 0;
+    if (s.feasible && session_lookup && s.cores + s.db_cores < best_total) {
+      best_total = s.cores + s.db_cores;
+      plan.best_database = s.key;
+    }
+  }
+
+  bool headline_found = false;
+  for (StrategyPlan& s : jwt) {
+    if (s.key == rq.strategy) {
+      plan.strategies.insert(plan.strategies.begin(), s);
+      headline_found = true;
+    } else {
+      plan.strategies.push_back(s);
+    }
+  }
+  if (!headline_found) {
+    plan.error = fmt::format("strategy {} was not measured in this run (or is not S1, S2, S7)",
+                             rq.strategy);
+    return plan;
+  }
+  for (StrategyPlan& s : dbs) plan.strategies.push_back(s);
+  const StrategyPlan& h = plan.strategies.front();
+  if (!h.feasible) plan.outside_measured.push_back(h.key + ": " + h.note);
+  if (h.feasible && h.u_lat < rq.utilisation) {
+    plan.outside_measured.push_back(fmt::format(
+        "{}: the highest measured load that met the objective is {:.2f} of the maximum, below "
+        "the utilisation target {}; planned at {:.2f}", h.key, h.u_lat, rq.utilisation, h.u));
+  }
+  return plan;
+}
+
+std::string FormatPlanText(const Plan& plan, const Results& results) {
+  const Request& rq = plan.request;
+  std::string out;
+  std::string mix;
+  for (const auto& [a, w] : rq.alg_mix) mix += fmt::format("{}{}:{:.3g}", mix.empty() ? "" : ",", a, w);
+  out += fmt::format("jwtgate plan: {:.0f} requests/s, p99 <= {} ms, algorithms {}\n", rq.rps,
+                     rq.p99_ms, mix);
+  out += fmt::format("  from: {}\n", results.command.empty() ? "(no command recorded)" : results.command);
+  out += fmt::format("  measured on: {} ({:.0f} cores); utilisation target {}, headroom {}, "
+                     "{:.0f} cores per server, N+1\n\n",
+                     results.cpu_model.empty() ? "unknown CPU" : results.cpu_model,
+                     results.machine_cores, rq.utilisation, rq.headroom, rq.cores_per_server);
+  const StrategyPlan& h = plan.strategies.front();
+  if (h.feasible) {
+    out += fmt::format("{} ({}):\n", h.key, h.name);
+    out += fmt::format("  cores            {:.0f}  ({:.0f} servers of {:.0f} cores, N+1)\n", h.cores,
+                       h.servers, rq.cores_per_server);
+    out += fmt::format("  memory           {:.1f} MiB per server (revocation set {:.1f} MiB for "
+                       "{:.0f} revoked ids)\n",
+                       h.memory_mib, plan.revocation_memory_mib, plan.revoked);
+    out += fmt::format("  expected p99     {:.3f} ms at {:.2f} of the per-core maximum\n",
+                       h.expected_p99_ms, h.operating_fraction);
+    out += fmt::format("  in flight        {:.1f} requests (Little's law, mean {:.3f} ms)\n",
+                       h.in_flight, h.expected_mean_ms);
+    out += fmt::format("  per-core rate    {:.0f}/s at 100 % ({:.4f} CPU us/request), {:.0f}/s "
+                       "at the objective (u = {:.2f})\n",
+                       h.per_core_rps, h.app_cpu_us, h.per_core_rps_at_objective, h.u);
+  } else {
+    out += fmt::format("{} ({}): CANNOT PLAN: {}\n", h.key, h.name, h.note);
+  }
+  if (!plan.best_database.empty()) {
+    const StrategyPlan& d = *plan.Find(plan.best_database);
+    out += fmt::format("\nDB-lookup alternative {} ({}):\n", d.key, d.name);
+    out += fmt::format("  application cores {:.0f} ({:.0f} servers), database cores {:.0f} "
+                       "({:.0f} servers), pool {:.0f} connections, expected p99 {:.3f} ms\n",
+                       d.cores, d.servers, d.db_cores, d.db_servers, d.pool_connections,
+                       d.expected_p99_ms);
+  } else {
+    out += "\nDB-lookup alternative: none of the measured session lookups meets the objective\n";
+  }
+  out += "\nAll strategies:\n";
+  out += fmt::format("  {:<22} {:>11} {:>12} {:>6} {:>6} {:>8} {:>8} {:>10}  {}\n", "strategy",
+                     "CPU us/req", "core rate/s", "u", "cores", "servers", "DB cores",
+                     "p99 ms", "note");
+  for (const StrategyPlan& s : plan.strategies) {
+    if (s.feasible) {
+      out += fmt::format("  {:<22} {:>11.4f} {:>12.0f} {:>6.2f} {:>6.0f} {:>8.0f} {:>8.0f} "
+                         "{:>10.3f}\n",
+                         s.key, s.app_cpu_us, s.per_core_rps, s.u, s.cores, s.servers,
+                         s.db_cores, s.expected_p99_ms);
+    } else {
+      out += fmt::format("  {:<22} {:>11.4f} {:>12.0f} {:>6} {:>6} {:>8} {:>8} {:>10}  {}\n",
+                         s.key, s.app_cpu_us, s.per_core_rps, "-", "-", "-", "-", "-", s.note);
+    }
+  }
+  if (!plan.outside_measured.empty()) {
+    out += "\nOUTSIDE WHAT WAS MEASURED:\n";
+    for (const std::string& w : plan.outside_measured) out += "  - " + w + "\n";
+  }
+  return out;
+}
+
+std::string FormatPlanJson(const Plan& plan, const Results& results) {
+  const Request& rq = plan.request;
+  OJson j;
+  j["schema"] = "jwtgate.plan/1";
+  j["results_command"] = results.command;
+  OJson req;
+  req["rps"] = rq.rps;
+  req["p99_ms"] = rq.p99_ms;
+  OJson mix = OJson::object();
+  for (const auto& [a, w] : rq.alg_mix) mix[a] = w;
+  req["alg_mix"] = mix;
+  req["revoked"] = plan.revoked;
+  req["cache_hit"] = rq.cache_hit >= 0 ? OJson(rq.cache_hit) : OJson(nullptr);
+  req["utilisation"] = rq.utilisation;
+  req["headroom"] = rq.headroom;
+  req["cores_per_server"] = rq.cores_per_server;
+  req["strategy"] = rq.strategy;
+  j["request"] = req;
+  j["headline"] = plan.headline;
+  j["best_database"] = plan.best_database.empty() ? OJson(nullptr) : OJson(plan.best_database);
+  j["revocation"] = {{"revoked", plan.revoked},
+                     {"memory_mib", plan.revocation_memory_mib},
+                     {"bytes_per_id", results.revocation.BytesPerId()},
+                     {"measured_revoked", results.revocation.revoked},
+                     {"expected_fpr", plan.expected_fpr}};
+  OJson list = OJson::array();
+  for (const StrategyPlan& s : plan.strategies) {
+    OJson o;
+    o["key"] = s.key;
+    o["name"] = s.name;
+    o["database"] = s.database;
+    o["rows"] = s.rows;
+    o["feasible"] = s.feasible;
+    o["app_cpu_us"] = s.app_cpu_us;
+    o["server_cpu_us"] = s.server_cpu_us;
+    o["per_core_rps"] = s.per_core_rps;
+    o["u_lat"] = s.u_lat;
+    o["best_p99_ms"] = s.best_p99_ms;
+    o["u"] = s.u;
+    o["per_core_rps_at_objective"] = s.per_core_rps_at_objective;
+    o["cores"] = s.cores;
+    o["servers"] = s.servers;
+    o["operating_fraction"] = s.operating_fraction;
+    o["expected_p99_ms"] = s.expected_p99_ms;
+    o["expected_mean_ms"] = s.expected_mean_ms;
+    o["in_flight"] = s.in_flight;
+    o["memory_mib"] = s.memory_mib;
+    if (s.database) {
+      o["db_cores"] = s.db_cores;
+      o["db_servers"] = s.db_servers;
+      o["pool_connections"] = s.pool_connections;
+      o["db_memory_mib"] = s.db_memory_mib;
+    }
+    if (!s.note.empty()) o["note"] = s.note;
+    list.push_back(o);
+  }
+  j["strategies"] = list;
+  j["outside_measured"] = plan.outside_measured;
+  return j.dump(2) + "\n";
+}
+
+}  // namespace jwtgate::cli::plan

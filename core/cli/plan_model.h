@@ -1,0 +1,160 @@
+// The capacity model behind `jwtgate plan` and scripts/report: pure functions from a
+// strategies benchmark document (schema "jwtgate.strategies/1", bench/strategies/main.cc) and a
+// load request to cores, servers, memory and expected p99. Every figure comes from the
+// document; the only inputs that are not measurements are the request and the two policy knobs
+// (utilisation target, headroom), which are flags with documented defaults.
+//
+// The model (also written out in every report.md, with a worked example):
+//   cpu_us       CPU microseconds per request of the strategy = closed-loop cpu_s_per_million
+//                (application process "bench"; the database processes are counted apart).
+//                Algorithm mix: sum of w_a * cpu_us(S1.<a>); S2 and S3 add their measured
+//                overhead over S1 with the run's JWT algorithm; S7 is
+//                hit * cpu_hit + (1 - hit) * cpu_miss, with cpu_miss = the S2 cost and cpu_hit
+//                solved from the S7 row and its measured hit ratio.
+//   C            per-core rate at 100 % busy = 1e6 / cpu_us.
+//   u_lat        the highest open-loop load (fraction of the closed-loop maximum) at which every
+//                row the strategy draws on met the p99 objective (not saturated, no errors).
+//   u            min(utilisation target, u_lat): never beyond what was measured.
+//   cores        ceil(rps * (1 + headroom) / (C * u)).
+//   servers      ceil(cores / cores_per_server) + 1 (N+1); cores_per_server defaults to the
+//                measured machine's cores.
+//   expected p99 the p99 measured at the lowest open-loop load >= rps / (cores * C), the
+//                worst over the rows drawn on.
+//   in flight    Little's law: rps * mean latency at that load; a database pool needs
+//                rps * (1 + headroom) * service_time_mean / batch connections.
+//   memory       the row's measured resident set (application process), plus
+//                (revoked - measured revoked) * bytes per revoked id for the rows that hold the
+//                revocation set.
+#ifndef JWTGATE_CLI_PLAN_MODEL_H_
+#define JWTGATE_CLI_PLAN_MODEL_H_
+
+#include <map>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace jwtgate::cli::plan {
+
+struct OpenLoopPoint {
+  double fraction = 0;  // offered / closed-loop throughput
+  double offered_rps = 0;
+  double achieved_rps = 0;
+  double p50_us = 0;
+  double p99_us = 0;
+  double mean_us = 0;
+  bool saturated = false;
+  double errors = 0;
+};
+
+struct Row {
+  std::string key;      // "S1.HS256", "S4.redis.pipelined", ...
+  std::string id;       // "S1"
+  std::string name;
+  std::string alg;      // empty for session-id rows
+  std::string backend;  // empty, "redis", "postgresql", "sqlite"
+  double batch = 1;
+  std::string status;
+  double closed_rps = 0;
+  double service_mean_us = 0;
+  std::map<std::string, double> cpu_us;   // per process group, and "total"
+  std::map<std::string, double> rss_kib;  // per process group
+  std::vector<OpenLoopPoint> open_loop;   // sorted by fraction
+  double cache_hit_ratio = -1;            // S7: measured hit ratio of the closed-loop run
+
+  double AppCpuUs() const;     // the "bench" group (or total when absent)
+  double ServerCpuUs() const;  // total - app
+  double AppRssKib() const;
+  double ServerRssKib() const;
+};
+
+struct Revocation {
+  double revoked = 0;  // revoked jtis held during the run
+  double filter_bytes = 0;
+  double exact_bytes = 0;
+  double watermark_bytes = 0;
+  double expected_fpr = -1;
+  double BytesPerId() const { return revoked > 0 ? (filter_bytes + exact_bytes) / revoked : 0; }
+};
+
+struct Results {
+  std::string schema;
+  std::string command;
+  std::string jwt_alg;  // the algorithm of the S2/S3/S7 rows
+  double threads = 0;
+  double machine_cores = 0;
+  std::string cpu_model;
+  std::vector<Row> rows;
+  Revocation revocation;
+  const Row* Find(std::string_view key) const;  // ok rows only
+};
+
+// Parses a strategies.json document. False with *error when it is not one, or holds no rows.
+bool ParseResults(std::string_view json, Results* out, std::string* error);
+
+// "ES256:0.7,HS256:0.3" -> weights (normalized to sum 1). False with *error on bad syntax.
+bool ParseAlgMix(std::string_view text, std::vector<std::pair<std::string, double>>* out,
+                 std::string* error);
+
+struct Request {
+  double rps = 0;
+  double p99_ms = 0;
+  std::vector<std::pair<std::string, double>> alg_mix;  // empty: the run's JWT algorithm
+  double revoked = -1;                                  // < 0: as measured
+  double cache_hit = -1;                                // < 0: as measured (S7)
+  double utilisation = 0.7;
+  double headroom = 0.25;
+  double cores_per_server = 0;  // 0: the measured machine's cores
+  std::string strategy;         // "S1", "S2", "S7"; empty: S7 with --cache-hit, else S2
+};
+
+struct StrategyPlan {
+  std::string key;  // "S2" (JWT families with the mix applied) or a DB row key
+  std::string name;
+  bool database = false;
+  std::vector<std::string> rows;  // the rows it draws on
+  double app_cpu_us = 0;
+  double server_cpu_us = 0;
+  double per_core_rps = 0;        // C
+  double u_lat = 0;               // 0: the objective was not met at any measured load
+  double best_p99_ms = 0;         // the lowest measured p99 over its open-loop runs
+  double u = 0;
+  double per_core_rps_at_objective = 0;  // C * u
+  bool feasible = false;
+  double cores = 0;
+  double cores_per_server = 0;
+  double servers = 0;  // N+1
+  double operating_fraction = 0;
+  double expected_p99_ms = 0;
+  double expected_mean_ms = 0;
+  double in_flight = 0;
+  double db_cores = 0;
+  double db_servers = 0;
+  double pool_connections = 0;
+  double memory_mib = 0;     // per application server
+  double db_memory_mib = 0;  // measured database server resident set
+  std::string note;
+};
+
+struct Plan {
+  Request request;  // with defaults resolved
+  std::string headline;
+  std::vector<StrategyPlan> strategies;  // headline first, then S1/S2/S7, then databases
+  std::string best_database;             // key of the DB row with the fewest total cores
+  double revoked = 0;
+  double revocation_memory_mib = 0;
+  double expected_fpr = -1;
+  std::vector<std::string> outside_measured;
+  std::string error;  // non-empty: a request the data cannot answer (unknown alg, ...)
+  const StrategyPlan* Find(std::string_view key) const;
+};
+
+Plan MakePlan(const Results& results, const Request& request);
+
+// The plan as text (for people) and as JSON (for tools).
+std::string FormatPlanText(const Plan& plan, const Results& results);
+std::string FormatPlanJson(const Plan& plan, const Results& results);
+
+}  // namespace jwtgate::cli::plan
+
+#endif  // JWTGATE_CLI_PLAN_MODEL_H_

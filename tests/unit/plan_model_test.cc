@@ -1,0 +1,284 @@
+// The capacity model of `jwtgate plan` (core/cli/plan_model.h) on a small synthetic strategies
+// document whose answers are worked out by hand in the comments.
+#include <string>
+
+#include <catch2/catch.hpp>
+#include <nlohmann/json.hpp>
+
+#include "../../core/cli/plan_model.h"
+
+namespace jwtgate::cli::plan {
+namespace {
+
+using Json = nlohmann::json;
+
+// Open-loop runs at 0.25, 0.5 and 0.75 of the maximum with the given p99 and mean latencies.
+Json OpenLoop(double max_rps, std::initializer_list<std::pair<double, double>> p99_mean) {
+  Json runs = Json::array();
+  double f = 0.25;
+  for (const auto& [p99, mean] : p99_mean) {
+    runs.push_back({{"offered_rps", f * max_rps},
+                    {"achieved_rps", f * max_rps},
+                    {"saturated", false},
+                    {"errors", 0},
+                    {"fraction_of_max", f},
+                    {"latency_us", {{"p50", mean}, {"p90", p99}, {"p99", p99}, {"mean", mean}}}});
+    f += 0.25;
+  }
+  return runs;
+}
+
+Json MakeRow(const std::string& key, const std::string& id, const char* alg, const char* backend,
+         Json cpu, Json memory, Json open_loop, double service_mean_us = 1) {
+  return {{"key", key},
+          {"id", id},
+          {"name", id + " row"},
+          {"alg", alg ? Json(alg) : Json(nullptr)},
+          {"backend", backend ? Json(backend) : Json(nullptr)},
+          {"batch", 1},
+          {"status", "ok"},
+          {"closed_loop",
+           {{"throughput_rps", 400000.0},
+            {"service_time_us", {{"mean", service_mean_us}}},
+            {"cpu_s_per_million", cpu}}},
+          {"memory", memory},
+          {"open_loop", open_loop}};
+}
+
+// S1.HS256 1 us, S1.ES256 20 us, S2.HS256 1.5 us, S7.HS256 0.5 us at a measured hit ratio of
+// 0.8, S4.redis.sync 10 us (application) + 5 us (redis-server); 1000 revoked ids at 10 B each.
+std::string Document() {
+  const Json fast = OpenLoop(400000, {{100, 50}, {200, 80}, {1000, 300}});
+  Json doc = {
+      {"schema", "jwtgate.strategies/1"},
+      {"script", {{"command", "scripts/bench-strategies --build b --out r"}}},
+      {"machine", {{"cores", 4}, {"cpu_model", "Test CPU"}}},
+      {"config", {{"threads", 4}, {"jwt_alg", "HS256"}}},
+      {"setup",
+       {{"revocation",
+         {{"revoked_jtis", 1000},
+          {"filter_bytes", 4000},
+          {"exact_bytes", 6000},
+          {"watermark_bytes", 100},
+          {"expected_fpr", 0.001}}}}},
+  };
+  Json rows = Json::array();
+  rows.push_back(MakeRow("S1.HS256", "S1", "HS256", nullptr, {{"bench", 1.0}, {"total", 1.0}},
+                     {{"bench", {{"rss_kib", 10240}}}}, fast));
+  rows.push_back(MakeRow("S1.ES256", "S1", "ES256", nullptr, {{"bench", 20.0}, {"total", 20.0}},
+                     {{"bench", {{"rss_kib", 10240}}}},
+                     OpenLoop(20000, {{300, 100}, {500, 200}, {5000, 900}})));
+  rows.push_back(MakeRow("S2.HS256", "S2", "HS256", nullptr, {{"bench", 1.5}, {"total", 1.5}},
+                     {{"bench", {{"rss_kib", 20480}}}}, fast));
+  Json s7 = MakeRow("S7.HS256", "S7", "HS256", nullptr, {{"bench", 0.5}, {"total", 0.5}},
+                {{"bench", {{"rss_kib", 20480}}}}, fast);
+  s7["stats"] = {{"cache_hit_ratio_closed_loop", 0.8}};
+  rows.push_back(s7);
+  rows.push_back(MakeRow("S4.redis.sync", "S4", nullptr, "redis",
+                     {{"bench", 10.0}, {"redis-server", 5.0}, {"total", 15.0}},
+                     {{"bench", {{"rss_kib", 8192}}}, {"redis-server", {{"rss_kib", 102400}}}},
+                     OpenLoop(40000, {{400, 100}, {800, 200}, {3000, 900}}), 50));
+  Json skipped = {{"key", "S5.postgresql.sync"}, {"id", "S5"}, {"status", "skipped"}};
+  rows.push_back(skipped);
+  doc["strategies"] = rows;
+  return doc.dump();
+}
+
+Results Parse() {
+  Results r;
+  std::string error;
+  REQUIRE(ParseResults(Document(), &r, &error));
+  return r;
+}
+
+Request Req(double rps, double p99_ms) {
+  Request q;
+  q.rps = rps;
+  q.p99_ms = p99_ms;
+  return q;
+}
+
+TEST_CASE("plan: the results document is read as written", "[plan]") {
+  const Results r = Parse();
+  CHECK(r.jwt_alg == "HS256");
+  CHECK(r.machine_cores == 4);
+  CHECK(r.rows.size() == 6);
+  CHECK(r.Find("S5.postgresql.sync") == nullptr);  // skipped rows are not used
+  const Row* s4 = r.Find("S4.redis.sync");
+  REQUIRE(s4 != nullptr);
+  CHECK(s4->AppCpuUs() == Approx(10));
+  CHECK(s4->ServerCpuUs() == Approx(5));
+  CHECK(s4->ServerRssKib() == Approx(102400));
+  CHECK(r.revocation.BytesPerId() == Approx(10));
+
+  std::string error;
+  Results bad;
+  CHECK_FALSE(ParseResults(R"({"schema":"other/1","strategies":[]})", &bad, &error));
+  CHECK(error.find("jwtgate.strategies/1") != std::string::npos);
+  CHECK_FALSE(ParseResults("[1,2", &bad, &error));
+  CHECK_FALSE(ParseResults(R"({"schema":"jwtgate.strategies/1","error":"exit 1"})", &bad, &error));
+  CHECK(error.find("failed") != std::string::npos);
+}
+
+TEST_CASE("plan: S2 with the run's algorithm", "[plan]") {
+  // cpu 1.5 us -> C = 666,667/s; p99 <= 0.5 ms holds at 0.25 and 0.5 -> u = min(0.7, 0.5);
+  // cores = ceil(100000 * 1.25 / (666667 * 0.5)) = ceil(0.375) = 1; servers = ceil(1/4)+1 = 2;
+  // operating load 100000 / 666667 = 0.15 -> the 0.25 run: p99 0.1 ms, mean 50 us ->
+  // 5 requests in flight.
+  const Results r = Parse();
+  const Plan p = MakePlan(r, Req(100000, 0.5));
+  REQUIRE(p.error.empty());
+  CHECK(p.headline == "S2");
+  const StrategyPlan& s = p.strategies.front();
+  CHECK(s.key == "S2");
+  REQUIRE(s.feasible);
+  CHECK(s.per_core_rps == Approx(1e6 / 1.5));
+  CHECK(s.u_lat == Approx(0.5));
+  CHECK(s.u == Approx(0.5));
+  CHECK(s.cores == 1);
+  CHECK(s.servers == 2);
+  CHECK(s.operating_fraction == Approx(0.15));
+  CHECK(s.expected_p99_ms == Approx(0.1));
+  CHECK(s.in_flight == Approx(5));
+  CHECK(s.memory_mib == Approx(20));
+  CHECK(p.revocation_memory_mib == Approx(10100.0 / 1048576.0));
+  CHECK(p.expected_fpr == Approx(0.001));
+  CHECK(p.outside_measured.size() == 1);  // u_lat 0.5 below the 0.7 target
+}
+
+TEST_CASE("plan: an algorithm mix weights the per-algorithm costs", "[plan]") {
+  // S1 mix = 0.5 * 20 + 0.5 * 1 = 10.5 us; S2 = 10.5 + (1.5 - 1) = 11 us -> C = 90,909/s;
+  // p99 <= 1 ms: HS256 rows to 0.75, ES256 to 0.5 -> u = 0.5;
+  // cores = ceil(125000 / 45454.5) = ceil(2.75) = 3; operating 100000 / (3 * 90909) = 0.367
+  // -> the 0.5 runs, worst p99 = ES256's 0.5 ms.
+  const Results r = Parse();
+  Request q = Req(100000, 1);
+  std::string error;
+  REQUIRE(ParseAlgMix("ES256:1,HS256:1", &q.alg_mix, &error));
+  CHECK(q.alg_mix[0].second == Approx(0.5));
+  const Plan p = MakePlan(r, q);
+  REQUIRE(p.error.empty());
+  const StrategyPlan* s1 = p.Find("S1");
+  const StrategyPlan* s2 = p.Find("S2");
+  REQUIRE(s1 != nullptr);
+  REQUIRE(s2 != nullptr);
+  CHECK(s1->app_cpu_us == Approx(10.5));
+  CHECK(s2->app_cpu_us == Approx(11));
+  CHECK(s2->u == Approx(0.5));
+  CHECK(s2->cores == 3);
+  CHECK(s2->servers == 2);
+  CHECK(s2->operating_fraction == Approx(100000.0 / (3 * 1e6 / 11)));
+  CHECK(s2->expected_p99_ms == Approx(0.5));
+}
+
+TEST_CASE("plan: the verified-token cache interpolates between hit and miss", "[plan]") {
+  // cpu_hit = (0.5 - 0.2 * 1.5) / 0.8 = 0.25 us; at hit 0.5: 0.5 * 0.25 + 0.5 * 1.5 = 0.875.
+  const Results r = Parse();
+  Request q = Req(100000, 0.5);
+  q.cache_hit = 0.8;
+  Plan p = MakePlan(r, q);
+  REQUIRE(p.error.empty());
+  CHECK(p.headline == "S7");
+  CHECK(p.strategies.front().app_cpu_us == Approx(0.5));
+  q.cache_hit = 0.5;
+  p = MakePlan(r, q);
+  CHECK(p.strategies.front().app_cpu_us == Approx(0.875));
+  bool noted = false;
+  for (const std::string& w : p.outside_measured) noted |= w.find("cache-hit") != std::string::npos;
+  CHECK(noted);
+}
+
+TEST_CASE("plan: the DB-lookup alternative counts application and database cores", "[plan]") {
+  // app 10 us -> C = 100,000/s; p99 <= 1 ms to 0.5 -> u = 0.5; cores = ceil(125000 / 50000) = 3;
+  // DB: ceil(125000 * 5e-6 / 0.7) = ceil(0.893) = 1 core, ceil(1/4)+1 = 2 servers;
+  // pool: ceil(125000 * 50e-6 / 1) = ceil(6.25) = 7 connections.
+  const Results r = Parse();
+  const Plan p = MakePlan(r, Req(100000, 1));
+  CHECK(p.best_database == "S4.redis.sync");
+  const StrategyPlan* d = p.Find("S4.redis.sync");
+  REQUIRE(d != nullptr);
+  REQUIRE(d->feasible);
+  CHECK(d->cores == 3);
+  CHECK(d->servers == 2);
+  CHECK(d->db_cores == 1);
+  CHECK(d->db_servers == 2);
+  CHECK(d->pool_connections == 7);
+  CHECK(d->db_memory_mib == Approx(100));
+  CHECK(d->expected_p99_ms == Approx(0.8));  // 100000 / (3 * 1e5) = 0.333 -> the 0.5 run
+}
+
+TEST_CASE("plan: requests outside what was measured are said so", "[plan]") {
+  const Results r = Parse();
+  // Objective below the best measured p99 (0.1 ms).
+  Plan p = MakePlan(r, Req(1000, 0.05));
+  REQUIRE(p.error.empty());
+  CHECK_FALSE(p.strategies.front().feasible);
+  CHECK(p.strategies.front().best_p99_ms == Approx(0.1));
+  CHECK(p.strategies.front().note.find("below the best measured p99") != std::string::npos);
+  CHECK(p.best_database.empty());
+  CHECK_FALSE(p.outside_measured.empty());
+
+  // An algorithm that was not measured.
+  Request q = Req(1000, 1);
+  q.alg_mix = {{"RS256", 1.0}};
+  p = MakePlan(r, q);
+  CHECK(p.error.find("RS256 was not measured") != std::string::npos);
+
+  // More revoked ids than measured: linear memory, flagged.
+  q = Req(100000, 0.5);
+  q.revoked = 5000;
+  p = MakePlan(r, q);
+  REQUIRE(p.error.empty());
+  CHECK(p.revocation_memory_mib == Approx(50100.0 / 1048576.0));
+  CHECK(p.strategies.front().memory_mib == Approx((20480 + 40000.0 / 1024) / 1024));
+  bool noted = false;
+  for (const std::string& w : p.outside_measured) noted |= w.find("5000 revoked") != std::string::npos;
+  CHECK(noted);
+}
+
+TEST_CASE("plan: policy knobs and server size", "[plan]") {
+  // S1 HS256: C = 1e6/s; u = min(0.4, 0.5) = 0.4, no headroom:
+  // cores = ceil(1e6 / 4e5) = 3 (2.5); 2 cores per server -> ceil(3/2)+1 = 3 servers.
+  const Results r = Parse();
+  Request q = Req(1e6, 0.5);
+  q.strategy = "S1";
+  q.utilisation = 0.4;
+  q.headroom = 0;
+  q.cores_per_server = 2;
+  const Plan p = MakePlan(r, q);
+  const StrategyPlan& s = p.strategies.front();
+  CHECK(s.key == "S1");
+  CHECK(s.u == Approx(0.4));
+  CHECK(s.cores == 3);
+  CHECK(s.servers == 3);
+}
+
+TEST_CASE("plan: algorithm mix syntax", "[plan]") {
+  std::vector<std::pair<std::string, double>> mix;
+  std::string error;
+  CHECK(ParseAlgMix("ES256:0.7,HS256:0.3", &mix, &error));
+  REQUIRE(mix.size() == 2);
+  CHECK(mix[0].first == "ES256");
+  CHECK(mix[0].second == Approx(0.7));
+  CHECK_FALSE(ParseAlgMix("ES256", &mix, &error));
+  CHECK_FALSE(ParseAlgMix("ES256:x", &mix, &error));
+  CHECK_FALSE(ParseAlgMix("ES256:-1", &mix, &error));
+  CHECK_FALSE(ParseAlgMix("ES256:0", &mix, &error));
+  CHECK_FALSE(ParseAlgMix("ES256:1,ES256:2", &mix, &error));
+  CHECK_FALSE(ParseAlgMix("", &mix, &error));
+}
+
+TEST_CASE("plan: text and JSON output carry the figures", "[plan]") {
+  const Results r = Parse();
+  const Plan p = MakePlan(r, Req(100000, 0.5));
+  const std::string text = FormatPlanText(p, r);
+  CHECK(text.find("scripts/bench-strategies --build b --out r") != std::string::npos);
+  CHECK(text.find("OUTSIDE WHAT WAS MEASURED") != std::string::npos);
+  const Json j = Json::parse(FormatPlanJson(p, r));
+  CHECK(j["schema"] == "jwtgate.plan/1");
+  CHECK(j["strategies"][0]["key"] == "S2");
+  CHECK(j["strategies"][0]["cores"] == 1);
+}
+
+}  // namespace
+}  // namespace jwtgate::cli::plan
