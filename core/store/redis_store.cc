@@ -1,0 +1,317 @@
+#include "store/redis_store.h"
+
+#include <hiredis/hiredis.h>
+#include <sys/time.h>
+
+#include <array>
+#include <charconv>
+#include <cstring>
+#include <utility>
+#include <vector>
+
+namespace jwtgate::store {
+namespace {
+
+struct ReplyFree {
+  void operator()(redisReply* r) const noexcept { freeReplyObject(r); }
+};
+using ReplyPtr = std::unique_ptr<redisReply, ReplyFree>;
+
+timeval Timeval(int ms) {
+  timeval tv{};
+  tv.tv_sec = ms / 1000;
+  tv.tv_usec = static_cast<suseconds_t>((ms % 1000) * 1000);
+  return tv;
+}
+
+int ParseProcessId(std::string_view info) {
+  constexpr std::string_view kField = "process_id:";
+  const size_t at = info.find(kField);
+  if (at == std::string_view::npos) return 0;
+  int pid = 0;
+  const char* begin = info.data() + at + kField.size();
+  std::from_chars(begin, info.data() + info.size(), pid);
+  return pid;
+}
+
+}  // namespace
+
+StoreStatus RedisStore::Connect(const RedisOptions& options, std::unique_ptr<RedisStore>* out,
+                                std::string* error) {
+  const timeval tv = Timeval(options.timeout_ms);
+  redisContext* ctx = options.unix_socket.empty()
+                          ? redisConnectWithTimeout(options.host.c_str(), options.port, tv)
+                          : redisConnectUnixWithTimeout(options.unix_socket.c_str(), tv);
+  auto where = options.unix_socket.empty() ? options.host + ":" + std::to_string(options.port)
+                                           : "unix:" + options.unix_socket;
+  if (ctx == nullptr || ctx->err != 0) {
+    if (error != nullptr) {
+      *error = "redis " + where + ": " + (ctx != nullptr ? ctx->errstr : "out of memory");
+    }
+    if (ctx != nullptr) redisFree(ctx);
+    return StoreStatus::kConnectFailed;
+  }
+  if (redisSetTimeout(ctx, tv) != REDIS_OK) {
+    if (error != nullptr) *error = "redis " + where + ": cannot set the timeout";
+    redisFree(ctx);
+    return StoreStatus::kConnectFailed;
+  }
+  std::unique_ptr<RedisStore> store(new RedisStore(ctx, options));
+  std::array<std::string_view, 2> argv = {"INFO", "server"};
+  std::string info;
+  if (store->Command(argv, &info) != StoreStatus::kOk) {
+    if (error != nullptr) *error = "redis " + where + ": INFO: " + store->last_error();
+    return StoreStatus::kConnectFailed;
+  }
+  store->server_pid_ = ParseProcessId(info);
+  *out = std::move(store);
+  return StoreStatus::kOk;
+}
+
+RedisStore::RedisStore(redisContext* ctx, RedisOptions options)
+    : ctx_(ctx), options_(std::move(options)) {
+  key_buf_.reserve(options_.key_prefix.size() + 64);
+}
+
+RedisStore::~RedisStore() { redisFree(ctx_); }
+
+StoreStatus RedisStore::Fail(StoreStatus s, std::string_view what) noexcept {
+  last_error_.assign(what);
+  if (s == StoreStatus::kIoError) {
+    broken_ = true;
+    if (ctx_->err != 0) {
+      last_error_ += ": ";
+      last_error_ += ctx_->errstr;
+    }
+  }
+  return s;
+}
+
+bool RedisStore::AppendKeyed(std::string_view cmd, std::string_view key, std::string_view arg1,
+                             std::string_view arg2, std::string_view arg3) noexcept {
+  key_buf_.assign(options_.key_prefix);
+  key_buf_.append(key);
+  std::array<const char*, 5> argv = {cmd.data(), key_buf_.data(), arg1.data(), arg2.data(),
+                                     arg3.data()};
+  std::array<size_t, 5> lens = {cmd.size(), key_buf_.size(), arg1.size(), arg2.size(), arg3.size()};
+  int argc = 2;
+  if (arg1.data() != nullptr) argc = 3;
+  if (arg2.data() != nullptr) argc = 4;
+  if (arg3.data() != nullptr) argc = 5;
+  return redisAppendCommandArgv(ctx_, argc, argv.data(), lens.data()) == REDIS_OK;
+}
+
+namespace {
+
+// Reads the next reply. nullptr: I/O error (ctx->errstr says why).
+ReplyPtr NextReply(redisContext* ctx) noexcept {
+  void* raw = nullptr;
+  if (redisGetReply(ctx, &raw) != REDIS_OK) return nullptr;
+  return ReplyPtr(static_cast<redisReply*>(raw));
+}
+
+}  // namespace
+
+StoreStatus RedisStore::Get(std::string_view id, std::string* value) noexcept {
+  value->clear();
+  if (broken_) return StoreStatus::kIoError;
+  if (!AppendKeyed("GET", id)) return Fail(StoreStatus::kIoError, "redis GET: append");
+  ReplyPtr r = NextReply(ctx_);
+  if (r == nullptr) return Fail(StoreStatus::kIoError, "redis GET");
+  switch (r->type) {
+    case REDIS_REPLY_STRING:
+      value->assign(r->str, r->len);
+      return StoreStatus::kOk;
+    case REDIS_REPLY_NIL:
+      return StoreStatus::kNotFound;
+    case REDIS_REPLY_ERROR:
+      return Fail(StoreStatus::kServerError, std::string_view(r->str, r->len));
+    default:
+      return Fail(StoreStatus::kProtocolError, "redis GET: unexpected reply type");
+  }
+}
+
+void RedisStore::GetBatch(std::span<const std::string_view> ids, std::span<std::string> values,
+                          std::span<StoreStatus> statuses) noexcept {
+  const size_t n = ids.size();
+  size_t appended = 0;
+  if (!broken_) {
+    for (; appended < n; ++appended) {
+      if (!AppendKeyed("GET", ids[appended])) {
+        (void)Fail(StoreStatus::kIoError, "redis GET: append");
+        break;
+      }
+    }
+  }
+  for (size_t i = 0; i < n; ++i) {
+    values[i].clear();
+    if (broken_ || i >= appended) {
+      statuses[i] = StoreStatus::kIoError;
+      continue;
+    }
+    ReplyPtr r = NextReply(ctx_);
+    if (r == nullptr) {
+      statuses[i] = Fail(StoreStatus::kIoError, "redis GET (pipelined)");
+      continue;
+    }
+    switch (r->type) {
+      case REDIS_REPLY_STRING:
+        values[i].assign(r->str, r->len);
+        statuses[i] = StoreStatus::kOk;
+        break;
+      case REDIS_REPLY_NIL:
+        statuses[i] = StoreStatus::kNotFound;
+        break;
+      case REDIS_REPLY_ERROR:
+        statuses[i] = Fail(StoreStatus::kServerError, std::string_view(r->str, r->len));
+        break;
+      default:
+        statuses[i] = Fail(StoreStatus::kProtocolError, "redis GET: unexpected reply type");
+        break;
+    }
+  }
+}
+
+namespace {
+
+StoreStatus ExistsStatus(const redisReply& r) noexcept {
+  if (r.type == REDIS_REPLY_INTEGER) {
+    return r.integer > 0 ? StoreStatus::kOk : StoreStatus::kNotFound;
+  }
+  return r.type == REDIS_REPLY_ERROR ? StoreStatus::kServerError : StoreStatus::kProtocolError;
+}
+
+}  // namespace
+
+StoreStatus RedisStore::Exists(std::string_view key) noexcept {
+  if (broken_) return StoreStatus::kIoError;
+  if (!AppendKeyed("EXISTS", key)) return Fail(StoreStatus::kIoError, "redis EXISTS: append");
+  ReplyPtr r = NextReply(ctx_);
+  if (r == nullptr) return Fail(StoreStatus::kIoError, "redis EXISTS");
+  const StoreStatus s = ExistsStatus(*r);
+  if (s == StoreStatus::kServerError) return Fail(s, std::string_view(r->str, r->len));
+  if (s == StoreStatus::kProtocolError) return Fail(s, "redis EXISTS: unexpected reply type");
+  return s;
+}
+
+void RedisStore::ExistsBatch(std::span<const std::string_view> keys,
+                             std::span<StoreStatus> statuses) noexcept {
+  const size_t n = keys.size();
+  size_t appended = 0;
+  if (!broken_) {
+    for (; appended < n; ++appended) {
+      if (!AppendKeyed("EXISTS", keys[appended])) {
+        (void)Fail(StoreStatus::kIoError, "redis EXISTS: append");
+        break;
+      }
+    }
+  }
+  for (size_t i = 0; i < n; ++i) {
+    if (broken_ || i >= appended) {
+      statuses[i] = StoreStatus::kIoError;
+      continue;
+    }
+    ReplyPtr r = NextReply(ctx_);
+    if (r == nullptr) {
+      statuses[i] = Fail(StoreStatus::kIoError, "redis EXISTS (pipelined)");
+      continue;
+    }
+    statuses[i] = ExistsStatus(*r);
+    if (statuses[i] == StoreStatus::kServerError) {
+      (void)Fail(statuses[i], std::string_view(r->str, r->len));
+    }
+  }
+}
+
+StoreStatus RedisStore::SetMany(std::span<const SessionRecord> records, int64_t ttl_s,
+                                size_t chunk) noexcept {
+  if (broken_) return StoreStatus::kIoError;
+  if (chunk == 0) chunk = 1;
+  StoreStatus first = StoreStatus::kOk;
+  if (ttl_s <= 0) {
+    // One MSET per chunk: a single command to parse and one reply per chunk, several times
+    // faster to load than pipelined SETs.
+    std::vector<std::string> keys(std::min(chunk, records.size()));
+    std::vector<const char*> argv;
+    std::vector<size_t> lens;
+    for (size_t begin = 0; begin < records.size(); begin += chunk) {
+      const size_t end = std::min(records.size(), begin + chunk);
+      argv.assign(1, "MSET");
+      lens.assign(1, 4);
+      for (size_t i = begin; i < end; ++i) {
+        std::string& k = keys[i - begin];
+        k.assign(options_.key_prefix);
+        k.append(records[i].id);
+        argv.push_back(k.data());
+        lens.push_back(k.size());
+        argv.push_back(records[i].value.data());
+        lens.push_back(records[i].value.size());
+      }
+      if (redisAppendCommandArgv(ctx_, static_cast<int>(argv.size()), argv.data(), lens.data()) !=
+          REDIS_OK) {
+        return Fail(StoreStatus::kIoError, "redis MSET: append");
+      }
+      ReplyPtr r = NextReply(ctx_);
+      if (r == nullptr) return Fail(StoreStatus::kIoError, "redis MSET");
+      if (r->type == REDIS_REPLY_ERROR && first == StoreStatus::kOk) {
+        first = Fail(StoreStatus::kServerError, std::string_view(r->str, r->len));
+      }
+    }
+    return first;
+  }
+  const std::string ttl = std::to_string(ttl_s);
+  for (size_t begin = 0; begin < records.size(); begin += chunk) {
+    const size_t end = std::min(records.size(), begin + chunk);
+    for (size_t i = begin; i < end; ++i) {
+      if (!AppendKeyed("SET", records[i].id, records[i].value, "EX", ttl)) {
+        return Fail(StoreStatus::kIoError, "redis SET: append");
+      }
+    }
+    for (size_t i = begin; i < end; ++i) {
+      ReplyPtr r = NextReply(ctx_);
+      if (r == nullptr) return Fail(StoreStatus::kIoError, "redis SET (pipelined)");
+      if (r->type == REDIS_REPLY_ERROR && first == StoreStatus::kOk) {
+        first = Fail(StoreStatus::kServerError, std::string_view(r->str, r->len));
+      }
+    }
+  }
+  return first;
+}
+
+StoreStatus RedisStore::Command(std::span<const std::string_view> argv,
+                                std::string* reply) noexcept {
+  reply->clear();
+  if (broken_) return StoreStatus::kIoError;
+  if (argv.empty() || argv.size() > 64) {
+    return Fail(StoreStatus::kInvalidArgument, "redis: 1 to 64 arguments");
+  }
+  std::array<const char*, 64> ptrs{};
+  std::array<size_t, 64> lens{};
+  for (size_t i = 0; i < argv.size(); ++i) {
+    ptrs[i] = argv[i].data();
+    lens[i] = argv[i].size();
+  }
+  if (redisAppendCommandArgv(ctx_, static_cast<int>(argv.size()), ptrs.data(), lens.data()) !=
+      REDIS_OK) {
+    return Fail(StoreStatus::kIoError, "redis: append");
+  }
+  ReplyPtr r = NextReply(ctx_);
+  if (r == nullptr) return Fail(StoreStatus::kIoError, "redis");
+  switch (r->type) {
+    case REDIS_REPLY_STRING:
+    case REDIS_REPLY_STATUS:
+      reply->assign(r->str, r->len);
+      return StoreStatus::kOk;
+    case REDIS_REPLY_INTEGER:
+      reply->assign(std::to_string(r->integer));
+      return StoreStatus::kOk;
+    case REDIS_REPLY_NIL:
+      return StoreStatus::kNotFound;
+    case REDIS_REPLY_ERROR:
+      return Fail(StoreStatus::kServerError, std::string_view(r->str, r->len));
+    default:
+      return Fail(StoreStatus::kProtocolError, "redis: array reply not supported");
+  }
+}
+
+}  // namespace jwtgate::store

@@ -1,0 +1,63 @@
+// SessionStore: "is this opaque session id known, and what is its session?" — the per-request
+// lookup that a server without self-contained tokens performs, behind one interface so that the
+// strategies benchmark treats Redis, PostgreSQL and SQLite alike.
+//
+// Data model. A session is (id, value): `id` an opaque byte string (the benchmark uses 32
+// bytes), `value` a small JSON document. Each backend stores it the way a careful team would:
+//   Redis       GET <key_prefix><id>         (binary-safe key; RedisStore)
+//   PostgreSQL  SELECT value FROM <table> WHERE id = $1   (bytea primary key, prepared,
+//               binary parameters; PostgresStore)
+//   SQLite      SELECT value FROM <table> WHERE id = ?1   (BLOB primary key, WITHOUT ROWID,
+//               prepared; SqliteStore)
+//
+// Contract of every implementation:
+//  - One object is one connection. It is NOT thread-safe: use one per thread (the benchmark's
+//    "one DB connection per thread").
+//  - Get returns kOk and replaces *value with the stored value, or kNotFound and leaves *value
+//    empty, or an error. After kIoError the object is unusable; make a new one.
+//  - GetBatch looks up every id in one go: statuses[i] and values[i] answer ids[i]. Redis and
+//    PostgreSQL send the whole batch before reading any answer (pipelining: one round trip for
+//    the batch); SQLite, being in-process, loops. An error that breaks the connection marks every
+//    id not yet answered with that error. REQUIRES: the three spans have the same size.
+//  - last_error() describes the last failure (server message, errno text); empty when none.
+//  - Nothing throws.
+#ifndef JWTGATE_STORE_SESSION_STORE_H_
+#define JWTGATE_STORE_SESSION_STORE_H_
+
+#include <span>
+#include <string>
+#include <string_view>
+
+#include "store/store_status.h"
+
+namespace jwtgate::store {
+
+// One session for bulk loading. Views: valid for the duration of the load call.
+struct SessionRecord {
+  std::string_view id;
+  std::string_view value;
+};
+
+class SessionStore {
+ public:
+  virtual ~SessionStore() = default;
+
+  // "redis", "postgresql" or "sqlite".
+  virtual std::string_view backend() const noexcept = 0;
+
+  virtual StoreStatus Get(std::string_view id, std::string* value) noexcept = 0;
+
+  virtual void GetBatch(std::span<const std::string_view> ids, std::span<std::string> values,
+                        std::span<StoreStatus> statuses) noexcept = 0;
+
+  // The id of the server process that serves this connection (the Redis server, this
+  // connection's PostgreSQL backend), for CPU accounting from /proc; 0 for an in-process
+  // store or when unknown.
+  virtual int server_pid() const noexcept = 0;
+
+  virtual const std::string& last_error() const noexcept = 0;
+};
+
+}  // namespace jwtgate::store
+
+#endif  // JWTGATE_STORE_SESSION_STORE_H_

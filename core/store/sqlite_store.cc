@@ -1,0 +1,191 @@
+#include "store/sqlite_store.h"
+
+#include <sqlite3.h>
+
+#include <algorithm>
+#include <utility>
+#include <vector>
+
+namespace jwtgate::store {
+namespace {
+
+bool ValidIdentifier(std::string_view name) {
+  if (name.empty() || name.size() > 63) return false;
+  for (size_t i = 0; i < name.size(); ++i) {
+    const char c = name[i];
+    const bool ok = c == '_' || (c >= 'a' && c <= 'z') || (i > 0 && c >= '0' && c <= '9');
+    if (!ok) return false;
+  }
+  return true;
+}
+
+struct DbClose {
+  void operator()(sqlite3* db) const noexcept { sqlite3_close_v2(db); }
+};
+using DbPtr = std::unique_ptr<sqlite3, DbClose>;
+
+struct StmtFinalize {
+  void operator()(sqlite3_stmt* s) const noexcept { sqlite3_finalize(s); }
+};
+using StmtPtr = std::unique_ptr<sqlite3_stmt, StmtFinalize>;
+
+bool Exec(sqlite3* db, const std::string& sql, std::string* error) {
+  char* message = nullptr;
+  if (sqlite3_exec(db, sql.c_str(), nullptr, nullptr, &message) == SQLITE_OK) return true;
+  if (error != nullptr) {
+    *error = "sqlite: " + sql + ": " + (message != nullptr ? message : sqlite3_errmsg(db));
+  }
+  sqlite3_free(message);
+  return false;
+}
+
+StoreStatus OpenDb(const std::string& path, int flags, DbPtr* out, std::string* error) {
+  sqlite3* raw = nullptr;
+  const int rc = sqlite3_open_v2(path.c_str(), &raw, flags, nullptr);
+  out->reset(raw);
+  if (rc != SQLITE_OK) {
+    if (error != nullptr) {
+      *error = "sqlite " + path + ": " + (raw != nullptr ? sqlite3_errmsg(raw) : "out of memory");
+    }
+    return StoreStatus::kConnectFailed;
+  }
+  return StoreStatus::kOk;
+}
+
+}  // namespace
+
+StoreStatus SqliteStore::Open(const SqliteOptions& options, std::unique_ptr<SqliteStore>* out,
+                              std::string* error) {
+  if (!ValidIdentifier(options.table)) {
+    if (error != nullptr) *error = "sqlite: invalid table name '" + options.table + "'";
+    return StoreStatus::kInvalidArgument;
+  }
+  DbPtr db;
+  StoreStatus s = OpenDb(options.path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, &db, error);
+  if (s != StoreStatus::kOk) return s;
+  if (!Exec(db.get(), "PRAGMA journal_mode = WAL", error) ||
+      !Exec(db.get(), "PRAGMA synchronous = NORMAL", error) ||
+      !Exec(db.get(), "PRAGMA mmap_size = " + std::to_string(options.mmap_bytes), error) ||
+      !Exec(db.get(), "PRAGMA cache_size = -" + std::to_string(options.cache_kib), error)) {
+    return StoreStatus::kServerError;
+  }
+  const std::string sql = "SELECT value FROM " + options.table + " WHERE id = ?1";
+  sqlite3_stmt* stmt = nullptr;
+  if (sqlite3_prepare_v3(db.get(), sql.c_str(), -1, SQLITE_PREPARE_PERSISTENT, &stmt, nullptr) !=
+      SQLITE_OK) {
+    if (error != nullptr) *error = "sqlite: prepare " + sql + ": " + sqlite3_errmsg(db.get());
+    return StoreStatus::kServerError;
+  }
+  out->reset(new SqliteStore(db.release(), stmt, options.table));
+  return StoreStatus::kOk;
+}
+
+StoreStatus SqliteStore::CreateAndLoad(const SqliteOptions& options,
+                                       std::span<const SessionRecord> records, std::string* error) {
+  if (!ValidIdentifier(options.table)) {
+    if (error != nullptr) *error = "sqlite: invalid table name '" + options.table + "'";
+    return StoreStatus::kInvalidArgument;
+  }
+  DbPtr db;
+  StoreStatus s = OpenDb(
+      options.path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, &db, error);
+  if (s != StoreStatus::kOk) return s;
+  sqlite3* d = db.get();
+  const std::string& t = options.table;
+  // Loading needs neither a rollback journal nor fsync (a failed load is redone from
+  // scratch); WAL is switched on once the data is in.
+  if (!Exec(d, "PRAGMA journal_mode = OFF", error) || !Exec(d, "PRAGMA synchronous = OFF", error) ||
+      !Exec(d, "PRAGMA cache_size = -262144", error) ||
+      !Exec(d, "DROP TABLE IF EXISTS " + t, error) ||
+      !Exec(d, "CREATE TABLE " + t + " (id BLOB PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID",
+            error) ||
+      !Exec(d, "BEGIN", error)) {
+    return StoreStatus::kServerError;
+  }
+  sqlite3_stmt* raw = nullptr;
+  const std::string sql = "INSERT INTO " + t + " (id, value) VALUES (?1, ?2)";
+  if (sqlite3_prepare_v2(d, sql.c_str(), -1, &raw, nullptr) != SQLITE_OK) {
+    if (error != nullptr) *error = "sqlite: prepare " + sql + ": " + sqlite3_errmsg(d);
+    return StoreStatus::kServerError;
+  }
+  StmtPtr insert(raw);
+  std::vector<const SessionRecord*> order(records.size());
+  for (size_t i = 0; i < records.size(); ++i) order[i] = &records[i];
+  // BLOB keys compare with memcmp, then length: the same order as string_view comparison.
+  std::sort(order.begin(), order.end(),
+            [](const SessionRecord* a, const SessionRecord* b) { return a->id < b->id; });
+  for (const SessionRecord* rec : order) {
+    sqlite3_bind_blob(insert.get(), 1, rec->id.data(), static_cast<int>(rec->id.size()),
+                      SQLITE_STATIC);
+    sqlite3_bind_text(insert.get(), 2, rec->value.data(), static_cast<int>(rec->value.size()),
+                      SQLITE_STATIC);
+    if (sqlite3_step(insert.get()) != SQLITE_DONE) {
+      if (error != nullptr) *error = std::string("sqlite: insert: ") + sqlite3_errmsg(d);
+      return StoreStatus::kServerError;
+    }
+    sqlite3_reset(insert.get());
+  }
+  insert.reset();
+  if (!Exec(d, "COMMIT", error) || !Exec(d, "ANALYZE", error) ||
+      !Exec(d, "PRAGMA journal_mode = WAL", error) ||
+      !Exec(d, "PRAGMA wal_checkpoint(TRUNCATE)", error)) {
+    return StoreStatus::kServerError;
+  }
+  return StoreStatus::kOk;
+}
+
+SqliteStore::SqliteStore(sqlite3* db, sqlite3_stmt* get, std::string table)
+    : db_(db), get_(get), table_(std::move(table)) {}
+
+StoreStatus SqliteStore::WarmConnection(int64_t* rows) noexcept {
+  // length(value) forces every row's payload (overflow pages included) to be read.
+  const std::string sql = "SELECT count(*), sum(length(value)) FROM " + table_;
+  sqlite3_stmt* raw = nullptr;
+  if (sqlite3_prepare_v2(db_, sql.c_str(), -1, &raw, nullptr) != SQLITE_OK) {
+    return Fail(StoreStatus::kServerError, "sqlite: warm connection");
+  }
+  StmtPtr stmt(raw);
+  if (sqlite3_step(stmt.get()) != SQLITE_ROW)
+    return Fail(StoreStatus::kServerError, "sqlite: warm connection");
+  if (rows != nullptr) *rows = sqlite3_column_int64(stmt.get(), 0);
+  return StoreStatus::kOk;
+}
+
+SqliteStore::~SqliteStore() {
+  sqlite3_finalize(get_);
+  sqlite3_close_v2(db_);
+}
+
+StoreStatus SqliteStore::Fail(StoreStatus s, std::string_view what) noexcept {
+  last_error_.assign(what);
+  last_error_ += ": ";
+  last_error_ += sqlite3_errmsg(db_);
+  return s;
+}
+
+StoreStatus SqliteStore::Get(std::string_view id, std::string* value) noexcept {
+  value->clear();
+  sqlite3_bind_blob(get_, 1, id.data(), static_cast<int>(id.size()), SQLITE_STATIC);
+  const int rc = sqlite3_step(get_);
+  StoreStatus s;
+  if (rc == SQLITE_ROW) {
+    const auto* text = sqlite3_column_text(get_, 0);
+    const int len = sqlite3_column_bytes(get_, 0);
+    value->assign(reinterpret_cast<const char*>(text), static_cast<size_t>(len));
+    s = StoreStatus::kOk;
+  } else if (rc == SQLITE_DONE) {
+    s = StoreStatus::kNotFound;
+  } else {
+    s = Fail(StoreStatus::kServerError, "sqlite: lookup");
+  }
+  sqlite3_reset(get_);
+  sqlite3_clear_bindings(get_);
+  return s;
+}
+
+void SqliteStore::GetBatch(std::span<const std::string_view> ids, std::span<std::string> values,
+                           std::span<StoreStatus> statuses) noexcept {
+  for (size_t i = 0; i < ids.size(); ++i) statuses[i] = Get(ids[i], &values[i]);
+}
+
+}  // namespace jwtgate::store

@@ -1,0 +1,227 @@
+#!/usr/bin/python3
+"""Writes the strategies summary table (README.md) from a strategies.json.
+
+Usage: scripts/strategies_summary.py RESULTS/strategies.json [--readme PATH] [--print]
+
+The table gives, for every row of the run, its closed-loop throughput, its per-request cost and
+that cost relative to S1 HS256 (a stateless JWT with the cheapest algorithm) and to S4 (an
+opaque session id looked up in Redis, one round trip per request), then the open-loop latency
+at the middle offered rate, then the cross-checks against redis-benchmark and pgbench.
+
+Per-request cost = CPU time of every process involved (the benchmark process, redis-server,
+the PostgreSQL server's processes) per request, at maximum throughput: CPU seconds per million
+requests, which is CPU microseconds per request. CPU time is what a request costs the machine;
+on a shared machine it is also far less disturbed by other tenants than wall-clock throughput.
+
+Without --print the table replaces what is between the markers
+<!-- strategies:begin --> and <!-- strategies:end --> in the README (a section with the markers
+is appended when they are absent). With --print it goes to stdout, and the README is written
+only when --readme is given too.
+"""
+import argparse
+import json
+import os
+import sys
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BEGIN, END = "<!-- strategies:begin -->", "<!-- strategies:end -->"
+
+
+def fmt_num(v, digits=0):
+    if v is None:
+        return "–"
+    if digits == 0:
+        return f"{v:,.0f}"
+    return f"{v:,.{digits}f}"
+
+
+def fmt_cost(v):
+    if v is None:
+        return "–"
+    if v >= 100:
+        return f"{v:,.0f}"
+    if v >= 10:
+        return f"{v:.1f}"
+    return f"{v:.2f}"
+
+
+def fmt_ratio(v):
+    if v is None:
+        return "–"
+    if v >= 10:
+        return f"{v:,.0f}×"
+    if v >= 1:
+        return f"{v:.1f}×"
+    return f"{v:.2g}×"
+
+
+def cost(row):
+    """CPU us per request, all processes, closed loop; None when the row did not run."""
+    if row.get("status") not in ("ok", "errors"):
+        return None
+    c = row.get("closed_loop", {}).get("cpu_s_per_million", {})
+    return c.get("total")
+
+
+def middle_open(row):
+    runs = row.get("open_loop") or []
+    if not runs:
+        return None
+    # The run closest to half of the maximum.
+    return min(runs, key=lambda o: abs(o.get("fraction_of_max", 0) - 0.5))
+
+
+def find(rows, key):
+    for r in rows:
+        if r.get("key") == key:
+            return r
+    return None
+
+
+def rel_path(path):
+    p = os.path.abspath(path)
+    return os.path.relpath(p, REPO) if p.startswith(REPO + os.sep) else p
+
+
+def summary(doc, path):
+    rows = doc.get("strategies", [])
+    cfg = doc.get("config", {})
+    machine = doc.get("machine", {})
+    threads = cfg.get("threads")
+    s1 = find(rows, "S1.HS256")
+    s4 = find(rows, "S4.redis.sync")
+    base_s1, base_s4 = cost(s1) if s1 else None, cost(s4) if s4 else None
+
+    out = []
+    la0, la1 = doc.get("loadavg_at_start"), doc.get("loadavg_at_end")
+    cpu = machine.get("cpu_model") or "unknown CPU"
+    cores = machine.get("cores")
+    out.append(f"Strategies run of {doc.get('date_utc', '?')} on {doc.get('host', '?')} "
+               f"({cpu}, {cores} cores), {threads} threads, "
+               f"{cfg.get('duration_s')} s per row{' (quick: smoke figures only)' if cfg.get('quick') else ''}; "
+               f"from `{rel_path(path)}`. Load average (1 min) {la0[0] if la0 else '?'} at the "
+               f"start and {la1[0] if la1 else '?'} at the end: the machine is shared, so "
+               "throughput and latency vary from run to run; CPU time per request much less.")
+    out.append("")
+    out.append("Cost = CPU µs per request of every process involved (benchmark, redis-server, "
+               "PostgreSQL), at maximum throughput. Latency: open loop at about half of each "
+               "row's maximum, from the intended send time.")
+    out.append("")
+    out.append("| row | strategy | variant | req/s | cost µs/req | vs S1 HS256 | vs S4 (sync) | "
+               "p50 µs | p99 µs |")
+    out.append("|---|---|---|---:|---:|---:|---:|---:|---:|")
+    for r in rows:
+        key, name, variant = r.get("key"), r.get("name"), r.get("variant") or ""
+        if r.get("status") in ("skipped", "failed"):
+            reason = (r.get("reason") or "").replace("|", "/").replace("\n", " ")[:90]
+            out.append(f"| {key} | {name} | {variant} | {r['status']}: {reason} | | | | | |")
+            continue
+        c = cost(r)
+        thr = r.get("closed_loop", {}).get("throughput_rps")
+        o = middle_open(r)
+        lat = (o or {}).get("latency_us", {})
+        flag = ""
+        if r.get("status") == "errors":
+            flag = " (errors)"
+        if o and o.get("saturated"):
+            flag += " (sat.)"
+        out.append(
+            f"| {key} | {name} | {variant} | {fmt_num(thr)} | {fmt_cost(c)} | "
+            f"{fmt_ratio(c / base_s1) if c is not None and base_s1 else '–'} | "
+            f"{fmt_ratio(c / base_s4) if c is not None and base_s4 else '–'} | "
+            f"{fmt_num(lat.get('p50'), 1) if lat else '–'} | "
+            f"{fmt_num(lat.get('p99'), 1) if lat else '–'}{flag} |")
+    # What the table says, in words, from the same figures.
+    alg = cfg.get("jwt_alg") or "HS256"
+    base = cost(find(rows, f"S1.{alg}") or {})
+    said = []
+    s2, s3 = cost(find(rows, f"S2.{alg}") or {}), cost(find(rows, "S3.redis.sync") or {})
+    if base is not None and s2 is not None:
+        said.append(f"in-memory revocation (S2) adds {fmt_cost(max(0.0, s2 - base))} µs of CPU "
+                    f"per request to verification with {alg}")
+    if base is not None and s3 is not None:
+        said.append(f"a Redis denylist check (S3, sync) adds {fmt_cost(max(0.0, s3 - base))} µs")
+    es = cost(find(rows, "S1.ES256") or {})
+    if base_s4 and es is not None:
+        said.append(f"a session lookup in Redis (S4, sync) costs {fmt_ratio(base_s4 / es)} the "
+                    f"CPU of an ES256 verification and {fmt_ratio(base_s4 / base_s1) if base_s1 else '–'} "
+                    "that of an HS256 one")
+    if said:
+        out.append("")
+        out.append("Per request, on this machine: " + "; ".join(said) + ".")
+    xc = doc.get("cross_check", {}).get("comparisons", {})
+    if xc:
+        out.append("")
+        out.append("Cross-check against the servers' own tools, same run, same data, same "
+                   "connections and pipelining. Each tool run sits between two re-runs of our "
+                   "row; ours = the mean of those two, ratio = ours / the tool's, closed-loop "
+                   "req/s:")
+        out.append("")
+        out.append("| row | tool | ours req/s (adjacent) | theirs req/s | ratio | within 2× | "
+                   "ours in the main run |")
+        out.append("|---|---|---:|---:|---:|---|---:|")
+        for key, c in xc.items():
+            within = {True: "yes", False: "no", None: "–"}[c.get("within_2x")]
+            out.append(f"| {key} | {c.get('tool')} | {fmt_num(c.get('ours'))} | "
+                       f"{fmt_num(c.get('theirs'))} | {fmt_ratio(c.get('ratio')) if c.get('ratio') else '–'} "
+                       f"| {within} | {fmt_num(c.get('ours_main_run'))} |")
+        out.append("")
+        out.append("Where a ratio is outside 2×, or for what differs between the tools, see "
+                   "`cross_check.comparisons.*.explanation` in the JSON.")
+    return "\n".join(out) + "\n"
+
+
+def update_readme(readme, text):
+    try:
+        with open(readme) as f:
+            content = f.read()
+    except FileNotFoundError:
+        content = ""
+    block = f"{BEGIN}\n{text}{END}"
+    if BEGIN in content and END in content and content.index(BEGIN) < content.index(END):
+        head = content[:content.index(BEGIN)]
+        tail = content[content.index(END) + len(END):]
+        content = head + block + tail
+    else:
+        if content and not content.endswith("\n"):
+            content += "\n"
+        content += ("\n## Strategies: what trusting a JWT costs against a session lookup\n\n"
+                    "Generated by `scripts/strategies_summary.py` from the strategies.json of a "
+                    "`scripts/bench` run.\n\n" + block + "\n")
+    tmp = readme + ".tmp"
+    with open(tmp, "w") as f:
+        f.write(content)
+    os.replace(tmp, readme)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0],
+                                 formatter_class=argparse.RawDescriptionHelpFormatter,
+                                 epilog="\n".join(__doc__.splitlines()[2:]))
+    ap.add_argument("json", help="strategies.json of a run")
+    ap.add_argument("--readme", help="README to update (default: the repository's README.md)")
+    ap.add_argument("--print", dest="print_", action="store_true",
+                    help="print the table to stdout (the README is then written only with --readme)")
+    args = ap.parse_args()
+    try:
+        with open(args.json) as f:
+            doc = json.load(f)
+    except (OSError, ValueError) as e:
+        print(f"strategies_summary: {args.json}: {e}", file=sys.stderr)
+        return 2
+    if "strategies" not in doc:
+        print(f"strategies_summary: {args.json} holds no strategies"
+              f"{': ' + doc['error'] if 'error' in doc else ''}", file=sys.stderr)
+        return 1
+    text = summary(doc, args.json)
+    if args.print_:
+        sys.stdout.write(text)
+    if not args.print_ or args.readme:
+        readme = args.readme or os.path.join(REPO, "README.md")
+        update_readme(readme, text)
+        print(f"strategies_summary: updated {readme}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
