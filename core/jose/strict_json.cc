@@ -14,6 +14,22 @@ constexpr size_t kPairwiseLimit = 16;
 
 constexpr size_t RoundUp64(size_t n) { return (n + 63) / 64 * 64; }
 
+// Depth of the deepest container below and including `e` (scalars: 0). Bounded by the
+// parser's depth limit, so the recursion is too.
+uint32_t ContainerDepth(simdjson::dom::element e) noexcept {
+  uint32_t deepest = 0;
+  switch (e.type()) {
+    case simdjson::dom::element_type::OBJECT:
+      for (auto field : simdjson::dom::object(e)) deepest = std::max(deepest, ContainerDepth(field.value));
+      return deepest + 1;
+    case simdjson::dom::element_type::ARRAY:
+      for (auto v : simdjson::dom::array(e)) deepest = std::max(deepest, ContainerDepth(v));
+      return deepest + 1;
+    default:
+      return 0;
+  }
+}
+
 bool ObjectHasNoDuplicates(simdjson::dom::object obj) noexcept {
   std::string_view small[kPairwiseLimit];
   size_t n = 0;
@@ -60,7 +76,9 @@ StrictJsonParser::StrictJsonParser(size_t max_bytes, uint32_t max_depth)
   // every document (fail closed) rather than growing on the request path.
   // simdjson sizes its structural buffers in whole 32/64-byte blocks: a document of n bytes
   // needs a capacity of n rounded up.
-  if (parser_.allocate(RoundUp64(max_bytes), max_depth) != simdjson::SUCCESS) max_bytes_ = 0;
+  // One level more than the cap: simdjson's own limit treats empty and non-empty containers
+  // differently at the last level, so the exact cap is enforced by the walk in Parse.
+  if (parser_.allocate(RoundUp64(max_bytes), max_depth + 1) != simdjson::SUCCESS) max_bytes_ = 0;
 }
 
 JsonError StrictJsonParser::Parse(const uint8_t* data, size_t len,
@@ -74,6 +92,7 @@ JsonError StrictJsonParser::Parse(const uint8_t* data, size_t len,
     return err == simdjson::DEPTH_ERROR ? JsonError::kTooDeep : JsonError::kSyntax;
   }
   if (doc.type() != simdjson::dom::element_type::OBJECT) return JsonError::kNotObject;
+  if (ContainerDepth(doc) > max_depth_) return JsonError::kTooDeep;
   if (!HasNoDuplicateMembers(doc)) return JsonError::kDuplicateMember;
   *root = simdjson::dom::object(doc);
   return JsonError::kOk;
