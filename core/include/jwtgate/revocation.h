@@ -40,8 +40,11 @@
 // while its token is still accepted.
 //
 // Thread safety. Every method may be called from any thread concurrently. IsRevoked and
-// IsRevokedBatch never block, never allocate and never fail. Writers (Revoke*, DropExpired,
-// Compact) are serialized internally and block each other, never readers.
+// IsRevokedBatch never block, never fail, take no lock and perform no atomic
+// read-modify-write; they allocate nothing beyond a thread's one-time registration with the
+// reclamation scheme on its first call (revoke/epoch.h). Writers (Revoke*, DropExpired,
+// Compact) are serialized internally and block each other, never readers. The store must
+// outlive every call; destroying it while another thread is inside a method is undefined.
 #ifndef JWTGATE_REVOCATION_H_
 #define JWTGATE_REVOCATION_H_
 
@@ -95,6 +98,10 @@ struct RevocationOptions {
   // fdatasync before acknowledging. Turning it off loses durability; for tests and
   // benchmarks only.
   bool sync = true;
+  // Group commit: with several concurrent writers, the one about to write and fdatasync a
+  // batch first gathers others' records for up to this long (or until 4096 are pending), so
+  // that more revocations share one fdatasync. A lone writer never waits. 0: never wait.
+  int64_t group_commit_max_delay_us = 1000;
   // Recovery: skip (and count) corrupt log records instead of refusing to open. The skipped
   // revocations are lost; RevocationStats::recovery says how many.
   bool skip_corrupt_records = false;
@@ -172,11 +179,12 @@ class RevocationStore : public RevocationCheck {
 
   ~RevocationStore() override = default;
 
-  // RevocationCheck. Lock-free, allocation-free, wait-free for readers.
+  // RevocationCheck (see "Thread safety" above).
   [[nodiscard]] bool IsRevoked(const Claims& claims) const noexcept override = 0;
-  // revoked[i] = IsRevoked(claims[i]), hashing and prefetching the whole batch before probing
-  // (cheaper per token than single calls when the filters are larger than the cache).
-  virtual void IsRevokedBatch(std::span<const Claims> claims, bool* revoked) const noexcept = 0;
+  // revoked[i] = IsRevoked(claims[i]) for i < n, hashing and prefetching a group of tokens
+  // before probing (cheaper per token than single calls when the filters are larger than the
+  // cache).
+  void IsRevokedBatch(const Claims* claims, size_t n, bool* revoked) const noexcept override = 0;
 
   // Each of these returns kOk once the revocation is durable (fdatasync'ed, unless
   // options.sync is off) and in effect for every later IsRevoked. Revocations are idempotent;

@@ -1,0 +1,393 @@
+// loadgen: an open-loop (constant offered rate) HTTP/1.1 load generator on keep-alive
+// connections, measuring latency from each request's *intended* send time (wrk2's method), so
+// that a server stall shows up in the percentiles instead of slowing the load down
+// (coordinated omission).
+//
+//   loadgen --url http://127.0.0.1:9090/auth --rate 20000 --duration 10 --connections 64
+//           [--threads 1] [--warmup 2] [--tokens FILE] [--json OUT]
+//
+// Each connection has its own schedule at rate/connections: request k of a connection is due at
+// start + k * interval (with a per-connection phase so connections do not fire together). A
+// connection carries one request at a time; when a response arrives after the next request was
+// due, that request goes out at once and its latency still counts from when it was due. Requests
+// that were due but never sent by the end are not counted as completions; they are reported as
+// `late_at_end` (a sign the rate was beyond what the server sustained).
+//
+// With --tokens, each request carries `Authorization: Bearer <line>` from the file, cycling
+// through its lines. Latencies go into an HDR-style log-linear histogram
+// (bench/common/histogram.h, 0.1 % relative precision). Output: a JSON document on stdout (and
+// in --json), with the percentile spectrum in HdrHistogram's .hgrm layout under "hgrm".
+// Loopback only: the host must be 127.0.0.1.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <chrono>
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <map>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "../common/histogram.h"
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+int64_t NowNs() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now().time_since_epoch())
+      .count();
+}
+
+struct Options {
+  std::string host = "127.0.0.1";
+  int port = 0;
+  std::string path = "/";
+  double rate = 1000;
+  double duration_s = 10;
+  double warmup_s = 1;
+  int connections = 16;
+  int threads = 1;
+  std::string tokens_file;
+  std::string json_out;
+};
+
+struct Result {
+  jwtgate::bench::LatencyHistogram hist;
+  uint64_t completed = 0;
+  uint64_t status_2xx = 0;
+  uint64_t status_other = 0;
+  uint64_t errors = 0;
+  uint64_t late_at_end = 0;
+  std::map<int, uint64_t> statuses;
+};
+
+struct Connection {
+  int fd = -1;
+  int64_t interval_ns = 0;
+  int64_t next_due = 0;      // intended send time of the next request
+  int64_t inflight_due = 0;  // intended send time of the request on the wire (0: none)
+  size_t token_index = 0;
+  std::string out;
+  size_t out_off = 0;
+  std::string in;
+};
+
+int Connect(const Options& o) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) return -1;
+  sockaddr_in sa{};
+  sa.sin_family = AF_INET;
+  sa.sin_port = htons(static_cast<uint16_t>(o.port));
+  inet_pton(AF_INET, o.host.c_str(), &sa.sin_addr);
+  const int one = 1;
+  ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa) != 0 && errno != EINPROGRESS) {
+    ::close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+// Parses one response at the start of `in`. Returns its length, 0 when incomplete, -1 when
+// malformed. Sets *status.
+long ParseResponse(const std::string& in, int* status) {
+  const size_t end = in.find("\r\n\r\n");
+  if (end == std::string::npos) return in.size() > 65536 ? -1 : 0;
+  if (in.compare(0, 9, "HTTP/1.1 ") != 0 && in.compare(0, 9, "HTTP/1.0 ") != 0) return -1;
+  *status = std::atoi(in.c_str() + 9);
+  size_t length = 0;
+  size_t pos = in.find("\r\n") + 2;
+  while (pos < end) {
+    const size_t eol = in.find("\r\n", pos);
+    if (eol - pos > 15 && strncasecmp(in.c_str() + pos, "content-length:", 15) == 0) {
+      length = std::strtoull(in.c_str() + pos + 15, nullptr, 10);
+    }
+    pos = eol + 2;
+  }
+  const size_t total = end + 4 + length;
+  return in.size() >= total ? static_cast<long>(total) : 0;
+}
+
+void RunThread(const Options& o, const std::vector<std::string>& tokens, int first_conn,
+               int n_conns, int64_t start, int64_t measure_from, int64_t stop, Result* r) {
+  const int ep = ::epoll_create1(EPOLL_CLOEXEC);
+  std::vector<Connection> conns(static_cast<size_t>(n_conns));
+  const int64_t interval =
+      static_cast<int64_t>(1e9 * o.connections / o.rate);  // per connection
+  for (int i = 0; i < n_conns; ++i) {
+    Connection& c = conns[static_cast<size_t>(i)];
+    c.fd = Connect(o);
+    if (c.fd < 0) {
+      ++r->errors;
+      continue;
+    }
+    c.interval_ns = interval;
+    // Spread the connections' phases over one interval.
+    c.next_due = start + interval * (first_conn + i) / o.connections;
+    c.token_index = static_cast<size_t>(first_conn + i);
+    epoll_event ev{};
+    ev.events = EPOLLIN | EPOLLOUT | EPOLLET;
+    ev.data.u32 = static_cast<uint32_t>(i);
+    ::epoll_ctl(ep, EPOLL_CTL_ADD, c.fd, &ev);
+  }
+  auto build = [&](Connection& c) {
+    c.out = "GET " + o.path + " HTTP/1.1\r\nHost: " + o.host + "\r\n";
+    if (!tokens.empty()) {
+      c.out += "Authorization: Bearer " + tokens[c.token_index % tokens.size()] + "\r\n";
+      c.token_index += static_cast<size_t>(o.connections);
+    }
+    c.out += "\r\n";
+    c.out_off = 0;
+  };
+  auto flush = [&](Connection& c) {
+    while (c.out_off < c.out.size()) {
+      const ssize_t n = ::send(c.fd, c.out.data() + c.out_off, c.out.size() - c.out_off,
+                               MSG_NOSIGNAL);
+      if (n < 0) return errno == EAGAIN;
+      c.out_off += static_cast<size_t>(n);
+    }
+    return true;
+  };
+  auto fail = [&](Connection& c) {
+    ++r->errors;
+    ::close(c.fd);
+    c.fd = -1;
+  };
+  std::vector<epoll_event> events(256);
+  char buf[65536];
+  for (;;) {
+    int64_t now = NowNs();
+    if (now >= stop) break;
+    // Send every request that is due on an idle connection.
+    int64_t earliest = stop;
+    for (Connection& c : conns) {
+      if (c.fd < 0) continue;
+      if (c.inflight_due == 0 && c.next_due <= now && c.next_due < stop) {
+        build(c);
+        c.inflight_due = c.next_due;
+        c.next_due += c.interval_ns;
+        if (!flush(c)) fail(c);
+      }
+      if (c.fd >= 0 && c.inflight_due == 0) earliest = std::min(earliest, c.next_due);
+    }
+    const int64_t wait_ns = std::max<int64_t>(0, earliest - NowNs());
+    // epoll's millisecond timeout is too coarse for µs schedules: sleep the rest precisely.
+    const int timeout_ms = wait_ns > 2000000 ? static_cast<int>(wait_ns / 1000000) - 1 : 0;
+    const int n = ::epoll_wait(ep, events.data(), static_cast<int>(events.size()), timeout_ms);
+    for (int i = 0; i < n; ++i) {
+      Connection& c = conns[events[static_cast<size_t>(i)].data.u32];
+      if (c.fd < 0) continue;
+      if (events[static_cast<size_t>(i)].events & EPOLLOUT) {
+        if (!flush(c)) {
+          fail(c);
+          continue;
+        }
+      }
+      if (events[static_cast<size_t>(i)].events & (EPOLLIN | EPOLLERR | EPOLLHUP)) {
+        for (;;) {
+          const ssize_t got = ::recv(c.fd, buf, sizeof buf, 0);
+          if (got > 0) {
+            c.in.append(buf, static_cast<size_t>(got));
+            continue;
+          }
+          if (got == 0 || (errno != EAGAIN && errno != EINTR)) fail(c);
+          break;
+        }
+        if (c.fd < 0) continue;
+        int status = 0;
+        const long len = ParseResponse(c.in, &status);
+        if (len < 0) {
+          fail(c);
+          continue;
+        }
+        if (len > 0 && c.inflight_due != 0) {
+          const int64_t done = NowNs();
+          if (c.inflight_due >= measure_from) {
+            r->hist.Record(static_cast<uint64_t>(std::max<int64_t>(0, done - c.inflight_due)));
+            ++r->completed;
+            ++r->statuses[status];
+            if (status >= 200 && status < 300) {
+              ++r->status_2xx;
+            } else {
+              ++r->status_other;
+            }
+          }
+          c.in.erase(0, static_cast<size_t>(len));
+          c.inflight_due = 0;
+        }
+      }
+    }
+    if (n == 0 && wait_ns > 0 && timeout_ms == 0) {
+      // Spin-sleep the last few hundred µs.
+      const int64_t target = earliest;
+      while (NowNs() < target) std::this_thread::yield();
+    }
+  }
+  const int64_t end = NowNs();
+  for (Connection& c : conns) {
+    if (c.fd < 0) continue;
+    // Requests due before the end that never completed.
+    if (c.inflight_due != 0) ++r->late_at_end;
+    for (int64_t due = c.next_due; due < std::min(end, stop); due += c.interval_ns) ++r->late_at_end;
+    ::close(c.fd);
+  }
+  ::close(ep);
+}
+
+bool ParseUrl(const std::string& url, Options* o, std::string* error) {
+  const std::string prefix = "http://";
+  if (url.compare(0, prefix.size(), prefix) != 0) {
+    *error = "--url must start with http://";
+    return false;
+  }
+  const std::string rest = url.substr(prefix.size());
+  const size_t slash = rest.find('/');
+  const std::string authority = rest.substr(0, slash);
+  o->path = slash == std::string::npos ? "/" : rest.substr(slash);
+  const size_t colon = authority.rfind(':');
+  if (colon == std::string::npos) {
+    *error = "--url needs a port";
+    return false;
+  }
+  o->host = authority.substr(0, colon);
+  o->port = std::atoi(authority.c_str() + colon + 1);
+  if (o->host != "127.0.0.1" || o->port <= 0 || o->port > 65535) {
+    *error = "--url must be http://127.0.0.1:PORT/... (loopback only)";
+    return false;
+  }
+  return true;
+}
+
+void Usage() {
+  std::fprintf(stderr,
+               "usage: loadgen --url http://127.0.0.1:PORT/PATH --rate R [--duration S] "
+               "[--warmup S] [--connections N] [--threads T] [--tokens FILE] [--json OUT]\n");
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Options o;
+  std::string url;
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    auto next = [&]() -> std::string {
+      if (i + 1 >= argc) {
+        Usage();
+        std::exit(2);
+      }
+      return argv[++i];
+    };
+    if (a == "--url") url = next();
+    else if (a == "--rate") o.rate = std::atof(next().c_str());
+    else if (a == "--duration") o.duration_s = std::atof(next().c_str());
+    else if (a == "--warmup") o.warmup_s = std::atof(next().c_str());
+    else if (a == "--connections") o.connections = std::atoi(next().c_str());
+    else if (a == "--threads") o.threads = std::atoi(next().c_str());
+    else if (a == "--tokens") o.tokens_file = next();
+    else if (a == "--json") o.json_out = next();
+    else {
+      Usage();
+      return 2;
+    }
+  }
+  std::string error;
+  if (url.empty() || !ParseUrl(url, &o, &error) || o.rate <= 0 || o.duration_s <= 0 ||
+      o.connections < 1 || o.threads < 1 || o.threads > o.connections) {
+    if (!error.empty()) std::fprintf(stderr, "loadgen: %s\n", error.c_str());
+    Usage();
+    return 2;
+  }
+  std::vector<std::string> tokens;
+  if (!o.tokens_file.empty()) {
+    std::ifstream in(o.tokens_file);
+    std::string line;
+    while (std::getline(in, line)) {
+      if (!line.empty()) tokens.push_back(line);
+    }
+    if (tokens.empty()) {
+      std::fprintf(stderr, "loadgen: no tokens in %s\n", o.tokens_file.c_str());
+      return 2;
+    }
+  }
+
+  const int64_t start = NowNs() + 50000000;  // connections are set up first
+  const int64_t measure_from = start + static_cast<int64_t>(o.warmup_s * 1e9);
+  const int64_t stop = measure_from + static_cast<int64_t>(o.duration_s * 1e9);
+  std::vector<Result> results(static_cast<size_t>(o.threads));
+  std::vector<std::thread> threads;
+  int first = 0;
+  for (int t = 0; t < o.threads; ++t) {
+    const int n = o.connections / o.threads + (t < o.connections % o.threads ? 1 : 0);
+    threads.emplace_back(RunThread, std::cref(o), std::cref(tokens), first, n, start,
+                         measure_from, stop, &results[static_cast<size_t>(t)]);
+    first += n;
+  }
+  for (auto& t : threads) t.join();
+  Result total;
+  for (const Result& r : results) {
+    total.hist.Merge(r.hist);
+    total.completed += r.completed;
+    total.status_2xx += r.status_2xx;
+    total.status_other += r.status_other;
+    total.errors += r.errors;
+    total.late_at_end += r.late_at_end;
+    for (const auto& [s, n] : r.statuses) total.statuses[s] += n;
+  }
+  const auto& h = total.hist;
+  auto us = [&](double p) { return static_cast<double>(h.ValueAtPercentile(p)) / 1000.0; };
+  std::ostringstream j;
+  j.precision(6);
+  j << "{\n  \"generator\": \"loadgen (open loop, latency from intended send time)\",\n"
+    << "  \"url\": \"" << url << "\",\n"
+    << "  \"offered_rate\": " << o.rate << ",\n"
+    << "  \"achieved_rate\": " << static_cast<double>(total.completed) / o.duration_s << ",\n"
+    << "  \"duration_s\": " << o.duration_s << ",\n  \"warmup_s\": " << o.warmup_s << ",\n"
+    << "  \"connections\": " << o.connections << ",\n  \"threads\": " << o.threads << ",\n"
+    << "  \"completed\": " << total.completed << ",\n"
+    << "  \"status_2xx\": " << total.status_2xx << ",\n"
+    << "  \"status_other\": " << total.status_other << ",\n"
+    << "  \"errors\": " << total.errors << ",\n"
+    << "  \"late_at_end\": " << total.late_at_end << ",\n"
+    << "  \"latency_us\": {\"p50\": " << us(50) << ", \"p90\": " << us(90)
+    << ", \"p99\": " << us(99) << ", \"p99_9\": " << us(99.9) << ", \"p99_99\": " << us(99.99)
+    << ", \"max\": " << static_cast<double>(h.max()) / 1000.0
+    << ", \"mean\": " << h.mean() / 1000.0 << "},\n"
+    << "  \"hgrm\": [";
+  // .hgrm-style spectrum: value (µs), percentile, total count, 1/(1-percentile).
+  bool first_row = true;
+  for (double p : {0.0, 10.0, 20.0, 30.0, 40.0, 50.0, 55.0, 60.0, 65.0, 70.0, 75.0, 77.5, 80.0,
+                   82.5, 85.0, 87.5, 88.75, 90.0, 91.25, 92.5, 93.75, 94.375, 95.0, 95.625,
+                   96.25, 96.875, 97.1875, 97.5, 97.8125, 98.125, 98.4375, 98.59375, 98.75,
+                   98.90625, 99.0, 99.21875, 99.375, 99.53125, 99.6094, 99.6875, 99.7656,
+                   99.8047, 99.8437, 99.8828, 99.9, 99.9219, 99.9414, 99.9609, 99.9707,
+                   99.9805, 99.99, 99.999, 100.0}) {
+    j << (first_row ? "" : ",") << "\n    [" << us(p) << ", " << p / 100.0 << ", "
+      << static_cast<uint64_t>(std::ceil(p / 100.0 * static_cast<double>(total.completed)))
+      << ", " << (p < 100.0 ? 1.0 / (1.0 - p / 100.0) : 0.0) << "]";
+    first_row = false;
+  }
+  j << "\n  ],\n  \"statuses\": {";
+  first_row = true;
+  for (const auto& [s, n] : total.statuses) {
+    j << (first_row ? "" : ", ") << "\"" << s << "\": " << n;
+    first_row = false;
+  }
+  j << "}\n}\n";
+  std::fputs(j.str().c_str(), stdout);
+  if (!o.json_out.empty()) std::ofstream(o.json_out) << j.str();
+  return total.errors == 0 ? 0 : 1;
+}

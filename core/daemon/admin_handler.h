@@ -1,0 +1,61 @@
+// AdminHandler: the admin listener (loopback by default), served on the daemon's main thread.
+//
+//   GET  /livez    200 "ok" while the process serves requests at all (no dependency checks)
+//   GET  /readyz   200 "ok", or 503 with the reason (starting, draining); ?verbose lists checks
+//   GET  /metrics  Prometheus text exposition 0.0.4
+//   POST /revoke   {"jti": "...", "exp": N}                        revoke one token
+//                  {"sub": "...", "not_before": T [, "iss": "..."]} revoke a subject's tokens
+//                                                                    issued at or before T
+//                  answered 200 only once the revocation is durable (fdatasync'ed)
+//   POST /reload   re-read the configuration and keys; 200, or 500 keeping the old ones
+// With admin.token_file set, POST endpoints need `Authorization: Bearer <token>` (401
+// otherwise); GET endpoints stay open for probes and scrapers.
+#ifndef JWTGATE_DAEMON_ADMIN_HANDLER_H_
+#define JWTGATE_DAEMON_ADMIN_HANDLER_H_
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "jwtgate/status.h"
+#include "net/http_server.h"
+
+namespace jwtgate::daemon {
+
+struct RevokeRequest {
+  enum class Kind { kJti, kSubject };
+  Kind kind = Kind::kJti;
+  std::string id;   // jti or sub
+  std::string iss;  // subject revocations: restrict to this issuer (empty: every issuer)
+  int64_t value = 0;  // exp, or the not_before watermark
+};
+
+// Parses a /revoke body. Unknown members, wrong types and mixed forms are errors.
+bool ParseRevokeRequest(std::string_view body, RevokeRequest* out, std::string* error);
+
+// What the admin API asks of the daemon. Main thread.
+class AdminApi {
+ public:
+  virtual ~AdminApi() = default;
+  virtual bool Ready(std::string* detail) = 0;
+  virtual std::string RenderMetrics() = 0;
+  virtual bool Reload(std::string* message) = 0;
+  // kOk once durable; kInternalError (message says why) or a validation status otherwise.
+  virtual Status Revoke(const RevokeRequest& request, std::string* message) = 0;
+  // True when no admin token is configured or `presented` equals it.
+  virtual bool AdminTokenAccepts(bool present, std::string_view presented) = 0;
+};
+
+class AdminHandler : public net::RequestHandler {
+ public:
+  explicit AdminHandler(AdminApi* api) : api_(api) {}
+  void OnRequest(net::HttpServer& server, net::RequestId id, const net::HttpRequest& req,
+                 std::string_view body) override;
+
+ private:
+  AdminApi* api_;
+};
+
+}  // namespace jwtgate::daemon
+
+#endif  // JWTGATE_DAEMON_ADMIN_HANDLER_H_

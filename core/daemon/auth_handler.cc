@@ -1,0 +1,231 @@
+#include "daemon/auth_handler.h"
+
+#include <ctime>
+
+#include "net/http_fields.h"
+
+namespace jwtgate::daemon {
+namespace {
+
+constexpr size_t kCompletionBatch = 256;
+
+int64_t MonotonicNs() noexcept {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
+}
+
+int64_t UnixSeconds() noexcept {
+  timespec ts;
+  clock_gettime(CLOCK_REALTIME_COARSE, &ts);
+  return static_cast<int64_t>(ts.tv_sec);
+}
+
+}  // namespace
+
+AuthHandler::AuthHandler(const AuthSettings* settings, size_t completion_capacity)
+    : settings_(settings), cq_(completion_capacity, /*signal=*/true) {
+  batch_.resize(kCompletionBatch);
+  const std::string challenge = "WWW-Authenticate: Bearer realm=\"" + settings->realm + "\"";
+  const std::string common = "Cache-Control: no-store\r\n";
+  missing_head_ = "HTTP/1.1 401 Unauthorized\r\n" + common + challenge + "\r\n";
+  duplicate_head_ = "HTTP/1.1 401 Unauthorized\r\n" + common + challenge +
+                    ", error=\"invalid_request\", error_description=\"authorization_duplicate\"\r\n";
+  malformed_head_ = "HTTP/1.1 401 Unauthorized\r\n" + common + challenge +
+                    ", error=\"invalid_request\", error_description=\"authorization_malformed\"\r\n";
+  unavailable_head_ = "HTTP/1.1 503 Service Unavailable\r\n" + common + "Retry-After: 1\r\n";
+  not_found_head_ = "HTTP/1.1 404 Not Found\r\n" + common;
+  deny_prefix_ = "HTTP/1.1 401 Unauthorized\r\n" + common + challenge +
+                 ", error=\"invalid_token\", error_description=\"";
+}
+
+AuthHandler::~AuthHandler() = default;
+
+void AuthHandler::Attach(net::HttpServer* server) {
+  server_ = server;
+  server->WatchFd(cq_.event_fd(), [this] { DrainCompletions(); });
+  // Also poll at the end of every iteration: completions that arrived while the loop was busy
+  // are answered in the same batch of sends.
+  server->SetIterationHook([this] {
+    if (cq_.in_flight() != 0) DrainCompletions();
+  });
+}
+
+bool AuthHandler::PathMatches(std::string_view path) const noexcept {
+  const std::string& p = settings_->path_prefix;
+  if (path.substr(0, p.size()) != p) return false;
+  return p.back() == '/' || path.size() == p.size() || path[p.size()] == '/';
+}
+
+bool AuthHandler::VerifyHere(const Verifier& /*v*/) const noexcept {
+  switch (settings_->inline_verify) {
+    case InlineVerify::kAll:
+      return true;
+    case InlineVerify::kHmac:
+      return settings_->hmac_only.load(std::memory_order_relaxed);
+    case InlineVerify::kNone:
+      return false;
+  }
+  return false;
+}
+
+void AuthHandler::AnswerStatic(net::RequestId id, size_t reason, const std::string& head) {
+  counters_.Count(reason);
+  server_->ResponseHead(id)->assign(head);
+  server_->Finish(id);
+}
+
+void AuthHandler::OnRequest(net::HttpServer& server, net::RequestId id,
+                            const net::HttpRequest& req, std::string_view /*body*/) {
+  if (!PathMatches(req.path)) {
+    AnswerStatic(id, kReasonNotFound, not_found_head_);
+    return;
+  }
+  std::string_view token;
+  switch (net::ExtractBearer(req, &token)) {
+    case net::BearerResult::kMissing:
+      AnswerStatic(id, kReasonMissing, missing_head_);
+      return;
+    case net::BearerResult::kDuplicate:
+      AnswerStatic(id, kReasonInvalidRequest, duplicate_head_);
+      return;
+    case net::BearerResult::kMalformed:
+      AnswerStatic(id, kReasonInvalidRequest, malformed_head_);
+      return;
+    case net::BearerResult::kOk:
+      break;
+  }
+
+  const Verifier* v = settings_->verifier.load(std::memory_order_acquire);
+  VerifiedTokenCache* cache = settings_->cache;
+  const bool here = VerifyHere(*v);
+  if (cache != nullptr || here) {
+    const int64_t started = MonotonicNs();
+    const int64_t now = UnixSeconds();
+    uint64_t hash = 0;
+    if (cache != nullptr) {
+      hash = cache->Hash(token);
+      Status st;
+      std::shared_ptr<const VerifiedToken> entry;
+      if (cache->Find(token, hash, now, *v, &st, &entry) == VerifiedTokenCache::Lookup::kHit) {
+        Finish(id, st, entry.get());
+        latency_.Observe(MonotonicNs() - started);
+        return;
+      }
+    }
+    if (here) {
+      Claims claims;
+      const Status st = v->Verify(token, now, ctx_, &claims);
+      if (st != Status::kOk) {
+        Finish(id, st, nullptr);
+      } else {
+        extra_.resize(settings_->claims.size());
+        for (size_t i = 0; i < extra_.size(); ++i) {
+          std::string_view value;
+          if (ctx_.ClaimAsString(settings_->claims[i], &value)) {
+            extra_[i].assign(value);
+          } else {
+            extra_[i].clear();
+          }
+        }
+        if (cache != nullptr) {
+          std::shared_ptr<const VerifiedToken> entry =
+              VerifiedToken::From(token, hash, claims, extra_);
+          cache->Insert(entry);
+          Finish(id, Status::kOk, entry.get());
+        } else {
+          const Status b = CheckBinding(token, claims.iss);
+          if (b == Status::kOk) {
+            Allow(id, claims.sub, claims.iss, &extra_);
+          } else {
+            Finish(id, b, nullptr);
+          }
+        }
+      }
+      latency_.Observe(MonotonicNs() - started);
+      return;
+    }
+  }
+
+  const std::string_view pinned = server.Pin(id, token);
+  server.SetTag(id, settings_->generation.load(std::memory_order_acquire));
+  const Status s = settings_->pipeline->Submit(pinned, id, &cq_);
+  if (s != Status::kOk) {
+    // kOverloaded or kShuttingDown: no completion follows.
+    AnswerStatic(id, ReasonOf(s), unavailable_head_);
+  }
+}
+
+void AuthHandler::DrainCompletions() {
+  VerifiedTokenCache* cache = settings_->cache;
+  for (;;) {
+    const size_t n = cq_.Poll(batch_.data(), batch_.size());
+    if (n == 0) return;
+    const int64_t now = MonotonicNs();
+    for (size_t i = 0; i < n; ++i) {
+      Completion& c = batch_[i];
+      latency_.Observe(now - server_->DispatchTimeNs(c.ticket));
+      if (c.status == Status::kOk && c.token && cache != nullptr &&
+          server_->Tag(c.ticket) == settings_->generation.load(std::memory_order_acquire)) {
+        // The pipeline runs without the cache (hits never reach it); remember the verdict here,
+        // keyed with the cache's own seeded hash.
+        auto entry = std::make_shared<VerifiedToken>(*c.token);
+        entry->hash = cache->Hash(entry->token);
+        cache->Insert(entry);
+      }
+      Finish(c.ticket, c.status, c.token.get());
+      c.token.reset();
+    }
+    if (n < batch_.size()) return;
+  }
+}
+
+Status AuthHandler::CheckBinding(std::string_view token, std::string_view iss) {
+  const IssuerBinding* binding = settings_->binding.load(std::memory_order_acquire);
+  if (binding == nullptr) return Status::kOk;
+  if (!ReadHeaderKid(token, &kid_)) return Status::kKidRequired;
+  return binding->Allows(true, kid_, iss) ? Status::kOk : Status::kIssNotAllowed;
+}
+
+void AuthHandler::Allow(net::RequestId id, std::string_view sub, std::string_view iss,
+                        const std::vector<std::string>* extra) {
+  std::string* head = server_->ResponseHead(id);
+  head->assign("HTTP/1.1 200 OK\r\nCache-Control: no-store\r\nX-Auth-Sub: ");
+  const size_t max = settings_->max_header_value;
+  net::AppendHeaderValue(sub, max, head);
+  head->append("\r\nX-Auth-Iss: ");
+  net::AppendHeaderValue(iss, max, head);
+  head->append("\r\n");
+  const auto& names = settings_->claim_headers;
+  for (size_t i = 0; i < names.size(); ++i) {
+    head->append(names[i]).append(": ");
+    if (extra != nullptr && i < extra->size()) net::AppendHeaderValue((*extra)[i], max, head);
+    head->append("\r\n");
+  }
+  counters_.Count(ReasonOf(Status::kOk));
+  server_->Finish(id);
+}
+
+void AuthHandler::Finish(net::RequestId id, Status status, const VerifiedToken* token) {
+  if (status == Status::kOk && token == nullptr) status = Status::kInternalError;
+  if (status == Status::kOk) status = CheckBinding(token->token, token->iss);
+  if (status == Status::kOk) {
+    Allow(id, token->sub, token->iss, &token->extra);
+    return;
+  }
+  std::string* head = server_->ResponseHead(id);
+  switch (status) {
+    case Status::kOverloaded:
+    case Status::kShuttingDown:
+    case Status::kInternalError:
+      head->assign(unavailable_head_);
+      break;
+    default:
+      head->assign(deny_prefix_).append(ToString(status)).append("\"\r\n");
+      break;
+  }
+  counters_.Count(ReasonOf(status));
+  server_->Finish(id);
+}
+
+}  // namespace jwtgate::daemon

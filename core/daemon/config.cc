@@ -1,0 +1,539 @@
+#include "daemon/config.h"
+
+#include <yaml-cpp/yaml.h>
+
+#include <algorithm>
+#include <charconv>
+#include <cmath>
+#include <fstream>
+#include <initializer_list>
+#include <limits>
+#include <set>
+#include <sstream>
+
+#include "net/http_fields.h"
+#include "net/listener.h"
+
+namespace jwtgate::daemon {
+namespace {
+
+// Reads YAML nodes into typed fields; the first problem stops it and is kept in `error`.
+class Reader {
+ public:
+  explicit Reader(std::string* error) : error_(error) {}
+
+  bool Fail(const std::string& path, const YAML::Node& n, const std::string& msg) {
+    std::string where = path;
+    if (n.IsDefined() && n.Mark().line >= 0) where += " (line " + std::to_string(n.Mark().line + 1) + ")";
+    *error_ = where + ": " + msg;
+    return false;
+  }
+
+  bool Map(const YAML::Node& n, const std::string& path,
+           std::initializer_list<std::string_view> allowed) {
+    if (!n.IsMap()) return Fail(path, n, "expected a mapping");
+    std::set<std::string> seen;
+    for (const auto& kv : n) {
+      if (!kv.first.IsScalar()) return Fail(path, kv.first, "keys must be plain names");
+      const std::string key = kv.first.Scalar();
+      const std::string sub = path.empty() ? key : path + "." + key;
+      if (std::find(allowed.begin(), allowed.end(), key) == allowed.end()) {
+        return Fail(sub, kv.first, "unknown key");
+      }
+      if (!seen.insert(key).second) return Fail(sub, kv.first, "duplicate key");
+    }
+    return true;
+  }
+
+  bool String(const YAML::Node& n, const std::string& path, std::string* out) {
+    if (!n.IsScalar()) return Fail(path, n, "expected a string");
+    *out = n.Scalar();
+    return true;
+  }
+
+  bool Bool(const YAML::Node& n, const std::string& path, bool* out) {
+    if (n.IsScalar() && (n.Scalar() == "true" || n.Scalar() == "false")) {
+      *out = n.Scalar() == "true";
+      return true;
+    }
+    return Fail(path, n, "expected true or false");
+  }
+
+  template <typename T>
+  bool Integer(const YAML::Node& n, const std::string& path, int64_t min, int64_t max, T* out) {
+    if (!n.IsScalar()) return Fail(path, n, "expected an integer");
+    const std::string& s = n.Scalar();
+    int64_t v = 0;
+    const auto [ptr, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+    if (s.empty() || ec != std::errc() || ptr != s.data() + s.size()) {
+      return Fail(path, n, "expected an integer, got '" + s + "'");
+    }
+    if (v < min || v > max) {
+      return Fail(path, n, "must be between " + std::to_string(min) + " and " +
+                               std::to_string(max) + ", got " + s);
+    }
+    *out = static_cast<T>(v);
+    return true;
+  }
+
+  bool Double(const YAML::Node& n, const std::string& path, double min, double max,
+              double* out) {
+    if (!n.IsScalar()) return Fail(path, n, "expected a number");
+    std::istringstream in(n.Scalar());
+    in.imbue(std::locale::classic());
+    double v = 0;
+    if (!(in >> v) || !in.eof() || !std::isfinite(v)) {
+      return Fail(path, n, "expected a number, got '" + n.Scalar() + "'");
+    }
+    if (v < min || v > max) return Fail(path, n, "out of range");
+    *out = v;
+    return true;
+  }
+
+  bool StringList(const YAML::Node& n, const std::string& path, std::vector<std::string>* out) {
+    if (!n.IsSequence()) return Fail(path, n, "expected a list");
+    out->clear();
+    size_t i = 0;
+    for (const auto& e : n) {
+      std::string s;
+      if (!String(e, path + "[" + std::to_string(i++) + "]", &s)) return false;
+      out->push_back(std::move(s));
+    }
+    return true;
+  }
+
+  bool AlgValue(const YAML::Node& n, const std::string& path, Alg* out) {
+    std::string s;
+    if (!String(n, path, &s)) return false;
+    if (!AlgFromName(s, out)) {
+      return Fail(path, n, "unknown algorithm '" + s +
+                               "' (HS256..HS512, RS256..RS512, PS256..PS512, ES256..ES512, EdDSA)");
+    }
+    return true;
+  }
+
+ private:
+  std::string* error_;
+};
+
+constexpr int64_t kMaxI32 = std::numeric_limits<int32_t>::max();
+
+bool ParseAuth(Reader& r, const YAML::Node& n, Config* c) {
+  if (!r.Map(n, "auth", {"listen", "path_prefix", "realm", "claim_headers"})) return false;
+  if (n["listen"] && !r.String(n["listen"], "auth.listen", &c->auth_listen)) return false;
+  if (n["path_prefix"] && !r.String(n["path_prefix"], "auth.path_prefix", &c->path_prefix)) {
+    return false;
+  }
+  if (n["realm"] && !r.String(n["realm"], "auth.realm", &c->realm)) return false;
+  if (const YAML::Node h = n["claim_headers"]) {
+    if (!h.IsSequence()) return r.Fail("auth.claim_headers", h, "expected a list");
+    c->claim_headers.clear();
+    size_t i = 0;
+    for (const auto& e : h) {
+      const std::string path = "auth.claim_headers[" + std::to_string(i++) + "]";
+      if (!r.Map(e, path, {"claim", "header"})) return false;
+      ClaimHeaderConfig ch;
+      if (!e["claim"]) return r.Fail(path, e, "missing key 'claim'");
+      if (!e["header"]) return r.Fail(path, e, "missing key 'header'");
+      if (!r.String(e["claim"], path + ".claim", &ch.claim)) return false;
+      if (!r.String(e["header"], path + ".header", &ch.header)) return false;
+      c->claim_headers.push_back(std::move(ch));
+    }
+  }
+  return true;
+}
+
+bool ParseAdmin(Reader& r, const YAML::Node& n, Config* c) {
+  if (!r.Map(n, "admin", {"listen", "token_file"})) return false;
+  if (n["listen"] && !r.String(n["listen"], "admin.listen", &c->admin_listen)) return false;
+  if (n["token_file"] && !r.String(n["token_file"], "admin.token_file", &c->admin_token_file)) {
+    return false;
+  }
+  return true;
+}
+
+bool ParseIssuers(Reader& r, const YAML::Node& n, Config* c) {
+  if (!n.IsSequence()) return r.Fail("issuers", n, "expected a list");
+  c->issuers.clear();
+  size_t i = 0;
+  for (const auto& e : n) {
+    const std::string path = "issuers[" + std::to_string(i++) + "]";
+    if (!r.Map(e, path, {"issuer", "jwks_file", "default_alg"})) return false;
+    IssuerConfig ic;
+    if (e["issuer"] && !r.String(e["issuer"], path + ".issuer", &ic.issuer)) return false;
+    if (!e["jwks_file"]) return r.Fail(path, e, "missing key 'jwks_file'");
+    if (!r.String(e["jwks_file"], path + ".jwks_file", &ic.jwks_file)) return false;
+    if (e["default_alg"]) {
+      Alg a;
+      if (!r.AlgValue(e["default_alg"], path + ".default_alg", &a)) return false;
+      ic.default_alg = a;
+    }
+    c->issuers.push_back(std::move(ic));
+  }
+  return true;
+}
+
+bool ParseVerify(Reader& r, const YAML::Node& n, Config* c) {
+  if (!r.Map(n, "verify", {"audiences", "algorithms", "leeway_seconds", "require_exp",
+                           "max_lifetime_seconds", "typ", "required_claims", "max_token_bytes"})) {
+    return false;
+  }
+  if (n["audiences"] && !r.StringList(n["audiences"], "verify.audiences", &c->audiences)) {
+    return false;
+  }
+  if (const YAML::Node a = n["algorithms"]) {
+    if (!a.IsSequence()) return r.Fail("verify.algorithms", a, "expected a list");
+    c->algorithms.clear();
+    size_t i = 0;
+    for (const auto& e : a) {
+      Alg alg;
+      if (!r.AlgValue(e, "verify.algorithms[" + std::to_string(i++) + "]", &alg)) return false;
+      c->algorithms.push_back(alg);
+    }
+  }
+  if (n["leeway_seconds"] &&
+      !r.Integer(n["leeway_seconds"], "verify.leeway_seconds", 0, 86400, &c->leeway_s)) {
+    return false;
+  }
+  if (n["require_exp"] && !r.Bool(n["require_exp"], "verify.require_exp", &c->require_exp)) {
+    return false;
+  }
+  if (n["max_lifetime_seconds"] &&
+      !r.Integer(n["max_lifetime_seconds"], "verify.max_lifetime_seconds", 0, int64_t{1} << 40,
+                 &c->max_lifetime_s)) {
+    return false;
+  }
+  if (n["typ"] && !r.String(n["typ"], "verify.typ", &c->typ)) return false;
+  if (n["required_claims"] &&
+      !r.StringList(n["required_claims"], "verify.required_claims", &c->required_claims)) {
+    return false;
+  }
+  if (n["max_token_bytes"] &&
+      !r.Integer(n["max_token_bytes"], "verify.max_token_bytes", 64, 65536, &c->max_token_bytes)) {
+    return false;
+  }
+  return true;
+}
+
+bool ParseRevocation(Reader& r, const YAML::Node& n, Config* c) {
+  if (!r.Map(n, "revocation", {"dir", "target_fpr", "initial_capacity", "leeway_seconds"})) {
+    return false;
+  }
+  if (n["dir"] && !r.String(n["dir"], "revocation.dir", &c->revocation_dir)) return false;
+  if (n["target_fpr"] && !r.Double(n["target_fpr"], "revocation.target_fpr", 1e-9, 0.5,
+                                   &c->revocation_target_fpr)) {
+    return false;
+  }
+  if (n["initial_capacity"] &&
+      !r.Integer(n["initial_capacity"], "revocation.initial_capacity", 16, int64_t{1} << 32,
+                 &c->revocation_initial_capacity)) {
+    return false;
+  }
+  if (n["leeway_seconds"] && !r.Integer(n["leeway_seconds"], "revocation.leeway_seconds", 0,
+                                        86400, &c->revocation_leeway_s)) {
+    return false;
+  }
+  return true;
+}
+
+bool ParseHttp(Reader& r, const YAML::Node& n, Config* c) {
+  if (!r.Map(n, "http", {"max_connections", "max_pipelined", "header_timeout_ms",
+                         "idle_timeout_ms", "max_request_line_bytes", "max_header_bytes",
+                         "max_headers", "max_body_bytes"})) {
+    return false;
+  }
+  if (n["max_connections"] && !r.Integer(n["max_connections"], "http.max_connections", 1,
+                                         1 << 22, &c->max_connections)) {
+    return false;
+  }
+  if (n["max_pipelined"] &&
+      !r.Integer(n["max_pipelined"], "http.max_pipelined", 1, 64, &c->max_pipelined)) {
+    return false;
+  }
+  if (n["header_timeout_ms"] && !r.Integer(n["header_timeout_ms"], "http.header_timeout_ms", 50,
+                                           kMaxI32, &c->header_timeout_ms)) {
+    return false;
+  }
+  if (n["idle_timeout_ms"] && !r.Integer(n["idle_timeout_ms"], "http.idle_timeout_ms", 50,
+                                         kMaxI32, &c->idle_timeout_ms)) {
+    return false;
+  }
+  if (n["max_request_line_bytes"] &&
+      !r.Integer(n["max_request_line_bytes"], "http.max_request_line_bytes", 64, 65536,
+                 &c->max_request_line_bytes)) {
+    return false;
+  }
+  if (n["max_header_bytes"] && !r.Integer(n["max_header_bytes"], "http.max_header_bytes", 256,
+                                          1 << 20, &c->max_header_bytes)) {
+    return false;
+  }
+  if (n["max_headers"] &&
+      !r.Integer(n["max_headers"], "http.max_headers", 4, 1024, &c->max_headers)) {
+    return false;
+  }
+  if (n["max_body_bytes"] && !r.Integer(n["max_body_bytes"], "http.max_body_bytes", 0,
+                                        int64_t{1} << 32, &c->max_body_bytes)) {
+    return false;
+  }
+  return true;
+}
+
+bool ParsePipeline(Reader& r, const YAML::Node& n, Config* c) {
+  if (!r.Map(n, "pipeline", {"workers", "queue_capacity", "max_batch", "inline"})) return false;
+  if (const YAML::Node in = n["inline"]) {
+    std::string v;
+    if (!r.String(in, "pipeline.inline", &v)) return false;
+    if (v == "none") {
+      c->inline_verify = InlineVerify::kNone;
+    } else if (v == "hmac") {
+      c->inline_verify = InlineVerify::kHmac;
+    } else if (v == "all") {
+      c->inline_verify = InlineVerify::kAll;
+    } else {
+      return r.Fail("pipeline.inline", in, "expected none, hmac or all, got '" + v + "'");
+    }
+  }
+  if (n["workers"] && !r.Integer(n["workers"], "pipeline.workers", 0, 1024, &c->workers)) {
+    return false;
+  }
+  if (n["queue_capacity"] && !r.Integer(n["queue_capacity"], "pipeline.queue_capacity", 2,
+                                        1 << 22, &c->queue_capacity)) {
+    return false;
+  }
+  if (n["max_batch"] &&
+      !r.Integer(n["max_batch"], "pipeline.max_batch", 1, 256, &c->max_batch)) {
+    return false;
+  }
+  return true;
+}
+
+bool IsPowerOfTwo(size_t v) { return v != 0 && (v & (v - 1)) == 0; }
+
+bool ValidRealm(std::string_view s) {
+  for (char ch : s) {
+    const auto u = static_cast<unsigned char>(ch);
+    if (u < 0x20 || u >= 0x7f || ch == '"' || ch == '\\') return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+bool ParseConfig(std::string_view yaml, Config* out, std::string* error) {
+  Config c;
+  Reader r(error);
+  YAML::Node root;
+  try {
+    root = YAML::Load(std::string(yaml));
+  } catch (const YAML::Exception& e) {
+    *error = "line " + std::to_string(e.mark.line + 1) + ": " + e.msg;
+    return false;
+  }
+  if (!r.Map(root, "", {"auth", "admin", "issuers", "verify", "revocation", "cache", "pipeline",
+                        "io_threads", "http", "shutdown"})) {
+    if (!root.IsMap()) *error = "the configuration must be a YAML mapping";
+    return false;
+  }
+  try {
+    if (root["auth"] && !ParseAuth(r, root["auth"], &c)) return false;
+    if (root["admin"] && !ParseAdmin(r, root["admin"], &c)) return false;
+    if (!root["issuers"]) {
+      *error = "issuers: missing (at least one issuer with its jwks_file)";
+      return false;
+    }
+    if (!ParseIssuers(r, root["issuers"], &c)) return false;
+    if (root["verify"] && !ParseVerify(r, root["verify"], &c)) return false;
+    if (root["revocation"] && !ParseRevocation(r, root["revocation"], &c)) return false;
+    if (const YAML::Node n = root["cache"]) {
+      if (!r.Map(n, "cache", {"entries"})) return false;
+      if (n["entries"] &&
+          !r.Integer(n["entries"], "cache.entries", 0, int64_t{1} << 28, &c.cache_entries)) {
+        return false;
+      }
+    }
+    if (root["pipeline"] && !ParsePipeline(r, root["pipeline"], &c)) return false;
+    if (root["io_threads"] &&
+        !r.Integer(root["io_threads"], "io_threads", 1, 64, &c.io_threads)) {
+      return false;
+    }
+    if (root["http"] && !ParseHttp(r, root["http"], &c)) return false;
+    if (const YAML::Node n = root["shutdown"]) {
+      if (!r.Map(n, "shutdown", {"drain_timeout_ms"})) return false;
+      if (n["drain_timeout_ms"] && !r.Integer(n["drain_timeout_ms"], "shutdown.drain_timeout_ms",
+                                              0, 3600000, &c.drain_timeout_ms)) {
+        return false;
+      }
+    }
+  } catch (const YAML::Exception& e) {
+    *error = "line " + std::to_string(e.mark.line + 1) + ": " + e.msg;
+    return false;
+  }
+  if (!ValidateConfig(c, error)) return false;
+  *out = std::move(c);
+  return true;
+}
+
+bool LoadConfigFile(const std::string& path, Config* out, std::string* error) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    *error = path + ": cannot open";
+    return false;
+  }
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  if (ss.str().size() > (4u << 20)) {
+    *error = path + ": larger than 4 MiB";
+    return false;
+  }
+  if (!ParseConfig(ss.str(), out, error)) {
+    *error = path + ": " + *error;
+    return false;
+  }
+  return true;
+}
+
+void ApplyOverrides(const ConfigOverrides& o, Config* c) {
+  if (o.auth_listen) c->auth_listen = *o.auth_listen;
+  if (o.admin_listen) c->admin_listen = *o.admin_listen;
+  if (o.revocation_dir) c->revocation_dir = *o.revocation_dir;
+  if (o.workers) c->workers = *o.workers;
+  if (o.io_threads) c->io_threads = *o.io_threads;
+  if (o.cache_entries) c->cache_entries = *o.cache_entries;
+}
+
+bool ValidateConfig(const Config& c, std::string* error) {
+  net::SocketAddress addr;
+  std::string e;
+  if (!net::ParseSocketAddress(c.auth_listen, &addr, &e)) {
+    *error = "auth.listen: " + e;
+    return false;
+  }
+  if (!net::ParseSocketAddress(c.admin_listen, &addr, &e)) {
+    *error = "admin.listen: " + e;
+    return false;
+  }
+  if (c.auth_listen == c.admin_listen && c.auth_listen.substr(c.auth_listen.rfind(':')) != ":0") {
+    *error = "admin.listen: must differ from auth.listen";
+    return false;
+  }
+  if (c.path_prefix.empty() || c.path_prefix.front() != '/' ||
+      c.path_prefix.find_first_of("?# \t") != std::string::npos) {
+    *error = "auth.path_prefix: must start with '/' and contain no '?', '#' or spaces";
+    return false;
+  }
+  if (c.realm.empty() || !ValidRealm(c.realm)) {
+    *error = "auth.realm: must be non-empty printable ASCII without '\"' or '\\'";
+    return false;
+  }
+  std::set<std::string> names = {"x-auth-sub", "x-auth-iss"};
+  for (size_t i = 0; i < c.claim_headers.size(); ++i) {
+    const auto& ch = c.claim_headers[i];
+    const std::string path = "auth.claim_headers[" + std::to_string(i) + "]";
+    if (ch.claim.empty()) {
+      *error = path + ".claim: empty";
+      return false;
+    }
+    if (!net::IsValidFieldName(ch.header)) {
+      *error = path + ".header: '" + ch.header + "' is not a valid header field name";
+      return false;
+    }
+    std::string lower = ch.header;
+    for (char& x : lower) x = static_cast<char>(std::tolower(static_cast<unsigned char>(x)));
+    static const std::set<std::string> kReserved = {
+        "content-length", "connection", "transfer-encoding", "www-authenticate", "cache-control",
+        "content-type", "retry-after", "keep-alive", "upgrade", "trailer", "te", "set-cookie"};
+    if (kReserved.count(lower) != 0) {
+      *error = path + ".header: '" + ch.header + "' is reserved";
+      return false;
+    }
+    if (!names.insert(lower).second) {
+      *error = path + ".header: '" + ch.header + "' is used twice (X-Auth-Sub and X-Auth-Iss are built in)";
+      return false;
+    }
+  }
+  if (c.issuers.empty()) {
+    *error = "issuers: at least one issuer is required";
+    return false;
+  }
+  std::set<std::string> issuers;
+  for (size_t i = 0; i < c.issuers.size(); ++i) {
+    const std::string path = "issuers[" + std::to_string(i) + "]";
+    if (c.issuers[i].jwks_file.empty()) {
+      *error = path + ".jwks_file: empty";
+      return false;
+    }
+    if (c.issuers[i].issuer.empty() && c.issuers.size() > 1) {
+      *error = path + ".issuer: required when several issuers are configured";
+      return false;
+    }
+    if (!issuers.insert(c.issuers[i].issuer).second) {
+      *error = path + ".issuer: '" + c.issuers[i].issuer + "' is configured twice";
+      return false;
+    }
+  }
+  if (!c.revocation_dir.empty() && c.revocation_leeway_s < c.leeway_s) {
+    *error = "revocation.leeway_seconds: must be at least verify.leeway_seconds (" +
+             std::to_string(c.leeway_s) + "), or a revocation could expire while its token is "
+             "still accepted";
+    return false;
+  }
+  if (!IsPowerOfTwo(c.queue_capacity)) {
+    *error = "pipeline.queue_capacity: must be a power of two";
+    return false;
+  }
+  if (c.io_threads < 1 || c.io_threads > 64) {
+    *error = "io_threads: must be between 1 and 64";
+    return false;
+  }
+  if (c.max_connections < c.io_threads) {
+    *error = "http.max_connections: must be at least io_threads";
+    return false;
+  }
+  if (c.max_request_line_bytes > c.max_header_bytes) {
+    *error = "http.max_request_line_bytes: must not exceed http.max_header_bytes";
+    return false;
+  }
+  if (c.max_token_bytes > c.max_header_bytes) {
+    *error = "verify.max_token_bytes: must not exceed http.max_header_bytes";
+    return false;
+  }
+  return true;
+}
+
+std::string RestartOnlyChanges(const Config& a, const Config& b) {
+  std::string out;
+  auto note = [&out](bool differs, const char* name) {
+    if (!differs) return;
+    out += out.empty() ? "" : ", ";
+    out += name;
+  };
+  note(a.auth_listen != b.auth_listen, "auth.listen");
+  note(a.path_prefix != b.path_prefix, "auth.path_prefix");
+  note(a.realm != b.realm, "auth.realm");
+  bool headers_differ = a.claim_headers.size() != b.claim_headers.size();
+  for (size_t i = 0; !headers_differ && i < a.claim_headers.size(); ++i) {
+    headers_differ = a.claim_headers[i].claim != b.claim_headers[i].claim ||
+                     a.claim_headers[i].header != b.claim_headers[i].header;
+  }
+  note(headers_differ, "auth.claim_headers");
+  note(a.admin_listen != b.admin_listen, "admin.listen");
+  note(a.revocation_dir != b.revocation_dir || a.revocation_target_fpr != b.revocation_target_fpr ||
+           a.revocation_initial_capacity != b.revocation_initial_capacity ||
+           a.revocation_leeway_s != b.revocation_leeway_s,
+       "revocation");
+  note(a.cache_entries != b.cache_entries, "cache");
+  note(a.workers != b.workers || a.queue_capacity != b.queue_capacity ||
+           a.max_batch != b.max_batch || a.inline_verify != b.inline_verify,
+       "pipeline");
+  note(a.io_threads != b.io_threads, "io_threads");
+  note(a.max_connections != b.max_connections || a.max_pipelined != b.max_pipelined ||
+           a.header_timeout_ms != b.header_timeout_ms || a.idle_timeout_ms != b.idle_timeout_ms ||
+           a.max_request_line_bytes != b.max_request_line_bytes ||
+           a.max_header_bytes != b.max_header_bytes || a.max_headers != b.max_headers ||
+           a.max_body_bytes != b.max_body_bytes,
+       "http");
+  note(a.drain_timeout_ms != b.drain_timeout_ms, "shutdown");
+  return out;
+}
+
+}  // namespace jwtgate::daemon

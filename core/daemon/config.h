@@ -1,0 +1,130 @@
+// jwtgated configuration: a YAML file with a strict schema (an unknown key, a wrong type or an
+// out-of-range value is an error naming the key and its line), plus command-line flags that
+// override it (flags > file > defaults).
+//
+// Example (every key optional except `issuers`; scripts/deploy/jwtgated.yaml has them all):
+//
+//   auth:
+//     listen: 127.0.0.1:9090
+//     path_prefix: /auth
+//     claim_headers: [{claim: email, header: X-Auth-Email}]
+//   admin:
+//     listen: 127.0.0.1:9091
+//     token_file: /etc/jwtgate/admin.token
+//   issuers:
+//     - issuer: https://id.example.com
+//       jwks_file: /etc/jwtgate/id.jwks
+//   verify: {audiences: [api], algorithms: [ES256], leeway_seconds: 30}
+//   revocation: {dir: /var/lib/jwtgate/revocations}
+//   cache: {entries: 65536}
+//
+// Reload (SIGHUP, POST /reload) re-reads the file and applies `issuers`, `verify` and the admin
+// token; the other settings (listeners, threads, limits, cache, revocation, claim headers)
+// need a restart and a reload that changes them keeps their old values and says so.
+#ifndef JWTGATE_DAEMON_CONFIG_H_
+#define JWTGATE_DAEMON_CONFIG_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "jwtgate/alg.h"
+
+namespace jwtgate::daemon {
+
+struct IssuerConfig {
+  std::string issuer;     // the exact `iss` value; empty only with a single issuer entry
+  std::string jwks_file;  // JWKS document (RFC 7517) of this issuer's public keys
+  std::optional<Alg> default_alg;  // for RSA/oct keys without `alg`
+};
+
+struct ClaimHeaderConfig {
+  std::string claim;   // top-level claim name
+  std::string header;  // response header field name
+};
+
+// Where a token whose answer is not in the verified-token cache is verified.
+enum class InlineVerify : uint8_t {
+  kNone,  // always in the pipeline (worker threads)
+  kHmac,  // on the I/O thread when every key is an HMAC key (cheaper than a thread hop)
+  kAll,   // always on the I/O thread (scale with io_threads instead of workers)
+};
+
+struct Config {
+  // auth:
+  std::string auth_listen = "127.0.0.1:9090";
+  std::string path_prefix = "/";
+  std::string realm = "jwtgate";
+  std::vector<ClaimHeaderConfig> claim_headers;
+  // admin:
+  std::string admin_listen = "127.0.0.1:9091";
+  std::string admin_token_file;  // empty: the admin API takes no token
+  // issuers:
+  std::vector<IssuerConfig> issuers;
+  // verify:
+  std::vector<std::string> audiences;
+  std::vector<Alg> algorithms;  // empty: every algorithm the keys are bound to
+  int64_t leeway_s = 30;
+  bool require_exp = true;
+  int64_t max_lifetime_s = 0;
+  std::string typ;
+  std::vector<std::string> required_claims;
+  size_t max_token_bytes = 8192;
+  // revocation:
+  std::string revocation_dir;  // empty: no revocation
+  double revocation_target_fpr = 0.001;
+  size_t revocation_initial_capacity = 1024;
+  int64_t revocation_leeway_s = 60;
+  // cache:
+  size_t cache_entries = 65536;  // 0: no verified-token cache
+  // threads and pipeline:
+  unsigned workers = 0;     // verification workers; 0: one per core
+  unsigned io_threads = 1;  // auth listener threads (each has its own ring)
+  size_t queue_capacity = 4096;
+  size_t max_batch = 32;
+  InlineVerify inline_verify = InlineVerify::kHmac;
+  // http:
+  size_t max_connections = 10000;  // per daemon, split between the I/O threads
+  size_t max_pipelined = 16;
+  uint32_t header_timeout_ms = 10000;
+  uint32_t idle_timeout_ms = 60000;
+  size_t max_request_line_bytes = 4096;
+  size_t max_header_bytes = 16384;
+  size_t max_headers = 64;
+  size_t max_body_bytes = 1 << 20;  // auth requests: skipped, never buffered
+  // shutdown:
+  uint32_t drain_timeout_ms = 10000;
+};
+
+// Flags that override the file (unset: the file's value).
+struct ConfigOverrides {
+  std::optional<std::string> auth_listen;
+  std::optional<std::string> admin_listen;
+  std::optional<std::string> revocation_dir;
+  std::optional<unsigned> workers;
+  std::optional<unsigned> io_threads;
+  std::optional<size_t> cache_entries;
+};
+
+// Parses YAML text into `*out` (starting from the defaults) and validates it. On failure returns
+// false and a message such as "auth.claim_headers[1].heder (line 7): unknown key".
+bool ParseConfig(std::string_view yaml, Config* out, std::string* error);
+
+// Reads and parses a file; messages are prefixed with the path.
+bool LoadConfigFile(const std::string& path, Config* out, std::string* error);
+
+void ApplyOverrides(const ConfigOverrides& overrides, Config* config);
+
+// Checks the cross-field rules (also run by ParseConfig; run it again after ApplyOverrides).
+bool ValidateConfig(const Config& config, std::string* error);
+
+// The settings that a reload cannot change, described for a log line, when `next` differs from
+// `running` in any of them; empty when it does not.
+std::string RestartOnlyChanges(const Config& running, const Config& next);
+
+}  // namespace jwtgate::daemon
+
+#endif  // JWTGATE_DAEMON_CONFIG_H_

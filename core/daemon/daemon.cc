@@ -1,0 +1,749 @@
+#include "daemon/daemon.h"
+
+#include <signal.h>
+#include <sys/resource.h>
+#include <sys/signalfd.h>
+#include <systemd/sd-daemon.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstring>
+#include <ctime>
+#include <fstream>
+#include <future>
+#include <sstream>
+#include <thread>
+#include <vector>
+
+#include "daemon/admin_handler.h"
+#include "daemon/auth_handler.h"
+#include "daemon/log.h"
+#include "daemon/metrics.h"
+#include "daemon/trust.h"
+#include "jwtgate/cache.h"
+#include "jwtgate/pipeline.h"
+#include "jwtgate/revocation.h"
+#include "net/http_server.h"
+#include "net/listener.h"
+#include "net/uring_support.h"
+
+namespace jwtgate::daemon {
+namespace {
+
+double WallSeconds() {
+  timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) * 1e-9;
+}
+
+void Notify(const std::string& state) { sd_notify(0, state.c_str()); }
+
+void NotifyReloading() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  const unsigned long long usec = static_cast<unsigned long long>(ts.tv_sec) * 1000000ull +
+                                  static_cast<unsigned long long>(ts.tv_nsec) / 1000ull;
+  // MONOTONIC_USEC is ignored by systemd 252 and required by Type=notify-reload (253+).
+  Notify("RELOADING=1\nMONOTONIC_USEC=" + std::to_string(usec));
+}
+
+void RaiseFdLimit() {
+  rlimit rl;
+  if (::getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+    rl.rlim_cur = rl.rlim_max;
+    ::setrlimit(RLIMIT_NOFILE, &rl);
+  }
+}
+
+size_t NextPowerOfTwo(size_t v) {
+  size_t p = 1;
+  while (p < v) p <<= 1;
+  return p;
+}
+
+bool ReadAdminToken(const std::string& path, std::string* token, std::string* error) {
+  if (path.empty()) {
+    token->clear();
+    return true;
+  }
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    *error = "admin.token_file: " + path + ": cannot open";
+    return false;
+  }
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  std::string t = ss.str();
+  while (!t.empty() && (t.back() == '\n' || t.back() == '\r' || t.back() == ' ')) t.pop_back();
+  if (t.empty() || t.size() > 4096) {
+    *error = "admin.token_file: " + path + ": empty or longer than 4096 bytes";
+    return false;
+  }
+  for (char c : t) {
+    if (static_cast<unsigned char>(c) <= 0x20 || static_cast<unsigned char>(c) >= 0x7f) {
+      *error = "admin.token_file: " + path + ": the token must be printable ASCII without spaces";
+      return false;
+    }
+  }
+  *token = std::move(t);
+  return true;
+}
+
+bool ConstantTimeEquals(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  unsigned char diff = 0;
+  for (size_t i = 0; i < a.size(); ++i) {
+    diff = static_cast<unsigned char>(diff | (static_cast<unsigned char>(a[i]) ^
+                                              static_cast<unsigned char>(b[i])));
+  }
+  return diff == 0;
+}
+
+net::ServerOptions AuthServerOptions(const Config& c) {
+  net::ServerOptions o;
+  o.name = "auth";
+  o.limits.max_request_line = c.max_request_line_bytes;
+  o.limits.max_head_bytes = c.max_header_bytes;
+  o.limits.max_headers = c.max_headers;
+  o.limits.max_body_bytes = c.max_body_bytes;
+  o.discard_body = true;
+  o.header_timeout = std::chrono::milliseconds(c.header_timeout_ms);
+  o.idle_timeout = std::chrono::milliseconds(c.idle_timeout_ms);
+  o.max_connections = (c.max_connections + c.io_threads - 1) / c.io_threads;
+  o.max_pipelined = c.max_pipelined;
+  o.buffer_count = 1024;
+  o.buffer_size = 4096;
+  o.ring_entries = 2048;
+  return o;
+}
+
+net::ServerOptions AdminServerOptions(const Config& c) {
+  net::ServerOptions o;
+  o.name = "admin";
+  o.limits.max_request_line = 4096;
+  o.limits.max_head_bytes = 16384;
+  o.limits.max_headers = 64;
+  o.limits.max_body_bytes = 4096;
+  o.discard_body = false;
+  o.header_timeout = std::chrono::milliseconds(c.header_timeout_ms);
+  o.idle_timeout = std::chrono::milliseconds(c.idle_timeout_ms);
+  o.max_connections = 64;
+  o.max_pipelined = 4;
+  o.buffer_count = 64;
+  o.buffer_size = 4096;
+  o.ring_entries = 256;
+  return o;
+}
+
+}  // namespace
+
+struct Daemon::Rep : public AdminApi {
+  struct IoThread {
+    std::unique_ptr<AuthHandler> handler;
+    std::unique_ptr<net::HttpServer> server;
+    std::thread thread;
+    std::promise<std::string> init;  // the thread's Init result ("" when ready)
+    std::atomic<bool> done{false};
+  };
+
+  Config config;
+  ConfigOverrides overrides;
+  std::string config_path;
+
+  std::unique_ptr<RevocationStore> store;
+  std::unique_ptr<VerifiedTokenCache> cache;
+  std::unique_ptr<Pipeline> pipeline;
+  AuthSettings auth;
+  // Every verifier and binding ever published stays alive: I/O threads read them through raw
+  // pointers. (Reloads are rare; each keeps a key set.)
+  std::vector<std::shared_ptr<const Verifier>> verifiers;
+  std::vector<std::shared_ptr<const IssuerBinding>> bindings;
+  std::shared_ptr<const IssuerBinding> current_binding;
+  size_t keys = 0;
+  std::string trust_summary;
+  std::string admin_token;
+
+  std::vector<std::unique_ptr<IoThread>> io;
+  std::unique_ptr<AdminHandler> admin_handler;
+  std::unique_ptr<net::HttpServer> admin;
+  net::SocketAddress auth_bound, admin_bound;
+  int signal_fd = -1;
+
+  std::atomic<bool> ready{false};
+  bool draining = false;
+  bool force_stop = false;
+  double start_time = WallSeconds();
+  bool last_reload_ok = true;
+  double last_reload_success = WallSeconds();
+  uint64_t reloads_ok = 0, reloads_failed = 0;
+  uint64_t revoked_jti = 0, revoked_subject = 0, revoke_failures = 0;
+
+  ~Rep() override {
+    if (signal_fd >= 0) ::close(signal_fd);
+  }
+
+  void PublishBinding(std::shared_ptr<const IssuerBinding> b) {
+    if (b) bindings.push_back(b);
+    auth.binding.store(b.get(), std::memory_order_release);
+  }
+
+  // Makes `v` the verifier of the inline path and of the pipeline.
+  void PublishVerifier(const std::shared_ptr<const Verifier>& v) {
+    verifiers.push_back(v);
+    bool hmac_only = false;
+    const AlgSet algs = v->keys().algs();
+    for (Alg a : kAllAlgs) {
+      if (!algs.Contains(a) || !v->options().algorithms.Contains(a)) continue;
+      if (FamilyOf(a) != AlgFamily::kHmac) {
+        hmac_only = false;
+        break;
+      }
+      hmac_only = true;
+    }
+    auth.hmac_only.store(hmac_only, std::memory_order_relaxed);
+    auth.verifier.store(v.get(), std::memory_order_release);
+    if (pipeline) pipeline->SetVerifier(v);
+    // release: a submit that sees the new generation is verified with `v` (or newer).
+    auth.generation.fetch_add(1, std::memory_order_release);
+  }
+
+  int Start();
+  void Shutdown();
+  void OnSignals();
+  void BeginShutdown(const char* why);
+
+  // AdminApi
+  bool Ready(std::string* detail) override;
+  std::string RenderMetrics() override;
+  bool Reload(std::string* message) override;
+  Status Revoke(const RevokeRequest& r, std::string* message) override;
+  bool AdminTokenAccepts(bool present, std::string_view presented) override {
+    if (admin_token.empty()) return true;
+    return present && ConstantTimeEquals(presented, admin_token);
+  }
+};
+
+int Daemon::Rep::Start() {
+  std::string err;
+  if (!net::CheckIoUringSupport(&err)) {
+    Log(LogLevel::kError, "{}", err);
+    return 1;
+  }
+  RaiseFdLimit();
+
+  if (!config.revocation_dir.empty()) {
+    RevocationOptions ro;
+    ro.dir = config.revocation_dir;
+    ro.create_if_missing = true;
+    ro.leeway_s = config.revocation_leeway_s;
+    ro.target_fpr = config.revocation_target_fpr;
+    ro.initial_generation_capacity = config.revocation_initial_capacity;
+    Result<std::unique_ptr<RevocationStore>> r = RevocationStore::Open(ro, &err);
+    if (!r.ok()) {
+      Log(LogLevel::kError, "revocation.dir {}: {}", config.revocation_dir,
+          err.empty() ? std::string(ToString(r.status())) : err);
+      return 1;
+    }
+    store = std::move(r).value();
+    const RevocationStats st = store->Stats();
+    Log(LogLevel::kInfo, "revocation state {}: {} jti revocations, {} subject watermarks, recovered in {:.3f} s",
+        config.revocation_dir, st.jti_revocations, st.subject_watermarks, st.recovery.seconds);
+  }
+
+  Trust trust;
+  if (!BuildTrust(config, store.get(), &trust, &err)) {
+    Log(LogLevel::kError, "{}", err);
+    return 1;
+  }
+  if (!ReadAdminToken(config.admin_token_file, &admin_token, &err)) {
+    Log(LogLevel::kError, "{}", err);
+    return 1;
+  }
+  keys = trust.keys;
+  trust_summary = trust.summary;
+
+  if (config.cache_entries > 0) {
+    CacheOptions co;
+    co.capacity = config.cache_entries;
+    cache = std::make_unique<VerifiedTokenCache>(co);
+  }
+  // The I/O threads consult the cache themselves (a hit never leaves the thread) and insert
+  // what the pipeline verified; the pipeline itself runs without it.
+  PipelineOptions po;
+  po.workers = config.workers;
+  po.ring_capacity = config.queue_capacity;
+  po.max_batch = config.max_batch;
+  po.cache = nullptr;
+  po.capture_identity = true;
+  for (const auto& ch : config.claim_headers) {
+    po.extra_claims.push_back(ch.claim);
+    auth.claims.push_back(ch.claim);
+    auth.claim_headers.push_back(ch.header);
+  }
+  pipeline = std::make_unique<Pipeline>(trust.verifier, po);
+  auth.path_prefix = config.path_prefix;
+  auth.realm = config.realm;
+  auth.pipeline = pipeline.get();
+  auth.cache = cache.get();
+  auth.inline_verify = config.inline_verify;
+  PublishVerifier(trust.verifier);
+  current_binding = trust.binding;
+  PublishBinding(trust.binding);
+
+  // Listeners.
+  net::SocketAddress auth_addr, admin_addr;
+  std::vector<int> auth_fds, admin_fds;
+  if (!net::ParseSocketAddress(config.auth_listen, &auth_addr, &err) ||
+      !net::OpenListeners(auth_addr, static_cast<int>(config.io_threads), 4096, &auth_fds,
+                          &auth_bound, &err)) {
+    Log(LogLevel::kError, "auth.listen {}: {}", config.auth_listen, err);
+    return 1;
+  }
+  if (!net::ParseSocketAddress(config.admin_listen, &admin_addr, &err) ||
+      !net::OpenListeners(admin_addr, 1, 128, &admin_fds, &admin_bound, &err)) {
+    for (int fd : auth_fds) ::close(fd);
+    Log(LogLevel::kError, "admin.listen {}: {}", config.admin_listen, err);
+    return 1;
+  }
+
+  // I/O threads: each creates its ring on its own thread (single issuer).
+  const net::ServerOptions so = AuthServerOptions(config);
+  const size_t completion_capacity =
+      std::clamp<size_t>(NextPowerOfTwo(so.max_connections * so.max_pipelined), 1024, 65536);
+  for (unsigned i = 0; i < config.io_threads; ++i) {
+    auto t = std::make_unique<IoThread>();
+    t->handler = std::make_unique<AuthHandler>(&auth, completion_capacity);
+    net::ServerOptions o = so;
+    o.name = "auth/" + std::to_string(i);
+    t->server = std::make_unique<net::HttpServer>(o, auth_fds[i], t->handler.get());
+    io.push_back(std::move(t));
+  }
+  admin_handler = std::make_unique<AdminHandler>(this);
+  admin = std::make_unique<net::HttpServer>(AdminServerOptions(config), admin_fds[0],
+                                            admin_handler.get());
+  for (auto& t : io) {
+    std::future<std::string> result = t->init.get_future();
+    IoThread* raw = t.get();
+    t->thread = std::thread([raw] {
+      std::string e;
+      if (!raw->server->Init(&e)) {
+        raw->done.store(true, std::memory_order_release);
+        raw->init.set_value(e.empty() ? "init failed" : e);
+        return;
+      }
+      raw->handler->Attach(raw->server.get());
+      raw->init.set_value("");
+      raw->server->Run();
+      raw->done.store(true, std::memory_order_release);
+    });
+    const std::string e = result.get();
+    if (!e.empty()) {
+      Log(LogLevel::kError, "auth listener: {}", e);
+      Shutdown();
+      return 1;
+    }
+  }
+  if (!admin->Init(&err)) {
+    Log(LogLevel::kError, "admin listener: {}", err);
+    Shutdown();
+    return 1;
+  }
+  admin->WatchFd(signal_fd, [this] { OnSignals(); });
+
+  ready.store(true, std::memory_order_release);
+  const std::string status = "auth " + net::FormatSocketAddress(auth_bound) + ", admin " +
+                             net::FormatSocketAddress(admin_bound) + ", " + trust_summary;
+  Log(LogLevel::kInfo, "ready: {}; {} I/O thread(s), {} worker(s), cache {}",
+      status, config.io_threads, pipeline->stats().workers,
+      cache ? std::to_string(config.cache_entries) + " entries" : std::string("off"));
+  Notify("READY=1\nSTATUS=serving: " + status);
+  admin->Run();
+  Shutdown();
+  return 0;
+}
+
+void Daemon::Rep::BeginShutdown(const char* why) {
+  if (draining) {
+    force_stop = true;
+    Log(LogLevel::kWarning, "{} again: dropping the remaining connections", why);
+    for (auto& t : io) t->server->Stop();
+    admin->Stop();
+    return;
+  }
+  draining = true;
+  ready.store(false, std::memory_order_release);
+  Notify("STOPPING=1\nSTATUS=draining");
+  Log(LogLevel::kInfo, "{}: draining (up to {} ms)", why, config.drain_timeout_ms);
+  for (auto& t : io) t->server->BeginDrain();
+  admin->BeginDrain();
+}
+
+void Daemon::Rep::OnSignals() {
+  signalfd_siginfo si;
+  while (::read(signal_fd, &si, sizeof si) == static_cast<ssize_t>(sizeof si)) {
+    switch (si.ssi_signo) {
+      case SIGHUP: {
+        std::string message;
+        Reload(&message);
+        break;
+      }
+      case SIGTERM:
+        BeginShutdown("SIGTERM");
+        break;
+      case SIGINT:
+        BeginShutdown("SIGINT");
+        break;
+      default:
+        break;
+    }
+  }
+}
+
+void Daemon::Rep::Shutdown() {
+  if (!draining) {
+    draining = true;
+    ready.store(false, std::memory_order_release);
+    for (auto& t : io) t->server->BeginDrain();
+  }
+  // Wait for the I/O threads to answer what they accepted, up to the drain timeout; a second
+  // signal cuts it short.
+  const auto deadline =
+      std::chrono::steady_clock::now() + std::chrono::milliseconds(config.drain_timeout_ms);
+  for (;;) {
+    bool all_done = true;
+    for (auto& t : io) {
+      all_done = all_done && (!t->thread.joinable() || t->done.load(std::memory_order_acquire));
+    }
+    if (all_done || force_stop) break;
+    if (std::chrono::steady_clock::now() >= deadline) {
+      Log(LogLevel::kWarning, "drain timeout: dropping the remaining connections");
+      break;
+    }
+    signalfd_siginfo si;
+    if (signal_fd >= 0 &&
+        ::read(signal_fd, &si, sizeof si) == static_cast<ssize_t>(sizeof si) &&
+        (si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT)) {
+      Log(LogLevel::kWarning, "signal {} again: dropping the remaining connections", si.ssi_signo);
+      break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  for (auto& t : io) t->server->Stop();
+  for (auto& t : io) {
+    if (t->thread.joinable()) t->thread.join();
+  }
+  // Tokens still in the pipeline point into the servers' buffers: drain it before they go.
+  if (pipeline) pipeline->Shutdown();
+  Log(LogLevel::kInfo, "stopped");
+}
+
+bool Daemon::Rep::Ready(std::string* detail) {
+  const bool r = ready.load(std::memory_order_acquire);
+  *detail = std::string(r ? "[+]" : "[-]") + "serving\n" +
+            "[+]keys: " + std::to_string(keys) + "\n" +
+            (last_reload_ok ? "[+]" : "[-]") + "last reload\n" +
+            (draining ? "[-]draining\n" : "[+]not draining\n") +
+            (r ? "ok\n" : "not ready\n");
+  return r;
+}
+
+bool Daemon::Rep::Reload(std::string* message) {
+  NotifyReloading();
+  auto fail = [&](const std::string& why) {
+    *message = why;
+    last_reload_ok = false;
+    ++reloads_failed;
+    Log(LogLevel::kError, "reload failed, keeping the running configuration: {}", why);
+    Notify("READY=1\nSTATUS=reload failed: " + why);
+    return false;
+  };
+  if (config_path.empty()) return fail("no configuration file (started without --config)");
+  Config next;
+  std::string err;
+  if (!LoadConfigFile(config_path, &next, &err)) return fail(err);
+  ApplyOverrides(overrides, &next);
+  if (!ValidateConfig(next, &err)) return fail(err);
+  const std::string restart_only = RestartOnlyChanges(config, next);
+  // What a reload applies: trust (issuers, keys, claims policy) and the admin token.
+  Config merged = config;
+  merged.issuers = next.issuers;
+  merged.audiences = next.audiences;
+  merged.algorithms = next.algorithms;
+  merged.leeway_s = next.leeway_s;
+  merged.require_exp = next.require_exp;
+  merged.max_lifetime_s = next.max_lifetime_s;
+  merged.typ = next.typ;
+  merged.required_claims = next.required_claims;
+  merged.max_token_bytes = next.max_token_bytes;
+  merged.admin_token_file = next.admin_token_file;
+  if (!ValidateConfig(merged, &err)) return fail(err);
+  Trust trust;
+  if (!BuildTrust(merged, store.get(), &trust, &err)) return fail(err);
+  std::string token;
+  if (!ReadAdminToken(merged.admin_token_file, &token, &err)) return fail(err);
+
+  // Swap. With several issuers the binding first becomes the union of old and new, so that
+  // tokens verified by either verifier during the swap are attributed; then the new one.
+  // The cache is cleared at the swap and once more after verifications that started under the
+  // old keys have finished (they may insert their verdicts after the first clear).
+  const std::shared_ptr<const IssuerBinding> old_binding = current_binding;
+  if (trust.binding && old_binding) {
+    PublishBinding(IssuerBinding::Union(*old_binding, *trust.binding));
+  } else if (trust.binding) {
+    PublishBinding(trust.binding);
+  }
+  PublishVerifier(trust.verifier);
+  if (cache) cache->Clear();
+  if ((trust.binding && old_binding) || cache) {
+    // Batches and inline checks that loaded the old verifier finish within microseconds to
+    // milliseconds; wait generously.
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  if (cache) cache->Clear();
+  PublishBinding(trust.binding);
+  current_binding = trust.binding;
+  admin_token = std::move(token);
+  config = std::move(merged);
+  keys = trust.keys;
+  trust_summary = trust.summary;
+  last_reload_ok = true;
+  last_reload_success = WallSeconds();
+  ++reloads_ok;
+  *message = "reloaded: " + trust.summary;
+  if (!restart_only.empty()) {
+    *message += "; changes to " + restart_only + " need a restart and were not applied";
+    Log(LogLevel::kWarning, "reload: changes to {} need a restart and were not applied",
+        restart_only);
+  }
+  Log(LogLevel::kInfo, "{}", *message);
+  Notify("READY=1\nSTATUS=serving: " + trust.summary);
+  return true;
+}
+
+Status Daemon::Rep::Revoke(const RevokeRequest& r, std::string* message) {
+  if (!store) {
+    *message = "revocation is not configured";
+    return Status::kInternalError;
+  }
+  Status s;
+  if (r.kind == RevokeRequest::Kind::kJti) {
+    s = store->RevokeJti(r.id, r.value);
+  } else {
+    s = store->RevokeSubject(r.id, r.value, r.iss);
+  }
+  if (s == Status::kOk) {
+    if (r.kind == RevokeRequest::Kind::kJti) {
+      ++revoked_jti;
+    } else {
+      ++revoked_subject;
+    }
+  } else {
+    ++revoke_failures;
+    *message = s == Status::kInternalError ? store->last_error() : std::string(ToString(s));
+    if (message->empty()) *message = "revocation store failure";
+    Log(LogLevel::kError, "revoke failed: {}", *message);
+  }
+  return s;
+}
+
+std::string Daemon::Rep::RenderMetrics() {
+  MetricsText m;
+  m.Family("jwtgate_build_info", "gauge", "Build information; the value is always 1.");
+  m.Sample("jwtgate_build_info", {{"version", JWTGATE_VERSION}}, uint64_t{1});
+
+  // Auth requests by decision and reason.
+  m.Family("jwtgate_auth_requests_total", "counter",
+           "Auth requests answered, by decision (allow, deny, error) and reason (a stable status name).");
+  for (size_t r = 0; r < kReasonCount; ++r) {
+    uint64_t total = 0;
+    for (auto& t : io) total += t->handler->counters().Read(r);
+    // Always show the main outcomes; others once they happened (bounded set either way).
+    if (total == 0 && r != ReasonOf(Status::kOk) && r != kReasonMissing &&
+        r != ReasonOf(Status::kSignatureInvalid) && r != ReasonOf(Status::kExpired) &&
+        r != ReasonOf(Status::kRevoked) && r != ReasonOf(Status::kOverloaded)) {
+      continue;
+    }
+    m.Sample("jwtgate_auth_requests_total",
+             {{"decision", DecisionOf(r)}, {"reason", ReasonName(r)}}, total);
+  }
+  LatencyHistogram::Snapshot h;
+  for (auto& t : io) h.Add(t->handler->latency().Read());
+  m.Histogram("jwtgate_verify_duration_seconds",
+              "Time from a request's token to its verdict: a cache hit, an inline check on the "
+              "I/O thread, or queueing and verification in the pipeline.",
+              h);
+  uint64_t in_flight = 0;
+  for (auto& t : io) in_flight += t->handler->in_flight();
+  m.Family("jwtgate_verify_in_flight", "gauge", "Tokens submitted for verification and not yet answered.");
+  m.Sample("jwtgate_verify_in_flight", {}, in_flight);
+
+  // Pipeline.
+  const Pipeline::Stats ps = pipeline->stats();
+  m.Family("jwtgate_pipeline_queue_depth", "gauge", "Tokens waiting in the pipeline's queue.");
+  m.Sample("jwtgate_pipeline_queue_depth", {}, static_cast<uint64_t>(ps.queue_depth));
+  m.Family("jwtgate_pipeline_workers", "gauge", "Verification worker threads.");
+  m.Sample("jwtgate_pipeline_workers", {}, static_cast<uint64_t>(ps.workers));
+  m.Family("jwtgate_pipeline_batches_total", "counter", "Batches verified by the workers.");
+  m.Sample("jwtgate_pipeline_batches_total", {}, ps.batches);
+  m.Family("jwtgate_pipeline_completed_total", "counter", "Tokens the pipeline gave a verdict for.");
+  m.Sample("jwtgate_pipeline_completed_total", {}, ps.completed);
+  m.Family("jwtgate_pipeline_deduplicated_total", "counter",
+           "Tokens answered by an identical token verified in the same batch.");
+  m.Sample("jwtgate_pipeline_deduplicated_total", {}, ps.deduplicated);
+  m.Family("jwtgate_overload_rejections_total", "counter",
+           "Tokens refused with 503 because the pipeline or a completion queue was full.");
+  m.Sample("jwtgate_overload_rejections_total", {}, ps.overloaded);
+
+  // Cache.
+  const VerifiedTokenCache::Stats cs = cache ? cache->stats() : VerifiedTokenCache::Stats{};
+  m.Family("jwtgate_cache_hits_total", "counter", "Verified-token cache hits.");
+  m.Sample("jwtgate_cache_hits_total", {}, cs.hits);
+  m.Family("jwtgate_cache_misses_total", "counter", "Verified-token cache misses.");
+  m.Sample("jwtgate_cache_misses_total", {}, cs.misses);
+  m.Family("jwtgate_cache_evictions_total", "counter", "Verified-token cache evictions.");
+  m.Sample("jwtgate_cache_evictions_total", {}, cs.evictions);
+  m.Family("jwtgate_cache_entries", "gauge", "Entries in the verified-token cache.");
+  m.Sample("jwtgate_cache_entries", {}, static_cast<uint64_t>(cs.entries));
+  m.Family("jwtgate_cache_capacity_entries", "gauge", "Capacity of the verified-token cache.");
+  m.Sample("jwtgate_cache_capacity_entries", {}, static_cast<uint64_t>(cs.capacity));
+
+  // Revocation.
+  if (store) {
+    const RevocationStats rs = store->Stats();
+    m.Family("jwtgate_revocation_jti_entries", "gauge", "Live jti revocations.");
+    m.Sample("jwtgate_revocation_jti_entries", {}, rs.jti_revocations);
+    m.Family("jwtgate_revocation_subject_watermarks", "gauge", "Live subject watermarks.");
+    m.Sample("jwtgate_revocation_subject_watermarks", {}, rs.subject_watermarks);
+    m.Family("jwtgate_revocation_filter_bytes", "gauge", "Memory of the jti Bloom filters.");
+    m.Sample("jwtgate_revocation_filter_bytes", {}, rs.filter_bytes);
+    m.Family("jwtgate_revocation_exact_bytes", "gauge", "Memory of the exact jti tables.");
+    m.Sample("jwtgate_revocation_exact_bytes", {}, rs.exact_bytes);
+    m.Family("jwtgate_revocation_filter_fill_ratio", "gauge", "Fraction of filter bits set.");
+    m.Sample("jwtgate_revocation_filter_fill_ratio", {}, rs.filter_fill);
+    m.Family("jwtgate_revocation_filter_false_positive_ratio", "gauge",
+             "Modelled false-positive rate of the filters at their current load.");
+    m.Sample("jwtgate_revocation_filter_false_positive_ratio", {}, rs.expected_fpr);
+    m.Family("jwtgate_revocation_log_bytes", "gauge", "Size of the revocation log being appended to.");
+    m.Sample("jwtgate_revocation_log_bytes", {}, rs.log_bytes);
+  }
+  m.Family("jwtgate_revocations_total", "counter", "Revocations acknowledged by the admin API, by kind.");
+  m.Sample("jwtgate_revocations_total", {{"kind", "jti"}}, revoked_jti);
+  m.Sample("jwtgate_revocations_total", {{"kind", "subject"}}, revoked_subject);
+  m.Family("jwtgate_revocation_failures_total", "counter", "Revocations the store could not make durable.");
+  m.Sample("jwtgate_revocation_failures_total", {}, revoke_failures);
+
+  // Keys and configuration.
+  m.Family("jwtgate_keys", "gauge", "Verification keys loaded.");
+  m.Sample("jwtgate_keys", {}, static_cast<uint64_t>(keys));
+  m.Family("jwtgate_config_last_reload_successful", "gauge",
+           "Whether the last configuration reload succeeded (1) or kept the old one (0).");
+  m.Sample("jwtgate_config_last_reload_successful", {}, uint64_t{last_reload_ok ? 1u : 0u});
+  m.Family("jwtgate_config_last_reload_success_timestamp_seconds", "gauge",
+           "When the configuration was last loaded successfully.");
+  m.Sample("jwtgate_config_last_reload_success_timestamp_seconds", {}, last_reload_success);
+  m.Family("jwtgate_config_reloads_total", "counter", "Configuration reloads, by result.");
+  m.Sample("jwtgate_config_reloads_total", {{"result", "success"}}, reloads_ok);
+  m.Sample("jwtgate_config_reloads_total", {{"result", "failure"}}, reloads_failed);
+  m.Family("jwtgate_ready", "gauge", "1 while serving and not draining.");
+  m.Sample("jwtgate_ready", {}, uint64_t{ready.load() ? 1u : 0u});
+
+  // HTTP listeners.
+  struct Listener {
+    const char* name;
+    std::vector<const net::ServerStats*> stats;
+  };
+  Listener listeners[2] = {{"auth", {}}, {"admin", {&admin->stats()}}};
+  for (auto& t : io) listeners[0].stats.push_back(&t->server->stats());
+  auto sum = [](const Listener& l, auto field) {
+    uint64_t v = 0;
+    for (const net::ServerStats* s : l.stats) v += field(*s);
+    return v;
+  };
+  m.Family("jwtgate_connections_active", "gauge", "Open client connections.");
+  for (const Listener& l : listeners) {
+    m.Sample("jwtgate_connections_active", {{"listener", l.name}},
+             sum(l, [](const net::ServerStats& s) { return s.connections_active.load(std::memory_order_relaxed); }));
+  }
+  m.Family("jwtgate_connections_accepted_total", "counter", "Client connections accepted.");
+  for (const Listener& l : listeners) {
+    m.Sample("jwtgate_connections_accepted_total", {{"listener", l.name}},
+             sum(l, [](const net::ServerStats& s) { return s.connections_accepted.load(std::memory_order_relaxed); }));
+  }
+  m.Family("jwtgate_connections_rejected_total", "counter",
+           "Connections closed at once because the connection limit was reached.");
+  for (const Listener& l : listeners) {
+    m.Sample("jwtgate_connections_rejected_total", {{"listener", l.name}},
+             sum(l, [](const net::ServerStats& s) { return s.connections_rejected.load(std::memory_order_relaxed); }));
+  }
+  m.Family("jwtgate_http_requests_total", "counter", "HTTP requests parsed.");
+  for (const Listener& l : listeners) {
+    m.Sample("jwtgate_http_requests_total", {{"listener", l.name}},
+             sum(l, [](const net::ServerStats& s) { return s.requests.load(std::memory_order_relaxed); }));
+  }
+  m.Family("jwtgate_http_timeouts_total", "counter",
+           "Connections closed by a timeout: a request head too slow to arrive (header) or idle keep-alive (idle).");
+  for (const Listener& l : listeners) {
+    m.Sample("jwtgate_http_timeouts_total", {{"listener", l.name}, {"kind", "header"}},
+             sum(l, [](const net::ServerStats& s) { return s.header_timeouts.load(std::memory_order_relaxed); }));
+    m.Sample("jwtgate_http_timeouts_total", {{"listener", l.name}, {"kind", "idle"}},
+             sum(l, [](const net::ServerStats& s) { return s.idle_timeouts.load(std::memory_order_relaxed); }));
+  }
+  m.Family("jwtgate_http_request_errors_total", "counter",
+           "Requests refused before routing (malformed or over a limit), by kind.");
+  for (const Listener& l : listeners) {
+    for (int e = 1; e < net::kHttpErrorCount; ++e) {
+      m.Sample("jwtgate_http_request_errors_total",
+               {{"listener", l.name}, {"error", net::HttpErrorName(static_cast<net::HttpError>(e))}},
+               sum(l, [e](const net::ServerStats& s) {
+                 return s.http_errors[e].load(std::memory_order_relaxed);
+               }));
+    }
+  }
+  m.Family("jwtgate_recv_buffers_exhausted_total", "counter",
+           "Receives that found every provided buffer in use (the connection waits for one).");
+  for (const Listener& l : listeners) {
+    m.Sample("jwtgate_recv_buffers_exhausted_total", {{"listener", l.name}},
+             sum(l, [](const net::ServerStats& s) { return s.recv_buffers_exhausted.load(std::memory_order_relaxed); }));
+  }
+
+  // Process.
+  const ProcessStats p = ReadProcessStats();
+  m.Family("process_cpu_seconds_total", "counter", "Total user and system CPU time spent in seconds.");
+  m.Sample("process_cpu_seconds_total", {}, p.cpu_seconds);
+  m.Family("process_resident_memory_bytes", "gauge", "Resident memory size in bytes.");
+  m.Sample("process_resident_memory_bytes", {}, p.resident_bytes);
+  m.Family("process_virtual_memory_bytes", "gauge", "Virtual memory size in bytes.");
+  m.Sample("process_virtual_memory_bytes", {}, p.virtual_bytes);
+  m.Family("process_open_fds", "gauge", "Number of open file descriptors.");
+  m.Sample("process_open_fds", {}, p.open_fds);
+  m.Family("process_max_fds", "gauge", "Maximum number of open file descriptors.");
+  m.Sample("process_max_fds", {}, p.max_fds);
+  m.Family("process_start_time_seconds", "gauge", "Start time of the process since unix epoch in seconds.");
+  m.Sample("process_start_time_seconds", {}, start_time);
+  return m.text();
+}
+
+Daemon::Daemon(Config config, ConfigOverrides overrides, std::string config_path)
+    : rep_(std::make_unique<Rep>()) {
+  rep_->config = std::move(config);
+  rep_->overrides = std::move(overrides);
+  rep_->config_path = std::move(config_path);
+}
+
+Daemon::~Daemon() = default;
+
+int Daemon::Run() {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGHUP);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGINT);
+  rep_->signal_fd = ::signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+  if (rep_->signal_fd < 0) {
+    Log(LogLevel::kError, "signalfd: {}", std::strerror(errno));
+    return 1;
+  }
+  return rep_->Start();
+}
+
+}  // namespace jwtgate::daemon

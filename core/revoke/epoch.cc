@@ -1,0 +1,138 @@
+#include "revoke/epoch.h"
+
+#include <linux/membarrier.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <thread>
+
+namespace jwtgate::revoke {
+namespace {
+
+#if defined(__SANITIZE_THREAD__)
+constexpr bool kSanitizeThread = true;
+#else
+constexpr bool kSanitizeThread = false;
+#endif
+
+long Membarrier(int cmd) noexcept { return syscall(__NR_membarrier, cmd, 0U, 0); }
+
+// The symmetric fallback. ThreadSanitizer does not support atomic_thread_fence, so under it
+// the reader's store itself is the seq_cst operation (and the writer's seq_cst epoch increment
+// is its side); elsewhere both sides use a seq_cst fence.
+#if defined(__SANITIZE_THREAD__)
+void WriterFence() noexcept {}
+#else
+void WriterFence() noexcept { std::atomic_thread_fence(std::memory_order_seq_cst); }
+#endif
+
+}  // namespace
+
+// Returns the slot of an exiting thread (a thread_local with a destructor; the fast path reads
+// only the trivially destructible t_slot_).
+struct SlotReleaser {
+  int index = EpochDomain::kNoSlot;
+  ~SlotReleaser() {
+    if (index >= 0) {
+      EpochDomain& d = EpochDomain::Global();
+      d.slots_[index].epoch.store(0, std::memory_order_release);
+      d.slots_[index].claimed.store(false, std::memory_order_release);
+    }
+    // Guards run by later thread-exit code use the shared counter.
+    EpochDomain::t_slot_ = EpochDomain::kShared;
+  }
+};
+
+namespace {
+thread_local SlotReleaser t_releaser;
+}  // namespace
+
+EpochDomain& EpochDomain::Global() noexcept {
+  static EpochDomain* const domain = new EpochDomain();  // never destroyed, see header
+  return *domain;
+}
+
+EpochDomain::EpochDomain() noexcept {
+  if (kSanitizeThread) return;
+  const long mask = Membarrier(MEMBARRIER_CMD_QUERY);
+  if (mask > 0 && (mask & MEMBARRIER_CMD_PRIVATE_EXPEDITED) != 0 &&
+      Membarrier(MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED) == 0) {
+    asymmetric_ = true;
+  }
+}
+
+int EpochDomain::ClaimSlot() noexcept {
+  for (size_t i = 0; i < kMaxSlots; ++i) {
+    bool expected = false;
+    if (!slots_[i].claimed.load(std::memory_order_relaxed) &&
+        slots_[i].claimed.compare_exchange_strong(expected, true, std::memory_order_acq_rel)) {
+      size_t hw = high_water_.load(std::memory_order_relaxed);
+      while (hw < i + 1 &&
+             !high_water_.compare_exchange_weak(hw, i + 1, std::memory_order_acq_rel)) {
+      }
+      t_releaser.index = static_cast<int>(i);
+      t_slot_ = static_cast<int>(i);
+      return t_slot_;
+    }
+  }
+  t_slot_ = kShared;
+  return kShared;
+}
+
+void EpochDomain::StoreLoadFence(std::atomic<uint64_t>& slot, uint64_t e) noexcept {
+#if defined(__SANITIZE_THREAD__)
+  slot.exchange(e, std::memory_order_seq_cst);
+#else
+  slot.store(e, std::memory_order_relaxed);
+  std::atomic_thread_fence(std::memory_order_seq_cst);
+#endif
+}
+
+int EpochDomain::EnterSlow() noexcept {
+  int s = t_slot_;
+  if (s == kNoSlot) s = ClaimSlot();
+  if (s >= 0) {
+    EnterSlot(s);
+    return s;
+  }
+  shared_readers_.fetch_add(1, std::memory_order_seq_cst);
+  return kShared;
+}
+
+void EpochDomain::HeavyBarrier() noexcept {
+  if (!asymmetric_) {
+    WriterFence();
+    return;
+  }
+  if (Membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED) == 0) return;
+  // A process created by fork() may need to register again.
+  if (Membarrier(MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED) == 0 &&
+      Membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED) == 0) {
+    return;
+  }
+  // Readers rely on this barrier; continuing without it could free memory in use.
+  std::fputs("jwtgate: membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED) failed\n", stderr);
+  std::abort();
+}
+
+void EpochDomain::Synchronize() noexcept {
+  // seq_cst: ordered after the caller's unpublishing stores and before the slot loads.
+  const uint64_t target = epoch_.fetch_add(1, std::memory_order_seq_cst) + 1;
+  HeavyBarrier();
+  const size_t hw = high_water_.load(std::memory_order_acquire);
+  for (size_t i = 0; i < hw; ++i) {
+    for (int spins = 0;; ++spins) {
+      // acquire: pairs with the release store of a leaving reader.
+      const uint64_t v = slots_[i].epoch.load(std::memory_order_acquire);
+      if (v == 0 || v >= target) break;
+      if (spins > 64) std::this_thread::yield();
+    }
+  }
+  for (int spins = 0; shared_readers_.load(std::memory_order_acquire) != 0; ++spins) {
+    if (spins > 64) std::this_thread::yield();
+  }
+}
+
+}  // namespace jwtgate::revoke

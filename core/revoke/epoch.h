@@ -1,0 +1,128 @@
+// EpochDomain: safe memory reclamation for the lock-free revocation read path.
+//
+// Readers (IsRevoked, on any thread) follow pointers to filters and tables that a writer may
+// replace (a table grows, a generation is dropped). A writer unpublishes an object, calls
+// Synchronize(), and only then frees it: Synchronize returns once every read-side critical
+// section that could still hold the old pointer has ended.
+//
+// Read side. Each thread owns one slot (claimed at its first Guard, released when it exits).
+// Entering stores the current epoch into the slot, leaving stores 0. Between the slot store
+// and the pointer loads that follow, a store-load barrier is needed (Dekker: the writer stores
+// the pointer, then loads the slots). On Linux with membarrier(2) that barrier is asymmetric:
+// readers use a compiler barrier only, and Synchronize pays with one
+// membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED), which makes every running thread of the process
+// execute a full fence. Without membarrier (and under ThreadSanitizer, which does not model
+// it) readers use a sequentially consistent store instead. A Guard therefore costs two
+// thread-local stores, no atomic read-modify-write and no fence on the fast path.
+//
+// Write side. Synchronize advances the epoch, issues the heavy barrier and waits for every slot
+// that is busy with an older epoch. Readers never wait for anything; writers wait only for
+// readers, whose critical sections are a few hundred nanoseconds.
+//
+// More than kMaxSlots concurrent reader threads fall back to a shared counter (correct, but
+// an atomic increment per Guard, and a writer may then wait until that counter drains).
+#ifndef JWTGATE_REVOKE_EPOCH_H_
+#define JWTGATE_REVOKE_EPOCH_H_
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+
+namespace jwtgate::revoke {
+
+class EpochDomain {
+ public:
+  static constexpr size_t kMaxSlots = 1024;
+
+  // The process-wide domain (never destroyed, so guards in thread-exit paths stay valid).
+  static EpochDomain& Global() noexcept;
+
+  // A read-side critical section. Nestable; not movable. Pointers loaded (acquire) from
+  // structures protected by this domain stay valid until the outermost Guard ends.
+  // Inline: the fast path is a few thread-local accesses and one store each way.
+  class Guard {
+   public:
+    explicit Guard(EpochDomain& d) noexcept : d_(d) {
+      if (t_depth_++ > 0) {
+        slot_ = kNested;
+        return;
+      }
+      const int s = t_slot_;
+      if (s >= 0) [[likely]] {
+        slot_ = s;
+        d_.EnterSlot(s);
+      } else {
+        slot_ = d_.EnterSlow();
+      }
+    }
+    ~Guard() {
+      --t_depth_;
+      if (slot_ >= 0) [[likely]] {
+        // release: every load done inside the section happens-before a writer that sees
+        // the slot idle (acquire) and then frees what those loads reached.
+        d_.slots_[slot_].epoch.store(0, std::memory_order_release);
+      } else if (slot_ == kShared) {
+        d_.shared_readers_.fetch_sub(1, std::memory_order_release);
+      }
+    }
+    Guard(const Guard&) = delete;
+    Guard& operator=(const Guard&) = delete;
+
+   private:
+    EpochDomain& d_;
+    int slot_;  // >= 0: own slot; kNested: no-op; kShared: shared counter
+  };
+
+  // Waits until every Guard that began before this call has ended.
+  // REQUIRES: the calling thread is not inside a Guard (it would wait for itself).
+  void Synchronize() noexcept;
+
+  // True when readers use the asymmetric (membarrier) barrier.
+  bool asymmetric() const noexcept { return asymmetric_; }
+
+ private:
+  static constexpr int kNoSlot = -1;   // t_slot_: this thread has not claimed a slot yet
+  static constexpr int kShared = -2;   // no slot (all taken, or the thread is exiting)
+  static constexpr int kNested = -3;   // Guard::slot_ of an inner Guard
+
+  EpochDomain() noexcept;
+  void EnterSlot(int s) noexcept {
+    // acquire: a reader that sees an epoch advanced by Synchronize also sees what that
+    // writer unpublished before advancing it.
+    const uint64_t e = epoch_.load(std::memory_order_acquire);
+    std::atomic<uint64_t>& slot = slots_[s].epoch;
+    if (asymmetric_) {
+      // relaxed + compiler barrier: the writer's membarrier supplies the store-load fence.
+      slot.store(e, std::memory_order_relaxed);
+      std::atomic_signal_fence(std::memory_order_seq_cst);
+    } else {
+      StoreLoadFence(slot, e);
+    }
+  }
+  // Claims a slot for this thread (first Guard) or falls back to the shared counter; returns
+  // the slot or kShared.
+  int EnterSlow() noexcept;
+  int ClaimSlot() noexcept;
+  static void StoreLoadFence(std::atomic<uint64_t>& slot, uint64_t e) noexcept;
+  void HeavyBarrier() noexcept;
+  friend struct SlotReleaser;
+
+  // Trivially constructed thread-locals: no TLS init wrapper on the fast path.
+  static inline thread_local int t_slot_ = kNoSlot;
+  static inline thread_local int t_depth_ = 0;
+
+  struct alignas(64) Slot {
+    std::atomic<uint64_t> epoch{0};  // 0: idle; else the epoch at entry
+    std::atomic<bool> claimed{false};
+  };
+
+  Slot slots_[kMaxSlots];
+  alignas(64) std::atomic<uint64_t> epoch_{1};
+  std::atomic<size_t> high_water_{0};  // slots [0, high_water_) have ever been claimed
+  alignas(64) std::atomic<uint64_t> shared_readers_{0};
+  bool asymmetric_ = false;
+};
+
+}  // namespace jwtgate::revoke
+
+#endif  // JWTGATE_REVOKE_EPOCH_H_

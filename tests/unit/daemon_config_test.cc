@@ -1,0 +1,336 @@
+// jwtgated configuration (daemon/config.h): the strict YAML schema, flag overrides, reload
+// rules, and building trust from JWKS files (daemon/trust.h).
+#include <catch2/catch.hpp>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <optional>
+#include <string>
+
+#include "daemon/config.h"
+#include "daemon/trust.h"
+#include "jwtgate/signer.h"
+
+namespace {
+
+using jwtgate::daemon::Config;
+using jwtgate::daemon::ParseConfig;
+
+// A temporary directory removed at the end of the test.
+class TempDir {
+ public:
+  TempDir() {
+    char tmpl[] = "/tmp/jwtgate-config-test-XXXXXX";
+    path_ = ::mkdtemp(tmpl);
+  }
+  ~TempDir() { std::system(("rm -rf '" + path_ + "'").c_str()); }
+  std::string Write(const std::string& name, const std::string& text) const {
+    const std::string p = path_ + "/" + name;
+    std::ofstream(p) << text;
+    return p;
+  }
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
+std::string Jwks(jwtgate::Alg alg, const std::string& kid, std::string* private_key = nullptr) {
+  std::string priv, pub;
+  std::optional<std::string_view> k;
+  if (!kid.empty()) k = kid;
+  REQUIRE(jwtgate::GenerateKey(alg, k, &priv, &pub) == jwtgate::Status::kOk);
+  if (private_key != nullptr) *private_key = priv;
+  return "{\"keys\":[" + pub + "]}";
+}
+
+bool ParseError(const std::string& yaml, std::string* error) {
+  Config c;
+  return !ParseConfig(yaml, &c, error);
+}
+
+}  // namespace
+
+TEST_CASE("daemon config: a full file parses into typed fields", "[daemon_config]") {
+  const std::string yaml = R"(
+auth:
+  listen: 127.0.0.1:19090
+  path_prefix: /auth
+  realm: example
+  claim_headers:
+    - {claim: email, header: X-Auth-Email}
+    - claim: scope
+      header: X-Auth-Scope
+admin:
+  listen: "[::1]:19091"
+  token_file: /etc/jwtgate/admin.token
+issuers:
+  - issuer: https://a.example
+    jwks_file: /etc/jwtgate/a.jwks
+  - issuer: https://b.example
+    jwks_file: /etc/jwtgate/b.jwks
+    default_alg: RS256
+verify:
+  audiences: [api, web]
+  algorithms: [ES256, EdDSA]
+  leeway_seconds: 10
+  require_exp: false
+  max_lifetime_seconds: 3600
+  typ: at+jwt
+  required_claims: [jti]
+  max_token_bytes: 4096
+revocation:
+  dir: /var/lib/jwtgate
+  target_fpr: 0.0001
+  initial_capacity: 4096
+  leeway_seconds: 30
+cache: {entries: 1024}
+pipeline: {workers: 3, queue_capacity: 8192, max_batch: 16}
+io_threads: 2
+http:
+  max_connections: 500
+  max_pipelined: 8
+  header_timeout_ms: 2000
+  idle_timeout_ms: 30000
+  max_request_line_bytes: 2048
+  max_header_bytes: 8192
+  max_headers: 32
+  max_body_bytes: 0
+shutdown: {drain_timeout_ms: 5000}
+)";
+  Config c;
+  std::string error;
+  REQUIRE(ParseConfig(yaml, &c, &error));
+  CHECK(c.auth_listen == "127.0.0.1:19090");
+  CHECK(c.path_prefix == "/auth");
+  CHECK(c.realm == "example");
+  REQUIRE(c.claim_headers.size() == 2);
+  CHECK(c.claim_headers[1].claim == "scope");
+  CHECK(c.claim_headers[1].header == "X-Auth-Scope");
+  CHECK(c.admin_listen == "[::1]:19091");
+  CHECK(c.admin_token_file == "/etc/jwtgate/admin.token");
+  REQUIRE(c.issuers.size() == 2);
+  CHECK(c.issuers[1].default_alg == jwtgate::Alg::kRS256);
+  CHECK(c.audiences == std::vector<std::string>{"api", "web"});
+  CHECK(c.algorithms == std::vector<jwtgate::Alg>{jwtgate::Alg::kES256, jwtgate::Alg::kEdDSA});
+  CHECK(c.leeway_s == 10);
+  CHECK_FALSE(c.require_exp);
+  CHECK(c.max_lifetime_s == 3600);
+  CHECK(c.typ == "at+jwt");
+  CHECK(c.max_token_bytes == 4096);
+  CHECK(c.revocation_dir == "/var/lib/jwtgate");
+  CHECK(c.revocation_target_fpr == Approx(0.0001));
+  CHECK(c.revocation_leeway_s == 30);
+  CHECK(c.cache_entries == 1024);
+  CHECK(c.workers == 3);
+  CHECK(c.queue_capacity == 8192);
+  CHECK(c.io_threads == 2);
+  CHECK(c.max_connections == 500);
+  CHECK(c.max_pipelined == 8);
+  CHECK(c.header_timeout_ms == 2000);
+  CHECK(c.max_body_bytes == 0);
+  CHECK(c.drain_timeout_ms == 5000);
+}
+
+TEST_CASE("daemon config: defaults need only an issuer", "[daemon_config]") {
+  Config c;
+  std::string error;
+  REQUIRE(ParseConfig("issuers: [{jwks_file: k.jwks}]\n", &c, &error));
+  CHECK(c.auth_listen == "127.0.0.1:9090");
+  CHECK(c.admin_listen == "127.0.0.1:9091");
+  CHECK(c.path_prefix == "/");
+  CHECK(c.leeway_s == 30);
+  CHECK(c.require_exp);
+  CHECK(c.cache_entries == 65536);
+  CHECK(c.revocation_dir.empty());
+  CHECK(c.issuers[0].issuer.empty());
+}
+
+TEST_CASE("daemon config: schema errors name the key and the line", "[daemon_config]") {
+  struct Case {
+    const char* name;
+    std::string yaml;
+    std::string expected;  // a substring of the message
+  };
+  const std::string iss = "issuers: [{jwks_file: k.jwks}]\n";
+  const std::vector<Case> cases = {
+      {"unknown top-level key", iss + "listen: 1\n", "listen (line 2): unknown key"},
+      {"unknown nested key", iss + "auth:\n  path_prefx: /a\n", "auth.path_prefx (line 3): unknown key"},
+      {"unknown key in a list item",
+       iss + "auth:\n  claim_headers:\n    - {claim: a, heder: X-A}\n", "auth.claim_headers[0].heder"},
+      {"duplicate key", iss + "io_threads: 1\nio_threads: 2\n", "duplicate key"},
+      {"wrong type", iss + "cache: {entries: many}\n", "cache.entries (line 2): expected an integer"},
+      {"negative", iss + "cache: {entries: -1}\n", "must be between 0 and"},
+      {"out of range", iss + "io_threads: 65\n", "io_threads (line 2): must be between 1 and 64"},
+      {"bool", iss + "verify: {require_exp: yes}\n", "expected true or false"},
+      {"unknown algorithm", iss + "verify: {algorithms: [none]}\n", "unknown algorithm 'none'"},
+      {"lower-case algorithm", iss + "verify: {algorithms: [es256]}\n", "unknown algorithm 'es256'"},
+      {"list expected", iss + "verify: {audiences: api}\n", "expected a list"},
+      {"missing issuers", "cache: {entries: 1}\n", "issuers: missing"},
+      {"empty issuers", "issuers: []\n", "at least one issuer"},
+      {"issuer without jwks", "issuers: [{issuer: a}]\n", "missing key 'jwks_file'"},
+      {"several issuers need names", "issuers: [{jwks_file: a}, {issuer: b, jwks_file: b}]\n",
+       "issuers[0].issuer: required"},
+      {"issuer twice", "issuers: [{issuer: a, jwks_file: a}, {issuer: a, jwks_file: b}]\n",
+       "configured twice"},
+      {"bad listen", iss + "auth: {listen: localhost:80}\n", "auth.listen"},
+      {"bad port", iss + "auth: {listen: '127.0.0.1:99999'}\n", "invalid port"},
+      {"same listeners", iss + "auth: {listen: '127.0.0.1:9000'}\nadmin: {listen: '127.0.0.1:9000'}\n",
+       "must differ"},
+      {"path prefix", iss + "auth: {path_prefix: auth}\n", "auth.path_prefix"},
+      {"realm quote", iss + "auth: {realm: 'a\"b'}\n", "auth.realm"},
+      {"header name", iss + "auth: {claim_headers: [{claim: a, header: 'X A'}]}\n",
+       "not a valid header field name"},
+      {"reserved header", iss + "auth: {claim_headers: [{claim: a, header: Content-Length}]}\n",
+       "is reserved"},
+      {"built-in header", iss + "auth: {claim_headers: [{claim: a, header: x-auth-sub}]}\n",
+       "used twice"},
+      {"revocation leeway", iss + "verify: {leeway_seconds: 120}\nrevocation: {dir: /x, leeway_seconds: 60}\n",
+       "revocation.leeway_seconds"},
+      {"queue capacity", iss + "pipeline: {queue_capacity: 1000}\n", "power of two"},
+      {"not a mapping", "- a\n- b\n", "mapping"},
+      {"yaml syntax", "issuers: [\n", "line"},
+  };
+  for (const Case& c : cases) {
+    INFO(c.name);
+    std::string error;
+    REQUIRE(ParseError(c.yaml, &error));
+    CHECK_THAT(error, Catch::Matchers::Contains(c.expected));
+  }
+}
+
+TEST_CASE("daemon config: flags override the file", "[daemon_config]") {
+  Config c;
+  std::string error;
+  REQUIRE(ParseConfig("issuers: [{jwks_file: k}]\nauth: {listen: '127.0.0.1:1'}\ncache: {entries: 5}\n",
+                      &c, &error));
+  jwtgate::daemon::ConfigOverrides o;
+  o.auth_listen = "127.0.0.1:2";
+  o.cache_entries = 0;
+  o.workers = 7;
+  jwtgate::daemon::ApplyOverrides(o, &c);
+  CHECK(c.auth_listen == "127.0.0.1:2");
+  CHECK(c.cache_entries == 0);
+  CHECK(c.workers == 7);
+  CHECK(c.admin_listen == "127.0.0.1:9091");  // not overridden
+  CHECK(jwtgate::daemon::ValidateConfig(c, &error));
+}
+
+TEST_CASE("daemon config: reload tells which changes need a restart", "[daemon_config]") {
+  Config a, b;
+  std::string error;
+  REQUIRE(ParseConfig("issuers: [{jwks_file: k}]\n", &a, &error));
+  b = a;
+  b.audiences = {"new"};
+  b.issuers[0].jwks_file = "other";
+  CHECK(jwtgate::daemon::RestartOnlyChanges(a, b).empty());
+  b.auth_listen = "127.0.0.1:1";
+  b.cache_entries = 1;
+  b.claim_headers.push_back({"email", "X-Email"});
+  const std::string changes = jwtgate::daemon::RestartOnlyChanges(a, b);
+  CHECK_THAT(changes, Catch::Matchers::Contains("auth.listen"));
+  CHECK_THAT(changes, Catch::Matchers::Contains("cache"));
+  CHECK_THAT(changes, Catch::Matchers::Contains("auth.claim_headers"));
+}
+
+TEST_CASE("daemon config: LoadConfigFile names the file", "[daemon_config]") {
+  TempDir dir;
+  Config c;
+  std::string error;
+  CHECK_FALSE(jwtgate::daemon::LoadConfigFile(dir.path() + "/missing.yaml", &c, &error));
+  CHECK_THAT(error, Catch::Matchers::Contains("missing.yaml: cannot open"));
+  const std::string p = dir.Write("bad.yaml", "issuers: [{jwks_file: k}]\nbogus: 1\n");
+  CHECK_FALSE(jwtgate::daemon::LoadConfigFile(p, &c, &error));
+  CHECK_THAT(error, Catch::Matchers::Contains("bad.yaml: bogus (line 2): unknown key"));
+}
+
+TEST_CASE("daemon trust: builds a verifier from JWKS files", "[daemon_config]") {
+  TempDir dir;
+  std::string priv;
+  const std::string jwks = dir.Write("a.jwks", Jwks(jwtgate::Alg::kES256, "k1", &priv));
+  Config c;
+  std::string error;
+  REQUIRE(ParseConfig("issuers: [{issuer: https://a, jwks_file: " + jwks + "}]\n", &c, &error));
+  jwtgate::daemon::Trust t;
+  REQUIRE(jwtgate::daemon::BuildTrust(c, nullptr, &t, &error));
+  CHECK(t.keys == 1);
+  CHECK(t.binding == nullptr);  // one issuer: no binding needed
+  CHECK_THAT(t.summary, Catch::Matchers::Contains("ES256"));
+
+  auto signer = jwtgate::Signer::FromPem(priv, jwtgate::Alg::kES256);
+  REQUIRE(signer.ok());
+  const auto good = signer->Sign(R"({"iss":"https://a","sub":"u","exp":4102444800})", "k1");
+  const auto other_iss = signer->Sign(R"({"iss":"https://b","sub":"u","exp":4102444800})", "k1");
+  REQUIRE(good.ok());
+  REQUIRE(other_iss.ok());
+  CHECK(t.verifier->Verify(*good, 1700000000, nullptr) == jwtgate::Status::kOk);
+  CHECK(t.verifier->Verify(*other_iss, 1700000000, nullptr) == jwtgate::Status::kIssNotAllowed);
+
+  std::string kid;
+  REQUIRE(jwtgate::daemon::ReadHeaderKid(*good, &kid));
+  CHECK(kid == "k1");
+  CHECK_FALSE(jwtgate::daemon::ReadHeaderKid("not-a-token", &kid));
+}
+
+TEST_CASE("daemon trust: several issuers bind each kid to its issuer", "[daemon_config]") {
+  TempDir dir;
+  std::string priv_a;
+  const std::string a = dir.Write("a.jwks", Jwks(jwtgate::Alg::kES256, "ka", &priv_a));
+  const std::string b = dir.Write("b.jwks", Jwks(jwtgate::Alg::kES256, "kb"));
+  Config c;
+  std::string error;
+  REQUIRE(ParseConfig("issuers:\n  - {issuer: https://a, jwks_file: " + a +
+                          "}\n  - {issuer: https://b, jwks_file: " + b + "}\n",
+                      &c, &error));
+  jwtgate::daemon::Trust t;
+  REQUIRE(jwtgate::daemon::BuildTrust(c, nullptr, &t, &error));
+  REQUIRE(t.binding != nullptr);
+  CHECK(t.binding->Allows(true, "ka", "https://a"));
+  CHECK_FALSE(t.binding->Allows(true, "ka", "https://b"));  // A's key vouching for B
+  CHECK(t.binding->Allows(true, "kb", "https://b"));
+  CHECK_FALSE(t.binding->Allows(false, "", "https://a"));
+  CHECK_FALSE(t.binding->Allows(true, "unknown", "https://a"));
+
+  jwtgate::daemon::IssuerBinding other;
+  other.Add("kc", "https://c");
+  const auto u = jwtgate::daemon::IssuerBinding::Union(*t.binding, other);
+  CHECK(u->Allows(true, "ka", "https://a"));
+  CHECK(u->Allows(true, "kc", "https://c"));
+  CHECK_FALSE(u->Allows(true, "kc", "https://a"));
+}
+
+TEST_CASE("daemon trust: refuses ambiguous or unusable key sets", "[daemon_config]") {
+  TempDir dir;
+  Config c;
+  std::string error;
+  jwtgate::daemon::Trust t;
+
+  const std::string k1 = dir.Write("k1.jwks", Jwks(jwtgate::Alg::kES256, "same"));
+  const std::string k2 = dir.Write("k2.jwks", Jwks(jwtgate::Alg::kEdDSA, "same"));
+  REQUIRE(ParseConfig("issuers:\n  - {issuer: a, jwks_file: " + k1 + "}\n  - {issuer: b, jwks_file: " +
+                          k2 + "}\n", &c, &error));
+  CHECK_FALSE(jwtgate::daemon::BuildTrust(c, nullptr, &t, &error));
+  CHECK_THAT(error, Catch::Matchers::Contains("kid 'same' is also used by another issuer"));
+
+  const std::string nokid = dir.Write("nokid.jwks", Jwks(jwtgate::Alg::kES256, ""));
+  REQUIRE(ParseConfig("issuers:\n  - {issuer: a, jwks_file: " + k1 + "}\n  - {issuer: b, jwks_file: " +
+                          nokid + "}\n", &c, &error));
+  CHECK_FALSE(jwtgate::daemon::BuildTrust(c, nullptr, &t, &error));
+  CHECK_THAT(error, Catch::Matchers::Contains("needs a kid"));
+
+  REQUIRE(ParseConfig("issuers: [{jwks_file: " + dir.path() + "/absent.jwks}]\n", &c, &error));
+  CHECK_FALSE(jwtgate::daemon::BuildTrust(c, nullptr, &t, &error));
+  CHECK_THAT(error, Catch::Matchers::Contains("absent.jwks: cannot open"));
+
+  const std::string garbage = dir.Write("garbage.jwks", "{\"keys\": [{\"kty\": \"EC\"}]}");
+  REQUIRE(ParseConfig("issuers: [{jwks_file: " + garbage + "}]\n", &c, &error));
+  CHECK_FALSE(jwtgate::daemon::BuildTrust(c, nullptr, &t, &error));
+  CHECK_THAT(error, Catch::Matchers::Contains("garbage.jwks"));
+
+  REQUIRE(ParseConfig("issuers: [{jwks_file: " + k1 + "}]\nverify: {algorithms: [RS256]}\n", &c,
+                      &error));
+  CHECK_FALSE(jwtgate::daemon::BuildTrust(c, nullptr, &t, &error));
+  CHECK_THAT(error, Catch::Matchers::Contains("verify.algorithms"));
+}

@@ -1,0 +1,610 @@
+// RevocationStore: what is revoked (jti with exp, watermarks and their max, the iat tie rule,
+// fail-closed tokens without iat), expiry generations, recovery and compaction, concurrency.
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <catch2/catch.hpp>
+
+#include "jwtgate/revocation.h"
+
+namespace jwtgate {
+namespace {
+
+constexpr int64_t kNow = 1'800'000'000;  // the store's clock in these tests
+
+class TempDir {
+ public:
+  TempDir() {
+    char tmpl[] = "/tmp/jwtgate-revocation-XXXXXX";
+    const char* p = mkdtemp(tmpl);
+    REQUIRE(p != nullptr);
+    path_ = p;
+  }
+  ~TempDir() { std::filesystem::remove_all(path_); }
+  const std::string& path() const { return path_; }
+  std::string state() const { return path_ + "/state"; }
+
+ private:
+  std::string path_;
+};
+
+RevocationOptions Options(const std::string& dir) {
+  RevocationOptions o;
+  o.dir = dir;
+  o.now = kNow;
+  o.sync = false;  // durability has its own tests (crash test, group commit)
+  return o;
+}
+
+std::unique_ptr<RevocationStore> OpenOrDie(const RevocationOptions& o) {
+  std::string error;
+  auto r = RevocationStore::Open(o, &error);
+  INFO(error);
+  REQUIRE(r.ok());
+  return std::move(r).value();
+}
+
+struct Token {
+  std::string jti;
+  int64_t exp = 0;  // 0: no exp
+  std::string sub;
+  std::string iss;
+  bool has_iat = true;
+  int64_t iat = kNow - 10;
+
+  Claims claims() const {
+    Claims c;
+    c.jti = jti;
+    c.has_exp = exp != 0;
+    c.exp = exp;
+    c.sub = sub;
+    c.iss = iss;
+    c.has_iat = has_iat;
+    c.iat = iat;
+    return c;
+  }
+};
+
+// Claims viewing `jti` (which must outlive them) for a token with this exp and an iat.
+Claims JtiClaims(std::string_view jti, int64_t exp) {
+  Claims c;
+  c.jti = jti;
+  c.has_exp = true;
+  c.exp = exp;
+  c.has_iat = true;
+  c.iat = kNow - 10;
+  return c;
+}
+
+bool Revoked(const RevocationStore& s, const Token& t) {
+  const Claims c = t.claims();
+  bool batch = false;
+  s.IsRevokedBatch(&c, 1, &batch);
+  const bool single = s.IsRevoked(c);
+  CHECK(single == batch);
+  return single;
+}
+
+std::string Jti(uint64_t i) { return "jti-" + std::to_string(i) + "-7f3c2a9e"; }
+
+TEST_CASE("A jti revocation matches its (jti, exp) pair and nothing else",
+          "[revocation_store]") {
+  TempDir tmp;
+  auto s = OpenOrDie(Options(tmp.state()));
+  const int64_t exp = kNow + 3600;
+  REQUIRE(s->RevokeJti("abc", exp) == Status::kOk);
+  REQUIRE(s->RevokeJti("no-exp-token", RevocationStore::kNoExp) == Status::kOk);
+  struct Row {
+    const char* name;
+    Token token;
+    bool revoked;
+  };
+  const Row rows[] = {
+      {"same jti and exp", {"abc", exp}, true},
+      {"same jti, other exp", {"abc", exp + 1}, false},
+      {"other jti, same exp", {"abd", exp}, false},
+      {"prefix of the jti", {"ab", exp}, false},
+      {"same jti, token without exp", {"abc", 0}, false},
+      {"no jti", {"", exp}, false},
+      {"token without exp, revoked with kNoExp", {"no-exp-token", 0}, true},
+      {"kNoExp revocation does not match an exp", {"no-exp-token", exp}, false},
+      {"jti is case-sensitive", {"ABC", exp}, false},
+  };
+  for (const Row& r : rows) {
+    INFO(r.name);
+    CHECK(Revoked(*s, r.token) == r.revoked);
+  }
+  // iss and sub play no part in a jti revocation.
+  Token other_issuer{"abc", exp, "someone", "https://other.example"};
+  CHECK(Revoked(*s, other_issuer));
+}
+
+TEST_CASE("The effective watermark is the max of every scope that applies",
+          "[revocation_store]") {
+  TempDir tmp;
+  auto s = OpenOrDie(Options(tmp.state()));
+  REQUIRE(s->RevokeSubject("alice", 1000) == Status::kOk);
+  REQUIRE(s->RevokeIssuer("https://a.example", 1500) == Status::kOk);
+  REQUIRE(s->RevokeSubject("bob", 2000, "https://b.example") == Status::kOk);
+  struct Row {
+    const char* name;
+    Token token;
+    bool revoked;
+  };
+  auto tok = [](const char* sub, const char* iss, int64_t iat) {
+    return Token{"", 0, sub, iss, true, iat};
+  };
+  auto no_iat = [](const char* sub, const char* iss) { return Token{"", 0, sub, iss, false, 0}; };
+  const Row rows[] = {
+      {"subject, before", tok("alice", "https://x.example", 999), true},
+      {"subject, at the watermark (tie revokes)", tok("alice", "https://x.example", 1000), true},
+      {"subject, after", tok("alice", "https://x.example", 1001), false},
+      {"subject after its own mark but the issuer's is higher",
+       tok("alice", "https://a.example", 1400), true},
+      {"issuer, at the watermark", tok("carol", "https://a.example", 1500), true},
+      {"issuer, after", tok("carol", "https://a.example", 1501), false},
+      {"subject within issuer", tok("bob", "https://b.example", 1999), true},
+      {"same subject, other issuer", tok("bob", "https://c.example", 1999), false},
+      {"same subject, no issuer", tok("bob", "", 1999), false},
+      {"no watermark applies", tok("carol", "https://x.example", 1), false},
+      {"no iat, a watermark applies: fail closed", no_iat("alice", "https://x.example"), true},
+      {"no iat, issuer watermark applies", no_iat("dave", "https://a.example"), true},
+      {"no iat, no watermark applies", no_iat("carol", "https://x.example"), false},
+  };
+  for (const Row& r : rows) {
+    INFO(r.name);
+    CHECK(Revoked(*s, r.token) == r.revoked);
+  }
+  // A global watermark joins the max and applies to everyone.
+  REQUIRE(s->RevokeAll(1200) == Status::kOk);
+  CHECK(Revoked(*s, tok("carol", "https://x.example", 1200)));
+  CHECK_FALSE(Revoked(*s, tok("carol", "https://x.example", 1201)));
+  CHECK(Revoked(*s, tok("alice", "https://x.example", 1100)));  // global 1200 > subject 1000
+  CHECK(Revoked(*s, no_iat("carol", "https://x.example")));
+  CHECK(Revoked(*s, tok("bob", "https://b.example", 1999)));  // subject-in-issuer 2000 wins
+}
+
+TEST_CASE("Watermarks only rise", "[revocation_store]") {
+  TempDir tmp;
+  auto s = OpenOrDie(Options(tmp.state()));
+  REQUIRE(s->RevokeSubject("alice", 1000) == Status::kOk);
+  REQUIRE(s->RevokeSubject("alice", 900) == Status::kOk);
+  REQUIRE(s->RevokeAll(500) == Status::kOk);
+  REQUIRE(s->RevokeAll(100) == Status::kOk);
+  CHECK(Revoked(*s, Token{"", 0, "alice", "", true, 950}));
+  CHECK(Revoked(*s, Token{"", 0, "zed", "", true, 400}));
+  s.reset();
+  // The same after recovery (replay order does not matter: a max).
+  s = OpenOrDie(Options(tmp.state()));
+  CHECK(Revoked(*s, Token{"", 0, "alice", "", true, 950}));
+  CHECK(Revoked(*s, Token{"", 0, "zed", "", true, 400}));
+  CHECK_FALSE(Revoked(*s, Token{"", 0, "zed", "", true, 501}));
+}
+
+TEST_CASE("Invalid revocations return their status and write nothing", "[revocation_store]") {
+  TempDir tmp;
+  auto s = OpenOrDie(Options(tmp.state()));
+  CHECK(s->RevokeJti("", kNow + 10) == Status::kJtiInvalid);
+  CHECK(s->RevokeSubject("", 10) == Status::kSubInvalid);
+  CHECK(s->RevokeIssuer("", 10) == Status::kIssInvalid);
+  const Revocation batch[] = {Revocation::Jti("fine", kNow + 10), Revocation::Subject("", 5)};
+  CHECK(s->Revoke(batch) == Status::kSubInvalid);
+  CHECK_FALSE(Revoked(*s, Token{"fine", kNow + 10}));
+  CHECK(s->Stats().records_written == 0);
+}
+
+TEST_CASE("A jti revocation whose window has passed is a no-op", "[revocation_store]") {
+  TempDir tmp;
+  RevocationOptions o = Options(tmp.state());
+  auto s = OpenOrDie(o);
+  // exp + leeway long past by the store's clock: the token is rejected as expired anyway.
+  CHECK(s->RevokeJti("old", kNow - 100'000) == Status::kOk);
+  CHECK(s->Stats().records_written == 0);
+  CHECK(s->Stats().jti_revocations == 0);
+  // Within the leeway it is kept.
+  CHECK(s->RevokeJti("recent", kNow - 10) == Status::kOk);
+  CHECK(s->Stats().records_written == 1);
+  CHECK(Revoked(*s, Token{"recent", kNow - 10}));
+}
+
+TEST_CASE("Recovery restores every kind of revocation from the log", "[revocation_store]") {
+  TempDir tmp;
+  {
+    auto s = OpenOrDie(Options(tmp.state()));
+    REQUIRE(s->RevokeJti("j1", kNow + 100) == Status::kOk);
+    REQUIRE(s->RevokeJti("j2", kNow + 86400 * 365) == Status::kOk);  // long-lived
+    REQUIRE(s->RevokeJti("j3", RevocationStore::kNoExp) == Status::kOk);
+    REQUIRE(s->RevokeSubject("alice", 1000) == Status::kOk);
+    REQUIRE(s->RevokeSubject("bob", 2000, "https://b.example") == Status::kOk);
+    REQUIRE(s->RevokeIssuer("https://a.example", 1500) == Status::kOk);
+    REQUIRE(s->RevokeAll(300) == Status::kOk);
+    CHECK(s->Stats().records_written == 7);
+  }
+  auto s = OpenOrDie(Options(tmp.state()));
+  const RevocationStats st = s->Stats();
+  CHECK(st.recovery.records_replayed == 7);
+  CHECK(st.recovery.logs_replayed == 1);
+  CHECK(st.recovery.torn_tail_bytes == 0);
+  CHECK(st.jti_revocations == 3);
+  CHECK(st.long_lived_revocations == 2);
+  CHECK(st.subject_watermarks == 2);
+  CHECK(st.issuer_watermarks == 1);
+  CHECK(st.has_global_watermark);
+  CHECK(st.global_watermark == 300);
+  CHECK(Revoked(*s, Token{"j1", kNow + 100}));
+  CHECK(Revoked(*s, Token{"j2", kNow + 86400 * 365}));
+  CHECK(Revoked(*s, Token{"j3", 0}));
+  CHECK(Revoked(*s, Token{"", 0, "alice", "", true, 1000}));
+  CHECK(Revoked(*s, Token{"", 0, "bob", "https://b.example", true, 2000}));
+  CHECK(Revoked(*s, Token{"", 0, "x", "https://a.example", true, 1500}));
+  CHECK(Revoked(*s, Token{"", 0, "x", "", true, 300}));
+  CHECK_FALSE(Revoked(*s, Token{"", 0, "x", "", true, 301}));
+}
+
+TEST_CASE("Compact writes a snapshot, starts a new log and removes what it covers",
+          "[revocation_store]") {
+  TempDir tmp;
+  RevocationOptions o = Options(tmp.state());
+  o.initial_generation_capacity = 16;  // force growth, then refit
+  {
+    auto s = OpenOrDie(o);
+    for (uint64_t i = 0; i < 1000; ++i) {
+      REQUIRE(s->RevokeJti(Jti(i), kNow + static_cast<int64_t>(i) * 60) == Status::kOk);
+    }
+    REQUIRE(s->RevokeSubject("alice", 1000) == Status::kOk);
+    const RevocationStats before = s->Stats();
+    REQUIRE(s->Compact() == Status::kOk);
+    const RevocationStats after = s->Stats();
+    CHECK(after.log_number == before.log_number + 1);
+    CHECK(after.exact_bytes <= before.exact_bytes);
+    CHECK(after.jti_revocations == 1000);
+    // Revocations after the snapshot go to the new log.
+    REQUIRE(s->RevokeJti("after-snapshot", kNow + 50) == Status::kOk);
+    REQUIRE(s->RevokeSubject("alice", 1100) == Status::kOk);
+  }
+  std::vector<std::string> files;
+  for (const auto& e : std::filesystem::directory_iterator(tmp.state())) {
+    files.push_back(e.path().filename().string());
+  }
+  std::sort(files.begin(), files.end());
+  CHECK(files == std::vector<std::string>{"000001.snap", "000002.log", "LOCK", "STATE"});
+  auto s = OpenOrDie(o);
+  const RevocationStats st = s->Stats();
+  CHECK(st.recovery.snapshot_number == 1);
+  CHECK(st.recovery.snapshot_entries == 1001);
+  CHECK(st.recovery.records_replayed == 2);
+  CHECK(st.jti_revocations == 1001);
+  for (uint64_t i = 0; i < 1000; ++i) {
+    REQUIRE(Revoked(*s, Token{Jti(i), kNow + static_cast<int64_t>(i) * 60}));
+  }
+  CHECK(Revoked(*s, Token{"after-snapshot", kNow + 50}));
+  CHECK(Revoked(*s, Token{"", 0, "alice", "", true, 1100}));
+  // A second compaction replaces the first snapshot.
+  REQUIRE(s->Compact() == Status::kOk);
+  s.reset();
+  s = OpenOrDie(o);
+  CHECK(s->Stats().recovery.snapshot_number == 2);
+  CHECK(s->Stats().jti_revocations == 1001);
+}
+
+// RSS in bytes, from /proc/self/statm.
+size_t ResidentBytes() {
+  std::ifstream f("/proc/self/statm");
+  size_t pages = 0;
+  size_t resident = 0;
+  f >> pages >> resident;
+  return resident * static_cast<size_t>(sysconf(_SC_PAGESIZE));
+}
+
+TEST_CASE("Dropping a generation frees its memory and keeps every live revocation",
+          "[revocation_store]") {
+  TempDir tmp;
+  RevocationOptions o = Options(tmp.state());
+  o.generation_shift = 10;  // 1024-second generations
+  o.leeway_s = 60;
+  auto s = OpenOrDie(o);
+  const int64_t start = (kNow >> 10) << 10;  // the first second of the current generation
+  // 300 k revocations in the current generation, 300 k in the next, 1000 in each of 8 later.
+  constexpr size_t kBig = 300'000;
+  std::vector<Revocation> batch;
+  std::vector<std::string> ids;
+  ids.reserve(2 * kBig + 8000);
+  std::vector<int64_t> exps;
+  for (size_t i = 0; i < 2 * kBig + 8000; ++i) {
+    const size_t gen = i < kBig ? 0 : i < 2 * kBig ? 1 : 2 + (i - 2 * kBig) / 1000;
+    ids.push_back(Jti(i));
+    exps.push_back(start + static_cast<int64_t>(gen) * 1024 + static_cast<int64_t>(i % 1000));
+  }
+  for (size_t i = 0; i < ids.size(); ++i) {
+    batch.push_back(Revocation::Jti(ids[i], exps[i]));
+    if (batch.size() == 4096 || i + 1 == ids.size()) {
+      REQUIRE(s->Revoke(batch) == Status::kOk);
+      batch.clear();
+    }
+  }
+  REQUIRE(s->Compact() == Status::kOk);  // fitted tables: the drop below is measurable
+  const RevocationStats before = s->Stats();
+  CHECK(before.generations == 10);
+  CHECK(before.jti_revocations == ids.size());
+  const size_t rss_before = ResidentBytes();
+
+  // The first generation ends at start + 1024; with the leeway it is dropped at + 1084.
+  CHECK(s->DropExpired(start + 1024 + 60 - 1) == 0);
+  CHECK(s->DropExpired(start + 1024 + 60) == kBig);
+  const RevocationStats after = s->Stats();
+  CHECK(after.generations == 9);
+  CHECK(after.jti_revocations == ids.size() - kBig);
+  CHECK(after.exact_bytes < before.exact_bytes - kBig * 16);
+  CHECK(after.filter_bytes < before.filter_bytes - kBig * 15 / 8);
+  // The tables and filters of big generations are mmap'ed: dropping returns the pages.
+  CHECK(ResidentBytes() + kBig * 16 < rss_before);
+  for (size_t i = 0; i < ids.size(); ++i) {
+    const bool live = i >= kBig;
+    if (Revoked(*s, Token{ids[i], exps[i]}) != live) {
+      FAIL("revocation " << i << " expected live=" << live);
+    }
+  }
+  // Recovery at the later clock skips the dropped generation too.
+  s.reset();
+  o.now = start + 1024 + 60;
+  s = OpenOrDie(o);
+  CHECK(s->Stats().jti_revocations == ids.size() - kBig);
+  CHECK(s->Stats().recovery.records_expired == kBig);
+  CHECK(Revoked(*s, Token{ids[kBig], exps[kBig]}));
+}
+
+TEST_CASE("Long-lived revocations move into their generation as the window advances",
+          "[revocation_store]") {
+  TempDir tmp;
+  RevocationOptions o = Options(tmp.state());
+  o.generation_shift = 6;  // 64-second generations
+  o.generation_window = 4;
+  o.leeway_s = 0;
+  auto s = OpenOrDie(o);
+  const int64_t far = kNow + 64 * 10;
+  REQUIRE(s->RevokeJti("far", far) == Status::kOk);
+  REQUIRE(s->RevokeJti("near", kNow + 1) == Status::kOk);
+  CHECK(s->Stats().long_lived_revocations == 1);
+  CHECK(s->Stats().generations == 1);
+  CHECK(Revoked(*s, Token{"far", far}));
+  // Eight generations later "far" is inside the window: it moves; "near" is dropped.
+  CHECK(s->DropExpired(kNow + 64 * 8) == 1);
+  CHECK(s->Stats().long_lived_revocations == 0);
+  CHECK(s->Stats().generations == 1);
+  CHECK(Revoked(*s, Token{"far", far}));
+  CHECK_FALSE(Revoked(*s, Token{"near", kNow + 1}));
+  // A revocation that expires only after the window stays long-lived and survives recovery.
+  REQUIRE(s->RevokeJti("later", far + 64 * 100) == Status::kOk);
+  s.reset();
+  o.now = kNow + 64 * 8;
+  s = OpenOrDie(o);
+  CHECK(Revoked(*s, Token{"far", far}));
+  CHECK(Revoked(*s, Token{"later", far + 64 * 100}));
+  CHECK(s->Stats().long_lived_revocations == 1);
+}
+
+TEST_CASE("Watermark retention drops old subject watermarks", "[revocation_store]") {
+  TempDir tmp;
+  RevocationOptions o = Options(tmp.state());
+  o.watermark_retention_s = 86400;
+  auto s = OpenOrDie(o);
+  REQUIRE(s->RevokeSubject("old", kNow - 2 * 86400) == Status::kOk);
+  REQUIRE(s->RevokeSubject("new", kNow - 10) == Status::kOk);
+  s->DropExpired(kNow);
+  CHECK(s->Stats().subject_watermarks == 1);
+  CHECK_FALSE(Revoked(*s, Token{"", 0, "old", "", false, 0}));
+  CHECK(Revoked(*s, Token{"", 0, "new", "", true, kNow - 20}));
+}
+
+TEST_CASE("Zero false negatives over 1 M revoked ids, live and after recovery",
+          "[revocation_store]") {
+  TempDir tmp;
+  RevocationOptions o = Options(tmp.state());
+  constexpr size_t kIds = 1'000'192;  // a multiple of 256, over 1 M
+  auto exp_of = [](size_t i) { return kNow + 60 + static_cast<int64_t>(i % 20000); };
+  auto check_all = [&](const RevocationStore& s) {
+    size_t missing = 0;
+    std::vector<std::string> ids(256);
+    std::vector<Claims> claims(256);
+    bool out[256];
+    static_assert(kIds % 256 == 0);
+    for (size_t start = 0; start < kIds; start += 256) {
+      for (size_t k = 0; k < 256; ++k) {
+        ids[k] = Jti(start + k);
+        claims[k] = JtiClaims(ids[k], exp_of(start + k));
+        missing += static_cast<size_t>(!s.IsRevoked(claims[k]));
+      }
+      s.IsRevokedBatch(claims.data(), claims.size(), out);
+      for (bool b : out) missing += static_cast<size_t>(!b);
+    }
+    return missing;
+  };
+  {
+    auto s = OpenOrDie(o);
+    std::vector<std::string> ids;
+    std::vector<Revocation> batch;
+    for (size_t start = 0; start < kIds; start += 8192) {
+      ids.clear();
+      batch.clear();
+      for (size_t i = start; i < std::min(kIds, start + 8192); ++i) ids.push_back(Jti(i));
+      for (size_t k = 0; k < ids.size(); ++k) {
+        batch.push_back(Revocation::Jti(ids[k], exp_of(start + k)));
+      }
+      REQUIRE(s->Revoke(batch) == Status::kOk);
+    }
+    CHECK(s->Stats().jti_revocations == kIds);
+    CHECK(check_all(*s) == 0);
+    // Absent ids: the exact confirm makes every filter false positive harmless.
+    size_t wrong = 0;
+    for (size_t i = 0; i < 200'000; ++i) {
+      const std::string id = "absent-" + std::to_string(i);
+      wrong += static_cast<size_t>(s->IsRevoked(JtiClaims(id, exp_of(i))));
+    }
+    CHECK(wrong == 0);
+  }
+  auto s = OpenOrDie(o);
+  const RevocationStats st = s->Stats();
+  CHECK(st.jti_revocations == kIds);
+  CHECK(st.recovery.records_replayed == kIds);
+  CHECK(check_all(*s) == 0);
+  // Recovery fits every filter to its content: at most 2 bytes per id, at most 0.15 %.
+  CHECK(st.filter_bits_per_key <= 16.5);
+  CHECK(st.expected_fpr <= 0.0015);
+  CHECK(static_cast<double>(st.exact_bytes) / kIds <= 32);
+}
+
+TEST_CASE("Read-only open sees the state, refuses writes and needs no lock",
+          "[revocation_store]") {
+  TempDir tmp;
+  auto writer = OpenOrDie(Options(tmp.state()));
+  REQUIRE(writer->RevokeJti("x", kNow + 100) == Status::kOk);
+  // A second writable open is refused while the first holds the directory.
+  std::string error;
+  auto second = RevocationStore::Open(Options(tmp.state()), &error);
+  CHECK(second.status() == Status::kInternalError);
+  CHECK(error.find("held by another process") != std::string::npos);
+  RevocationOptions ro = Options(tmp.state());
+  ro.read_only = true;
+  auto reader = OpenOrDie(ro);
+  CHECK(Revoked(*reader, Token{"x", kNow + 100}));
+  CHECK(reader->RevokeJti("y", kNow + 100) == Status::kInternalError);
+  CHECK(reader->Compact() == Status::kInternalError);
+  CHECK(reader->last_error().find("read-only") != std::string::npos);
+  // Read-only never creates a state.
+  ro.dir = tmp.path() + "/missing";
+  CHECK(RevocationStore::Open(ro, &error).status() == Status::kInternalError);
+  CHECK_FALSE(std::filesystem::exists(ro.dir));
+}
+
+TEST_CASE("Concurrent writers share fdatasync calls (group commit)",
+          "[revocation_store][concurrency]") {
+  TempDir tmp;
+  RevocationOptions o = Options(tmp.state());
+  o.sync = true;
+  auto s = OpenOrDie(o);
+  constexpr int kThreads = 16;
+  constexpr int kEach = 8;
+  std::vector<std::thread> threads;
+  std::atomic<int> failures{0};  // Catch2 assertions are not thread-safe: count, check after
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < kEach; ++i) {
+        const std::string id = "g" + std::to_string(t) + "-" + std::to_string(i);
+        if (s->RevokeJti(id, kNow + 100) != Status::kOk) ++failures;
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  CHECK(failures.load() == 0);
+  const RevocationStats st = s->Stats();
+  CHECK(st.records_written == kThreads * kEach);
+  CHECK(st.syncs < st.records_written);
+  for (int t = 0; t < kThreads; ++t) {
+    for (int i = 0; i < kEach; ++i) {
+      CHECK(Revoked(*s, Token{"g" + std::to_string(t) + "-" + std::to_string(i), kNow + 100}));
+    }
+  }
+}
+
+TEST_CASE("Readers never miss an acknowledged revocation while writers grow, drop and compact",
+          "[revocation_store][concurrency]") {
+  TempDir tmp;
+  RevocationOptions o = Options(tmp.state());
+  o.generation_shift = 6;  // 64-second generations: many of them, created and dropped
+  o.generation_window = 256;
+  o.leeway_s = 0;
+  o.initial_generation_capacity = 8;  // tables and filters grow (and get retired) often
+  auto s = OpenOrDie(o);
+  constexpr int kWriters = 2;
+  constexpr size_t kPerWriter = 3000;
+  auto live_exp = [](int w, size_t i) {
+    return kNow + 4000 + static_cast<int64_t>((i * 7 + static_cast<size_t>(w)) % 64) * 64;
+  };
+  auto live_id = [](int w, size_t i) {
+    return "live-" + std::to_string(w) + "-" + std::to_string(i);
+  };
+  std::atomic<size_t> acked[kWriters] = {};
+  std::atomic<bool> stop{false};
+  std::atomic<size_t> misses{0};
+  std::atomic<size_t> false_hits{0};
+  std::atomic<int> failures{0};  // Catch2 assertions are not thread-safe: count, check after
+  std::vector<std::thread> threads;
+  for (int w = 0; w < kWriters; ++w) {
+    threads.emplace_back([&, w] {
+      for (size_t i = 0; i < kPerWriter; ++i) {
+        if (s->RevokeJti(live_id(w, i), live_exp(w, i)) != Status::kOk) ++failures;
+        if (i % 500 == 0 && s->RevokeSubject("sub-" + std::to_string(i), 1000) != Status::kOk) {
+          ++failures;
+        }
+        acked[w].store(i + 1, std::memory_order_release);
+      }
+    });
+  }
+  // Churn: short-lived generations created, then dropped; compactions.
+  threads.emplace_back([&] {
+    for (int k = 1; k <= 20; ++k) {
+      const int64_t exp = kNow + k * 64;
+      for (int j = 0; j < 50; ++j) {
+        if (s->RevokeJti("short-" + std::to_string(k) + "-" + std::to_string(j), exp) !=
+            Status::kOk) {
+          ++failures;
+        }
+      }
+      s->DropExpired(exp + 64);
+      if (k % 5 == 0 && s->Compact() != Status::kOk) ++failures;
+    }
+  });
+  for (int r = 0; r < 2; ++r) {
+    threads.emplace_back([&, r] {
+      uint64_t x = uint64_t{0x9E3779B97F4A7C15} ^ static_cast<uint64_t>(r + 1);
+      std::vector<std::string> ids(8);
+      std::vector<Claims> claims(8);
+      bool out[8];
+      while (!stop.load(std::memory_order_relaxed)) {
+        for (int w = 0; w < kWriters; ++w) {
+          const size_t n = acked[w].load(std::memory_order_acquire);
+          if (n == 0) continue;
+          for (size_t k = 0; k < 8; ++k) {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            const size_t i = x % n;
+            ids[k] = live_id(w, i);
+            claims[k] = JtiClaims(ids[k], live_exp(w, i));
+          }
+          for (const Claims& c : claims) misses += static_cast<size_t>(!s->IsRevoked(c));
+          s->IsRevokedBatch(claims.data(), claims.size(), out);
+          for (bool b : out) misses += static_cast<size_t>(!b);
+          const std::string never = "never-" + std::to_string(x % 1000);
+          false_hits += static_cast<size_t>(s->IsRevoked(JtiClaims(never, live_exp(w, 0))));
+        }
+      }
+    });
+  }
+  for (size_t t = 0; t <= kWriters; ++t) threads[t].join();
+  stop = true;
+  for (size_t t = kWriters + 1; t < threads.size(); ++t) threads[t].join();
+  CHECK(failures.load() == 0);
+  CHECK(misses.load() == 0);
+  CHECK(false_hits.load() == 0);
+  for (int w = 0; w < kWriters; ++w) {
+    for (size_t i = 0; i < kPerWriter; ++i) {
+      REQUIRE(Revoked(*s, Token{live_id(w, i), live_exp(w, i)}));
+    }
+  }
+}
+
+}  // namespace
+}  // namespace jwtgate
