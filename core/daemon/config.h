@@ -17,6 +17,9 @@
 //   verify: {audiences: [api], algorithms: [ES256], leeway_seconds: 30}
 //   revocation: {dir: /var/lib/jwtgate/revocations}
 //   cache: {entries: 65536}
+//   pipeline: {workers: 0, inline: hmac}
+//   io_threads: 1
+//   http: {max_connections: 10000, header_timeout_ms: 10000}
 //
 // Reload (SIGHUP, POST /reload) re-reads the file and applies `issuers`, `verify` and the admin
 // token; the other settings (listeners, threads, limits, cache, revocation, claim headers)

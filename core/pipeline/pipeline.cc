@@ -15,7 +15,9 @@
 #include <climits>
 #include <cstring>
 #include <ctime>
+#include <mutex>
 #include <thread>
+#include <utility>
 
 #include "pipeline/mpmc_ring.h"
 #define XXH_INLINE_ALL
@@ -172,7 +174,7 @@ bool CopyForRevocation(const Claims& c, Pending* p) {
   p->claims = c;
   char* o = p->text.data();
   auto copy = [&o](std::string_view s) {
-    std::memcpy(o, s.data(), s.size());
+    if (!s.empty()) std::memcpy(o, s.data(), s.size());
     std::string_view v(o, s.size());
     o += s.size();
     return v;
@@ -216,7 +218,14 @@ struct Pipeline::Rep {
 
   PipelineOptions options;
   pipeline::MpmcRing<Item> ring;
-  std::atomic<std::shared_ptr<const Verifier>> verifier;
+  // Published under a mutex taken once per batch (not per token): a plain, sanitizer-visible
+  // hand-over for hot reload.
+  std::shared_ptr<const Verifier> CurrentVerifier() const {
+    std::lock_guard<std::mutex> lock(verifier_mu);
+    return verifier;
+  }
+  mutable std::mutex verifier_mu;
+  std::shared_ptr<const Verifier> verifier;  // GUARDED_BY(verifier_mu)
   unsigned workers;
   tbb::global_control parallelism;
   tbb::task_arena arena;
@@ -276,7 +285,11 @@ Status Pipeline::Submit(std::string_view token, uint64_t ticket, CompletionQueue
 }
 
 void Pipeline::SetVerifier(std::shared_ptr<const Verifier> verifier) {
-  rep_->verifier.store(std::move(verifier), std::memory_order_release);
+  std::shared_ptr<const Verifier> old;
+  {
+    std::lock_guard<std::mutex> lock(rep_->verifier_mu);
+    old = std::exchange(rep_->verifier, std::move(verifier));
+  }
   if (rep_->options.cache != nullptr) rep_->options.cache->Clear();
 }
 
@@ -364,7 +377,7 @@ void Pipeline::Rep::WorkerLoop(unsigned id) {
 
 void Pipeline::Rep::ProcessBatch(Item* items, size_t n, VerifyContext& ctx, WorkerStats& ws) {
   const int64_t now = options.clock();
-  const std::shared_ptr<const Verifier> v = verifier.load(std::memory_order_acquire);
+  const std::shared_ptr<const Verifier> v = CurrentVerifier();
   VerifiedTokenCache* cache = options.cache;
   const bool capture = cache != nullptr || options.capture_identity;
 
