@@ -4,9 +4,9 @@
 // Adds one revocation to a revocation state directory and exits 0 only once it is durable
 // (appended to the log and fdatasync'ed). 2: usage error; 1: the state could not be opened or
 // written (message on stderr).
-#include <CLI/CLI.hpp>
 #include <fmt/core.h>
 
+#include <CLI/CLI.hpp>
 #include <charconv>
 #include <cstdint>
 #include <memory>
@@ -69,11 +69,12 @@ int RunRevoke(const RevokeArgs& a) {
     }
     if (!a.sub.empty()) {
       r = Revocation::Subject(a.sub, before, a.iss);
-      what = a.iss.empty() ? fmt::format("tokens of subject {} issued at or before {}", a.sub,
-                                         before)
-                           : fmt::format("tokens of subject {} from issuer {} issued at or "
-                                         "before {}",
-                                         a.sub, a.iss, before);
+      what = a.iss.empty()
+                 ? fmt::format("tokens of subject {} issued at or before {}", a.sub, before)
+                 : fmt::format(
+                       "tokens of subject {} from issuer {} issued at or "
+                       "before {}",
+                       a.sub, a.iss, before);
     } else if (!a.iss.empty()) {
       r = Revocation::Issuer(a.iss, before);
       what = fmt::format("tokens of issuer {} issued at or before {}", a.iss, before);
@@ -95,9 +96,14 @@ int RunRevoke(const RevokeArgs& a) {
   const Status s = store->Revoke({&r, 1});
   if (s != Status::kOk) {
     const std::string detail = store->last_error();
-    fmt::print(stderr, "error: revoke {}: {}{}{}\n", what, ToString(s),
-               detail.empty() ? "" : ": ", detail);
+    fmt::print(stderr, "error: revoke {}: {}{}{}\n", what, ToString(s), detail.empty() ? "" : ": ",
+               detail);
     return kExitRejected;
+  }
+  if (r.kind == Revocation::Kind::kJti && store->Stats().records_written == 0) {
+    // The token's exp (plus leeway) is already past: it is rejected as expired anyway.
+    fmt::print("nothing to revoke: jti {} expired at {}\n", a.jti, a.exp);
+    return kExitOk;
   }
   fmt::print("revoked {}\n", what);
   return kExitOk;

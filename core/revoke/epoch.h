@@ -81,9 +81,9 @@ class EpochDomain {
   bool asymmetric() const noexcept { return asymmetric_; }
 
  private:
-  static constexpr int kNoSlot = -1;   // t_slot_: this thread has not claimed a slot yet
-  static constexpr int kShared = -2;   // no slot (all taken, or the thread is exiting)
-  static constexpr int kNested = -3;   // Guard::slot_ of an inner Guard
+  static constexpr int kNoSlot = -1;  // t_slot_: this thread has not claimed a slot yet
+  static constexpr int kShared = -2;  // no slot (all taken, or the thread is exiting)
+  static constexpr int kNested = -3;  // Guard::slot_ of an inner Guard
 
   EpochDomain() noexcept;
   void EnterSlot(int s) noexcept {

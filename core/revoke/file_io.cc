@@ -241,8 +241,9 @@ bool DirLock::Acquire(const std::string& path, std::string* error) {
     return false;
   }
   if (::flock(fd_, LOCK_EX | LOCK_NB) != 0) {
-    *error = errno == EWOULDBLOCK ? path + ": held by another process (a daemon or a jwtgate "
-                                           "revoke owns this state directory)"
+    *error = errno == EWOULDBLOCK ? path +
+                                        ": held by another process (a daemon or a jwtgate "
+                                        "revoke owns this state directory)"
                                   : ErrnoMessage("flock", path);
     ::close(fd_);
     fd_ = -1;

@@ -70,8 +70,7 @@ class FilteredTable {
   // An empty pair for `capacity` entries.
   FilteredTable(size_t capacity, double bits_per_key)
       : bits_per_key_(bits_per_key),
-        filter_(std::make_unique<BlockedBloomFilter>(std::max<size_t>(capacity, 1),
-                                                     bits_per_key)),
+        filter_(std::make_unique<BlockedBloomFilter>(std::max<size_t>(capacity, 1), bits_per_key)),
         table_(std::make_unique<Table>(Table::CapacityFor(capacity, Table::kCompactLoad))) {}
 
   // A pair being loaded by recovery: the table holds up to `max_entries`, the filter is built
@@ -100,8 +99,8 @@ class FilteredTable {
     *added = table_->Insert(f, value);
     if (!*added) return replaced;
     if (table_->size() > filter_->capacity()) {
-      const auto capacity = static_cast<size_t>(
-          std::ceil(static_cast<double>(table_->size()) * kGrowth));
+      const auto capacity =
+          static_cast<size_t>(std::ceil(static_cast<double>(table_->size()) * kGrowth));
       retired->push_back(std::shared_ptr<const void>(std::move(filter_)));
       filter_ = BuildFilter(*table_, capacity, bits_per_key_);
       return true;

@@ -58,7 +58,8 @@ DecodeResult DecodeRecord(const uint8_t in[kRecordBytes], LogRecord* r) noexcept
 }
 
 LogRecord DecodeValidRecord(const uint8_t in[kRecordBytes]) noexcept {
-  return LogRecord{static_cast<RecordType>(in[4]), static_cast<int64_t>(Get64(in + 8)),
+  return LogRecord{static_cast<RecordType>(in[4]),
+                   static_cast<int64_t>(Get64(in + 8)),
                    {Get64(in + 16), Get64(in + 24)}};
 }
 

@@ -64,8 +64,7 @@ LogScan ScanLog(const uint8_t* data, size_t size, uint64_t number, bool last) {
       // Valid records after it: the indices up to last_valid that are not bad.
       uint64_t bad_after = 0;
       for (size_t j = k + 1; j < bad.size() && bad[j] <= last_valid; ++j) ++bad_after;
-      s.valid_after_first_corrupt =
-          last_valid > bad[k] ? (last_valid - bad[k]) - bad_after : 0;
+      s.valid_after_first_corrupt = last_valid > bad[k] ? (last_valid - bad[k]) - bad_after : 0;
     }
     s.corrupt.push_back(bad[k] * kRecordBytes);
   }

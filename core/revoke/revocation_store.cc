@@ -160,8 +160,7 @@ class Store final : public RevocationStore {
 
   // Writer side. REQUIRES(mu_) throughout.
   bool ApplyLocked(const LogRecord& r, Retired* retired, bool* keep) JWTGATE_REQUIRES(mu_);
-  bool InsertJtiLocked(const Fingerprint& f, int64_t exp, Retired* retired)
-      JWTGATE_REQUIRES(mu_);
+  bool InsertJtiLocked(const Fingerprint& f, int64_t exp, Retired* retired) JWTGATE_REQUIRES(mu_);
   void PublishLocked(Retired* retired) JWTGATE_REQUIRES(mu_);
   Status WaitDurableLocked(uint64_t ticket) JWTGATE_REQUIRES(mu_);
   bool WritePendingLocked(std::string* error) JWTGATE_REQUIRES(mu_);
@@ -246,8 +245,8 @@ bool Store::WatermarkRevoked(const View& v, const Claims& c) const noexcept {
     const uint64_t n = c.iss.size();
     const uint64_t lo = hasher_.Lo(KeyKind::kIssuerSubject, n, c.iss, c.sub);
     if (v.issuer_subjects.filter->MayContain(lo) &&
-        FindWatermark(v.issuer_subjects,
-                      {lo, hasher_.Hi(KeyKind::kIssuerSubject, n, c.iss, c.sub)}, &w)) {
+        FindWatermark(v.issuer_subjects, {lo, hasher_.Hi(KeyKind::kIssuerSubject, n, c.iss, c.sub)},
+                      &w)) {
       eff = std::max(eff, w);
       applies = true;
     }
@@ -540,7 +539,8 @@ void Store::RefreshSpanLocked() {
   if (!gens_.empty()) {
     const int64_t last = gens_.rbegin()->first;
     if (last >= base_) {
-      span = std::max<uint64_t>(span, static_cast<uint64_t>(last) - static_cast<uint64_t>(base_) + 1);
+      span =
+          std::max<uint64_t>(span, static_cast<uint64_t>(last) - static_cast<uint64_t>(base_) + 1);
     }
   }
   span_ = span;
@@ -984,8 +984,8 @@ bool Store::Recover(std::unique_ptr<revoke::DirLock> lock, std::string* error) {
       long_lived_->LoadInsert(p.f, p.exp);
     }
   };
-  revoke::DelayLine<PendingJti, decltype(prefetch_jti), decltype(insert_jti)> jti_line(
-      prefetch_jti, insert_jti);
+  revoke::DelayLine<PendingJti, decltype(prefetch_jti), decltype(insert_jti)> jti_line(prefetch_jti,
+                                                                                       insert_jti);
   auto load_jti = [&](const Fingerprint& f, int64_t exp) {
     int64_t b;
     switch (jti_home(exp, &b)) {
@@ -1146,7 +1146,7 @@ bool ReadState(const std::string& dir, bool create, uint32_t shift, revoke::Stat
 }
 
 Result<std::unique_ptr<RevocationStore>> OpenStore(const RevocationOptions& options,
-                                                  std::string* error) {
+                                                   std::string* error) {
   if (options.dir.empty()) {
     *error = "no state directory given";
     return Status::kInternalError;

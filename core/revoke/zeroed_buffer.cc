@@ -32,7 +32,7 @@ ZeroedBuffer::ZeroedBuffer(size_t bytes) : bytes_(bytes) {
     madvise(data_, len, MADV_HUGEPAGE);  // a hint; failure only costs TLB misses
     return;
   }
-  data_ = ::operator new(bytes, std::align_val_t{kAlign});
+  data_ = ::operator new (bytes, std::align_val_t{kAlign});
   std::memset(data_, 0, bytes);
 }
 
@@ -43,7 +43,7 @@ void ZeroedBuffer::Release() noexcept {
   if (mapped_ != 0) {
     munmap(data_, mapped_);
   } else {
-    ::operator delete(data_, std::align_val_t{kAlign});
+    ::operator delete (data_, std::align_val_t{kAlign});
   }
   data_ = nullptr;
   bytes_ = 0;

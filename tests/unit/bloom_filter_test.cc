@@ -1,14 +1,14 @@
 // BlockedBloomFilter: sizing model, statistical FPR bound, zero false negatives, batch form,
 // concurrent adds.
+#include "revoke/bloom_filter.h"
+
 #include <atomic>
+#include <catch2/catch.hpp>
 #include <cmath>
 #include <cstdint>
 #include <thread>
 #include <vector>
 
-#include <catch2/catch.hpp>
-
-#include "revoke/bloom_filter.h"
 #include "revoke/hash.h"
 
 namespace jwtgate::revoke {
@@ -26,16 +26,15 @@ TEST_CASE("ModelFpr follows the Poisson block-load table", "[bloom_filter]") {
     double fpr;
   };
   // Values of sum_j Poisson(j; 512/b) (1 - (63/64)^j)^8, computed independently.
-  const Row rows[] = {{8, 0.029311},    {10, 0.010490}, {12, 0.004222}, {14, 0.001879},
-                      {16, 0.000909},   {17, 0.000649}, {20, 0.000260}, {24, 0.000091}};
+  const Row rows[] = {{8, 0.029311},  {10, 0.010490}, {12, 0.004222}, {14, 0.001879},
+                      {16, 0.000909}, {17, 0.000649}, {20, 0.000260}, {24, 0.000091}};
   for (const Row& r : rows) {
     INFO("bits/key " << r.bits_per_key);
     CHECK(BlockedBloomFilter::ModelFpr(r.bits_per_key) == Approx(r.fpr).epsilon(0.005));
   }
 }
 
-TEST_CASE("BitsPerKeyForFpr inverts the model; textbook sizing falls short",
-          "[bloom_filter]") {
+TEST_CASE("BitsPerKeyForFpr inverts the model; textbook sizing falls short", "[bloom_filter]") {
   const double bpk = BlockedBloomFilter::BitsPerKeyForFpr(0.001);
   CHECK(bpk == Approx(15.725).margin(0.01));
   CHECK(BlockedBloomFilter::ModelFpr(bpk) <= 0.001);
@@ -54,8 +53,8 @@ TEST_CASE("BlocksFor rounds up to whole 512-bit blocks", "[bloom_filter]") {
     double bits_per_key;
     size_t blocks;
   };
-  const Row rows[] = {{0, 16, 1},       {1, 1, 1},         {32, 16, 1},
-                      {33, 16, 2},      {1000, 16, 32},    {1000000, 15.725, 30713}};
+  const Row rows[] = {{0, 16, 1},  {1, 1, 1},      {32, 16, 1},
+                      {33, 16, 2}, {1000, 16, 32}, {1000000, 15.725, 30713}};
   for (const Row& r : rows) {
     INFO(r.capacity << " keys at " << r.bits_per_key);
     CHECK(BlockedBloomFilter::BlocksFor(r.capacity, r.bits_per_key) == r.blocks);
@@ -66,8 +65,7 @@ TEST_CASE("BlocksFor rounds up to whole 512-bit blocks", "[bloom_filter]") {
   CHECK(f.capacity() == 1000);
 }
 
-TEST_CASE("No false negatives over 1 M keys, single, batch and exclusive adds",
-          "[bloom_filter]") {
+TEST_CASE("No false negatives over 1 M keys, single, batch and exclusive adds", "[bloom_filter]") {
   constexpr size_t kKeys = 1'000'000;
   const double bpk = BlockedBloomFilter::BitsPerKeyForFpr(0.001);
   BlockedBloomFilter shared(kKeys, bpk);
@@ -101,12 +99,13 @@ TEST_CASE("Measured FPR stays within its statistical bound", "[bloom_filter]") {
     BlockedBloomFilter f(kKeys, r.bits_per_key);
     for (size_t i = 0; i < kKeys; ++i) f.Add(KeyHash(2, i));
     size_t positives = 0;
-    for (size_t i = 0; i < kProbes; ++i) positives += static_cast<size_t>(f.MayContain(KeyHash(3, i)));
+    for (size_t i = 0; i < kProbes; ++i)
+      positives += static_cast<size_t>(f.MayContain(KeyHash(3, i)));
     const double p = BlockedBloomFilter::ModelFpr(r.bits_per_key);
     const double measured = static_cast<double>(positives) / kProbes;
     const double sigma = std::sqrt(p * (1 - p) / kProbes);
-    INFO("bits/key " << r.bits_per_key << ": measured " << measured * 100 << " %, model "
-                     << p * 100 << " %");
+    INFO("bits/key " << r.bits_per_key << ": measured " << measured * 100 << " %, model " << p * 100
+                     << " %");
     // 5 sigma of sampling noise plus 5 % for the model's idealized lane hashing.
     CHECK(std::abs(measured - p) <= 5 * sigma + 0.05 * p);
   }
@@ -114,7 +113,8 @@ TEST_CASE("Measured FPR stays within its statistical bound", "[bloom_filter]") {
   BlockedBloomFilter f(kKeys, BlockedBloomFilter::BitsPerKeyForFpr(0.001));
   for (size_t i = 0; i < kKeys; ++i) f.Add(KeyHash(4, i));
   size_t positives = 0;
-  for (size_t i = 0; i < kProbes; ++i) positives += static_cast<size_t>(f.MayContain(KeyHash(5, i)));
+  for (size_t i = 0; i < kProbes; ++i)
+    positives += static_cast<size_t>(f.MayContain(KeyHash(5, i)));
   CHECK(static_cast<double>(positives) / kProbes <= 0.0015);
 }
 
@@ -130,7 +130,8 @@ TEST_CASE("FillRatio matches 1 - exp(-lambda/64)", "[bloom_filter]") {
 TEST_CASE("Empty filter answers no, a one-block filter still works", "[bloom_filter]") {
   BlockedBloomFilter empty(100, 16);
   size_t positives = 0;
-  for (size_t i = 0; i < 10000; ++i) positives += static_cast<size_t>(empty.MayContain(KeyHash(7, i)));
+  for (size_t i = 0; i < 10000; ++i)
+    positives += static_cast<size_t>(empty.MayContain(KeyHash(7, i)));
   CHECK(positives == 0);
   CHECK(empty.FillRatio() == 0);
   BlockedBloomFilter tiny(1, 1);

@@ -3,12 +3,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <catch2/catch.hpp>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <string>
-
-#include <catch2/catch.hpp>
 
 #include "jwtgate/revocation.h"
 
@@ -60,8 +59,7 @@ std::unique_ptr<RevocationStore> OpenReadOnly(const std::string& dir) {
   return std::move(s).value();
 }
 
-TEST_CASE("jwtgate revoke rejects malformed invocations with exit status 2",
-          "[revocation_cli]") {
+TEST_CASE("jwtgate revoke rejects malformed invocations with exit status 2", "[revocation_cli]") {
   TempDir tmp;
   const std::string st = "--state " + tmp.state();
   struct Row {
@@ -108,7 +106,8 @@ TEST_CASE("jwtgate revoke stores each form durably and exits 0", "[revocation_cl
   const Row rows[] = {
       {st + " --jti tok-1 --exp 2000000000", "revoked jti tok-1 (exp 2000000000)"},
       {st + " --jti tok-2 --exp none", "revoked jti tok-2 (exp none)"},
-      {st + " --sub alice --before 1000", "revoked tokens of subject alice issued at or before 1000"},
+      {st + " --sub alice --before 1000",
+       "revoked tokens of subject alice issued at or before 1000"},
       {st + " --sub bob --iss https://b.example --before 2000",
        "revoked tokens of subject bob from issuer https://b.example issued at or before 2000"},
       {st + " --iss https://a.example --before 1500",
@@ -121,7 +120,12 @@ TEST_CASE("jwtgate revoke stores each form durably and exits 0", "[revocation_cl
     CHECK(run.output == r.printed + "\n");
     CHECK(run.exit_code == 0);
   }
+  // A token that has already expired needs no revocation.
+  const Run expired = Cli(st + " --jti old --exp 1000");
+  CHECK(expired.exit_code == 0);
+  CHECK(expired.output == "nothing to revoke: jti old expired at 1000\n");
   auto s = OpenReadOnly(tmp.state());
+  CHECK(s->Stats().jti_revocations == 2);
   Claims c;
   c.jti = "tok-1";
   c.has_exp = true;

@@ -11,6 +11,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <catch2/catch.hpp>
 #include <chrono>
 #include <cstdint>
 #include <cstdlib>
@@ -19,8 +20,6 @@
 #include <string>
 #include <thread>
 #include <vector>
-
-#include <catch2/catch.hpp>
 
 #include "jwtgate/revocation.h"
 
@@ -58,8 +57,8 @@ RevocationOptions Options(const std::string& dir) {
   for (int t = 0; t < kWriters; ++t) {
     threads.emplace_back([&, t] {
       for (uint64_t i = 0;; ++i) {
-        const uint64_t code = (static_cast<uint64_t>(trial) << 40) |
-                              (static_cast<uint64_t>(t) << 32) | i;
+        const uint64_t code =
+            (static_cast<uint64_t>(trial) << 40) | (static_cast<uint64_t>(t) << 32) | i;
         if (store.RevokeJti(IdOf(code), kExp) != Status::kOk) _exit(4);
         // Acknowledged: report it (an 8-byte write to a pipe is atomic).
         if (write(pipe_fd, &code, sizeof(code)) != sizeof(code)) _exit(5);
@@ -71,8 +70,7 @@ RevocationOptions Options(const std::string& dir) {
   _exit(7);
 }
 
-TEST_CASE("Every acknowledged revocation survives SIGKILL at random points",
-          "[revocation_crash]") {
+TEST_CASE("Every acknowledged revocation survives SIGKILL at random points", "[revocation_crash]") {
   char tmpl[] = "/tmp/jwtgate-revocation-crash-XXXXXX";
   REQUIRE(mkdtemp(tmpl) != nullptr);
   const std::string dir = std::string(tmpl) + "/state";

@@ -1,11 +1,10 @@
 // EpochDomain: Synchronize waits for read-side critical sections that began before it, and
 // only for those.
 #include <atomic>
+#include <catch2/catch.hpp>
 #include <chrono>
 #include <thread>
 #include <vector>
-
-#include <catch2/catch.hpp>
 
 #include "revoke/epoch.h"
 

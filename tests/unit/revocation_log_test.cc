@@ -2,6 +2,7 @@
 // they store), CRC-32C, the torn-tail / corruption rules, and what Open does with each.
 #include <unistd.h>
 
+#include <catch2/catch.hpp>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -12,8 +13,6 @@
 #include <memory>
 #include <string>
 #include <vector>
-
-#include <catch2/catch.hpp>
 
 #include "jwtgate/revocation.h"
 #include "revoke/crc32c.h"
@@ -119,8 +118,8 @@ TEST_CASE("CRC-32C matches RFC 3720 and the classic check value", "[revocation_l
     const std::vector<uint8_t>* data;
     uint32_t crc;
   };
-  const Row rows[] = {{&zeros, 0x8A9136AAu}, {&ones, 0x62A8AB43u}, {&up, 0x46DD794Eu},
-                      {&down, 0x113FDB5Cu}};
+  const Row rows[] = {
+      {&zeros, 0x8A9136AAu}, {&ones, 0x62A8AB43u}, {&up, 0x46DD794Eu}, {&down, 0x113FDB5Cu}};
   for (const Row& r : rows) {
     CHECK(Crc32c(r.data->data(), 32) == r.crc);
     CHECK(Crc32cPortable(0, r.data->data(), 32) == r.crc);
@@ -133,8 +132,8 @@ TEST_CASE("CRC-32C matches RFC 3720 and the classic check value", "[revocation_l
     for (size_t n = 0; n + off <= buf.size(); n += 13) {
       const uint32_t whole = Crc32cPortable(0, buf.data() + off, n);
       REQUIRE(Crc32c(buf.data() + off, n) == whole);
-      REQUIRE(Crc32cExtend(Crc32c(buf.data() + off, n / 2), buf.data() + off + n / 2,
-                           n - n / 2) == whole);
+      REQUIRE(Crc32cExtend(Crc32c(buf.data() + off, n / 2), buf.data() + off + n / 2, n - n / 2) ==
+              whole);
     }
   }
 }
@@ -151,8 +150,7 @@ TEST_CASE("FastHash64 reproduces the published wyhash test vectors", "[revocatio
       {"abc", 2, 0x32dd92e4b2915153ull},
       {"message digest", 3, 0x8619124089a3a16bull},
       {"abcdefghijklmnopqrstuvwxyz", 4, 0x7a43afb61d7f5f40ull},
-      {"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789", 5,
-       0xff42329b90e50d58ull},
+      {"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789", 5, 0xff42329b90e50d58ull},
       {"1234567890123456789012345678901234567890123456789012345678901234567890123456789"
        "0",
        6, 0xc39cab13b115aad3ull},
@@ -196,8 +194,7 @@ TEST_CASE("KeyHasher fingerprints are pinned (they are stored on disk)", "[revoc
   CHECK(KeyHasher(other).Jti("tok-1", 2000000000).hi != h.Jti("tok-1", 2000000000).hi);
 }
 
-TEST_CASE("Log records, the log header and STATE are pinned byte for byte",
-          "[revocation_log]") {
+TEST_CASE("Log records, the log header and STATE are pinned byte for byte", "[revocation_log]") {
   struct Row {
     const char* name;
     LogRecord record;
@@ -320,33 +317,87 @@ TEST_CASE("ScanLog tells a torn tail from corruption", "[revocation_log]") {
       {"header only", LogImage(1, 0), true, 32, 0, {}, 0, false},
       {"three records", LogImage(1, 3), true, 128, 0, {}, 3, false},
       {"partial record at the end of the newest log: torn",
-       with(LogImage(1, 3), [](auto& b) { b.resize(b.size() + 10, 0xAB); }), true, 128, 10, {},
-       3, false},
+       with(LogImage(1, 3), [](auto& b) { b.resize(b.size() + 10, 0xAB); }),
+       true,
+       128,
+       10,
+       {},
+       3,
+       false},
       {"zero-filled records at the end: torn",
-       with(LogImage(1, 3), [](auto& b) { b.resize(b.size() + 64, 0); }), true, 128, 64, {}, 3,
+       with(LogImage(1, 3), [](auto& b) { b.resize(b.size() + 64, 0); }),
+       true,
+       128,
+       64,
+       {},
+       3,
        false},
       {"last record damaged: torn (indistinguishable)",
-       with(LogImage(1, 3), [](auto& b) { b[3 * 32 + 9] ^= 1; }), true, 96, 32, {}, 2, false},
+       with(LogImage(1, 3), [](auto& b) { b[3 * 32 + 9] ^= 1; }),
+       true,
+       96,
+       32,
+       {},
+       2,
+       false},
       {"damaged record followed by valid ones: corrupt",
-       with(LogImage(1, 5), [](auto& b) { b[2 * 32 + 9] ^= 1; }), true, 192, 0, {64}, 4, false},
+       with(LogImage(1, 5), [](auto& b) { b[2 * 32 + 9] ^= 1; }),
+       true,
+       192,
+       0,
+       {64},
+       4,
+       false},
       {"zeroed record in the middle: corrupt",
        with(LogImage(1, 5), [](auto& b) { std::fill(b.begin() + 96, b.begin() + 128, 0); }),
-       true, 192, 0, {96}, 4, false},
+       true,
+       192,
+       0,
+       {96},
+       4,
+       false},
       {"damaged last record of an older log: corrupt",
-       with(LogImage(1, 3), [](auto& b) { b[3 * 32 + 9] ^= 1; }), false, 128, 0, {96}, 2,
+       with(LogImage(1, 3), [](auto& b) { b[3 * 32 + 9] ^= 1; }),
+       false,
+       128,
+       0,
+       {96},
+       2,
        false},
       {"partial record at the end of an older log: corrupt",
-       with(LogImage(1, 3), [](auto& b) { b.resize(b.size() + 5, 1); }), false, 128, 0, {128},
-       3, false},
+       with(LogImage(1, 3), [](auto& b) { b.resize(b.size() + 5, 1); }),
+       false,
+       128,
+       0,
+       {128},
+       3,
+       false},
       {"newest log that died before its header: torn whole",
-       std::vector<uint8_t>(20, 0x55), true, 0, 20, {}, 0, false},
+       std::vector<uint8_t>(20, 0x55),
+       true,
+       0,
+       20,
+       {},
+       0,
+       false},
       {"empty newest log", {}, true, 0, 0, {}, 0, false},
-      {"older log without a valid header", std::vector<uint8_t>(64, 0x55), false, 0, 0, {}, 0,
+      {"older log without a valid header",
+       std::vector<uint8_t>(64, 0x55),
+       false,
+       0,
+       0,
+       {},
+       0,
        true},
       {"header of another log number", LogImage(2, 1), false, 0, 0, {}, 0, true},
       {"a second header inside a log: corrupt",
        with(LogImage(1, 3), [](auto& b) { EncodeRecord(LogHeaderRecord(1), b.data() + 32); }),
-       true, 128, 0, {32}, 2, false},
+       true,
+       128,
+       0,
+       {32},
+       2,
+       false},
   };
   for (const Row& r : rows) {
     INFO(r.name);
@@ -358,8 +409,7 @@ TEST_CASE("ScanLog tells a torn tail from corruption", "[revocation_log]") {
     CHECK(s.corrupt == r.corrupt);
     CHECK(s.records == r.records);
   }
-  const std::vector<uint8_t> img =
-      with(LogImage(1, 10), [](auto& b) { b[4 * 32 + 20] ^= 0x80; });
+  const std::vector<uint8_t> img = with(LogImage(1, 10), [](auto& b) { b[4 * 32 + 20] ^= 0x80; });
   const LogScan s = ScanLog(img.data(), img.size(), 1, true);
   CHECK(DescribeCorruption(s) ==
         "corrupt record at offset 128 (checksum mismatch); 6 valid records follow it");
@@ -423,8 +473,7 @@ TEST_CASE("Open truncates a torn tail and keeps everything acknowledged before i
   }
 }
 
-TEST_CASE("A flipped byte in the middle of the log is reported, not ignored",
-          "[revocation_log]") {
+TEST_CASE("A flipped byte in the middle of the log is reported, not ignored", "[revocation_log]") {
   TempDir tmp;
   WriteRevocations(tmp.state(), 10);
   const std::string log = tmp.file("000001.log");
@@ -468,8 +517,7 @@ TEST_CASE("Damage in an older log is corruption even at its very end", "[revocat
   CHECK(error.find("000001.log: corrupt record at offset 128") != std::string::npos);
 }
 
-TEST_CASE("A newest log that died before its header was durable is replaced",
-          "[revocation_log]") {
+TEST_CASE("A newest log that died before its header was durable is replaced", "[revocation_log]") {
   TempDir tmp;
   WriteRevocations(tmp.state(), 3);
   WriteBytes(tmp.file("000002.log"), std::vector<uint8_t>(20, 0x55));

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <catch2/catch.hpp>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -14,8 +15,6 @@
 #include <string>
 #include <thread>
 #include <vector>
-
-#include <catch2/catch.hpp>
 
 #include "jwtgate/revocation.h"
 
@@ -99,8 +98,7 @@ bool Revoked(const RevocationStore& s, const Token& t) {
 
 std::string Jti(uint64_t i) { return "jti-" + std::to_string(i) + "-7f3c2a9e"; }
 
-TEST_CASE("A jti revocation matches its (jti, exp) pair and nothing else",
-          "[revocation_store]") {
+TEST_CASE("A jti revocation matches its (jti, exp) pair and nothing else", "[revocation_store]") {
   TempDir tmp;
   auto s = OpenOrDie(Options(tmp.state()));
   const int64_t exp = kNow + 3600;
@@ -131,8 +129,7 @@ TEST_CASE("A jti revocation matches its (jti, exp) pair and nothing else",
   CHECK(Revoked(*s, other_issuer));
 }
 
-TEST_CASE("The effective watermark is the max of every scope that applies",
-          "[revocation_store]") {
+TEST_CASE("The effective watermark is the max of every scope that applies", "[revocation_store]") {
   TempDir tmp;
   auto s = OpenOrDie(Options(tmp.state()));
   REQUIRE(s->RevokeSubject("alice", 1000) == Status::kOk);
@@ -465,8 +462,7 @@ TEST_CASE("Zero false negatives over 1 M revoked ids, live and after recovery",
   CHECK(static_cast<double>(st.exact_bytes) / kIds <= 32);
 }
 
-TEST_CASE("Read-only open sees the state, refuses writes and needs no lock",
-          "[revocation_store]") {
+TEST_CASE("Read-only open sees the state, refuses writes and needs no lock", "[revocation_store]") {
   TempDir tmp;
   auto writer = OpenOrDie(Options(tmp.state()));
   REQUIRE(writer->RevokeJti("x", kNow + 100) == Status::kOk);

@@ -117,9 +117,7 @@ struct Revocation {
   // Others: the watermark; tokens issued at or before it are revoked.
   int64_t value = 0;
 
-  static Revocation Jti(std::string_view jti, int64_t exp) {
-    return {Kind::kJti, jti, {}, exp};
-  }
+  static Revocation Jti(std::string_view jti, int64_t exp) { return {Kind::kJti, jti, {}, exp}; }
   static Revocation Subject(std::string_view sub, int64_t issued_at_or_before,
                             std::string_view iss = {}) {
     return {Kind::kSubject, sub, iss, issued_at_or_before};
@@ -159,9 +157,9 @@ struct RevocationStats {
     uint64_t snapshot_entries = 0;
     uint64_t logs_replayed = 0;
     uint64_t records_replayed = 0;
-    uint64_t records_expired = 0;   // skipped: already past their window
-    uint64_t torn_tail_bytes = 0;   // truncated from the last log
-    uint64_t corrupt_records = 0;   // skipped (only with skip_corrupt_records)
+    uint64_t records_expired = 0;  // skipped: already past their window
+    uint64_t torn_tail_bytes = 0;  // truncated from the last log
+    uint64_t corrupt_records = 0;  // skipped (only with skip_corrupt_records)
     double seconds = 0;
   } recovery;
 };
@@ -195,8 +193,7 @@ class RevocationStore : public RevocationCheck {
   [[nodiscard]] virtual Status RevokeJti(std::string_view jti, int64_t exp) = 0;
   [[nodiscard]] virtual Status RevokeSubject(std::string_view sub, int64_t issued_at_or_before,
                                              std::string_view iss = {}) = 0;
-  [[nodiscard]] virtual Status RevokeIssuer(std::string_view iss,
-                                            int64_t issued_at_or_before) = 0;
+  [[nodiscard]] virtual Status RevokeIssuer(std::string_view iss, int64_t issued_at_or_before) = 0;
   [[nodiscard]] virtual Status RevokeAll(int64_t issued_at_or_before) = 0;
   // All of `batch` with one append and one fdatasync; validated before anything is written.
   [[nodiscard]] virtual Status Revoke(std::span<const Revocation> batch) = 0;
