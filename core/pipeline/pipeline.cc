@@ -477,14 +477,16 @@ void Pipeline::Rep::ProcessBatch(Item* items, size_t n, VerifyContext& ctx, Work
       cache->Insert(identity[i]);
     }
   }
+  // Statistics before the completions: a submitter that has polled a completion then sees
+  // counters that include it (the completion ring's release/acquire orders them).
+  ws.completed.fetch_add(n, std::memory_order_relaxed);
+  ws.batches.fetch_add(1, std::memory_order_relaxed);
+  if (dups != 0) ws.deduplicated.fetch_add(dups, std::memory_order_relaxed);
   // Complete last: the submitter may free the token bytes as soon as it polls.
   for (size_t i = 0; i < n; ++i) {
     items[i].target->Push(Completion{items[i].ticket, status[i],
                                      capture ? std::move(identity[i]) : nullptr});
   }
-  ws.completed.fetch_add(n, std::memory_order_relaxed);
-  ws.batches.fetch_add(1, std::memory_order_relaxed);
-  if (dups != 0) ws.deduplicated.fetch_add(dups, std::memory_order_relaxed);
 }
 
 }  // namespace jwtgate
