@@ -388,7 +388,7 @@ void Pipeline::Rep::ProcessBatch(Item* items, size_t n, VerifyContext& ctx, Work
   std::array<uint16_t, kMaxBatch> order;
   std::array<int16_t, kMaxBatch> dup_of;  // index of the identical token verified instead
   std::array<bool, kMaxBatch> done;
-  size_t todo = 0;
+  size_t to_verify = 0;
 
   for (size_t i = 0; i < n; ++i) {
     const std::string_view tok(items[i].data, items[i].size);
@@ -408,15 +408,15 @@ void Pipeline::Rep::ProcessBatch(Item* items, size_t n, VerifyContext& ctx, Work
     }
     const size_t dot = tok.find('.');
     group[i] = XXH3_64bits(tok.data(), dot == std::string_view::npos ? tok.size() : dot);
-    order[todo++] = static_cast<uint16_t>(i);
+    order[to_verify++] = static_cast<uint16_t>(i);
   }
 
   // Group by header (same header: same key, warm contexts), identical tokens adjacent.
-  if (todo > 1) {
-    std::sort(order.begin(), order.begin() + static_cast<ptrdiff_t>(todo), [&](uint16_t a, uint16_t b) {
+  if (to_verify > 1) {
+    std::sort(order.begin(), order.begin() + static_cast<ptrdiff_t>(to_verify), [&](uint16_t a, uint16_t b) {
       return group[a] != group[b] ? group[a] < group[b] : hash[a] < hash[b];
     });
-    for (size_t k = 1; k < todo; ++k) {
+    for (size_t k = 1; k < to_verify; ++k) {
       const uint16_t a = order[k - 1], b = order[k];
       const uint16_t rep_index = dup_of[a] >= 0 ? static_cast<uint16_t>(dup_of[a]) : a;
       if (hash[a] == hash[b] && items[a].size == items[b].size &&
@@ -430,7 +430,7 @@ void Pipeline::Rep::ProcessBatch(Item* items, size_t n, VerifyContext& ctx, Work
   std::array<Pending, kMaxBatch> pending_store;
   std::array<uint16_t, kMaxBatch> pending_index;
   size_t pending = 0;
-  for (size_t k = 0; k < todo; ++k) {
+  for (size_t k = 0; k < to_verify; ++k) {
     const uint16_t i = order[k];
     if (dup_of[i] >= 0) continue;
     const std::string_view tok(items[i].data, items[i].size);
