@@ -260,7 +260,9 @@ TEST_CASE("http fields: bearer extraction", "[http_parser]") {
   };
   for (const Case& c : cases) {
     INFO(c.name);
-    const Parsed p = Parse("GET /auth HTTP/1.1\r\nHost: h\r\n" + c.headers + "\r\n");
+    // The request outlives the parse: HttpRequest holds views into it.
+    const std::string text = "GET /auth HTTP/1.1\r\nHost: h\r\n" + c.headers + "\r\n";
+    const Parsed p = Parse(text);
     REQUIRE(p.status == ParseStatus::kComplete);
     std::string_view token;
     CHECK(jwtgate::net::ExtractBearer(p.req, &token) == c.result);
