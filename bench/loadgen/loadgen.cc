@@ -1,29 +1,41 @@
 // loadgen: an open-loop (constant offered rate) HTTP/1.1 load generator on keep-alive
 // connections, measuring latency from each request's *intended* send time (wrk2's method), so
 // that a server stall shows up in the percentiles instead of slowing the load down
-// (coordinated omission).
+// (coordinated omission). With --closed it is a closed-loop generator instead (maximum
+// throughput: every connection sends its next request as soon as the previous one is answered,
+// and the histogram holds service times, not latencies under load).
 //
 //   loadgen --url http://127.0.0.1:9090/auth --rate 20000 --duration 10 --connections 64
 //           [--threads 1] [--warmup 2] [--tokens FILE] [--json OUT]
+//           [--closed] [--watch NAME=PID[,PID...]]...
 //
 // Each connection has its own schedule at rate/connections: request k of a connection is due at
 // start + k * interval (with a per-connection phase so connections do not fire together). A
 // connection carries one request at a time; when a response arrives after the next request was
 // due, that request goes out at once and its latency still counts from when it was due. Requests
-// that were due but never sent by the end are not counted as completions; they are reported as
-// `late_at_end` (a sign the rate was beyond what the server sustained).
+// that were due but never sent by the end, or still unanswered a second after it, are not
+// counted as completions; they are reported as `late_at_end` (a sign the rate was beyond what
+// the server sustained).
 //
 // With --tokens, each request carries `Authorization: Bearer <line>` from the file, cycling
 // through its lines. Latencies go into an HDR-style log-linear histogram
 // (bench/common/histogram.h, 0.1 % relative precision). Output: a JSON document on stdout (and
 // in --json), with the percentile spectrum in HdrHistogram's .hgrm layout under "hgrm".
 // Loopback only: the host must be 127.0.0.1.
+//
+// CPU and memory of the processes involved: over the measured window (after the warm-up, to the
+// end of the schedule) the main thread samples utime + stime from /proc/<pid>/stat of this
+// process ("client") and of every --watch group (e.g. --watch daemon=1234, or an nginx master
+// and its workers as one group), and reports "cpu_s" per group, "window_s", and each group's
+// VmRSS at the end of the window ("rss_kib"). Resolution: one clock tick (10 ms) per process.
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <unistd.h>
+
+#include <utility>
 
 #include <algorithm>
 #include <atomic>
@@ -62,6 +74,9 @@ struct Options {
   int threads = 1;
   std::string tokens_file;
   std::string json_out;
+  bool closed = false;
+  // --watch NAME=PID[,PID...]: process groups whose CPU time is measured over the window.
+  std::vector<std::pair<std::string, std::vector<int>>> watch;
 };
 
 struct Result {
@@ -71,8 +86,47 @@ struct Result {
   uint64_t status_other = 0;
   uint64_t errors = 0;
   uint64_t late_at_end = 0;
+  uint64_t inflight_at_end = 0;  // closed loop: requests on the wire when the window closed
   std::map<int, uint64_t> statuses;
 };
+
+// utime + stime of `pid` in seconds; negative when it cannot be read.
+double CpuSeconds(int pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+  std::string line;
+  if (!in || !std::getline(in, line)) return -1;
+  const size_t close = line.rfind(')');
+  if (close == std::string::npos) return -1;
+  std::istringstream rest(line.substr(close + 1));
+  std::string f;
+  unsigned long long utime = 0, stime = 0;
+  // After "(comm)": state(0) ppid(1) ... utime(11) stime(12).
+  for (int i = 0; i <= 12 && rest >> f; ++i) {
+    if (i == 11) utime = std::strtoull(f.c_str(), nullptr, 10);
+    if (i == 12) stime = std::strtoull(f.c_str(), nullptr, 10);
+  }
+  return static_cast<double>(utime + stime) / static_cast<double>(sysconf(_SC_CLK_TCK));
+}
+
+long RssKib(int pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
+  for (std::string line; std::getline(in, line);) {
+    if (line.compare(0, 6, "VmRSS:") == 0) return std::strtol(line.c_str() + 6, nullptr, 10);
+  }
+  return 0;
+}
+
+// CPU seconds per group ("client" = this process) at one instant.
+std::map<std::string, double> SampleCpu(const Options& o) {
+  std::map<std::string, double> out;
+  out["client"] = CpuSeconds(static_cast<int>(getpid()));
+  for (const auto& [name, pids] : o.watch) {
+    double sum = 0;
+    for (int pid : pids) sum += std::max(0.0, CpuSeconds(pid));
+    out[name] = sum;
+  }
+  return out;
+}
 
 struct Connection {
   int fd = -1;
@@ -168,20 +222,41 @@ void RunThread(const Options& o, const std::vector<std::string>& tokens, int fir
   };
   std::vector<epoll_event> events(256);
   char buf[65536];
+  // Open loop: after the schedule ends, the requests still on the wire may finish for up to
+  // kDrainNs (their latency counts from when they were due); only those that do not, and
+  // those never sent, are `late_at_end`.
+  constexpr int64_t kDrainNs = 1000000000;
   for (;;) {
     int64_t now = NowNs();
-    if (now >= stop) break;
+    if (now >= stop) {
+      if (o.closed || now >= stop + kDrainNs) break;
+      const bool inflight = std::any_of(conns.begin(), conns.end(), [](const Connection& c) {
+        return c.fd >= 0 && c.inflight_due != 0;
+      });
+      if (!inflight) break;
+    }
     // Send every request that is due on an idle connection.
-    int64_t earliest = stop;
+    int64_t earliest = now >= stop ? stop + kDrainNs : stop;
     for (Connection& c : conns) {
       if (c.fd < 0) continue;
+      if (o.closed) {
+        // Closed loop: an idle connection sends at once; latency counts from the send.
+        if (c.inflight_due == 0) {
+          build(c);
+          c.inflight_due = std::max<int64_t>(now, 1);
+          if (!flush(c)) fail(c);
+        }
+        continue;
+      }
       if (c.inflight_due == 0 && c.next_due <= now && c.next_due < stop) {
         build(c);
         c.inflight_due = c.next_due;
         c.next_due += c.interval_ns;
         if (!flush(c)) fail(c);
       }
-      if (c.fd >= 0 && c.inflight_due == 0) earliest = std::min(earliest, c.next_due);
+      if (c.fd >= 0 && c.inflight_due == 0 && c.next_due < stop) {
+        earliest = std::min(earliest, c.next_due);
+      }
     }
     const int64_t wait_ns = std::max<int64_t>(0, earliest - NowNs());
     // epoll's millisecond timeout is too coarse for µs schedules: sleep the rest precisely.
@@ -239,9 +314,15 @@ void RunThread(const Options& o, const std::vector<std::string>& tokens, int fir
   const int64_t end = NowNs();
   for (Connection& c : conns) {
     if (c.fd < 0) continue;
-    // Requests due before the end that never completed.
-    if (c.inflight_due != 0) ++r->late_at_end;
-    for (int64_t due = c.next_due; due < std::min(end, stop); due += c.interval_ns) ++r->late_at_end;
+    if (o.closed) {
+      if (c.inflight_due != 0) ++r->inflight_at_end;
+    } else {
+      // Requests due before the end that never completed.
+      if (c.inflight_due != 0) ++r->late_at_end;
+      for (int64_t due = c.next_due; due < std::min(end, stop); due += c.interval_ns) {
+        ++r->late_at_end;
+      }
+    }
     ::close(c.fd);
   }
   ::close(ep);
@@ -274,7 +355,8 @@ bool ParseUrl(const std::string& url, Options* o, std::string* error) {
 void Usage() {
   std::fprintf(stderr,
                "usage: loadgen --url http://127.0.0.1:PORT/PATH --rate R [--duration S] "
-               "[--warmup S] [--connections N] [--threads T] [--tokens FILE] [--json OUT]\n");
+               "[--warmup S] [--connections N] [--threads T] [--tokens FILE] [--json OUT] "
+               "[--closed] [--watch NAME=PID[,PID...]]...\n");
 }
 
 }  // namespace
@@ -299,6 +381,24 @@ int main(int argc, char** argv) {
     else if (a == "--threads") o.threads = std::atoi(next().c_str());
     else if (a == "--tokens") o.tokens_file = next();
     else if (a == "--json") o.json_out = next();
+    else if (a == "--closed") o.closed = true;
+    else if (a == "--watch") {
+      const std::string spec = next();
+      const size_t eq = spec.find('=');
+      std::vector<int> pids;
+      if (eq != std::string::npos && eq > 0) {
+        std::istringstream list(spec.substr(eq + 1));
+        for (std::string p; std::getline(list, p, ',');) {
+          if (std::atoi(p.c_str()) > 0) pids.push_back(std::atoi(p.c_str()));
+        }
+      }
+      if (pids.empty()) {
+        std::fprintf(stderr, "loadgen: --watch wants NAME=PID[,PID...], got '%s'\n",
+                     spec.c_str());
+        return 2;
+      }
+      o.watch.emplace_back(spec.substr(0, eq), std::move(pids));
+    }
     else {
       Usage();
       return 2;
@@ -336,6 +436,16 @@ int main(int argc, char** argv) {
                          measure_from, stop, &results[static_cast<size_t>(t)]);
     first += n;
   }
+  // CPU of every process involved over the measured window, sampled at its edges.
+  std::this_thread::sleep_until(Clock::time_point(std::chrono::nanoseconds(measure_from)));
+  const std::map<std::string, double> cpu0 = SampleCpu(o);
+  std::this_thread::sleep_until(Clock::time_point(std::chrono::nanoseconds(stop)));
+  const std::map<std::string, double> cpu1 = SampleCpu(o);
+  std::map<std::string, long> rss;
+  rss["client"] = RssKib(static_cast<int>(getpid()));
+  for (const auto& [name, pids] : o.watch) {
+    for (int pid : pids) rss[name] += RssKib(pid);
+  }
   for (auto& t : threads) t.join();
   Result total;
   for (const Result& r : results) {
@@ -345,16 +455,21 @@ int main(int argc, char** argv) {
     total.status_other += r.status_other;
     total.errors += r.errors;
     total.late_at_end += r.late_at_end;
+    total.inflight_at_end += r.inflight_at_end;
     for (const auto& [s, n] : r.statuses) total.statuses[s] += n;
   }
   const auto& h = total.hist;
   auto us = [&](double p) { return static_cast<double>(h.ValueAtPercentile(p)) / 1000.0; };
   std::ostringstream j;
   j.precision(6);
-  j << "{\n  \"generator\": \"loadgen (open loop, latency from intended send time)\",\n"
-    << "  \"url\": \"" << url << "\",\n"
-    << "  \"offered_rate\": " << o.rate << ",\n"
-    << "  \"achieved_rate\": " << static_cast<double>(total.completed) / o.duration_s << ",\n"
+  j << "{\n  \"generator\": \""
+    << (o.closed ? "loadgen (closed loop, service time from the send)"
+                 : "loadgen (open loop, latency from intended send time)")
+    << "\",\n"
+    << "  \"mode\": \"" << (o.closed ? "closed" : "open") << "\",\n"
+    << "  \"url\": \"" << url << "\",\n";
+  if (!o.closed) j << "  \"offered_rate\": " << o.rate << ",\n";
+  j << "  \"achieved_rate\": " << static_cast<double>(total.completed) / o.duration_s << ",\n"
     << "  \"duration_s\": " << o.duration_s << ",\n  \"warmup_s\": " << o.warmup_s << ",\n"
     << "  \"connections\": " << o.connections << ",\n  \"threads\": " << o.threads << ",\n"
     << "  \"completed\": " << total.completed << ",\n"
@@ -362,6 +477,25 @@ int main(int argc, char** argv) {
     << "  \"status_other\": " << total.status_other << ",\n"
     << "  \"errors\": " << total.errors << ",\n"
     << "  \"late_at_end\": " << total.late_at_end << ",\n"
+    << "  \"inflight_at_end\": " << total.inflight_at_end << ",\n"
+    << "  \"window_s\": " << o.duration_s << ",\n"
+    << "  \"cpu_s\": {";
+  {
+    bool first_cpu = true;
+    for (const auto& [name, c1] : cpu1) {
+      const auto it = cpu0.find(name);
+      const double d = it != cpu0.end() && it->second >= 0 && c1 >= 0 ? c1 - it->second : 0.0;
+      j << (first_cpu ? "" : ", ") << "\"" << name << "\": " << d;
+      first_cpu = false;
+    }
+    j << "},\n  \"rss_kib\": {";
+    first_cpu = true;
+    for (const auto& [name, kib] : rss) {
+      j << (first_cpu ? "" : ", ") << "\"" << name << "\": " << kib;
+      first_cpu = false;
+    }
+  }
+  j << "},\n"
     << "  \"latency_us\": {\"p50\": " << us(50) << ", \"p90\": " << us(90)
     << ", \"p99\": " << us(99) << ", \"p99_9\": " << us(99.9) << ", \"p99_99\": " << us(99.99)
     << ", \"max\": " << static_cast<double>(h.max()) / 1000.0
