@@ -65,6 +65,7 @@ TokenPool MakeTokenPool(Alg alg, size_t count, int64_t now, unsigned threads, ui
   KeySet::Builder builder;
   CheckStatus(builder.AddJwks(public_jwk), "AddJwks " + std::string(AlgName(alg)));
   pool.keys = builder.Build();
+  pool.public_jwk = public_jwk;
 
   std::mt19937_64 rng(seed * 131 + static_cast<uint64_t>(alg));
   std::vector<std::string> payloads(count);

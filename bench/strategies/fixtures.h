@@ -44,6 +44,7 @@ inline constexpr int64_t kTokenLifetimeS = 3600;
 struct TokenPool {
   Alg alg = Alg::kHS256;
   std::shared_ptr<const KeySet> keys;
+  std::string public_jwk;  // the public JWK of `keys` (for HS*, the secret itself)
   std::vector<std::string> tokens;
   int64_t iat = 0;
   double sign_seconds = 0;

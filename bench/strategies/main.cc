@@ -3,6 +3,8 @@
 // (the rows are described in strategies.h, the load disciplines in driver.h, the data in
 // fixtures.h). scripts/bench-strategies starts private Redis and PostgreSQL servers, runs this,
 // adds the servers' own tools' figures (redis-benchmark, pgbench) and writes strategies.json.
+// With --mode e2e it measures the rows jwtgated serves through the daemon over HTTP instead
+// (e2e.h); scripts/bench-strategies runs that too and puts it under "e2e" in strategies.json.
 //
 // Output: one JSON document (schema "jwtgate.strategies/1"), described by its own "units" and
 // "method" members, so that a reader (scripts/strategies_summary.py, the capacity report) needs
@@ -37,6 +39,7 @@
 #include <vector>
 
 #include "driver.h"
+#include "e2e.h"
 #include "fixtures.h"
 #include "jose/base64url.h"
 #include "proc_stats.h"
@@ -84,10 +87,25 @@ struct Config {
   bool quiet = false;
   bool list_rows = false;
   std::set<std::string> given;  // flags given on the command line
-  // e2e (reserved)
-  std::string daemon_url;
-  unsigned connections = 0;
+  // e2e: programs (empty: next to this binary in the build tree) and load settings.
+  std::string jwtgated;
+  std::string loadgen;
+  std::string nginx = "/usr/sbin/nginx";
+  unsigned connections = 64;
+  unsigned client_threads = 1;
+  unsigned daemon_workers = 0;
+  unsigned io_threads = 1;
+  std::string inline_verify = "hmac";
+  size_t cache_entries = 65536;
 };
+
+// The build tree's root, from this binary's path (BUILD/bench/strategies/jwtgate-bench).
+std::string BuildRoot() {
+  std::error_code ec;
+  const std::filesystem::path self = std::filesystem::read_symlink("/proc/self/exe", ec);
+  if (ec) return ".";
+  return self.parent_path().parent_path().parent_path().string();
+}
 
 bool g_quiet = false;
 
@@ -417,25 +435,108 @@ Json MethodJson(const Config& c) {
   };
 }
 
+int WriteDocument(const Json& doc, const std::string& out, Clock::time_point run_start) {
+  const std::string text = doc.dump(2) + "\n";
+  if (out == "-") {
+    std::fwrite(text.data(), 1, text.size(), stdout);
+    return 0;
+  }
+  const std::string tmp = out + ".tmp";
+  std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
+  f << text;
+  f.close();
+  if (!f) {
+    std::fprintf(stderr, "jwtgate-bench strategies: cannot write %s\n", tmp.c_str());
+    return 1;
+  }
+  std::filesystem::rename(tmp, out);
+  Progress("wrote %s (%.0f s)\n", out.c_str(), SecondsSince(run_start));
+  return 0;
+}
+
+std::string DateUtc() {
+  char buf[32];
+  const std::time_t t = std::time(nullptr);
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&t));
+  return buf;
+}
+
+int RunE2eMode(const Config& c, const std::vector<Alg>& s1_algs, Alg jwt_alg,
+               const std::string& command_line) {
+  const auto run_start = Clock::now();
+  const std::string root = BuildRoot();
+  E2eOptions o;
+  o.jwtgated = c.jwtgated.empty() ? root + "/core/daemon/jwtgated" : c.jwtgated;
+  o.loadgen = c.loadgen.empty() ? root + "/bench/loadgen/loadgen" : c.loadgen;
+  o.nginx = c.nginx;
+  o.workdir = c.workdir;
+  o.connections = c.connections;
+  o.client_threads = c.client_threads;
+  o.daemon_workers = c.daemon_workers;
+  o.io_threads = c.io_threads;
+  o.inline_verify = c.inline_verify;
+  o.cache_entries = c.cache_entries;
+  o.duration_s = c.duration_s;
+  o.open_duration_s = c.open_duration_s;
+  o.warmup_s = c.warmup_s;
+  o.rate_fractions = c.rate_fractions;
+  o.rows = c.rows;
+  o.algs = s1_algs;
+  o.jwt_alg = jwt_alg;
+  o.tokens = c.tokens;
+  o.rsa_tokens = c.rsa_tokens;
+  o.revoked = c.revoked;
+  o.watermarks = c.watermarks;
+  o.threads = c.threads;
+  o.seed = c.seed;
+  o.closed_only = c.closed_only;
+  o.quiet = c.quiet;
+  Progress("jwtgate-bench strategies --mode e2e: %u connections, %.1f s closed + %zu x %.1f s "
+           "open per row, %zu revoked\n",
+           o.connections, o.duration_s, c.closed_only ? size_t{0} : o.rate_fractions.size(),
+           o.open_duration_s, o.revoked);
+  Json body = RunE2e(o);
+  Json doc;
+  doc["schema"] = body["schema"];
+  doc["title"] = body["title"];
+  doc["command"] = command_line;
+  doc["date_utc"] = DateUtc();
+  doc["host"] = Hostname();
+  doc["units"] = Json{{"throughput", "requests per second"},
+                      {"latency", "microseconds"},
+                      {"cpu", "CPU seconds per million requests (= CPU microseconds per request)"},
+                      {"memory", "KiB"},
+                      {"time", "seconds"}};
+  doc["versions"] = Json{{"openssl", OpenSSL_version(OPENSSL_VERSION)}};
+  for (const auto& [k, v] : body.items()) {
+    if (!doc.contains(k)) doc[k] = v;
+  }
+  doc["config"]["quick"] = c.quick;
+  return WriteDocument(doc, c.out, run_start);
+}
+
 int RunStrategies(Config c, const std::string& command_line) {
   g_quiet = c.quiet;
-  if (c.mode == "e2e") {
-    // Reserved: the same rows through jwtgated over HTTP, driven by the open-loop load
-    // generator (bench/loadgen), with --daemon and --connections. Until then the daemon is
-    // measured by scripts/bench-daemon.
-    std::fprintf(stderr,
-                 "jwtgate-bench strategies: --mode e2e is not implemented yet; use --mode "
-                 "in-process (jwtgated over HTTP is measured by scripts/bench-daemon)\n");
-    return 2;
+  const bool e2e = c.mode == "e2e";
+  if (c.quick && e2e) {
+    // HTTP connections want a little more warm-up than library calls.
+    auto quick = [&](const char* flag, auto* field, auto value) {
+      if (c.given.count(flag) == 0) *field = value;
+    };
+    quick("--duration", &c.duration_s, 1.0);
+    quick("--open-duration", &c.open_duration_s, 0.5);
+    quick("--warmup", &c.warmup_s, 0.25);
   }
   if (c.quick) {
     // Smaller defaults; flags given explicitly keep their values.
     auto quick = [&](const char* flag, auto* field, auto value) {
       if (c.given.count(flag) == 0) *field = value;
     };
-    quick("--duration", &c.duration_s, 0.5);
-    quick("--open-duration", &c.open_duration_s, 0.3);
-    quick("--warmup", &c.warmup_s, 0.1);
+    if (!e2e) {
+      quick("--duration", &c.duration_s, 0.5);
+      quick("--open-duration", &c.open_duration_s, 0.3);
+      quick("--warmup", &c.warmup_s, 0.1);
+    }
     quick("--tokens", &c.tokens, size_t{500});
     quick("--rsa-tokens", &c.rsa_tokens, size_t{200});
     quick("--sessions", &c.sessions, size_t{20000});
@@ -496,22 +597,27 @@ int RunStrategies(Config c, const std::string& command_line) {
   } cleanup{c.workdir, own_workdir};
   // Ctrl-C or a TERM must not leave the temporary directory (a 10 M revocation log is about
   // 300 MB) behind: the signals are blocked in every thread and taken by one that removes it.
-  if (own_workdir) {
+  if (own_workdir || e2e) {
     sigset_t set;
     sigemptyset(&set);
     sigaddset(&set, SIGINT);
     sigaddset(&set, SIGTERM);
     sigaddset(&set, SIGHUP);
     pthread_sigmask(SIG_BLOCK, &set, nullptr);
-    std::thread([set, dir = c.workdir] {
+    std::thread([set, dir = c.workdir, own_workdir] {
       int sig = 0;
       sigwait(&set, &sig);
-      std::error_code ec;
-      std::filesystem::remove_all(dir, ec);
-      std::fprintf(stderr, "jwtgate-bench strategies: signal %d, removed %s\n", sig, dir.c_str());
+      StopE2eChildren();  // the e2e servers and load generators
+      if (own_workdir) {
+        std::error_code ec;
+        std::filesystem::remove_all(dir, ec);
+        std::fprintf(stderr, "jwtgate-bench strategies: signal %d, removed %s\n", sig,
+                     dir.c_str());
+      }
       _exit(128 + sig);
     }).detach();
   }
+  if (e2e) return RunE2eMode(c, s1_algs, jwt_alg, command_line);
 
   const auto run_start = Clock::now();
   const int64_t now = static_cast<int64_t>(std::time(nullptr));
@@ -521,12 +627,7 @@ int RunStrategies(Config c, const std::string& command_line) {
   doc["title"] =
       "What trusting a JWT costs against a per-request session lookup, same machine, one run";
   doc["command"] = command_line;
-  doc["date_utc"] = [] {
-    char buf[32];
-    const std::time_t t = std::time(nullptr);
-    std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&t));
-    return std::string(buf);
-  }();
+  doc["date_utc"] = DateUtc();
   doc["host"] = Hostname();
   doc["loadavg_at_start"] = LoadAverage();
   doc["units"] = Json{{"throughput", "requests per second (all threads)"},
@@ -895,22 +996,7 @@ int RunStrategies(Config c, const std::string& command_line) {
   doc["loadavg_at_end"] = LoadAverage();
   doc["run_seconds"] = Round(SecondsSince(run_start), 1);
 
-  const std::string text = doc.dump(2) + "\n";
-  if (c.out == "-") {
-    std::fwrite(text.data(), 1, text.size(), stdout);
-  } else {
-    const std::string tmp = c.out + ".tmp";
-    std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
-    f << text;
-    f.close();
-    if (!f) {
-      std::fprintf(stderr, "jwtgate-bench strategies: cannot write %s\n", tmp.c_str());
-      return 1;
-    }
-    std::filesystem::rename(tmp, c.out);
-    Progress("wrote %s (%.0f s)\n", c.out.c_str(), SecondsSince(run_start));
-  }
-  return 0;
+  return WriteDocument(doc, c.out, run_start);
 }
 
 }  // namespace
@@ -938,10 +1024,22 @@ int Main(int argc, char** argv) {
       "every process involved, and memory. Redis and PostgreSQL rows run only against the "
       "servers given (scripts/bench-strategies starts private ones); SQLite is embedded.\n"
       "Example: jwtgate-bench strategies --redis 127.0.0.1:6390 --postgres "
-      "'host=/tmp/pg port=5432 dbname=postgres user=postgres' --out strategies.json");
+      "'host=/tmp/pg port=5432 dbname=postgres user=postgres' --out strategies.json\n"
+      "\n"
+      "--mode e2e: the rows jwtgated serves, end to end over HTTP on 127.0.0.1. Each row starts "
+      "its own server: S0 nginx `return 200` (the HTTP floor), S1 jwtgated per algorithm with "
+      "the cache off, S2 jwtgated recovering --revoked revocations from disk (cache off), S7 as "
+      "S2 with the cache on; S3-S6 have no jwtgated backend and are reported with "
+      "\"measured\": false. bench/loadgen drives each row: closed loop (maximum), then open loop "
+      "at --rates of it (p50/p99/p999 from the intended send time); CPU per million requests "
+      "of the client and of the server, and the server's RSS. It needs the jwtgated and "
+      "loadgen targets built (found next to this binary; --jwtgated, --loadgen) and nginx for "
+      "S0. scripts/bench-strategies runs it after the in-process rows and merges it into "
+      "strategies.json under \"e2e\".\n"
+      "Example: jwtgate-bench strategies --mode e2e --quick --out e2e.json");
   s->add_option("--mode", c.mode,
-                "in-process: library calls from N threads; e2e (reserved, not implemented yet): "
-                "through the jwtgated daemon over HTTP")
+                "in-process: library calls from N threads; e2e: through jwtgated (nginx for S0) "
+                "over HTTP on loopback, driven by bench/loadgen")
       ->check(CLI::IsMember({"in-process", "e2e"}))
       ->capture_default_str();
   s->add_option("-t,--threads", c.threads, "worker threads, one DB connection each (0: cores)")
@@ -999,10 +1097,33 @@ int Main(int argc, char** argv) {
   s->add_option("--seed", c.seed, "seed of every random choice")->capture_default_str();
   s->add_option("-o,--out", c.out, "JSON output file ('-': stdout)")->capture_default_str();
   s->add_flag("--quick", c.quick,
-              "smoke run: 0.5 s rows, 500 tokens (200 RSA), 20 k sessions, 200 k revocations");
+              "smoke run: 0.5 s rows (e2e: 1 s closed, 0.5 s open), 500 tokens (200 RSA), 20 k "
+              "sessions, 200 k revocations");
   s->add_flag("-q,--quiet", c.quiet, "no progress on stderr");
-  s->add_option("--daemon", c.daemon_url, "e2e: jwtgated auth endpoint URL");
-  s->add_option("--connections", c.connections, "e2e: HTTP connections");
+  s->add_option("--jwtgated", c.jwtgated,
+                "e2e: jwtgated binary (default: BUILD/core/daemon/jwtgated beside this binary)");
+  s->add_option("--loadgen", c.loadgen,
+                "e2e: load generator (default: BUILD/bench/loadgen/loadgen beside this binary)");
+  s->add_option("--nginx", c.nginx, "e2e: nginx binary for the S0 row")->capture_default_str();
+  s->add_option("--connections", c.connections, "e2e: keep-alive HTTP connections")
+      ->check(CLI::Range(1, 4096))
+      ->capture_default_str();
+  s->add_option("--client-threads", c.client_threads, "e2e: load generator threads")
+      ->check(CLI::Range(1, 64))
+      ->capture_default_str();
+  s->add_option("--daemon-workers", c.daemon_workers,
+                "e2e: jwtgated pipeline.workers (0: one per core)")
+      ->capture_default_str();
+  s->add_option("--io-threads", c.io_threads, "e2e: jwtgated io_threads")
+      ->check(CLI::Range(1, 64))
+      ->capture_default_str();
+  s->add_option("--inline", c.inline_verify,
+                "e2e: jwtgated pipeline.inline (where cache misses are verified)")
+      ->check(CLI::IsMember({"none", "hmac", "all"}))
+      ->capture_default_str();
+  s->add_option("--cache-entries", c.cache_entries, "e2e: jwtgated cache entries in the S7 row")
+      ->check(CLI::Range(size_t{1}, size_t{1} << 28))
+      ->capture_default_str();
 
   CLI11_PARSE(app, argc, argv);
   for (const CLI::Option* o : s->get_options()) {
