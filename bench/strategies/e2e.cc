@@ -494,7 +494,10 @@ Json LoadJson(const Json& lg, bool closed, double offered) {
   if (!closed) j["unsent"] = lg.value("late_at_end", uint64_t{0});
   j[closed ? "throughput_rps" : "achieved_rps"] = Round(rps, 1);
   if (!closed) {
-    j["saturated"] = lg.value("late_at_end", uint64_t{0}) > 0 || rps < 0.95 * offered;
+    // A few requests of a 64-connection schedule can be behind when the window closes on a
+    // busy machine; more than 0.1 % of the window's requests is a server that did not keep up.
+    const double unsent = static_cast<double>(lg.value("late_at_end", uint64_t{0}));
+    j["saturated"] = unsent > 0.001 * offered * window || rps < 0.95 * offered;
   }
   const Json& l = lg["latency_us"];
   j[closed ? "service_time_us" : "latency_us"] =
@@ -559,8 +562,9 @@ Json MethodJson(const E2eOptions& o) {
       {"open_loop",
        "loadgen at a fixed offered rate = fraction x the row's closed-loop throughput, evenly "
        "spaced intended send times per connection; latency_us from the INTENDED send time (no "
-       "coordinated omission; wrk2's method); unsent = requests due in the window and not "
-       "answered at its end; saturated = unsent > 0 or achieved < 95% of offered"},
+       "coordinated omission; wrk2's method); unsent = requests due in the window that were "
+       "never sent or were still unanswered 1 s after it (not in the histogram); saturated = "
+       "unsent > 0.1% of the window's offered requests or achieved < 95% of offered"},
       {"cpu",
        "utime+stime deltas from /proc/<pid>/stat over the load generator's measured window, "
        "sampled by it: client (the load generator), daemon (jwtgated, all threads) or nginx "
@@ -709,6 +713,8 @@ Json RunE2e(const E2eOptions& o) {
     DaemonSpec spec;
     std::string not_measured;
     if (row->id == "S0") {
+      j["name"] = "no check (HTTP floor)";
+      j["variant"] = "nginx return 200";
       j["description"] = "nginx `location / { return 200; }` answering the same requests "
                          "(token header included) with the same load settings: the HTTP "
                          "floor, no check";
@@ -741,8 +747,7 @@ Json RunE2e(const E2eOptions& o) {
           std::string(row->backend == "redis"        ? "Redis"
                       : row->backend == "postgresql" ? "PostgreSQL"
                                                      : "SQLite") +
-          (row->id == "S3" ? " denylist" : " session-store") +
-          " backend, so this strategy cannot be served end to end; see the in-process row";
+          (row->id == "S3" ? " denylist" : " session") + " backend (in-process row only)";
     }
     if (!not_measured.empty()) {
       j["measured"] = false;
