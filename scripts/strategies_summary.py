@@ -6,7 +6,11 @@ Usage: scripts/strategies_summary.py RESULTS/strategies.json [--readme PATH] [--
 The table gives, for every row of the run, its closed-loop throughput, its per-request cost and
 that cost relative to S1 HS256 (a stateless JWT with the cheapest algorithm) and to S4 (an
 opaque session id looked up in Redis, one round trip per request), then the open-loop latency
-at the middle offered rate, then the cross-checks against redis-benchmark and pgbench.
+at the middle offered rate, then the cross-checks against redis-benchmark and pgbench, then
+the end-to-end rows (the "e2e" member: jwtgated over HTTP, nginx `return 200` as the floor) with
+their maximum throughput, CPU per request of the load generator and of the server, server RSS
+and open-loop latency at about half of each row's maximum; the rows jwtgated cannot serve (S3-S6)
+are listed with the reason.
 
 Per-request cost = CPU time of every process involved (the benchmark process, redis-server,
 the PostgreSQL server's processes) per request, at maximum throughput: CPU seconds per million
@@ -168,7 +172,98 @@ def summary(doc, path):
         out.append("")
         out.append("Where a ratio is outside 2×, or for what differs between the tools, see "
                    "`cross_check.comparisons.*.explanation` in the JSON.")
+    out += e2e_summary(doc)
     return "\n".join(out) + "\n"
+
+
+def e2e_cpu(row, who=None):
+    """CPU us per request at maximum throughput: one process group, or all (total)."""
+    if row.get("status") not in ("ok", "errors"):
+        return None
+    c = row.get("closed_loop", {}).get("cpu_s_per_million", {})
+    if who is None:
+        return c.get("total")
+    if who == "server":
+        return c.get("daemon", c.get("nginx"))
+    return c.get(who)
+
+
+def e2e_summary(doc):
+    e2e = doc.get("e2e")
+    if e2e is None:
+        return []
+    out = ["", "End to end: the rows jwtgated serves, through the daemon over HTTP on loopback "
+           "(`e2e` in the JSON)."]
+    if "error" in e2e:
+        out.append("")
+        out.append(f"Not measured in this run: {e2e['error']}.")
+        return out
+    rows = e2e.get("strategies", [])
+    cfg = e2e.get("config", {})
+    settings = e2e.get("method", {}).get("settings", {})
+    rev = e2e.get("setup", {}).get("revocation", {})
+    out[-1] += (f" One server per row: nginx `return 200` for S0 (the HTTP floor), jwtgated "
+                f"(io_threads {settings.get('daemon_io_threads', '?')}, workers "
+                f"{settings.get('daemon_workers', '?')}) for the others, S2 and S7 with "
+                f"{fmt_num(rev.get('revoked_jtis'))} revoked jtis recovered from disk. "
+                f"bench/loadgen on {settings.get('connections', '?')} keep-alive connections: "
+                f"closed loop for {cfg.get('duration_s')} s (maximum), then open loop at "
+                f"{', '.join(f'{f:.0%}' for f in cfg.get('rate_fractions', []))} of it for "
+                f"{cfg.get('open_duration_s')} s each. Client and server share the cores"
+                f"{' (quick: smoke figures only)' if cfg.get('quick') else ''}.")
+    out.append("")
+    out.append("Cost = CPU µs per request of the load generator (client) and of the server, at "
+               "maximum throughput; latency at about half of the row's maximum, from the "
+               "intended send time.")
+    out.append("")
+    base = find(rows, "S1.HS256")
+    base_cost = e2e_cpu(base) if base else None
+    out.append("| row | strategy | variant | req/s | client µs/req | server µs/req | "
+               "total vs S1 HS256 | server RSS MiB | p50 µs | p99 µs | p99.9 µs |")
+    out.append("|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for r in rows:
+        key, name, variant = r.get("key"), r.get("name"), r.get("variant") or ""
+        if r.get("status") not in ("ok", "errors"):
+            reason = (r.get("reason") or "").replace("|", "/").replace("\n", " ")[:110]
+            out.append(f"| {key} | {name} | {variant} | {r.get('status')}: {reason} "
+                       "| | | | | | | |")
+            continue
+        thr = r.get("closed_loop", {}).get("throughput_rps")
+        total = e2e_cpu(r)
+        mem = r.get("memory", {})
+        rss = (mem.get("daemon") or mem.get("nginx") or {}).get("rss_kib")
+        o = middle_open(r)
+        lat = (o or {}).get("latency_us", {})
+        flag = " (errors)" if r.get("status") == "errors" else ""
+        if o and o.get("saturated"):
+            flag += " (sat.)"
+        out.append(
+            f"| {key} | {name} | {variant} | {fmt_num(thr)} | {fmt_cost(e2e_cpu(r, 'client'))} | "
+            f"{fmt_cost(e2e_cpu(r, 'server'))} | "
+            f"{fmt_ratio(total / base_cost) if total is not None and base_cost else '–'} | "
+            f"{fmt_num(rss / 1024, 1) if rss else '–'} | "
+            f"{fmt_num(lat.get('p50'), 1) if lat else '–'} | "
+            f"{fmt_num(lat.get('p99'), 1) if lat else '–'} | "
+            f"{fmt_num(lat.get('p999'), 1) if lat else '–'}{flag} |")
+    said = []
+    s0 = find(rows, "S0")
+    floor = e2e_cpu(s0) if s0 else None
+    if floor is not None and base_cost is not None:
+        said.append(f"an HTTP request answered by nginx `return 200` costs {fmt_cost(floor)} µs "
+                    f"of CPU (client and server), one answered by jwtgated with an HS256 "
+                    f"verification {fmt_cost(base_cost)} µs")
+    alg = cfg.get("jwt_alg") or "HS256"
+    s1, s2 = find(rows, f"S1.{alg}"), find(rows, f"S2.{alg}")
+    c1, c2 = (e2e_cpu(s1) if s1 else None), (e2e_cpu(s2) if s2 else None)
+    if c1 is not None and c2 is not None:
+        d = c2 - c1
+        said.append(f"the revocation check (S2, {alg}) adds {fmt_cost(d)} µs" if d >= 0 else
+                    f"with the revocation check (S2, {alg}) it measured {fmt_cost(-d)} µs less "
+                    "than without (run-to-run noise)")
+    if said:
+        out.append("")
+        out.append("End to end, on this machine: " + "; ".join(said) + ".")
+    return out
 
 
 def update_readme(readme, text):
