@@ -270,6 +270,18 @@ void WaitListening(ChildProcess& p, int port, double timeout_s, const std::strin
                            std::to_string(static_cast<int>(timeout_s)) + " s; see " + log);
 }
 
+// First line of `command`'s output (stdout and stderr), or empty.
+std::string FirstLine(const std::string& command) {
+  FILE* p = popen((command + " 2>&1").c_str(), "r");
+  if (p == nullptr) return {};
+  char buf[256] = {};
+  const bool got = std::fgets(buf, sizeof buf, p) != nullptr;
+  pclose(p);
+  std::string line = got ? buf : "";
+  while (!line.empty() && (line.back() == '\n' || line.back() == '\r')) line.pop_back();
+  return line;
+}
+
 std::string ReadFile(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   std::ostringstream s;
@@ -621,6 +633,11 @@ Json RunE2e(const E2eOptions& o) {
                        {"jwt_alg", AlgName(o.jwt_alg)},
                        {"seed", o.seed},
                        {"closed_only", o.closed_only}};
+  doc["programs"] = Json{{"jwtgated", o.jwtgated},
+                         {"loadgen", o.loadgen},
+                         {"nginx", have_nginx ? Json(o.nginx) : Json(nullptr)},
+                         {"nginx_version", have_nginx ? Json(FirstLine(o.nginx + " -v"))
+                                                      : Json(nullptr)}};
   doc["loadavg_1m_at_start"] = LoadAverage1();
 
   // Token pools: the S1 algorithms and the S2/S7 one.
@@ -650,9 +667,7 @@ Json RunE2e(const E2eOptions& o) {
     jwks_files[a] = JwksFile(o, pool);
     tokens[std::string(AlgName(a))] = Json{{"count", n},
                                            {"sign_seconds", Round(pool.sign_seconds, 3)},
-                                           {"mean_token_bytes", Round(pool.mean_token_bytes, 1)},
-                                           {"file", token_files[a]},
-                                           {"jwks", jwks_files[a]}};
+                                           {"mean_token_bytes", Round(pool.mean_token_bytes, 1)}};
     env.pools.emplace(a, std::move(pool));
   }
   setup["tokens"] = tokens;
