@@ -2,7 +2,9 @@
 // array of cells, each with a sequence number that tells producers and consumers whose turn
 // it is. One CAS per push or pop on the shared position; no locks, no allocation after
 // construction. TryPush fails immediately when the ring is full (back-pressure), TryPop when
-// it is empty.
+// it is empty. The bulk forms claim a run of consecutive cells with one CAS: the sequence
+// loads of the run are independent, so their cache misses overlap instead of queueing
+// behind one locked instruction per element.
 #ifndef JWTGATE_PIPELINE_MPMC_RING_H_
 #define JWTGATE_PIPELINE_MPMC_RING_H_
 
@@ -81,6 +83,67 @@ class MpmcRing {
     // release: hands the cell back to producers of the next lap after the move-out.
     cell->seq.store(pos + mask_ + 1, std::memory_order_release);
     return true;
+  }
+
+  // Thread-safe. Pushes a prefix of values[0, n) (moving from it) and returns its length: 0
+  // when full, less than n when the ring has room for fewer.
+  size_t TryPushBulk(T* values, size_t n) noexcept {
+    if (n == 0) return 0;
+    size_t pos = enqueue_pos_.load(std::memory_order_relaxed);
+    size_t m;
+    for (;;) {
+      // acquire, as in TryPush: the cells' previous values have been moved out.
+      const size_t seq = cells_[pos & mask_].seq.load(std::memory_order_acquire);
+      const intptr_t dif = static_cast<intptr_t>(seq) - static_cast<intptr_t>(pos);
+      if (dif < 0) return 0;  // full
+      if (dif > 0) {
+        pos = enqueue_pos_.load(std::memory_order_relaxed);
+        continue;
+      }
+      // Cell pos + m is free for this lap only when its seq is exactly pos + m; only the
+      // producer that claims position pos + m can change that, so the run stays free until
+      // the CAS below either claims all of it or fails.
+      m = 1;
+      while (m < n && cells_[(pos + m) & mask_].seq.load(std::memory_order_acquire) == pos + m) ++m;
+      // relaxed: the CAS only claims the cells; publication happens through seq below.
+      if (enqueue_pos_.compare_exchange_weak(pos, pos + m, std::memory_order_relaxed)) break;
+    }
+    for (size_t i = 0; i < m; ++i) {
+      Cell& cell = cells_[(pos + i) & mask_];
+      cell.value = std::move(values[i]);
+      // release: publishes the value to the consumer that acquires seq == pos + i + 1.
+      cell.seq.store(pos + i + 1, std::memory_order_release);
+    }
+    return m;
+  }
+
+  // Thread-safe. Pops up to `max` elements into out[0, max) in FIFO order; returns how many
+  // (0 when empty).
+  size_t TryPopBulk(T* out, size_t max) noexcept {
+    if (max == 0) return 0;
+    size_t pos = dequeue_pos_.load(std::memory_order_relaxed);
+    size_t m;
+    for (;;) {
+      // acquire, as in TryPop: makes the producers' values visible.
+      const size_t seq = cells_[pos & mask_].seq.load(std::memory_order_acquire);
+      const intptr_t dif = static_cast<intptr_t>(seq) - static_cast<intptr_t>(pos + 1);
+      if (dif < 0) return 0;  // empty
+      if (dif > 0) {
+        pos = dequeue_pos_.load(std::memory_order_relaxed);
+        continue;
+      }
+      // The run ends at the first cell not yet published (producers finish out of order).
+      m = 1;
+      while (m < max && cells_[(pos + m) & mask_].seq.load(std::memory_order_acquire) == pos + m + 1) ++m;
+      if (dequeue_pos_.compare_exchange_weak(pos, pos + m, std::memory_order_relaxed)) break;
+    }
+    for (size_t i = 0; i < m; ++i) {
+      Cell& cell = cells_[(pos + i) & mask_];
+      out[i] = std::move(cell.value);
+      // release: hands the cell back to producers of the next lap after the move-out.
+      cell.seq.store(pos + i + mask_ + 1, std::memory_order_release);
+    }
+    return m;
   }
 
   // Approximate number of elements (exact when no operation is in flight).
