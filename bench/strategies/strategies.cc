@@ -196,8 +196,7 @@ class CachedJwtWorker final : public Worker {
       const std::string& token = pool_.tokens[keys[i] % pool_.tokens.size()];
       const uint64_t hash = cache_->Hash(token);
       Status s = Status::kInternalError;
-      std::shared_ptr<const VerifiedToken> entry;
-      if (cache_->Find(token, hash, now_, *verifier_, &s, &entry) ==
+      if (cache_->Find(token, hash, now_, *verifier_, &s, nullptr) ==
           VerifiedTokenCache::Lookup::kMiss) {
         Claims claims;
         s = verifier_->Verify(token, now_, ctx_, &claims);

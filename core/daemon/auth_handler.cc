@@ -106,9 +106,10 @@ void AuthHandler::OnRequest(net::HttpServer& server, net::RequestId id,
     if (cache != nullptr) {
       hash = cache->Hash(token);
       Status st;
-      std::shared_ptr<const VerifiedToken> entry;
-      if (cache->Find(token, hash, now, *v, &st, &entry) == VerifiedTokenCache::Lookup::kHit) {
-        Finish(id, st, entry.get());
+      const VerifiedToken* entry = nullptr;
+      const VerifiedTokenCache::ReadGuard guard;
+      if (cache->Find(token, hash, now, *v, &st, &entry, guard) == VerifiedTokenCache::Lookup::kHit) {
+        Finish(id, st, entry);
         latency_.Observe(MonotonicNs() - started);
         return;
       }

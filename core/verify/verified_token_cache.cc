@@ -3,10 +3,13 @@
 #include <array>
 #include <cstring>
 #include <mutex>
+#include <new>
+#include <vector>
 
 #include "jwtgate/cache.h"
 #include "jwtgate/verifier.h"
 #include "pipeline/mpmc_ring.h"  // kCacheLine
+#include "revoke/epoch.h"
 #define XXH_INLINE_ALL
 #include <xxhash.h>
 
@@ -44,24 +47,107 @@ Claims VerifiedToken::AsClaims() const noexcept {
 }
 
 namespace {
+
 constexpr size_t kWays = 8;
+// Hit/miss counter stripes: a thread counts in its own stripe (threads beyond kStripes share).
+constexpr size_t kStripes = 64;
+// Unpublished nodes are freed in batches of this many, one epoch synchronisation per batch.
+constexpr size_t kReclaimBatch = 128;
+
+// Cache read guards the calling thread holds (reclaiming inside one would wait for itself).
+thread_local int t_guard_depth = 0;
+
+unsigned ThreadStripe() noexcept {
+  static std::atomic<unsigned> next{0};
+  // Trivially initialised thread-local: no TLS init wrapper on the hit path.
+  static thread_local unsigned stripe = ~0u;
+  if (stripe == ~0u) [[unlikely]] {
+    stripe = next.fetch_add(1, std::memory_order_relaxed) % kStripes;  // any spread will do
+  }
+  return stripe;
+}
+
 }  // namespace
+
+// An immutable cache entry in one allocation: the node, then the token's bytes and its iss,
+// sub and jti. A probe reads the node and compares the token right behind it (no pointer to
+// chase), and the re-check reads claims whose views point into the same block.
+struct VerifiedTokenCache::Node {
+  static Node* Make(std::shared_ptr<const VerifiedToken> e) noexcept {
+    const size_t extra = e->token.size() + e->iss.size() + e->sub.size() + e->jti.size();
+    void* block = ::operator new(sizeof(Node) + extra, std::nothrow);
+    if (block == nullptr) return nullptr;
+    return new (block) Node(std::move(e));
+  }
+  static void Free(Node* n) noexcept {
+    n->~Node();
+    ::operator delete(n);
+  }
+
+  const uint64_t hash;
+  std::string_view token;
+  Claims claims;  // what Recheck needs, built once at insert instead of on every hit
+  const std::shared_ptr<const VerifiedToken> entry;
+
+ private:
+  explicit Node(std::shared_ptr<const VerifiedToken> e) noexcept
+      : hash(e->hash), claims(e->AsClaims()), entry(std::move(e)) {
+    char* o = reinterpret_cast<char*>(this + 1);
+    auto copy = [&o](const std::string& s) {
+      if (!s.empty()) std::memcpy(o, s.data(), s.size());
+      const std::string_view v(o, s.size());
+      o += s.size();
+      return v;
+    };
+    token = copy(entry->token);
+    claims.iss = copy(entry->iss);
+    claims.sub = copy(entry->sub);
+    claims.jti = copy(entry->jti);
+  }
+  ~Node() = default;
+};
 
 struct alignas(pipeline::kCacheLine) VerifiedTokenCache::Shard {
   struct Set {
-    std::array<uint64_t, kWays> hash{};
-    std::array<std::shared_ptr<const VerifiedToken>, kWays> entry;
-    uint8_t ref = 0;   // CLOCK reference bits, one per way
-    uint8_t hand = 0;  // CLOCK hand within the set
+    // A way's tag is a hint for the probe (the node's own hash and token decide); node is the
+    // published entry. Readers load both lock-free; writers store them under `mu`.
+    std::array<std::atomic<uint64_t>, kWays> tag{};
+    std::array<std::atomic<Node*>, kWays> node{};
+    std::atomic<uint8_t> ref{0};  // CLOCK reference bits, one per way (readers set, writers clear)
+    uint8_t hand = 0;             // CLOCK hand within the set; GUARDED_BY(mu)
   };
   std::mutex mu;
-  std::unique_ptr<Set[]> sets;  // GUARDED_BY(mu)
+  std::unique_ptr<Set[]> sets;  // the array itself never changes after construction
   size_t entries = 0;           // GUARDED_BY(mu)
-  // Counters are per shard so that hits on different shards never share a cache line.
-  std::atomic<uint64_t> hits{0}, misses{0}, inserts{0}, evictions{0};
+  // Written only by writers (under mu); per shard so that writers on different shards never
+  // share a cache line.
+  std::atomic<uint64_t> inserts{0}, evictions{0};
 };
 
-VerifiedTokenCache::VerifiedTokenCache(CacheOptions options) {
+struct alignas(pipeline::kCacheLine) VerifiedTokenCache::Counters {
+  std::atomic<uint64_t> hits{0};
+  std::atomic<uint64_t> misses{0};
+};
+
+struct VerifiedTokenCache::Retired {
+  std::mutex mu;
+  std::vector<Node*> nodes;  // GUARDED_BY(mu): unpublished, waiting for readers to leave
+};
+
+VerifiedTokenCache::ReadGuard::ReadGuard() noexcept {
+  static_assert(sizeof(revoke::EpochDomain::Guard) <= sizeof(storage_) &&
+                alignof(revoke::EpochDomain::Guard) <= 8);
+  new (storage_) revoke::EpochDomain::Guard(revoke::EpochDomain::Global());
+  ++t_guard_depth;
+}
+
+VerifiedTokenCache::ReadGuard::~ReadGuard() {
+  --t_guard_depth;
+  std::launder(reinterpret_cast<revoke::EpochDomain::Guard*>(storage_))->~Guard();
+}
+
+VerifiedTokenCache::VerifiedTokenCache(CacheOptions options)
+    : counters_(new Counters[kStripes]), retired_(std::make_unique<Retired>()) {
   size_t shards = 1;
   while (shards < options.shards) shards <<= 1;
   shard_mask_ = shards - 1;
@@ -77,7 +163,17 @@ VerifiedTokenCache::VerifiedTokenCache(CacheOptions options) {
   }
 }
 
-VerifiedTokenCache::~VerifiedTokenCache() = default;
+VerifiedTokenCache::~VerifiedTokenCache() {
+  // No readers remain (the cache is being destroyed): free everything directly.
+  for (size_t i = 0; i <= shard_mask_; ++i) {
+    for (size_t s = 0; s < sets_per_shard_; ++s) {
+      for (auto& n : shards_[i].sets[s].node) {
+        if (Node* p = n.load(std::memory_order_relaxed)) Node::Free(p);
+      }
+    }
+  }
+  for (Node* n : retired_->nodes) Node::Free(n);
+}
 
 uint64_t VerifiedTokenCache::Hash(std::string_view token) const noexcept {
   return XXH3_64bits_withSeed(token.data(), token.size(), seed_);
@@ -87,65 +183,137 @@ VerifiedTokenCache::Shard& VerifiedTokenCache::ShardFor(uint64_t hash) const noe
   return shards_[hash & shard_mask_];
 }
 
+// REQUIRES: inside an epoch guard. Returns the node on a hit (with *status set), else null.
+const VerifiedTokenCache::Node* VerifiedTokenCache::Probe(std::string_view token, uint64_t hash,
+                                                          int64_t now, const Verifier& verifier,
+                                                          Status* status) noexcept {
+  Shard::Set& set = ShardFor(hash).sets[(hash >> 16) % sets_per_shard_];
+  Counters& counters = counters_[ThreadStripe()];
+  for (size_t w = 0; w < kWays; ++w) {
+    // relaxed: the tag only filters; the node is loaded (acquire) and checked in full.
+    if (set.tag[w].load(std::memory_order_relaxed) != hash) continue;
+    // acquire: pairs with the writer's release store, so the node's fields are visible.
+    const Node* n = set.node[w].load(std::memory_order_acquire);
+    if (n == nullptr || n->hash != hash || n->token != token) continue;
+    const uint8_t bit = static_cast<uint8_t>(1u << w);
+    // relaxed: CLOCK is a heuristic. Written only when clear, so a hot entry's set line stays
+    // shared between the cores that hit it.
+    if ((set.ref.load(std::memory_order_relaxed) & bit) == 0) {
+      set.ref.fetch_or(bit, std::memory_order_relaxed);
+    }
+    // relaxed: a statistic, on this thread's own stripe (uncontended).
+    counters.hits.fetch_add(1, std::memory_order_relaxed);
+    *status = verifier.Recheck(n->claims, now);
+    return n;
+  }
+  counters.misses.fetch_add(1, std::memory_order_relaxed);
+  return nullptr;
+}
+
 VerifiedTokenCache::Lookup VerifiedTokenCache::Find(std::string_view token, uint64_t hash,
                                                     int64_t now, const Verifier& verifier,
                                                     Status* status,
                                                     std::shared_ptr<const VerifiedToken>* entry) noexcept {
+  const Node* n;
+  bool evict = false;
+  {
+    revoke::EpochDomain::Guard guard(revoke::EpochDomain::Global());
+    n = Probe(token, hash, now, verifier, status);
+    if (n == nullptr) return Lookup::kMiss;
+    if (*status == Status::kOk) {
+      if (entry != nullptr) *entry = n->entry;
+    } else {
+      evict = true;
+    }
+  }
+  // Outside the guard: Evict compares the pointer only, never dereferences it (should the
+  // address have been reused meanwhile, another entry is forgotten, which is always safe).
+  if (evict) Evict(n, hash);
+  return Lookup::kHit;
+}
+
+VerifiedTokenCache::Lookup VerifiedTokenCache::Find(std::string_view token, uint64_t hash,
+                                                    int64_t now, const Verifier& verifier,
+                                                    Status* status, const VerifiedToken** entry,
+                                                    const ReadGuard& /*guard*/) noexcept {
+  const Node* n = Probe(token, hash, now, verifier, status);
+  if (n == nullptr) return Lookup::kMiss;
+  if (*status == Status::kOk) {
+    *entry = n->entry.get();
+  } else {
+    Evict(n, hash);
+  }
+  return Lookup::kHit;
+}
+
+// Unpublishes `node` if it is still in its set (another thread may have replaced it).
+void VerifiedTokenCache::Evict(const Node* node, uint64_t hash) noexcept {
   Shard& sh = ShardFor(hash);
-  const size_t set_index = (hash >> 16) % sets_per_shard_;
-  std::shared_ptr<const VerifiedToken> found;
-  size_t way = kWays;
+  Shard::Set& set = sh.sets[(hash >> 16) % sets_per_shard_];
+  Node* victim = nullptr;
   {
     std::lock_guard<std::mutex> lock(sh.mu);
-    Shard::Set& set = sh.sets[set_index];
     for (size_t w = 0; w < kWays; ++w) {
-      if (set.hash[w] == hash && set.entry[w] && set.entry[w]->token == token) {
-        set.ref = static_cast<uint8_t>(set.ref | (1u << w));
-        found = set.entry[w];
-        way = w;
+      if (set.node[w].load(std::memory_order_relaxed) == node) {
+        victim = set.node[w].load(std::memory_order_relaxed);
+        set.node[w].store(nullptr, std::memory_order_release);
+        set.tag[w].store(0, std::memory_order_relaxed);
+        --sh.entries;
+        sh.evictions.fetch_add(1, std::memory_order_relaxed);
         break;
       }
     }
   }
-  if (!found) {
-    sh.misses.fetch_add(1, std::memory_order_relaxed);  // a statistic: no ordering needed
-    return Lookup::kMiss;
+  if (victim != nullptr) Retire(victim);
+}
+
+void VerifiedTokenCache::Retire(Node* node) noexcept {
+  bool due;
+  {
+    std::lock_guard<std::mutex> lock(retired_->mu);
+    retired_->nodes.push_back(node);  // the vector's capacity is kept across batches
+    due = retired_->nodes.size() >= kReclaimBatch;
   }
-  sh.hits.fetch_add(1, std::memory_order_relaxed);
-  *status = verifier.Recheck(found->AsClaims(), now);
-  if (*status != Status::kOk) {
-    std::lock_guard<std::mutex> lock(sh.mu);
-    Shard::Set& set = sh.sets[set_index];
-    if (set.entry[way] == found) {
-      set.entry[way].reset();
-      set.hash[way] = 0;
-      --sh.entries;
-      sh.evictions.fetch_add(1, std::memory_order_relaxed);
-    }
-    return Lookup::kHit;
+  if (due) Reclaim(/*force=*/false);
+}
+
+// Frees retired nodes once no reader can still hold them. Skipped inside this thread's own
+// read guard (it would wait for itself); the next writer outside one does it.
+void VerifiedTokenCache::Reclaim(bool force) noexcept {
+  if (t_guard_depth != 0) return;
+  std::vector<Node*> batch;
+  {
+    std::lock_guard<std::mutex> lock(retired_->mu);
+    if (retired_->nodes.empty() || (!force && retired_->nodes.size() < kReclaimBatch)) return;
+    batch.swap(retired_->nodes);
+    retired_->nodes.reserve(kReclaimBatch);
   }
-  *entry = std::move(found);
-  return Lookup::kHit;
+  // Every reader that loaded one of these nodes did so inside a guard that began before they
+  // were unpublished; Synchronize waits for those guards to end.
+  revoke::EpochDomain::Global().Synchronize();
+  for (Node* n : batch) Node::Free(n);
 }
 
 void VerifiedTokenCache::Insert(std::shared_ptr<const VerifiedToken> e) noexcept {
   const uint64_t hash = e->hash;
+  Node* fresh = Node::Make(std::move(e));
+  if (fresh == nullptr) return;  // a cache may forget; the token is verified again next time
   Shard& sh = ShardFor(hash);
-  const size_t set_index = (hash >> 16) % sets_per_shard_;
-  std::shared_ptr<const VerifiedToken> victim;  // destroyed outside the lock
+  Shard::Set& set = sh.sets[(hash >> 16) % sets_per_shard_];
+  Node* victim = nullptr;
   {
     std::lock_guard<std::mutex> lock(sh.mu);
-    Shard::Set& set = sh.sets[set_index];
     size_t target = kWays;
     for (size_t w = 0; w < kWays; ++w) {
-      if (set.entry[w] && set.hash[w] == hash && set.entry[w]->token == e->token) {
+      const Node* n = set.node[w].load(std::memory_order_relaxed);
+      if (n != nullptr && n->hash == hash && n->token == fresh->token) {
         target = w;  // replace the equal token
         break;
       }
     }
     if (target == kWays) {
       for (size_t w = 0; w < kWays; ++w) {
-        if (!set.entry[w]) {
+        if (set.node[w].load(std::memory_order_relaxed) == nullptr) {
           target = w;
           break;
         }
@@ -156,46 +324,64 @@ void VerifiedTokenCache::Insert(std::shared_ptr<const VerifiedToken> e) noexcept
       for (size_t step = 0; step < 2 * kWays; ++step) {
         const size_t w = set.hand;
         set.hand = static_cast<uint8_t>((set.hand + 1) % kWays);
-        if (set.ref & (1u << w)) {
-          set.ref = static_cast<uint8_t>(set.ref & ~(1u << w));
+        const uint8_t bit = static_cast<uint8_t>(1u << w);
+        if (set.ref.load(std::memory_order_relaxed) & bit) {
+          set.ref.fetch_and(static_cast<uint8_t>(~bit), std::memory_order_relaxed);
         } else {
           target = w;
           break;
         }
       }
+      if (target == kWays) target = set.hand;  // every way was hit again meanwhile
       sh.evictions.fetch_add(1, std::memory_order_relaxed);
-    } else if (!set.entry[target]) {
+    } else if (set.node[target].load(std::memory_order_relaxed) == nullptr) {
       ++sh.entries;
     }
-    victim = std::move(set.entry[target]);
-    set.entry[target] = std::move(e);
-    set.hash[target] = hash;
-    set.ref = static_cast<uint8_t>(set.ref & ~(1u << target));
+    victim = set.node[target].load(std::memory_order_relaxed);
+    // release: the node's fields happen-before any reader that acquires the pointer.
+    set.node[target].store(fresh, std::memory_order_release);
+    set.tag[target].store(hash, std::memory_order_relaxed);
+    set.ref.fetch_and(static_cast<uint8_t>(~(1u << target)), std::memory_order_relaxed);
   }
   sh.inserts.fetch_add(1, std::memory_order_relaxed);
+  if (victim != nullptr) Retire(victim);
 }
 
 void VerifiedTokenCache::Clear() noexcept {
+  std::vector<Node*> victims;
   for (size_t i = 0; i <= shard_mask_; ++i) {
     Shard& sh = shards_[i];
-    std::unique_ptr<Shard::Set[]> fresh(new (std::nothrow) Shard::Set[sets_per_shard_]);
     std::lock_guard<std::mutex> lock(sh.mu);
-    if (fresh) {
-      sh.sets.swap(fresh);
-    } else {
-      for (size_t s = 0; s < sets_per_shard_; ++s) sh.sets[s] = Shard::Set{};
+    for (size_t s = 0; s < sets_per_shard_; ++s) {
+      Shard::Set& set = sh.sets[s];
+      for (size_t w = 0; w < kWays; ++w) {
+        Node* n = set.node[w].load(std::memory_order_relaxed);
+        if (n == nullptr) continue;
+        set.node[w].store(nullptr, std::memory_order_release);
+        set.tag[w].store(0, std::memory_order_relaxed);
+        victims.push_back(n);
+      }
+      set.ref.store(0, std::memory_order_relaxed);
+      set.hand = 0;
     }
     sh.entries = 0;
   }
+  {
+    std::lock_guard<std::mutex> lock(retired_->mu);
+    retired_->nodes.insert(retired_->nodes.end(), victims.begin(), victims.end());
+  }
+  Reclaim(/*force=*/true);
 }
 
 VerifiedTokenCache::Stats VerifiedTokenCache::stats() const noexcept {
   Stats s;
   s.capacity = (shard_mask_ + 1) * sets_per_shard_ * kWays;
+  for (size_t i = 0; i < kStripes; ++i) {
+    s.hits += counters_[i].hits.load(std::memory_order_relaxed);
+    s.misses += counters_[i].misses.load(std::memory_order_relaxed);
+  }
   for (size_t i = 0; i <= shard_mask_; ++i) {
     Shard& sh = shards_[i];
-    s.hits += sh.hits.load(std::memory_order_relaxed);
-    s.misses += sh.misses.load(std::memory_order_relaxed);
     s.inserts += sh.inserts.load(std::memory_order_relaxed);
     s.evictions += sh.evictions.load(std::memory_order_relaxed);
     std::lock_guard<std::mutex> lock(sh.mu);

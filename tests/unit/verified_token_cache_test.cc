@@ -2,7 +2,11 @@
 
 #include <catch2/catch.hpp>
 
+#include <atomic>
+#include <chrono>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include "jwtgate/keys.h"
 #include "jwtgate/signer.h"
@@ -120,4 +124,147 @@ TEST_CASE("Cache hit on a real verified token", "[cache]") {
   CHECK(s == Status::kOk);
   CHECK(e->sub == "ann");
   CHECK(e->exp == kNow + 60);
+}
+
+TEST_CASE("Cache verdict without the entry, and the guarded pointer form", "[cache]") {
+  JtiRevocation r;
+  auto v = MakeVerifier(&r);
+  VerifiedTokenCache cache(CacheOptions{64, 1, 7});
+  const std::string t = "p.q.r";
+  cache.Insert(Entry(cache, t, kNow + 600, "jti-3"));
+  Status s = Status::kInternalError;
+  REQUIRE(cache.Find(t, cache.Hash(t), kNow, *v, &s, nullptr) == VerifiedTokenCache::Lookup::kHit);
+  CHECK(s == Status::kOk);
+  {
+    const VerifiedTokenCache::ReadGuard guard;
+    const VerifiedToken* e = nullptr;
+    REQUIRE(cache.Find(t, cache.Hash(t), kNow, *v, &s, &e, guard) ==
+            VerifiedTokenCache::Lookup::kHit);
+    CHECK(s == Status::kOk);
+    REQUIRE(e != nullptr);
+    CHECK(e->token == t);
+    CHECK(e->jti == "jti-3");
+    CHECK(cache.Find("p.q.x", cache.Hash("p.q.x"), kNow, *v, &s, &e, guard) ==
+          VerifiedTokenCache::Lookup::kMiss);
+    // A failed re-check in the pointer form evicts too (reclamation waits for the guard).
+    r.revoked = "jti-3";
+    e = nullptr;
+    REQUIRE(cache.Find(t, cache.Hash(t), kNow, *v, &s, &e, guard) ==
+            VerifiedTokenCache::Lookup::kHit);
+    CHECK(s == Status::kRevoked);
+    CHECK(e == nullptr);
+  }
+  CHECK(cache.Find(t, cache.Hash(t), kNow, *v, &s, nullptr) == VerifiedTokenCache::Lookup::kMiss);
+  const auto st = cache.stats();
+  CHECK(st.hits == 3);
+  CHECK(st.misses == 2);
+  CHECK(st.entries == 0);
+}
+
+TEST_CASE("Cache inserts inside a read guard defer reclamation instead of waiting for it",
+          "[cache]") {
+  auto v = MakeVerifier();
+  VerifiedTokenCache cache(CacheOptions{8, 1, 7});  // one set: every insert past 8 evicts
+  cache.Insert(Entry(cache, "keep.me.now", kNow + 600));
+  const VerifiedTokenCache::ReadGuard guard;
+  const VerifiedToken* e = nullptr;
+  Status s;
+  REQUIRE(cache.Find("keep.me.now", cache.Hash("keep.me.now"), kNow, *v, &s, &e, guard) ==
+          VerifiedTokenCache::Lookup::kHit);
+  // Far more evictions than one reclamation batch, all while this thread holds the guard:
+  // none may wait for this thread, and the entry read above stays valid.
+  for (int i = 0; i < 1000; ++i) cache.Insert(Entry(cache, "t." + std::to_string(i) + ".s", kNow + 600));
+  CHECK(cache.stats().evictions >= 1000 - 8);
+  CHECK(e->token == "keep.me.now");
+  CHECK(e->sub == "s");
+}
+
+TEST_CASE("Cache Clear waits for readers that still hold entries", "[cache][concurrency]") {
+  auto v = MakeVerifier();
+  VerifiedTokenCache cache(CacheOptions{64, 1, 7});
+  const std::string t = "held.while.cleared";
+  cache.Insert(Entry(cache, t, kNow + 600, "held"));
+  std::atomic<bool> cleared{false};
+  std::thread clearer;
+  {
+    const VerifiedTokenCache::ReadGuard guard;
+    const VerifiedToken* e = nullptr;
+    Status s;
+    REQUIRE(cache.Find(t, cache.Hash(t), kNow, *v, &s, &e, guard) ==
+            VerifiedTokenCache::Lookup::kHit);
+    clearer = std::thread([&] {
+      cache.Clear();
+      cleared.store(true);
+    });
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    // Unpublished at once, freed only after this guard ends.
+    CHECK_FALSE(cleared.load());
+    CHECK(e->token == t);
+    CHECK(e->jti == "held");
+  }
+  clearer.join();
+  CHECK(cleared.load());
+  Status s;
+  CHECK(cache.Find(t, cache.Hash(t), kNow, *v, &s, nullptr) == VerifiedTokenCache::Lookup::kMiss);
+}
+
+TEST_CASE("Cache readers race inserts, evictions, re-check failures and reloads safely",
+          "[cache][concurrency]") {
+  JtiRevocation r;  // revoked stays empty: written before the threads start
+  r.revoked = "jti-never";
+  auto v = MakeVerifier(&r);
+  VerifiedTokenCache cache(CacheOptions{64, 2, 7});  // small: constant eviction
+  constexpr int kTokens = 200;
+  std::vector<std::string> tokens;
+  for (int i = 0; i < kTokens; ++i) tokens.push_back("tok." + std::to_string(i) + ".sig");
+  std::atomic<bool> stop{false};
+  std::vector<std::vector<std::string>> problems(3);
+  std::vector<std::thread> threads;
+  for (size_t t = 0; t < 2; ++t) {
+    threads.emplace_back([&, t] {
+      Status s;
+      for (uint64_t n = 0; !stop.load(std::memory_order_relaxed); ++n) {
+        const int i = static_cast<int>((n * 7 + t) % kTokens);
+        const std::string& tok = tokens[static_cast<size_t>(i)];
+        // Tokens with odd i are cached as already expired: their hits must say so and evict.
+        const Status want = (i % 2 == 0) ? Status::kOk : Status::kExpired;
+        if (n % 2 == 0) {
+          const VerifiedTokenCache::ReadGuard guard;
+          const VerifiedToken* e = nullptr;
+          if (cache.Find(tok, cache.Hash(tok), kNow, *v, &s, &e, guard) ==
+              VerifiedTokenCache::Lookup::kHit) {
+            if (s != want) problems[t].push_back(tok + ": " + std::string(ToString(s)));
+            if (s == Status::kOk && (e->token != tok || e->jti != "j" + std::to_string(i))) {
+              problems[t].push_back(tok + ": wrong entry " + e->token);
+            }
+          }
+        } else {
+          std::shared_ptr<const VerifiedToken> e;
+          if (cache.Find(tok, cache.Hash(tok), kNow, *v, &s, &e) == VerifiedTokenCache::Lookup::kHit) {
+            if (s != want) problems[t].push_back(tok + ": " + std::string(ToString(s)));
+            if (s == Status::kOk && (e->token != tok || e->jti != "j" + std::to_string(i))) {
+              problems[t].push_back(tok + ": wrong entry " + e->token);
+            }
+          }
+        }
+      }
+    });
+  }
+  threads.emplace_back([&] {
+    for (int round = 0; round < 20000; ++round) {
+      const int i = round % kTokens;
+      const int64_t exp = (i % 2 == 0) ? kNow + 600 : kNow - 600;
+      cache.Insert(Entry(cache, tokens[static_cast<size_t>(i)], exp, "j" + std::to_string(i)));
+      if (round % 5000 == 4999) cache.Clear();
+    }
+    stop.store(true);
+  });
+  for (auto& th : threads) th.join();
+  for (const auto& list : problems) {
+    CHECK(list.empty());
+    for (const auto& p : list) UNSCOPED_INFO(p);
+  }
+  const auto st = cache.stats();
+  CHECK(st.entries <= st.capacity);
+  CHECK(st.inserts == 20000);
 }

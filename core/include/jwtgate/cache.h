@@ -10,9 +10,14 @@
 //    a revocation after caching takes effect on the next hit.
 //  - Clear() on key reload: entries verified under old keys are dropped.
 //  - Bounded memory: `capacity` entries in set-associative shards (8 ways per set) with CLOCK
-//    replacement; expired entries are evicted first.
-// Thread-safe. Each shard has its own mutex, held only for the probe and the copy of one
-// shared_ptr; re-checks run outside the lock.
+//    replacement.
+//
+// Concurrency. Readers take no lock and write no shared cache line on a hit: an entry is an
+// immutable node published with a release store and read under an epoch guard (two
+// thread-local stores); a set's CLOCK bit is written only when it is not already set, and
+// hit/miss counters are striped per thread. Replaced and evicted nodes are reclaimed after an
+// epoch synchronisation, in batches, by writers. Writers (Insert, Clear, evicting a node that
+// failed its re-check) serialise per shard on a mutex. Everything is thread-safe.
 #ifndef JWTGATE_CACHE_H_
 #define JWTGATE_CACHE_H_
 
@@ -71,10 +76,32 @@ class VerifiedTokenCache {
 
   enum class Lookup : uint8_t { kMiss, kHit };
 
+  // A read-side critical section for the pointer form of Find. Cheap (a few thread-local
+  // accesses, no atomic read-modify-write); nestable; not movable.
+  // REQUIRES: the thread does not call Insert or Clear while it holds one (reclamation would
+  // wait for the thread itself; it is deferred instead, and memory is held longer).
+  class ReadGuard {
+   public:
+    ReadGuard() noexcept;
+    ~ReadGuard();
+    ReadGuard(const ReadGuard&) = delete;
+    ReadGuard& operator=(const ReadGuard&) = delete;
+
+   private:
+    alignas(8) unsigned char storage_[16];
+  };
+
   // Looks `token` up. On kHit, `*status` is the re-check's verdict (kOk, kExpired, kRevoked)
-  // and, when kOk, `*entry` the cached token. Entries that fail the re-check are evicted.
+  // and, when kOk and `entry` is not null, `*entry` shares the cached token (one reference
+  // count increment; pass null when only the verdict is needed). Entries that fail the
+  // re-check are evicted.
   Lookup Find(std::string_view token, uint64_t hash, int64_t now, const Verifier& verifier,
               Status* status, std::shared_ptr<const VerifiedToken>* entry) noexcept;
+
+  // The same without reference counting: on kHit with kOk, `*entry` points at the cached
+  // token, valid until `guard` ends.
+  Lookup Find(std::string_view token, uint64_t hash, int64_t now, const Verifier& verifier,
+              Status* status, const VerifiedToken** entry, const ReadGuard& guard) noexcept;
 
   // Inserts a verified token (its `hash` must be Hash(token)). Replaces an equal token.
   void Insert(std::shared_ptr<const VerifiedToken> entry) noexcept;
@@ -93,12 +120,22 @@ class VerifiedTokenCache {
   Stats stats() const noexcept;
 
  private:
+  struct Node;
   struct Shard;
+  struct Counters;
+  struct Retired;
   Shard& ShardFor(uint64_t hash) const noexcept;
+  const Node* Probe(std::string_view token, uint64_t hash, int64_t now, const Verifier& verifier,
+                    Status* status) noexcept;
+  void Evict(const Node* node, uint64_t hash) noexcept;
+  void Retire(Node* node) noexcept;
+  void Reclaim(bool force) noexcept;
   uint64_t seed_;
   size_t shard_mask_;
   size_t sets_per_shard_;
   std::unique_ptr<Shard[]> shards_;
+  std::unique_ptr<Counters[]> counters_;
+  std::unique_ptr<Retired> retired_;
 };
 
 }  // namespace jwtgate
