@@ -247,3 +247,54 @@ TEST_CASE("Pipeline with cache: hits re-check revocation and expiry; reload clea
   CHECK(cache.stats().entries == 0);
   CHECK(one(t) == Status::kSignatureInvalid);
 }
+
+TEST_CASE("Pipeline answers each submitter of a shared batch once, in submission order",
+          "[pipeline]") {
+  PipelineOptions o;
+  o.workers = 1;
+  o.clock = FixedClock;
+  // One batch of 32 holding both submitters' tokens, interleaved.
+  o.max_batch = 32;
+  o.batch_deadline = std::chrono::seconds(10);
+  Pipeline p(MakeVerifier(), o);
+  CompletionQueue a(32), b(32);
+  const std::string good = Token("g");
+  const std::string expired = Token("e", kNow - 1000);
+  for (uint64_t i = 0; i < 32; ++i) {
+    REQUIRE(p.Submit(i % 5 == 0 ? expired : good, i, (i % 2 == 0) ? &a : &b) == Status::kOk);
+  }
+  for (CompletionQueue* q : {&a, &b}) {
+    const auto done = Drain(*q, 16);
+    REQUIRE(done.size() == 16);
+    for (size_t k = 0; k < done.size(); ++k) {
+      const uint64_t want = 2 * k + (q == &a ? 0 : 1);
+      CHECK(done[k].ticket == want);
+      CHECK(done[k].status == (want % 5 == 0 ? Status::kExpired : Status::kOk));
+    }
+    CHECK(q->in_flight() == 0);
+  }
+  CHECK(p.stats().batches == 1);
+}
+
+TEST_CASE("CompletionQueue can be destroyed right after its last completion is polled",
+          "[pipeline][concurrency]") {
+  // Guards the delivery path: a worker still returning from Deliver must not touch a queue
+  // whose owner has polled everything and destroyed it.
+  PipelineOptions o;
+  o.workers = 2;
+  o.clock = FixedClock;
+  o.batch_deadline = std::chrono::nanoseconds(0);
+  Pipeline p(MakeVerifier(), o);
+  const std::string t = Token("d");
+  for (int round = 0; round < 300; ++round) {
+    auto q = std::make_unique<CompletionQueue>(8, /*signal=*/round % 2 == 0);
+    size_t accepted = 0;
+    for (uint64_t i = 0; i < 4; ++i) accepted += p.Submit(t, i, q.get()) == Status::kOk;
+    REQUIRE(accepted == 4);
+    Completion buf[8];
+    size_t got = 0;
+    while (got < accepted) got += q->Poll(buf + got, 8 - got);
+    for (size_t k = 0; k < got; ++k) REQUIRE(buf[k].status == Status::kOk);
+    q.reset();
+  }
+}
