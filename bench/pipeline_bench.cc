@@ -6,12 +6,28 @@
 //  BM_PipelineLatency/<batch>/<deadline_us>
 //                                  one token in flight at a time (HS256): the per-token latency
 //                                  cost of the batch size and deadline.
-//  BM_CacheHit/<alg>               VerifiedTokenCache::Find on a hit, including the seeded hash
-//                                  of the token, the exp re-check and a revocation re-check
-//                                  against a store holding 1 M revoked ids.
+//  BM_CacheHit/<alg>               VerifiedTokenCache::Find on a hit (the guarded pointer form
+//                                  the daemon uses), including the seeded hash of the token, the
+//                                  exp re-check and a revocation re-check against a store
+//                                  holding 1 M revoked ids.
+//  BM_CacheHitShared/<form>/threads:T
+//                                  T threads hitting the SAME entry (HS256, 1 M revoked ids):
+//                                  form 0 is the guarded pointer form, form 1 the shared_ptr
+//                                  form (one reference count increment and decrement per hit,
+//                                  on a cache line every thread writes). Per-thread time that
+//                                  stays flat from 1 to 2 threads means no contention.
+//
+// What "pipeline overhead" compares, in one run of this binary:
+//  - throughput: BM_Pipeline/<alg>/workers:1 items_per_second against BM_Direct/<alg>
+//    items_per_second (the submitter runs on another core, as an I/O thread would);
+//  - CPU: the cpu_ns_per_token counter of both, the process's CPU time (every thread:
+//    submitter, workers, idle pool threads) over the timed loop divided by the tokens. For
+//    BM_Direct it is the one verifying thread.
 // Every token stream cycles through 1024 distinct tokens, so in-batch de-duplication never
 // inflates a throughput figure.
 #include <benchmark/benchmark.h>
+
+#include <time.h>
 
 #include <algorithm>
 #include <chrono>
@@ -37,6 +53,18 @@ constexpr size_t kTokens = 1024;
 constexpr Alg kAlgs[] = {Alg::kHS256, Alg::kRS256, Alg::kES256, Alg::kEdDSA};
 
 int64_t FixedClock() { return kNow; }
+
+// CPU time of the whole process (all threads), in nanoseconds.
+int64_t ProcessCpuNs() {
+  struct timespec ts;
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+  return static_cast<int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
+}
+
+void SetCpuPerToken(benchmark::State& state, int64_t cpu_ns) {
+  state.counters["cpu_ns_per_token"] =
+      state.iterations() ? static_cast<double>(cpu_ns) / static_cast<double>(state.iterations()) : 0;
+}
 
 struct Fixture {
   std::shared_ptr<const Verifier> verifier;
@@ -105,11 +133,13 @@ void BM_Direct(benchmark::State& state) {
   VerifyContext ctx;
   Claims c;
   size_t i = 0;
+  const int64_t cpu0 = ProcessCpuNs();
   for (auto _ : state) {
     const Status s = f.verifier->Verify(f.tokens[i++ % kTokens], kNow, ctx, &c);
     if (s != Status::kOk) state.SkipWithError("verify failed");
     benchmark::DoNotOptimize(c);
   }
+  SetCpuPerToken(state, ProcessCpuNs() - cpu0);
   state.SetItemsProcessed(static_cast<int64_t>(state.iterations()));
   state.SetLabel(std::string(AlgName(alg)));
 }
@@ -125,7 +155,25 @@ void BM_Pipeline(benchmark::State& state) {
   Completion buf[256];
   constexpr size_t kInFlight = 512;
   uint64_t ticket = 0, failed = 0;
+  // Warm-up, untimed: keep every worker busy for 100 ms so that the pool's threads have joined
+  // the arena (on a loaded machine that alone can take tens of milliseconds).
+  for (const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(100);
+       std::chrono::steady_clock::now() < until;) {
+    if (q.in_flight() >= kInFlight || p.Submit(f.tokens[ticket % kTokens], ticket, &q) != Status::kOk) {
+      q.Wait(buf, 256, std::chrono::milliseconds(1));
+    } else {
+      ++ticket;
+    }
+  }
+  while (q.in_flight() > 0) q.Wait(buf, 256, std::chrono::milliseconds(100));
+  int64_t cpu0 = 0;
+  bool first = true;
   for (auto _ : state) {
+    if (first) {
+      // After the loop's start: the workers are up and idle, the fixture is built.
+      cpu0 = ProcessCpuNs();
+      first = false;
+    }
     while (q.in_flight() >= kInFlight) {
       const size_t n = q.Wait(buf, 256, std::chrono::milliseconds(100));
       for (size_t k = 0; k < n; ++k) failed += buf[k].status != Status::kOk;
@@ -136,10 +184,13 @@ void BM_Pipeline(benchmark::State& state) {
     }
     ++ticket;
   }
+  // The tokens still in flight when the timed loop ends were verified during it, mostly; their
+  // CPU is counted (slightly against the pipeline), their completion time is not.
   while (q.in_flight() > 0) {
     const size_t n = q.Wait(buf, 256, std::chrono::milliseconds(100));
     for (size_t k = 0; k < n; ++k) failed += buf[k].status != Status::kOk;
   }
+  SetCpuPerToken(state, ProcessCpuNs() - cpu0);
   if (failed != 0) state.SkipWithError("a token failed verification");
   const auto st = p.stats();
   state.counters["avg_batch"] = st.batches ? static_cast<double>(st.completed) / static_cast<double>(st.batches) : 0;
@@ -158,6 +209,10 @@ void BM_PipelineLatency(benchmark::State& state) {
   CompletionQueue q(16);
   Completion c;
   uint64_t ticket = 0;
+  // Warm-up, untimed: the worker has joined the arena before the first measured token.
+  if (p.Submit(f.tokens[0], ticket++, &q) != Status::kOk) state.SkipWithError("submit");
+  while (q.Wait(&c, 1, std::chrono::milliseconds(100)) == 0) {
+  }
   std::vector<double> latency_us;
   latency_us.reserve(1 << 20);
   for (auto _ : state) {
@@ -193,8 +248,10 @@ void BM_CacheHit(benchmark::State& state) {
   for (auto _ : state) {
     const std::string& t = f.tokens[i++ % kTokens];
     Status s;
-    std::shared_ptr<const VerifiedToken> e;
-    if (cache.Find(t, cache.Hash(t), kNow, *f.verifier, &s, &e) != VerifiedTokenCache::Lookup::kHit ||
+    const VerifiedToken* e = nullptr;
+    const VerifiedTokenCache::ReadGuard guard;
+    if (cache.Find(t, cache.Hash(t), kNow, *f.verifier, &s, &e, guard) !=
+            VerifiedTokenCache::Lookup::kHit ||
         s != Status::kOk) {
       state.SkipWithError("expected a hit");
     }
@@ -202,6 +259,45 @@ void BM_CacheHit(benchmark::State& state) {
   }
   state.SetItemsProcessed(static_cast<int64_t>(state.iterations()));
   state.SetLabel(std::string(AlgName(alg)) + ", 1M revoked ids");
+}
+
+// One entry, hit by every benchmark thread.
+struct SharedHit {
+  SharedHit() : fixture(Get(Alg::kHS256, /*with_revocation=*/true)) {
+    VerifyContext ctx;
+    Claims c;
+    if (fixture.verifier->Verify(fixture.tokens[0], kNow, ctx, &c) != Status::kOk) std::abort();
+    cache.Insert(VerifiedToken::From(fixture.tokens[0], cache.Hash(fixture.tokens[0]), c));
+  }
+  const Fixture& fixture;
+  VerifiedTokenCache cache;
+};
+
+void BM_CacheHitShared(benchmark::State& state) {
+  // Built once, by whichever thread arrives first (thread-safe static initialisation); every
+  // thread waits at the loop's start barrier.
+  static SharedHit* const shared = new SharedHit();
+  const bool pointer_form = state.range(0) == 0;
+  const std::string& t = shared->fixture.tokens[0];
+  const Verifier& v = *shared->fixture.verifier;
+  VerifiedTokenCache& cache = shared->cache;
+  for (auto _ : state) {
+    Status s;
+    VerifiedTokenCache::Lookup r;
+    if (pointer_form) {
+      const VerifiedToken* e = nullptr;
+      const VerifiedTokenCache::ReadGuard guard;
+      r = cache.Find(t, cache.Hash(t), kNow, v, &s, &e, guard);
+      benchmark::DoNotOptimize(e);
+    } else {
+      std::shared_ptr<const VerifiedToken> e;
+      r = cache.Find(t, cache.Hash(t), kNow, v, &s, &e);
+      benchmark::DoNotOptimize(e);
+    }
+    if (r != VerifiedTokenCache::Lookup::kHit || s != Status::kOk) state.SkipWithError("expected a hit");
+  }
+  state.SetItemsProcessed(static_cast<int64_t>(state.iterations()));
+  state.SetLabel(pointer_form ? "guarded pointer" : "shared_ptr");
 }
 
 void AlgArgs(benchmark::internal::Benchmark* b) {
@@ -223,6 +319,7 @@ BENCHMARK(BM_PipelineLatency)
     ->Args({1, 0})->Args({32, 0})->Args({32, 5})->Args({32, 20})->Args({32, 100})
     ->ArgNames({"max_batch", "deadline_us"})->UseRealTime()->Iterations(3000);
 BENCHMARK(BM_CacheHit)->Apply(AlgArgs)->ArgName("alg");
+BENCHMARK(BM_CacheHitShared)->Arg(0)->Arg(1)->ArgName("shared_ptr")->Threads(1)->Threads(2);
 
 }  // namespace
 
