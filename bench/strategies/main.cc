@@ -518,14 +518,16 @@ int RunE2eMode(const Config& c, const std::vector<Alg>& s1_algs, Alg jwt_alg,
 int RunStrategies(Config c, const std::string& command_line) {
   g_quiet = c.quiet;
   const bool e2e = c.mode == "e2e";
-  if (c.quick && e2e) {
-    // HTTP connections want a little more warm-up than library calls.
-    auto quick = [&](const char* flag, auto* field, auto value) {
+  if (e2e) {
+    // Over HTTP every open-loop rate gets 5 s (tens of thousands of samples for the p99.9 of
+    // the slow algorithms); a smoke run keeps seconds per row. HTTP connections want a little
+    // more warm-up than library calls. Flags given explicitly keep their values.
+    auto e2e_default = [&](const char* flag, double* field, double value) {
       if (c.given.count(flag) == 0) *field = value;
     };
-    quick("--duration", &c.duration_s, 1.0);
-    quick("--open-duration", &c.open_duration_s, 0.5);
-    quick("--warmup", &c.warmup_s, 0.25);
+    e2e_default("--duration", &c.duration_s, c.quick ? 1.0 : 5.0);
+    e2e_default("--open-duration", &c.open_duration_s, c.quick ? 0.5 : 5.0);
+    if (c.quick) e2e_default("--warmup", &c.warmup_s, 0.25);
   }
   if (c.quick) {
     // Smaller defaults; flags given explicitly keep their values.
@@ -1035,7 +1037,9 @@ int Main(int argc, char** argv) {
       "of the client and of the server, and the server's RSS. It needs the jwtgated and "
       "loadgen targets built (found next to this binary; --jwtgated, --loadgen) and nginx for "
       "S0. scripts/bench-strategies runs it after the in-process rows and merges it into "
-      "strategies.json under \"e2e\".\n"
+      "strategies.json under \"e2e\". Defaults in this mode: --duration 5, --open-duration 5 "
+      "(--quick: 1 and 0.5); a full run takes about 4 minutes on 2 cores, --quick under a "
+      "minute.\n"
       "Example: jwtgate-bench strategies --mode e2e --quick --out e2e.json");
   s->add_option("--mode", c.mode,
                 "in-process: library calls from N threads; e2e: through jwtgated (nginx for S0) "
