@@ -210,7 +210,9 @@ def e2e_summary(doc):
                 f"closed loop for {cfg.get('duration_s')} s (maximum), then open loop at "
                 f"{', '.join(f'{f:.0%}' for f in cfg.get('rate_fractions', []))} of it for "
                 f"{cfg.get('open_duration_s')} s each. Client and server share the cores"
-                f"{' (quick: smoke figures only)' if cfg.get('quick') else ''}.")
+                f"{' (quick: smoke figures only)' if cfg.get('quick') else ''}; load average "
+                f"(1 min) {e2e.get('loadavg_1m_at_start', '?')} at the start and "
+                f"{e2e.get('loadavg_1m_at_end', '?')} at the end.")
     out.append("")
     out.append("Cost = CPU µs per request of the load generator (client) and of the server, at "
                "maximum throughput; latency at about half of the row's maximum, from the "
@@ -221,8 +223,12 @@ def e2e_summary(doc):
     out.append("| row | strategy | variant | req/s | client µs/req | server µs/req | "
                "total vs S1 HS256 | server RSS MiB | p50 µs | p99 µs | p99.9 µs |")
     out.append("|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    not_measured = {}
     for r in rows:
         key, name, variant = r.get("key"), r.get("name"), r.get("variant") or ""
+        if r.get("measured") is False:
+            not_measured.setdefault(r.get("reason") or "?", []).append(key)
+            continue
         if r.get("status") not in ("ok", "errors"):
             reason = (r.get("reason") or "").replace("|", "/").replace("\n", " ")[:110]
             out.append(f"| {key} | {name} | {variant} | {r.get('status')}: {reason} "
@@ -245,6 +251,10 @@ def e2e_summary(doc):
             f"{fmt_num(lat.get('p50'), 1) if lat else '–'} | "
             f"{fmt_num(lat.get('p99'), 1) if lat else '–'} | "
             f"{fmt_num(lat.get('p999'), 1) if lat else '–'}{flag} |")
+    if not_measured:
+        out.append("")
+        out.append("Not measured end to end: " + "; ".join(
+            f"{', '.join(keys)}: {reason}" for reason, keys in not_measured.items()) + ".")
     said = []
     s0 = find(rows, "S0")
     floor = e2e_cpu(s0) if s0 else None
