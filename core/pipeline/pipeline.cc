@@ -215,6 +215,13 @@ bool CopyForRevocation(const Claims& c, Claims* out, RevocationText* text) {
   return true;
 }
 
+// A worker's sleep word: 1 while it is (about to be) asleep on it. A waker claims a sleeping
+// worker by swapping it to 0, so that each sleep costs submitters one wake-up, not one per
+// Submit until the worker is back.
+struct alignas(pipeline::kCacheLine) WorkerSleep {
+  std::atomic<uint32_t> asleep{0};
+};
+
 struct alignas(pipeline::kCacheLine) WorkerStats {
   std::atomic<uint64_t> completed{0};
   std::atomic<uint64_t> batches{0};
@@ -268,13 +275,15 @@ struct Pipeline::Rep {
         // (no slot is reserved for an external thread).
         parallelism(tbb::global_control::max_allowed_parallelism, workers + 1),
         arena(static_cast<int>(workers), 0),
-        stats(new WorkerStats[workers]) {
+        stats(new WorkerStats[workers]),
+        sleep(new WorkerSleep[workers]) {
     options.max_batch = std::clamp<size_t>(options.max_batch, 1, kMaxBatch);
     if (options.clock == nullptr) options.clock = SystemClock;
   }
 
   void WorkerLoop(unsigned id);
-  size_t PopOrSleep(Item* items, size_t max);
+  size_t PopOrSleep(unsigned id, Item* items, size_t max);
+  void WakeOne() noexcept;
   void ProcessBatch(size_t n, BatchScratch& b, VerifyContext& ctx, WorkerStats& ws);
   void Complete(size_t n, BatchScratch& b, bool capture);
 
@@ -292,6 +301,7 @@ struct Pipeline::Rep {
   tbb::global_control parallelism;
   tbb::task_arena arena;
   std::unique_ptr<WorkerStats[]> stats;
+  std::unique_ptr<WorkerSleep[]> sleep;
 
   // Written by every Submit (a single submitter keeps this line to itself).
   alignas(pipeline::kCacheLine) std::atomic<bool> accepting{true};
@@ -299,7 +309,6 @@ struct Pipeline::Rep {
   std::atomic<uint64_t> overloaded{0};
   // Read by every Submit, written only when a worker sleeps or wakes.
   alignas(pipeline::kCacheLine) std::atomic<int> sleepers{0};
-  std::atomic<uint32_t> wake_seq{0};
   std::atomic<bool> stopping{false};
   alignas(pipeline::kCacheLine) std::atomic<uint32_t> alive{0};
   std::atomic<bool> shut_down{false};
@@ -339,10 +348,7 @@ Status Pipeline::Submit(std::string_view token, uint64_t ticket, CompletionQueue
   // seq_cst fence: the push is ordered before the read of `sleepers` (pairs with the fence
   // in PopOrSleep), so a worker going to sleep either sees this item or is woken.
   std::atomic_thread_fence(std::memory_order_seq_cst);
-  if (r.sleepers.load(std::memory_order_relaxed) > 0) {
-    r.wake_seq.fetch_add(1, std::memory_order_release);
-    FutexWake(&r.wake_seq, 1);
-  }
+  if (r.sleepers.load(std::memory_order_relaxed) > 0) r.WakeOne();
   // release: the push happens-before Shutdown's observation of active_submits == 0.
   r.active_submits.fetch_sub(1, std::memory_order_release);
   return Status::kOk;
@@ -364,8 +370,12 @@ void Pipeline::Shutdown() {
   while (r.active_submits.load(std::memory_order_acquire) != 0) std::this_thread::yield();
   // No Submit can push from here on; workers drain the ring, then see `stopping`.
   r.stopping.store(true, std::memory_order_seq_cst);
-  r.wake_seq.fetch_add(1, std::memory_order_release);
-  FutexWakeAll(&r.wake_seq);
+  for (unsigned i = 0; i < r.workers; ++i) {
+    // seq_cst: a worker that stored asleep = 1 before this either sees `stopping` or finds
+    // its word at 0 when it calls FutexWait.
+    r.sleep[i].asleep.exchange(0, std::memory_order_seq_cst);
+    FutexWake(&r.sleep[i].asleep, 1);
+  }
   for (;;) {
     const uint32_t a = r.alive.load(std::memory_order_acquire);
     if (a == 0) break;
@@ -389,9 +399,21 @@ Pipeline::Stats Pipeline::stats() const noexcept {
   return s;
 }
 
+void Pipeline::Rep::WakeOne() noexcept {
+  for (unsigned i = 0; i < workers; ++i) {
+    std::atomic<uint32_t>& word = sleep[i].asleep;
+    // acq_rel: claims this sleeper for this waker alone; later Submits see 0 and skip it.
+    if (word.load(std::memory_order_relaxed) == 1 && word.exchange(0, std::memory_order_acq_rel) == 1) {
+      FutexWake(&word, 1);
+      return;
+    }
+  }
+}
+
 // Takes up to `max` items off the ring, sleeping while it is empty. Returns 0 only when the
 // pipeline is stopping and the ring is drained.
-size_t Pipeline::Rep::PopOrSleep(Item* items, size_t max) {
+size_t Pipeline::Rep::PopOrSleep(unsigned id, Item* items, size_t max) {
+  std::atomic<uint32_t>& word = sleep[id].asleep;
   for (int spin = 0;; ++spin) {
     if (size_t n = ring.TryPopBulk(items, max); n != 0) return n;
     if (stopping.load(std::memory_order_acquire)) return ring.TryPopBulk(items, max);
@@ -400,17 +422,18 @@ size_t Pipeline::Rep::PopOrSleep(Item* items, size_t max) {
       continue;
     }
     sleepers.fetch_add(1, std::memory_order_seq_cst);
+    word.store(1, std::memory_order_seq_cst);
+    // seq_cst fence: pairs with the fence in Submit; either that Submit sees this worker
+    // asleep (and wakes it), or the pop below sees its item.
     std::atomic_thread_fence(std::memory_order_seq_cst);
-    const uint32_t seen = wake_seq.load(std::memory_order_acquire);
-    if (size_t n = ring.TryPopBulk(items, max); n != 0) {
-      sleepers.fetch_sub(1, std::memory_order_relaxed);
-      return n;
-    }
+    size_t n = ring.TryPopBulk(items, max);
     // The timeout is a safety net only; wake-ups come from Submit and Shutdown.
-    if (!stopping.load(std::memory_order_seq_cst)) {
-      FutexWait(&wake_seq, seen, std::chrono::milliseconds(50));
+    if (n == 0 && !stopping.load(std::memory_order_seq_cst)) {
+      FutexWait(&word, 1, std::chrono::milliseconds(50));
     }
+    word.store(0, std::memory_order_relaxed);
     sleepers.fetch_sub(1, std::memory_order_relaxed);
+    if (n != 0) return n;
     spin = 0;
   }
 }
@@ -422,7 +445,7 @@ void Pipeline::Rep::WorkerLoop(unsigned id) {
     BatchScratch b(options.max_batch);
     const size_t max = options.max_batch;
     for (;;) {
-      size_t n = PopOrSleep(b.items.get(), max);
+      size_t n = PopOrSleep(id, b.items.get(), max);
       if (n == 0) break;
       // The batch closes when full or at the deadline, whichever comes first.
       if (n < max && options.batch_deadline.count() > 0) {
