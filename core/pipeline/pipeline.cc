@@ -222,6 +222,17 @@ struct alignas(pipeline::kCacheLine) WorkerSleep {
   std::atomic<uint32_t> asleep{0};
 };
 
+// Sort key that puts identical tokens next to each other: the token's last 8 bytes (the tail
+// of the signature, which differs between distinct tokens) and its length. Equality is then
+// decided by memcmp; distinct tokens that share a key are merely not de-duplicated. Hashing
+// the whole token instead cost about 3% of a worker's time on HS256.
+uint64_t DedupKey(std::string_view tok) noexcept {
+  uint64_t tail = 0;
+  const size_t k = std::min<size_t>(tok.size(), sizeof tail);
+  if (k != 0) std::memcpy(&tail, tok.data() + tok.size() - k, k);
+  return tail ^ (static_cast<uint64_t>(tok.size()) * 0x9E3779B97F4A7C15ull);
+}
+
 struct alignas(pipeline::kCacheLine) WorkerStats {
   std::atomic<uint64_t> completed{0};
   std::atomic<uint64_t> batches{0};
@@ -484,7 +495,7 @@ void Pipeline::Rep::ProcessBatch(size_t n, BatchScratch& b, VerifyContext& ctx, 
     const std::string_view tok(items[i].data, items[i].size);
     dup_of[i] = -1;
     done[i] = false;
-    hash[i] = cache != nullptr ? cache->Hash(tok) : XXH3_64bits(tok.data(), tok.size());
+    hash[i] = cache != nullptr ? cache->Hash(tok) : DedupKey(tok);
     if (cache != nullptr) {
       Status s;
       std::shared_ptr<const VerifiedToken> e;
