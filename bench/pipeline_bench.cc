@@ -22,7 +22,9 @@
 //    items_per_second (the submitter runs on another core, as an I/O thread would);
 //  - CPU: the cpu_ns_per_token counter of both, the process's CPU time (every thread:
 //    submitter, workers, idle pool threads) over the timed loop divided by the tokens. For
-//    BM_Direct it is the one verifying thread.
+//    BM_Direct it is the one verifying thread. BM_Pipeline splits it into submitter_cpu_ns
+//    (the submitting thread) and workers_cpu_ns (every other thread) per token;
+//    workers_cpu_ns minus BM_Direct's cpu_ns_per_token is the workers' per-token overhead.
 // Every token stream cycles through 1024 distinct tokens, so in-batch de-duplication never
 // inflates a throughput figure.
 #include <benchmark/benchmark.h>
@@ -58,6 +60,13 @@ int64_t FixedClock() { return kNow; }
 int64_t ProcessCpuNs() {
   struct timespec ts;
   clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+  return static_cast<int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
+}
+
+// CPU time of the calling thread, in nanoseconds.
+int64_t ThreadCpuNs() {
+  struct timespec ts;
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
   return static_cast<int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
 }
 
@@ -166,12 +175,13 @@ void BM_Pipeline(benchmark::State& state) {
     }
   }
   while (q.in_flight() > 0) q.Wait(buf, 256, std::chrono::milliseconds(100));
-  int64_t cpu0 = 0;
+  int64_t cpu0 = 0, submitter0 = 0;
   bool first = true;
   for (auto _ : state) {
     if (first) {
       // After the loop's start: the workers are up and idle, the fixture is built.
       cpu0 = ProcessCpuNs();
+      submitter0 = ThreadCpuNs();
       first = false;
     }
     while (q.in_flight() >= kInFlight) {
@@ -190,7 +200,12 @@ void BM_Pipeline(benchmark::State& state) {
     const size_t n = q.Wait(buf, 256, std::chrono::milliseconds(100));
     for (size_t k = 0; k < n; ++k) failed += buf[k].status != Status::kOk;
   }
-  SetCpuPerToken(state, ProcessCpuNs() - cpu0);
+  const int64_t submitter_ns = ThreadCpuNs() - submitter0;
+  const int64_t cpu_ns = ProcessCpuNs() - cpu0;
+  SetCpuPerToken(state, cpu_ns);
+  const double tokens = state.iterations() ? static_cast<double>(state.iterations()) : 1.0;
+  state.counters["submitter_cpu_ns"] = static_cast<double>(submitter_ns) / tokens;
+  state.counters["workers_cpu_ns"] = static_cast<double>(cpu_ns - submitter_ns) / tokens;
   if (failed != 0) state.SkipWithError("a token failed verification");
   const auto st = p.stats();
   state.counters["avg_batch"] = st.batches ? static_cast<double>(st.completed) / static_cast<double>(st.batches) : 0;

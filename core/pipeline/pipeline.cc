@@ -189,7 +189,9 @@ struct Item {
 };
 
 constexpr size_t kMaxBatch = 256;
-constexpr int kSpinsBeforeSleep = 2000;
+// A worker that finds the ring empty polls this many times (a pause each, ~40 ns here: about
+// 20 us) before it sleeps; longer spins burned more CPU than the wake-up they saved.
+constexpr int kSpinsBeforeSleep = 512;
 
 // Revocation-relevant claims of one verified token, copied out of the VerifyContext (whose
 // views the next Verify overwrites) so that the batch can be checked at once.
