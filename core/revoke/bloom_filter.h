@@ -94,7 +94,9 @@ class BlockedBloomFilter {
    public:
     Lines() noexcept = default;
     bool empty() const noexcept { return words_ == nullptr; }
-    bool MayContain(uint64_t h) const noexcept { return Test(BlockOf(h), static_cast<uint32_t>(h)); }
+    bool MayContain(uint64_t h) const noexcept {
+      return Test(BlockOf(h), static_cast<uint32_t>(h));
+    }
     void Prefetch(uint64_t h) const noexcept { __builtin_prefetch(BlockOf(h), 0, 3); }
 
    private:

@@ -94,8 +94,10 @@ inline uint64_t Mix(uint64_t a, uint64_t b) noexcept {
 
 // wyhash (public domain, github.com/wangyi-fudan/wyhash) with a caller-supplied secret.
 // Passes SMHasher; not a PRF: its strength here comes from the secret.
-inline uint64_t FastHash64(const void* data, size_t len, uint64_t seed,
-                           const std::array<uint64_t, 4>& s) noexcept {
+// Always inlined: it is on the path of every revocation check, where a call would cost more
+// than the hash of a short key.
+[[gnu::always_inline]] inline uint64_t FastHash64(const void* data, size_t len, uint64_t seed,
+                                                  const std::array<uint64_t, 4>& s) noexcept {
   using hash_internal::Mix;
   using hash_internal::Mum;
   using hash_internal::Read3;

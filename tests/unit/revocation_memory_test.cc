@@ -1,8 +1,6 @@
 // ZeroedBuffer, the memory under the revocation filters and tables: zero-filled, 64-byte
 // aligned, mid-size buffers packed into shared 2 MiB huge-page chunks, reused memory zeroed
 // again, empty chunks returned.
-#include "revoke/zeroed_buffer.h"
-
 #include <catch2/catch.hpp>
 #include <cstddef>
 #include <cstdint>
@@ -11,6 +9,7 @@
 #include <vector>
 
 #include "revoke/bloom_filter.h"
+#include "revoke/zeroed_buffer.h"
 
 namespace jwtgate::revoke {
 namespace {
@@ -25,11 +24,10 @@ bool AllZero(const ZeroedBuffer& b) {
   return true;
 }
 
-TEST_CASE("ZeroedBuffer is zeroed and 64-byte aligned at every size class",
-          "[revocation_memory]") {
-  for (size_t bytes : {size_t{64}, size_t{4096}, ZeroedBuffer::kArenaMinBytes - 64,
-                       ZeroedBuffer::kArenaMinBytes, size_t{1234567}, kHugePage - 4096,
-                       kHugePage, kHugePage + 64}) {
+TEST_CASE("ZeroedBuffer is zeroed and 64-byte aligned at every size class", "[revocation_memory]") {
+  for (size_t bytes :
+       {size_t{64}, size_t{4096}, ZeroedBuffer::kArenaMinBytes - 64, ZeroedBuffer::kArenaMinBytes,
+        size_t{1234567}, kHugePage - 4096, kHugePage, kHugePage + 64}) {
     INFO(bytes);
     ZeroedBuffer b(bytes);
     REQUIRE(b.data() != nullptr);
