@@ -14,6 +14,8 @@
 //   BM_FilterInsert         Add (concurrent-safe) into a 10 M-key filter.
 //   BM_DurableRevoke        RevokeJti with fdatasync and group commit, 1..512 writer threads;
 //   BM_DurableRevokeBatch   Revoke() of 64 ids per call, 1 and 8 calling threads.
+//   BM_DurableRevokeAsync   RevokeAsync of one id per call from one thread, with 1..1024
+//                           requests in flight (completion after fdatasync).
 //   BM_Recovery             Open() of a 10 M-id state, from the log only and from a snapshot.
 // Counters: fpr (measured), filter_B_per_id, exact_B_per_id, bits_per_key, syncs, batch.
 //
@@ -21,6 +23,7 @@
 // figures depend on that file system's fdatasync latency.
 #include <benchmark/benchmark.h>
 
+#include <atomic>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -403,6 +406,62 @@ void BM_DurableRevokeBatch(benchmark::State& state) {
   }
 }
 BENCHMARK(BM_DurableRevokeBatch)->Arg(64)->Threads(1)->Threads(8)->UseRealTime()->MinTime(2.0);
+
+// RevokeAsync from one thread (an event loop) keeping N single-id requests in flight: a new
+// request is submitted as soon as one completes (after its fdatasync). Every completion is
+// awaited before the timing ends.
+void BM_DurableRevokeAsync(benchmark::State& state) {
+  const auto depth = static_cast<int64_t>(state.range(0));
+  std::atomic<int64_t> in_flight{0};
+  std::atomic<uint64_t> failures{0};
+  const std::string dir = BenchDir("durable-async");
+  std::filesystem::remove_all(dir);
+  RevocationOptions o = BenchOptions(dir);
+  o.sync = true;
+  std::string error;
+  auto opened = RevocationStore::Open(o, &error);
+  if (!opened.ok()) std::abort();
+  std::unique_ptr<RevocationStore> store = std::move(opened).value();
+  const RevocationStore::RevokeDone done = [&](Status st) {
+    if (st != Status::kOk) failures.fetch_add(1, std::memory_order_relaxed);
+    in_flight.fetch_sub(1, std::memory_order_release);
+    in_flight.notify_all();
+  };
+  uint64_t i = 0;
+  for (auto _ : state) {
+    for (int64_t f = in_flight.load(std::memory_order_acquire); f >= depth;
+         f = in_flight.load(std::memory_order_acquire)) {
+      in_flight.wait(f, std::memory_order_acquire);
+    }
+    in_flight.fetch_add(1, std::memory_order_relaxed);
+    const std::string id = Uuid(200, i++);
+    const Revocation r = Revocation::Jti(id, kNow + 3600);
+    if (store->RevokeAsync({&r, 1}, done) != Status::kOk) {
+      state.SkipWithError("revoke failed");
+      break;
+    }
+  }
+  for (int64_t f = in_flight.load(std::memory_order_acquire); f != 0;
+       f = in_flight.load(std::memory_order_acquire)) {
+    in_flight.wait(f, std::memory_order_acquire);
+  }
+  if (failures.load() != 0) state.SkipWithError("a revocation failed");
+  state.SetItemsProcessed(static_cast<int64_t>(i));
+  const RevocationStats st = store->Stats();
+  state.counters["syncs"] = static_cast<double>(st.syncs);
+  state.counters["batch"] = static_cast<double>(st.records_written) /
+                            static_cast<double>(std::max<uint64_t>(st.syncs, 1));
+  store.reset();
+  std::filesystem::remove_all(dir);
+}
+BENCHMARK(BM_DurableRevokeAsync)
+    ->Arg(1)
+    ->Arg(16)
+    ->Arg(64)
+    ->Arg(256)
+    ->Arg(1024)
+    ->UseRealTime()
+    ->MinTime(2.0);
 
 // ---------------------------------------------------------------------------------------------
 // Recovery of 10 M ids.

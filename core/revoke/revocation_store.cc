@@ -10,10 +10,14 @@
 #include <cstdio>
 #include <cstring>
 #include <ctime>
+#include <deque>
+#include <functional>
 #include <limits>
 #include <map>
 #include <memory>
 #include <string>
+#include <system_error>
+#include <thread>
 #include <type_traits>
 #include <utility>
 #include <vector>
@@ -62,8 +66,15 @@ struct View {
   int64_t base = 0;   // bucket of gens[0]
   uint64_t span = 0;  // gens has span entries
   uint32_t shift = 0;
-  std::unique_ptr<JtiSet::Ref[]> gens;
+  // One entry per generation in [base, base + span): its filter's lines (no load from the
+  // filter object on the probe path) and its table; empty lines: no revocation there.
+  struct Gen {
+    BlockedBloomFilter::Lines filter;
+    const FingerprintSet* table = nullptr;
+  };
+  std::unique_ptr<Gen[]> gens;
   ValueMap::Ref long_lived;  // jtis with bucket >= base + span (value: exp)
+  BlockedBloomFilter::Lines long_lived_filter;
   ValueMap::Ref issuers;
   ValueMap::Ref subjects;
   ValueMap::Ref issuer_subjects;
@@ -73,12 +84,19 @@ struct View {
 
 // Where a jti of a token with a given exp would be.
 struct JtiProbe {
-  const BlockedBloomFilter* filter = nullptr;  // null: nowhere, not revoked
+  BlockedBloomFilter::Lines filter;  // empty: nowhere, not revoked
   const FingerprintSet* set = nullptr;
   const FingerprintMap* map = nullptr;
 
   bool Contains(const Fingerprint& f) const noexcept {
     return set != nullptr ? set->Contains(f) : map->Contains(f);
+  }
+  void Prefetch(uint64_t hi) const noexcept {
+    if (set != nullptr) {
+      set->Prefetch(hi);
+    } else {
+      map->Prefetch(hi);
+    }
   }
 };
 
@@ -87,10 +105,10 @@ JtiProbe ProbeFor(const View& v, int64_t exp) noexcept {
   if (b < v.base) return {};  // its window has passed (the token has expired)
   const uint64_t d = static_cast<uint64_t>(b) - static_cast<uint64_t>(v.base);
   if (d < v.span) {
-    const JtiSet::Ref& r = v.gens[d];
-    return {r.filter, r.table, nullptr};
+    const View::Gen& g = v.gens[d];
+    return {g.filter, g.table, nullptr};
   }
-  return {v.long_lived.filter, nullptr, v.long_lived.table};
+  return {v.long_lived_filter, nullptr, v.long_lived.table};
 }
 
 class Store final : public RevocationStore {
@@ -107,6 +125,15 @@ class Store final : public RevocationStore {
         span_(window_) {}
 
   ~Store() override {
+    std::thread committer;
+    {
+      revoke::MutexLock l(&mu_);
+      stopping_ = true;
+      commit_cv_.notify_all();
+      committer = std::move(committer_);
+    }
+    // The commit thread drains what was accepted (writes it, calls every `done`), then ends.
+    if (committer.joinable()) committer.join();
     revoke::MutexLock l(&mu_);
     while (leader_active_) mu_.Wait(cv_);
     delete view_.load(std::memory_order_relaxed);
@@ -135,6 +162,7 @@ class Store final : public RevocationStore {
     return Revoke({&r, 1});
   }
   Status Revoke(std::span<const Revocation> batch) override;
+  Status RevokeAsync(std::span<const Revocation> batch, RevokeDone done) override;
   size_t DropExpired(int64_t now) override;
   Status Compact() override;
   RevocationStats Stats() const override;
@@ -162,9 +190,21 @@ class Store final : public RevocationStore {
   bool ApplyLocked(const LogRecord& r, Retired* retired, bool* keep) JWTGATE_REQUIRES(mu_);
   bool InsertJtiLocked(const Fingerprint& f, int64_t exp, Retired* retired) JWTGATE_REQUIRES(mu_);
   void PublishLocked(Retired* retired) JWTGATE_REQUIRES(mu_);
-  Status WaitDurableLocked(uint64_t ticket) JWTGATE_REQUIRES(mu_);
+  Status WaitDurableLocked(uint64_t ticket, bool gather) JWTGATE_REQUIRES(mu_);
+  // Applies `records` and queues those worth logging; *ticket: the ticket to wait for, or 0
+  // when nothing needs writing.
+  Status AppendLocked(const std::vector<LogRecord>& records, uint64_t* ticket)
+      JWTGATE_REQUIRES(mu_);
+  // The commit thread of RevokeAsync.
+  void CommitLoop();
   bool WritePendingLocked(std::string* error) JWTGATE_REQUIRES(mu_);
   Status FailLocked(std::string message) JWTGATE_REQUIRES(mu_);
+  // After durable_ticket_ advanced outside a batch (Compact) or a failure: every follower
+  // re-checks.
+  void WakeAllWaitersLocked() JWTGATE_REQUIRES(mu_) {
+    batch_cv_[0].notify_all();
+    batch_cv_[1].notify_all();
+  }
   void RefreshSpanLocked() JWTGATE_REQUIRES(mu_);
   bool WriteSnapshotLocked(uint64_t number, std::string* error) JWTGATE_REQUIRES(mu_);
   bool StartLogLocked(uint64_t number, std::string* error) JWTGATE_REQUIRES(mu_);
@@ -181,7 +221,11 @@ class Store final : public RevocationStore {
   std::atomic<const View*> view_{nullptr};
 
   mutable revoke::Mutex mu_;
-  std::condition_variable cv_;  // durable_ticket_ advanced, or leader_active_ cleared
+  std::condition_variable cv_;  // leader_active_ cleared (Compact, the destructor wait on it)
+  // Followers of group-commit batch `seq` wait on batch_cv_[seq & 1] (WaitDurableLocked).
+  std::condition_variable batch_cv_[2];
+  uint64_t batch_seq_ JWTGATE_GUARDED_BY(mu_) = 0;    // the current or last batch
+  uint64_t leader_upto_ JWTGATE_GUARDED_BY(mu_) = 0;  // the last ticket it covers
   // Group-commit batching. With several writers, a new leader gathers for up to
   // group_commit_max_delay_us before writing: writers that the previous fdatasync just
   // released come back meanwhile and share this one (otherwise writers settle into two
@@ -210,6 +254,21 @@ class Store final : public RevocationStore {
   uint64_t durable_ticket_ JWTGATE_GUARDED_BY(mu_) = 0;
   bool leader_active_ JWTGATE_GUARDED_BY(mu_) = false;
   bool failed_ JWTGATE_GUARDED_BY(mu_) = false;
+  // RevokeAsync: batches accepted and not yet completed, in ticket order, and the thread that
+  // makes them durable and completes them (started by the first RevokeAsync).
+  struct AsyncWaiter {
+    uint64_t ticket;
+    RevokeDone done;
+  };
+  std::deque<AsyncWaiter> async_ JWTGATE_GUARDED_BY(mu_);
+  std::condition_variable commit_cv_;  // async_ reached commit_wake_at_, or stopping_ was set
+  // The commit thread sleeps until async_ holds this many batches (1 when idle; while it
+  // gathers, as many as it completed last time: the callers it just answered coming back).
+  size_t commit_wake_at_ JWTGATE_GUARDED_BY(mu_) = 1;
+  // Duration of the last write + fdatasync; bounds how long the commit thread gathers.
+  std::chrono::steady_clock::duration last_write_time_ JWTGATE_GUARDED_BY(mu_){};
+  bool stopping_ JWTGATE_GUARDED_BY(mu_) = false;
+  std::thread committer_ JWTGATE_GUARDED_BY(mu_);
   std::string last_error_ JWTGATE_GUARDED_BY(mu_);
   uint64_t records_written_ JWTGATE_GUARDED_BY(mu_) = 0;
   uint64_t log_bytes_ JWTGATE_GUARDED_BY(mu_) = 0;  // log_.size() as of the last write
@@ -258,6 +317,8 @@ bool Store::WatermarkRevoked(const View& v, const Claims& c) const noexcept {
 }
 
 bool Store::IsRevoked(const Claims& c) const noexcept {
+  // The Guard costs two thread-local stores and no fence (revoke/epoch.h: the writer's
+  // membarrier supplies the store-load ordering).
   EpochDomain::Guard guard(epoch_);
   // acquire: pairs with the release store in PublishLocked; everything the View points to
   // was built before it was published.
@@ -266,15 +327,17 @@ bool Store::IsRevoked(const Claims& c) const noexcept {
   if (c.jti.empty()) return false;
   const int64_t exp = c.has_exp ? c.exp : kNoExp;
   const JtiProbe p = ProbeFor(*v, exp);
-  if (p.filter == nullptr) return false;
+  if (p.filter.empty()) return false;
   const uint64_t lo = hasher_.Lo(KeyKind::kJti, static_cast<uint64_t>(exp), c.jti);
-  if (!p.filter->MayContain(lo)) return false;
+  if (!p.filter.MayContain(lo)) return false;
   return Confirm(p, lo, c, exp);
 }
 
 void Store::IsRevokedBatch(const Claims* claims, size_t n, bool* revoked) const noexcept {
   EpochDomain::Guard guard(epoch_);
   const View* v = view_.load(std::memory_order_acquire);
+  // Read once: `revoked` is a bool array, which the compiler must assume may alias the View.
+  const bool watermarks = v->any_watermark;
   // Software pipeline over a ring: token i + kAhead is hashed and its filter line prefetched
   // while token i is probed.
   constexpr size_t kAhead = BlockedBloomFilter::kPrefetchDistance;
@@ -290,22 +353,42 @@ void Store::IsRevokedBatch(const Claims* claims, size_t n, bool* revoked) const 
     const Claims& c = claims[i];
     Pending& e = ring[i & (kRing - 1)];
     e.probe = {};
-    revoked[i] = v->any_watermark && WatermarkRevoked(*v, c);
+    revoked[i] = watermarks && WatermarkRevoked(*v, c);
     if (revoked[i] || c.jti.empty()) return;
     e.exp = c.has_exp ? c.exp : kNoExp;
     e.probe = ProbeFor(*v, e.exp);
-    if (e.probe.filter == nullptr) return;
+    if (e.probe.filter.empty()) return;
     e.lo = hasher_.Lo(KeyKind::kJti, static_cast<uint64_t>(e.exp), c.jti);
-    e.probe.filter->Prefetch(e.lo);
+    e.probe.filter.Prefetch(e.lo);
+  };
+  // Filter "maybe"s (revoked tokens, and 0.1 % of the others): the exact tag is computed and
+  // the table's home slot prefetched at once, the lookup deferred until kConfirmDepth are
+  // queued or the batch ends, so that the table misses of a batch of revoked tokens overlap
+  // as well.
+  constexpr size_t kConfirmDepth = 16;
+  struct Queued {
+    size_t i;
+    JtiProbe probe;
+    Fingerprint f;
+  };
+  Queued queue[kConfirmDepth];
+  size_t queued = 0;
+  auto confirm_queued = [&] {
+    for (size_t k = 0; k < queued; ++k) revoked[queue[k].i] = queue[k].probe.Contains(queue[k].f);
+    queued = 0;
   };
   for (size_t i = 0; i < std::min(n, kAhead); ++i) prepare(i);
   for (size_t i = 0; i < n; ++i) {
     if (i + kAhead < n) prepare(i + kAhead);
     const Pending& e = ring[i & (kRing - 1)];
-    if (e.probe.filter != nullptr && e.probe.filter->MayContain(e.lo)) {
-      revoked[i] = Confirm(e.probe, e.lo, claims[i], e.exp);
-    }
+    if (e.probe.filter.empty() || !e.probe.filter.MayContain(e.lo)) continue;
+    const Fingerprint f{e.lo,
+                        hasher_.Hi(KeyKind::kJti, static_cast<uint64_t>(e.exp), claims[i].jti)};
+    e.probe.Prefetch(f.hi);
+    queue[queued++] = {i, e.probe, f};
+    if (queued == kConfirmDepth) confirm_queued();
   }
+  confirm_queued();
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -402,12 +485,14 @@ void Store::PublishLocked(Retired* retired) {
   v->base = base_;
   v->span = span_;
   v->shift = shift_;
-  v->gens = std::make_unique<JtiSet::Ref[]>(span_);
+  v->gens = std::make_unique<View::Gen[]>(span_);
   for (const auto& [bucket, set] : gens_) {
     const uint64_t d = static_cast<uint64_t>(bucket) - static_cast<uint64_t>(base_);
-    if (d < span_) v->gens[d] = set->ref();
+    const JtiSet::Ref r = set->ref();
+    if (d < span_ && r.filter != nullptr) v->gens[d] = {r.filter->lines(), r.table};
   }
   if (long_lived_) v->long_lived = long_lived_->ref();
+  if (v->long_lived.filter != nullptr) v->long_lived_filter = v->long_lived.filter->lines();
   if (issuers_) v->issuers = issuers_->ref();
   if (subjects_) v->subjects = subjects_->ref();
   if (issuer_subjects_) v->issuer_subjects = issuer_subjects_->ref();
@@ -423,6 +508,7 @@ void Store::PublishLocked(Retired* retired) {
 
 Status Store::FailLocked(std::string message) {
   failed_ = true;
+  WakeAllWaitersLocked();  // they return kInternalError
   last_error_ = std::move(message);
   return Status::kInternalError;
 }
@@ -439,20 +525,28 @@ bool Store::WritePendingLocked(std::string* error) {
   return true;
 }
 
-Status Store::WaitDurableLocked(uint64_t ticket) {
+Status Store::WaitDurableLocked(uint64_t ticket, bool gather) {
   // Group commit: the first waiter becomes the leader, takes everything pending, writes it
   // with one write(2) and one fdatasync(2) with the mutex released, and wakes the others.
   // Records that arrive meanwhile form the next batch.
+  // Wake-ups are per batch (no thundering herd): a follower sleeps on the condition variable
+  // of the batch that will cover its ticket, batch_cv_[seq & 1], the current one (seq
+  // batch_seq_) while leader_upto_ covers it, else the next one. A finishing leader wakes all
+  // followers of its batch (done) and one of the next batch (to lead it); the others of the
+  // next batch sleep on until that batch is durable.
   while (durable_ticket_ < ticket) {
     if (failed_) return Status::kInternalError;
     if (leader_active_) {
-      mu_.Wait(cv_);
+      const uint64_t seq = ticket <= leader_upto_ ? batch_seq_ : batch_seq_ + 1;
+      mu_.Wait(batch_cv_[seq & 1]);
       continue;
     }
     leader_active_ = true;
+    ++batch_seq_;
+    leader_upto_ = std::numeric_limits<uint64_t>::max();  // while gathering: all that comes
     const bool concurrent =
         last_batch_records_ > 1 || arriving_.load(std::memory_order_relaxed) > 0;
-    if (concurrent && options_.group_commit_max_delay_us > 0) {
+    if (gather && concurrent && options_.group_commit_max_delay_us > 0) {
       const auto deadline = std::chrono::steady_clock::now() +
                             std::chrono::microseconds(options_.group_commit_max_delay_us);
       leader_waiting_ = true;
@@ -465,17 +559,23 @@ Status Store::WaitDurableLocked(uint64_t ticket) {
     batch.swap(pending_);
     last_batch_records_ = batch.size() / revoke::kRecordBytes;
     const uint64_t upto = next_ticket_;
+    leader_upto_ = upto;
     std::string error;
     mu_.Unlock();
+    const auto write_start = std::chrono::steady_clock::now();
     bool ok = log_.Append(batch.data(), batch.size(), &error);
     if (ok && options_.sync) ok = log_.Sync(&error);
+    const auto write_time = std::chrono::steady_clock::now() - write_start;
     mu_.Lock();
+    last_write_time_ = write_time;
     leader_active_ = false;
     if (ok) {
       durable_ticket_ = upto;
       records_written_ += batch.size() / revoke::kRecordBytes;
       ++syncs_;
       log_bytes_ = log_.size();  // the leader was the only writer of log_
+      batch_cv_[batch_seq_ & 1].notify_all();
+      batch_cv_[(batch_seq_ + 1) & 1].notify_one();
     } else {
       (void)FailLocked(std::move(error));
     }
@@ -484,7 +584,9 @@ Status Store::WaitDurableLocked(uint64_t ticket) {
   return Status::kOk;
 }
 
-Status Store::Revoke(std::span<const Revocation> batch) {
+namespace {
+
+Status Validate(std::span<const Revocation> batch) noexcept {
   for (const Revocation& r : batch) {
     switch (r.kind) {
       case Revocation::Kind::kJti:
@@ -500,15 +602,13 @@ Status Store::Revoke(std::span<const Revocation> batch) {
         break;
     }
   }
-  // Hash outside the lock.
-  arriving_.fetch_add(1, std::memory_order_relaxed);
-  std::vector<LogRecord> records;
-  records.reserve(batch.size());
-  for (const Revocation& r : batch) records.push_back(ToRecord(r));
+  return Status::kOk;
+}
 
-  revoke::MutexLock l(&mu_);
-  // relaxed: only a batching hint, read under mu_.
-  arriving_.fetch_sub(1, std::memory_order_relaxed);
+}  // namespace
+
+Status Store::AppendLocked(const std::vector<LogRecord>& records, uint64_t* ticket) {
+  *ticket = 0;
   if (options_.read_only) {
     last_error_ = "the revocation state was opened read-only";
     return Status::kInternalError;
@@ -530,8 +630,95 @@ Status Store::Revoke(std::span<const Revocation> batch) {
     arrive_cv_.notify_one();
   }
   if (changed) PublishLocked(&retired);
-  if (!any) return Status::kOk;
-  return WaitDurableLocked(++next_ticket_);
+  if (any) *ticket = ++next_ticket_;
+  return Status::kOk;
+}
+
+Status Store::Revoke(std::span<const Revocation> batch) {
+  if (const Status st = Validate(batch); st != Status::kOk) return st;
+  // Hash outside the lock.
+  arriving_.fetch_add(1, std::memory_order_relaxed);
+  std::vector<LogRecord> records;
+  records.reserve(batch.size());
+  for (const Revocation& r : batch) records.push_back(ToRecord(r));
+
+  revoke::MutexLock l(&mu_);
+  // relaxed: only a batching hint, read under mu_.
+  arriving_.fetch_sub(1, std::memory_order_relaxed);
+  uint64_t ticket = 0;
+  if (const Status st = AppendLocked(records, &ticket); st != Status::kOk) return st;
+  if (ticket == 0) return Status::kOk;
+  return WaitDurableLocked(ticket, /*gather=*/true);
+}
+
+Status Store::RevokeAsync(std::span<const Revocation> batch, RevokeDone done) {
+  if (const Status st = Validate(batch); st != Status::kOk) return st;
+  std::vector<LogRecord> records;
+  records.reserve(batch.size());
+  for (const Revocation& r : batch) records.push_back(ToRecord(r));
+
+  revoke::MutexLock l(&mu_);
+  // (While the store is being destroyed only a `done` running on the commit thread can get
+  // here; that thread drains the queue before it ends.)
+  if (!options_.read_only && !failed_ && !stopping_ && !committer_.joinable()) {
+    try {
+      committer_ = std::thread([this] { CommitLoop(); });
+    } catch (const std::system_error& e) {
+      last_error_ = std::string("cannot start the revocation commit thread: ") + e.what();
+      return Status::kInternalError;
+    }
+  }
+  uint64_t ticket = 0;
+  if (const Status st = AppendLocked(records, &ticket); st != Status::kOk) return st;
+  // Nothing to write (an expired jti, a watermark already as high): complete once everything
+  // queued before it is durable, so that completions stay in submission order.
+  if (ticket == 0) ticket = next_ticket_;
+  async_.push_back({ticket, std::move(done)});
+  if (async_.size() >= commit_wake_at_) commit_cv_.notify_one();
+  return Status::kOk;
+}
+
+void Store::CommitLoop() {
+  std::vector<AsyncWaiter> ready;
+  size_t answered = 0;  // batches completed by the previous round
+  revoke::MutexLock l(&mu_);
+  for (;;) {
+    if (async_.empty()) {
+      if (stopping_) return;
+      commit_wake_at_ = 1;
+      mu_.Wait(commit_cv_);
+      continue;
+    }
+    // Gather. The callers answered last round usually come straight back with their next
+    // request; starting the next fdatasync before they do would split N requests in flight
+    // into two alternating half-size batches (half the rate). So wait until as many batches
+    // are queued as were answered, but no longer than half the last fdatasync (and
+    // group_commit_max_delay_us): a lull costs a request at most 1.5 fdatasyncs.
+    if (answered > 1 && async_.size() < answered && options_.group_commit_max_delay_us > 0 &&
+        !stopping_) {
+      const auto limit = std::min<std::chrono::steady_clock::duration>(
+          last_write_time_ / 2, std::chrono::microseconds(options_.group_commit_max_delay_us));
+      const auto deadline = std::chrono::steady_clock::now() + limit;
+      commit_wake_at_ = answered;
+      while (async_.size() < answered && !stopping_ && mu_.WaitUntil(commit_cv_, deadline)) {
+      }
+      commit_wake_at_ = 1;
+    }
+    // Lead (or follow) one group commit covering every queued batch; whatever arrives
+    // during its fdatasync forms the next one.
+    const Status st = WaitDurableLocked(async_.back().ticket, /*gather=*/false);
+    while (!async_.empty() && (st != Status::kOk || async_.front().ticket <= durable_ticket_)) {
+      ready.push_back(std::move(async_.front()));
+      async_.pop_front();
+    }
+    answered = ready.size();
+    mu_.Unlock();
+    for (AsyncWaiter& w : ready) {
+      if (w.done) w.done(st);
+    }
+    ready.clear();
+    mu_.Lock();
+  }
 }
 
 void Store::RefreshSpanLocked() {
@@ -715,7 +902,7 @@ Status Store::Compact() {
   if (failed_) return Status::kInternalError;
   std::string error;
   if (!WritePendingLocked(&error)) return FailLocked(std::move(error));
-  cv_.notify_all();
+  WakeAllWaitersLocked();
   // Refit filters and tables to their content.
   Retired retired;
   bool changed = false;

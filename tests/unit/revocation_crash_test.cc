@@ -1,8 +1,9 @@
 // Crash test: a child process revokes in a loop (several writer threads, so batches share an
-// fdatasync, plus compactions) and reports every acknowledged revocation through a pipe; the
-// parent SIGKILLs it at a random moment, recovers the state, and checks that every
-// acknowledged revocation is there. The state carries over from trial to trial, so later
-// trials also recover from states that earlier kills (mid-batch, mid-compaction) left behind.
+// fdatasync, plus compactions, plus RevokeAsync with requests in flight) and reports every
+// acknowledged revocation through a pipe; the parent SIGKILLs it at a random moment, recovers
+// the state, and checks that every acknowledged revocation is there. The state carries over
+// from trial to trial, so later trials also recover from states that earlier kills
+// (mid-batch, mid-compaction) left behind.
 //
 // kill -9 loses the process, not the page cache: this checks the protocol (fsync before the
 // acknowledgement, atomic snapshot replacement, torn-tail recovery), not the disk's honesty
@@ -11,6 +12,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <catch2/catch.hpp>
 #include <chrono>
 #include <cstdint>
@@ -66,6 +68,26 @@ RevocationOptions Options(const std::string& dir) {
       }
     });
   }
+  // One more writer as an event loop would be: RevokeAsync with up to 32 requests in flight,
+  // each reported from its completion callback (on the store's commit thread).
+  threads.emplace_back([&] {
+    std::atomic<int> in_flight{0};
+    for (uint64_t i = 0;; ++i) {
+      for (int f = in_flight.load(); f >= 32; f = in_flight.load()) in_flight.wait(f);
+      in_flight.fetch_add(1);
+      const uint64_t code =
+          (static_cast<uint64_t>(trial) << 40) | (static_cast<uint64_t>(kWriters) << 32) | i;
+      const std::string id = IdOf(code);
+      const Revocation r = Revocation::Jti(id, kExp);
+      const Status st = store.RevokeAsync({&r, 1}, [&in_flight, code, pipe_fd](Status done) {
+        if (done != Status::kOk) _exit(8);
+        if (write(pipe_fd, &code, sizeof(code)) != sizeof(code)) _exit(5);
+        in_flight.fetch_sub(1);
+        in_flight.notify_all();
+      });
+      if (st != Status::kOk) _exit(9);
+    }
+  });
   std::this_thread::sleep_for(std::chrono::seconds(30));  // the parent kills us long before
   _exit(7);
 }

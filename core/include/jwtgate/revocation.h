@@ -27,7 +27,8 @@
 //
 // Durability. A revocation is appended to a log (32-byte records with a CRC-32C each) and the
 // log is fdatasync'ed before the call returns; concurrent callers share one fdatasync (group
-// commit). Compact() writes a snapshot and retires the logs it covers. Open() loads the newest
+// commit). RevokeAsync queues a revocation and reports it durable through a callback instead.
+// Compact() writes a snapshot and retires the logs it covers. Open() loads the newest
 // snapshot, replays the logs after it, truncates a torn tail (what a crash leaves after the
 // last durable batch) and refuses a corrupt record anywhere else, saying where it is. The
 // on-disk formats are described in core/revoke/log_format.h.
@@ -50,6 +51,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <limits>
 #include <memory>
 #include <span>
@@ -197,6 +199,27 @@ class RevocationStore : public RevocationCheck {
   [[nodiscard]] virtual Status RevokeAll(int64_t issued_at_or_before) = 0;
   // All of `batch` with one append and one fdatasync; validated before anything is written.
   [[nodiscard]] virtual Status Revoke(std::span<const Revocation> batch) = 0;
+
+  // Called once with the outcome of a RevokeAsync: kOk once the batch is durable, or
+  // kInternalError (see last_error()).
+  using RevokeDone = std::function<void(Status)>;
+  // Revoke(batch) without waiting: for callers that must not block (the daemon's event loop)
+  // and for many revocations in flight at once. Validates, hashes and applies `batch` (in
+  // effect for every IsRevoked that starts after this returns, as with Revoke) and queues its
+  // records; the store's commit thread (started on the first call) writes everything queued
+  // with one write(2) and one fdatasync(2), then calls `done(kOk)` for every batch that
+  // fdatasync covered, in submission order. So N requests in flight share an fdatasync
+  // without N blocked threads; measured rates: bench/revocation_bench.cc
+  // (BM_DurableRevokeAsync).
+  // Returns kOk when the batch was accepted: `done` is then called exactly once, on the commit
+  // thread, never before the batch is durable (unless options.sync is off) and never from
+  // inside RevokeAsync. Returns another status without calling `done` when the batch is
+  // rejected as Revoke would (kJtiInvalid, kSubInvalid, kIssInvalid; kInternalError when the
+  // store is read-only or has failed). `done` must not throw nor block for long (later
+  // batches wait for it); it may call RevokeAsync. An empty `done` is allowed. The store's
+  // destructor waits for every accepted batch to be written and its `done` called. `batch`
+  // need not outlive the call.
+  [[nodiscard]] virtual Status RevokeAsync(std::span<const Revocation> batch, RevokeDone done) = 0;
 
   // Drops the generations whose window ended by `now`, moves long-lived revocations whose
   // exp came into the window into their generation, and (with watermark_retention_s) drops
