@@ -108,14 +108,18 @@ struct VerifiedTokenCache::Node {
 };
 
 struct alignas(pipeline::kCacheLine) VerifiedTokenCache::Shard {
-  struct Set {
-    // A way's tag is a hint for the probe (the node's own hash and token decide); node is the
-    // published entry. Readers load both lock-free; writers store them under `mu`.
-    std::array<std::atomic<uint64_t>, kWays> tag{};
-    std::array<std::atomic<Node*>, kWays> node{};
+  // Two cache lines: the probe reads the first (tags, CLOCK bits) and, on a tag match, the
+  // node pointer in the second.
+  struct alignas(2 * pipeline::kCacheLine) Set {
+    // A way's tag (Tag(hash), 0: empty) is a hint for the probe: the node's own hash and token
+    // decide. node is the published entry. Readers load both lock-free; writers store them
+    // under `mu`.
+    std::array<std::atomic<uint32_t>, kWays> tag{};
     std::atomic<uint8_t> ref{0};  // CLOCK reference bits, one per way (readers set, writers clear)
     uint8_t hand = 0;             // CLOCK hand within the set; GUARDED_BY(mu)
+    alignas(pipeline::kCacheLine) std::array<std::atomic<Node*>, kWays> node{};
   };
+  static uint32_t Tag(uint64_t hash) noexcept { return static_cast<uint32_t>(hash >> 32) | 1u; }
   std::mutex mu;
   std::unique_ptr<Set[]> sets;  // the array itself never changes after construction
   size_t entries = 0;           // GUARDED_BY(mu)
@@ -161,6 +165,8 @@ VerifiedTokenCache::VerifiedTokenCache(CacheOptions options)
     if (sodium_init() < 0) std::abort();
     randombytes_buf(&seed_, sizeof seed_);
   }
+  static_assert(sizeof secret_ == XXH3_SECRET_DEFAULT_SIZE);
+  XXH3_generateSecret_fromSeed(secret_, seed_);
 }
 
 VerifiedTokenCache::~VerifiedTokenCache() {
@@ -176,7 +182,9 @@ VerifiedTokenCache::~VerifiedTokenCache() {
 }
 
 uint64_t VerifiedTokenCache::Hash(std::string_view token) const noexcept {
-  return XXH3_64bits_withSeed(token.data(), token.size(), seed_);
+  // Equal to XXH3_64bits_withSeed(token, seed_) (xxHash's contract for a secret generated
+  // from the same seed), without deriving the secret per call.
+  return XXH3_64bits_withSecretandSeed(token.data(), token.size(), secret_, sizeof secret_, seed_);
 }
 
 VerifiedTokenCache::Shard& VerifiedTokenCache::ShardFor(uint64_t hash) const noexcept {
@@ -189,9 +197,10 @@ const VerifiedTokenCache::Node* VerifiedTokenCache::Probe(std::string_view token
                                                           Status* status) noexcept {
   Shard::Set& set = ShardFor(hash).sets[(hash >> 16) % sets_per_shard_];
   Counters& counters = counters_[ThreadStripe()];
+  const uint32_t tag = Shard::Tag(hash);
   for (size_t w = 0; w < kWays; ++w) {
     // relaxed: the tag only filters; the node is loaded (acquire) and checked in full.
-    if (set.tag[w].load(std::memory_order_relaxed) != hash) continue;
+    if (set.tag[w].load(std::memory_order_relaxed) != tag) continue;
     // acquire: pairs with the writer's release store, so the node's fields are visible.
     const Node* n = set.node[w].load(std::memory_order_acquire);
     if (n == nullptr || n->hash != hash || n->token != token) continue;
@@ -340,7 +349,7 @@ void VerifiedTokenCache::Insert(std::shared_ptr<const VerifiedToken> e) noexcept
     victim = set.node[target].load(std::memory_order_relaxed);
     // release: the node's fields happen-before any reader that acquires the pointer.
     set.node[target].store(fresh, std::memory_order_release);
-    set.tag[target].store(hash, std::memory_order_relaxed);
+    set.tag[target].store(Shard::Tag(hash), std::memory_order_relaxed);
     set.ref.fetch_and(static_cast<uint8_t>(~(1u << target)), std::memory_order_relaxed);
   }
   sh.inserts.fetch_add(1, std::memory_order_relaxed);

@@ -11,6 +11,8 @@
 #include "jwtgate/keys.h"
 #include "jwtgate/signer.h"
 #include "jwtgate/verifier.h"
+#define XXH_INLINE_ALL
+#include <xxhash.h>
 
 namespace {
 
@@ -267,4 +269,21 @@ TEST_CASE("Cache readers race inserts, evictions, re-check failures and reloads 
   const auto st = cache.stats();
   CHECK(st.entries <= st.capacity);
   CHECK(st.inserts == 20000);
+}
+
+TEST_CASE("Cache hash is the seeded XXH3-64 of the whole token, short and long", "[cache]") {
+  VerifiedTokenCache a(CacheOptions{64, 1, 7}), b(CacheOptions{64, 1, 8});
+  // Below and above XXH3's 240-byte switch to its long-input path (tokens are mostly longer).
+  for (const size_t len : {0, 17, 240, 241, 600, 5000}) {
+    std::string t(len, 'x');
+    for (size_t i = 0; i < len; ++i) t[i] = static_cast<char>('a' + (i * 7) % 26);
+    INFO("length " << len);
+    CHECK(a.Hash(t) == XXH3_64bits_withSeed(t.data(), t.size(), 7));
+    CHECK(a.Hash(t) != b.Hash(t));  // the seed is part of the key
+    if (len != 0) {
+      std::string u = t;
+      u[len - 1] = u[len - 1] == 'z' ? 'y' : 'z';
+      CHECK(a.Hash(t) != a.Hash(u));  // the whole token, up to its last byte
+    }
+  }
 }

@@ -131,6 +131,9 @@ class VerifiedTokenCache {
   void Retire(Node* node) noexcept;
   void Reclaim(bool force) noexcept;
   uint64_t seed_;
+  // XXH3's 192-byte secret derived from seed_ once (the seeded form derives it on every call
+  // for tokens over 240 bytes).
+  alignas(64) unsigned char secret_[192];
   size_t shard_mask_;
   size_t sets_per_shard_;
   std::unique_ptr<Shard[]> shards_;
