@@ -55,6 +55,7 @@ void FutexWake(std::atomic<uint32_t>* word, int count) {
 
 // How long a waiting submitter polls before it sleeps.
 constexpr std::chrono::nanoseconds kWaitSpin = std::chrono::microseconds(4);
+constexpr std::chrono::nanoseconds kMinWaitSpin = std::chrono::nanoseconds(250);
 
 void FutexWakeAll(std::atomic<uint32_t>* word) {
   syscall(SYS_futex, reinterpret_cast<uint32_t*>(word), FUTEX_WAKE_PRIVATE, INT_MAX, nullptr,
@@ -72,6 +73,10 @@ struct CompletionQueue::Rep {
   alignas(pipeline::kCacheLine) std::atomic<uint32_t> seq{0};  // bumped once per delivery
   std::atomic<uint32_t> waiting{0};                            // owner is in Wait()
   std::atomic<bool> signalled{false};                          // eventfd holds a count
+  // Owner only: how long Wait polls before sleeping. Doubled when a poll caught the
+  // completion, halved when it had to sleep anyway, so that a submitter whose completions
+  // come in microseconds keeps spinning and one that waits for whole batches hardly spins.
+  std::chrono::nanoseconds spin{kWaitSpin};
   // Deliveries still touching this queue after their completions became visible; the
   // destructor waits for them (the owner may destroy the queue right after its last Poll).
   alignas(pipeline::kCacheLine) std::atomic<uint32_t> delivering{0};
@@ -148,15 +153,19 @@ size_t CompletionQueue::Poll(Completion* out, size_t max) noexcept {
 size_t CompletionQueue::Wait(Completion* out, size_t max, std::chrono::nanoseconds timeout) noexcept {
   const auto start = std::chrono::steady_clock::now();
   const auto deadline = start + timeout;
-  // Spin first, for at most kWaitSpin: a batch that is about to complete arrives within
-  // microseconds, and a futex sleep costs both this thread and the waking worker a system call
-  // (and, on a virtual machine, an inter-processor interrupt).
-  const auto spin_until = start + std::min<std::chrono::nanoseconds>(timeout, kWaitSpin);
+  // Spin first (for Rep::spin, at most kWaitSpin): a batch that is about to complete arrives
+  // within microseconds, and a futex sleep costs both this thread and the waking worker a
+  // system call (and, on a virtual machine, an inter-processor interrupt).
+  const auto spin_until = start + std::min(timeout, rep_->spin);
   for (unsigned i = 1;; ++i) {
-    if (size_t n = Poll(out, max); n != 0) return n;
+    if (size_t n = Poll(out, max); n != 0) {
+      if (i > 1) rep_->spin = std::min(rep_->spin * 2, kWaitSpin);
+      return n;
+    }
     if (i % 16 == 0 && std::chrono::steady_clock::now() >= spin_until) break;
     CpuRelax();
   }
+  rep_->spin = std::max(rep_->spin / 2, kMinWaitSpin);
   for (;;) {
     if (size_t n = Poll(out, max); n != 0) return n;
     const uint32_t s = rep_->seq.load(std::memory_order_acquire);

@@ -58,7 +58,7 @@ class CompletionQueue {
   // Owner thread only. Moves up to `max` completions into `out`; returns how many.
   size_t Poll(Completion* out, size_t max) noexcept;
   // Owner thread only. Blocks until at least one completion is available or `timeout` passes
-  // (polling for up to 4 us, then sleeping).
+  // (polling for up to 4 us, less while polls keep missing, then sleeping).
   size_t Wait(Completion* out, size_t max, std::chrono::nanoseconds timeout) noexcept;
 
   // The eventfd (or -1 without `signal`). Reading it clears the signal.
