@@ -12,6 +12,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <span>
 #include <string_view>
 
@@ -21,19 +22,26 @@ namespace jwtgate::crypto {
 
 class HmacKey {
  public:
+  // The key schedule for `secret`, or null when a SHA-2 call failed (fail closed: a key whose
+  // precomputed states are not known to be right is never handed out).
   // REQUIRES: `alg` is HS256/384/512.
-  HmacKey(Alg alg, std::span<const uint8_t> secret) noexcept;
+  static std::unique_ptr<HmacKey> Create(Alg alg, std::span<const uint8_t> secret) noexcept;
   ~HmacKey();
+  HmacKey(const HmacKey&) = delete;
+  HmacKey& operator=(const HmacKey&) = delete;
 
   size_t tag_size() const noexcept { return tag_size_; }
 
-  // Computes the full tag of `message` into `tag` (tag_size() bytes).
-  void Compute(std::string_view message, uint8_t* tag) const noexcept;
+  // Computes the full tag of `message` into `tag` (tag_size() bytes). False (and `tag`
+  // zeroed) when a SHA-2 call failed: the caller must not use `tag` then.
+  [[nodiscard]] bool Compute(std::string_view message, uint8_t* tag) const noexcept;
 
   // True when `tag` (exactly tag_size() bytes) is the tag of `message`; constant-time compare.
+  // False whenever the tag could not be computed.
   bool Verify(std::string_view message, const uint8_t* tag) const noexcept;
 
  private:
+  HmacKey(Alg alg) noexcept;
   Alg alg_;
   size_t tag_size_;
   // Inner and outer states after absorbing key^ipad and key^opad. SHA-384 uses SHA512_CTX.

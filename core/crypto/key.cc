@@ -10,14 +10,16 @@ Key::Key(Alg alg, std::optional<std::string> kid)
 std::unique_ptr<Key> Key::MakeHmac(Alg alg, std::span<const uint8_t> secret,
                                    std::optional<std::string> kid) {
   std::unique_ptr<Key> k(new Key(alg, std::move(kid)));
-  k->hmac_ = std::make_unique<crypto::HmacKey>(alg, secret);
+  k->hmac_ = crypto::HmacKey::Create(alg, secret);
+  if (k->hmac_ == nullptr) return nullptr;
   k->sig_size_ = k->hmac_->tag_size();
   return k;
 }
 
 std::unique_ptr<Key> Key::MakeEvp(EVP_PKEY* pkey, Alg alg, std::optional<std::string> kid) {
   std::unique_ptr<Key> k(new Key(alg, std::move(kid)));
-  k->evp_ = std::make_unique<crypto::EvpVerifier>(pkey, alg);
+  k->evp_ = crypto::EvpVerifier::Create(pkey, alg);
+  if (k->evp_ == nullptr) return nullptr;
   k->sig_size_ = k->evp_->signature_size();
   return k;
 }

@@ -20,6 +20,8 @@ namespace jwtgate {
 class Key {
  public:
   // REQUIRES for each factory: the material was validated for `alg` (see jose/jwk.h).
+  // MakeHmac and MakeEvp return null when OpenSSL fails while the key is being prepared; the
+  // importer turns that into kInternalError (fail closed, never a half-built key).
   static std::unique_ptr<Key> MakeHmac(Alg alg, std::span<const uint8_t> secret,
                                        std::optional<std::string> kid);
   // Takes ownership of `pkey`.

@@ -7,6 +7,7 @@
 #include <openssl/sha.h>
 #include <sodium.h>
 
+#include <atomic>
 #include <cstring>
 #include <mutex>
 #include <vector>
@@ -15,46 +16,60 @@ namespace jwtgate::crypto {
 namespace {
 
 // Message digests are fetched once per process; EVP_MD_fetch takes a lock and does a by-name
-// lookup, which must not happen per token.
-const EVP_MD* DigestFor(Alg alg) {
-  static const EVP_MD* const kSha256 = EVP_MD_fetch(nullptr, "SHA256", nullptr);
-  static const EVP_MD* const kSha384 = EVP_MD_fetch(nullptr, "SHA384", nullptr);
-  static const EVP_MD* const kSha512 = EVP_MD_fetch(nullptr, "SHA512", nullptr);
-  switch (DigestSize(alg)) {
-    case 32: return kSha256;
-    case 48: return kSha384;
-    default: return kSha512;
+// lookup, which must not happen per token. Only a successful fetch is kept: a failure is
+// reported to the caller (the key import fails) and the next import tries again.
+const EVP_MD* DigestFor(Alg alg) noexcept {
+  static std::atomic<const EVP_MD*> cache[3] = {nullptr, nullptr, nullptr};
+  static constexpr const char* kNames[3] = {"SHA256", "SHA384", "SHA512"};
+  const size_t i = DigestSize(alg) == 32 ? 0 : DigestSize(alg) == 48 ? 1 : 2;
+  // acquire: pairs with the release CAS below, so the EVP_MD the pointer names is complete.
+  const EVP_MD* md = cache[i].load(std::memory_order_acquire);
+  if (md != nullptr) return md;
+  EVP_MD* fetched = EVP_MD_fetch(nullptr, kNames[i], nullptr);
+  if (fetched == nullptr) return nullptr;
+  const EVP_MD* expected = nullptr;
+  if (!cache[i].compare_exchange_strong(expected, fetched, std::memory_order_acq_rel)) {
+    EVP_MD_free(fetched);  // another thread won; keep one reference for the process
+    return expected;
   }
+  return fetched;
 }
 
 // SHA-2 over the signing input with the low-level contexts on the stack. Not the one-shot
 // SHA256(): in OpenSSL 3 it is EVP_Q_digest, which fetches the digest by name and allocates
 // an EVP_MD_CTX on every call (about 300 ns on a 280-byte input, measured). The low-level
-// functions are deprecated in 3.0 but supported through 3.x (see crypto/hmac.h).
+// functions are deprecated in 3.0 but supported through 3.x (see crypto/hmac.h). Returns the
+// digest length, or 0 (with `out` zeroed) when any call failed: the caller must reject.
 size_t HashMessage(Alg alg, std::string_view m, uint8_t* out) noexcept {
+  size_t n = 0;
   switch (DigestSize(alg)) {
     case 32: {
       SHA256_CTX c;
-      SHA256_Init(&c);
-      SHA256_Update(&c, m.data(), m.size());
-      SHA256_Final(out, &c);
-      return 32;
+      if (SHA256_Init(&c) == 1 && SHA256_Update(&c, m.data(), m.size()) == 1 &&
+          SHA256_Final(out, &c) == 1) {
+        n = 32;
+      }
+      break;
     }
     case 48: {
       SHA512_CTX c;
-      SHA384_Init(&c);
-      SHA384_Update(&c, m.data(), m.size());
-      SHA384_Final(out, &c);
-      return 48;
+      if (SHA384_Init(&c) == 1 && SHA384_Update(&c, m.data(), m.size()) == 1 &&
+          SHA384_Final(out, &c) == 1) {
+        n = 48;
+      }
+      break;
     }
     default: {
       SHA512_CTX c;
-      SHA512_Init(&c);
-      SHA512_Update(&c, m.data(), m.size());
-      SHA512_Final(out, &c);
-      return 64;
+      if (SHA512_Init(&c) == 1 && SHA512_Update(&c, m.data(), m.size()) == 1 &&
+          SHA512_Final(out, &c) == 1) {
+        n = 64;
+      }
+      break;
     }
   }
+  if (n == 0) std::memset(out, 0, 64);
+  return n;
 }
 
 struct SlotRegistry {
@@ -97,15 +112,32 @@ size_t ThisThreadSlot() noexcept {
   return holder.slot;
 }
 
-EvpVerifier::EvpVerifier(EVP_PKEY* pkey, Alg alg)
-    : pkey_(pkey), alg_(alg), ctx_(new std::atomic<EVP_PKEY_CTX*>[kMaxThreadSlots]) {
-  for (size_t i = 0; i < kMaxThreadSlots; ++i) ctx_[i].store(nullptr, std::memory_order_relaxed);
+std::unique_ptr<EvpVerifier> EvpVerifier::Create(EVP_PKEY* pkey, Alg alg) {
+  const EVP_MD* md = DigestFor(alg);
+  size_t sig_size = 0;
   if (FamilyOf(alg) == AlgFamily::kEcdsa) {
-    sig_size_ = alg == Alg::kES256 ? 64 : alg == Alg::kES384 ? 96 : 132;
+    sig_size = alg == Alg::kES256 ? 64 : alg == Alg::kES384 ? 96 : 132;
   } else {
-    sig_size_ = static_cast<size_t>(EVP_PKEY_get_size(pkey));
+    // RFC 7518 §3.3: an RSA signature is exactly the modulus length. Anything but a positive
+    // size equal to ceil(bits / 8) means OpenSSL could not tell: refuse the key.
+    const int size = EVP_PKEY_get_size(pkey);
+    const int bits = EVP_PKEY_get_bits(pkey);
+    if (size > 0 && bits > 0 && size == (bits + 7) / 8) sig_size = static_cast<size_t>(size);
   }
-  (void)DigestFor(alg);
+  if (md == nullptr || sig_size == 0) {
+    EVP_PKEY_free(pkey);
+    return nullptr;
+  }
+  return std::unique_ptr<EvpVerifier>(new EvpVerifier(pkey, alg, md, sig_size));
+}
+
+EvpVerifier::EvpVerifier(EVP_PKEY* pkey, Alg alg, const EVP_MD* md, size_t sig_size)
+    : pkey_(pkey),
+      alg_(alg),
+      md_(md),
+      sig_size_(sig_size),
+      ctx_(new std::atomic<EVP_PKEY_CTX*>[kMaxThreadSlots]) {
+  for (size_t i = 0; i < kMaxThreadSlots; ++i) ctx_[i].store(nullptr, std::memory_order_relaxed);
 }
 
 EvpVerifier::~EvpVerifier() {
@@ -119,7 +151,7 @@ EVP_PKEY_CTX* EvpVerifier::NewCtx() const noexcept {
   EVP_PKEY_CTX* ctx = EVP_PKEY_CTX_new_from_pkey(nullptr, pkey_, nullptr);
   if (ctx == nullptr) return nullptr;
   bool ok = EVP_PKEY_verify_init(ctx) == 1 &&
-            EVP_PKEY_CTX_set_signature_md(ctx, DigestFor(alg_)) == 1;
+            EVP_PKEY_CTX_set_signature_md(ctx, md_) == 1;
   switch (FamilyOf(alg_)) {
     case AlgFamily::kRsaPkcs1:
       ok = ok && EVP_PKEY_CTX_set_rsa_padding(ctx, RSA_PKCS1_PADDING) == 1;
@@ -128,7 +160,7 @@ EVP_PKEY_CTX* EvpVerifier::NewCtx() const noexcept {
       // RFC 7518 §3.5: MGF1 with the same hash, salt length = hash length. Set explicitly:
       // OpenSSL's default verify salt length is "auto", which accepts any salt length.
       ok = ok && EVP_PKEY_CTX_set_rsa_padding(ctx, RSA_PKCS1_PSS_PADDING) == 1 &&
-           EVP_PKEY_CTX_set_rsa_mgf1_md(ctx, DigestFor(alg_)) == 1 &&
+           EVP_PKEY_CTX_set_rsa_mgf1_md(ctx, md_) == 1 &&
            EVP_PKEY_CTX_set_rsa_pss_saltlen(ctx, RSA_PSS_SALTLEN_DIGEST) == 1;
       break;
     default:
@@ -156,6 +188,7 @@ bool EvpVerifier::Verify(std::string_view message, const uint8_t* sig,
   if (sig_len != sig_size_) return false;
   uint8_t dgst[64];
   const size_t dgst_len = HashMessage(alg_, message, dgst);
+  if (dgst_len == 0) return false;
   const size_t slot = ThisThreadSlot();
   if (slot == kMaxThreadSlots) {
     EVP_PKEY_CTX* ctx = NewCtx();

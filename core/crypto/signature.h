@@ -19,14 +19,17 @@
 
 typedef struct evp_pkey_st EVP_PKEY;
 typedef struct evp_pkey_ctx_st EVP_PKEY_CTX;
+typedef struct evp_md_st EVP_MD;
 
 namespace jwtgate::crypto {
 
 class EvpVerifier {
  public:
-  // Takes ownership of `pkey` (one reference). REQUIRES: RS*, PS* or ES* `alg` matching the
-  // key type and curve (checked by the importer).
-  EvpVerifier(EVP_PKEY* pkey, Alg alg);
+  // Takes ownership of `pkey` (one reference, released on failure too). Null when the digest
+  // cannot be fetched or the key's signature size is unknown: a key that could never verify
+  // correctly is refused at import, not carried half-built. REQUIRES: RS*, PS* or ES* `alg`
+  // matching the key type and curve (checked by the importer).
+  static std::unique_ptr<EvpVerifier> Create(EVP_PKEY* pkey, Alg alg);
   ~EvpVerifier();
   EvpVerifier(const EvpVerifier&) = delete;
   EvpVerifier& operator=(const EvpVerifier&) = delete;
@@ -41,12 +44,14 @@ class EvpVerifier {
   EVP_PKEY* pkey() const noexcept { return pkey_; }
 
  private:
+  EvpVerifier(EVP_PKEY* pkey, Alg alg, const EVP_MD* md, size_t sig_size);
   EVP_PKEY_CTX* NewCtx() const noexcept;
   bool VerifyDigest(EVP_PKEY_CTX* ctx, const uint8_t* sig, size_t sig_len, const uint8_t* dgst,
                     size_t dgst_len) const noexcept;
 
   EVP_PKEY* pkey_;
   Alg alg_;
+  const EVP_MD* md_;  // process-lifetime (see DigestFor in signature.cc)
   size_t sig_size_;
   // One initialised context per thread slot; a slot is only ever touched by the thread that
   // holds it, and the array is torn down only once no thread uses the key (shared_ptr).

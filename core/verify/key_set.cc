@@ -66,6 +66,7 @@ KeySet::Builder::~Builder() = default;
 size_t KeySet::Builder::size() const noexcept { return keys_.size(); }
 
 Status KeySet::Builder::Insert(std::unique_ptr<Key> key) {
+  if (key == nullptr) return Status::kInternalError;  // OpenSSL failed while preparing it
   for (const auto& k : keys_) {
     if (k->alg() == key->alg() && k->has_kid() == key->has_kid() && k->kid() == key->kid()) {
       // The same (kid, alg) twice would make selection depend on order.

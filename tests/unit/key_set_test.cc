@@ -311,6 +311,30 @@ TEST_CASE("RSA JWK: a modulus that is not an RSA modulus fails the public check"
   RunImports(cases);
 }
 
+// p * q with q a random odd number of the remaining bits: not a usable RSA modulus.
+std::string ModulusWithFactor(unsigned p, int bits) {
+  BIGNUM* q = BN_new();
+  REQUIRE(BN_rand(q, bits, BN_RAND_TOP_ONE, BN_RAND_BOTTOM_ODD) == 1);  // n has >= bits bits
+  REQUIRE(BN_mul_word(q, p) == 1);
+  std::string out(static_cast<size_t>(BN_num_bytes(q)), '\0');
+  BN_bn2bin(q, reinterpret_cast<unsigned char*>(out.data()));
+  BN_free(q);
+  return out;
+}
+
+TEST_CASE("RSA JWK: a modulus with a factor below 2^16 is refused every time", "[keys]") {
+  // 1163 is the first prime past OpenSSL's own trial division (primes below 752): above it,
+  // OpenSSL's randomized check alone refused such a modulus only now and then. 65521 is the
+  // largest prime below 2^16.
+  for (const unsigned p : {3u, 751u, 1163u, 40009u, 65521u}) {
+    for (int attempt = 0; attempt < 8; ++attempt) {
+      const std::string n = ModulusWithFactor(p, 2048);
+      INFO("factor " << p << ", attempt " << attempt);
+      CHECK(Import(RsaJwk(n, UInt(65537), R"(,"alg":"RS256")")) == Status::kKeyInvalid);
+    }
+  }
+}
+
 TEST_CASE("RSA JWK: structural errors", "[keys]") {
   const std::string n = B64(BnParam(Rsa2048(), OSSL_PKEY_PARAM_RSA_N));
   const std::vector<ImportCase> cases = {
