@@ -54,6 +54,8 @@ DecodeResult DecodeRecord(const uint8_t in[kRecordBytes], LogRecord* r) noexcept
   r->value = static_cast<int64_t>(Get64(in + 8));
   r->fp.lo = Get64(in + 16);
   r->fp.hi = Get64(in + 24);
+  const bool has_fingerprint = r->type != RecordType::kLogHeader && r->type != RecordType::kGlobal;
+  if (has_fingerprint && r->fp.hi == 0) return DecodeResult::kZeroFingerprint;
   return DecodeResult::kOk;
 }
 
@@ -75,6 +77,8 @@ const char* DescribeDecodeResult(DecodeResult r) noexcept {
       return "unknown format version";
     case DecodeResult::kBadType:
       return "unknown record type";
+    case DecodeResult::kZeroFingerprint:
+      return "zero fingerprint";
   }
   return "invalid";
 }

@@ -66,8 +66,18 @@ inline constexpr uint64_t kLogMagic = 0x3130474f4c47574aull;  // "JWGLOG01" read
 
 void EncodeRecord(const LogRecord& r, uint8_t out[kRecordBytes]) noexcept;
 
-enum class DecodeResult : uint8_t { kOk, kZero, kBadChecksum, kBadVersion, kBadType };
+enum class DecodeResult : uint8_t {
+  kOk,
+  kZero,
+  kBadChecksum,
+  kBadVersion,
+  kBadType,
+  kZeroFingerprint,
+};
 // Decodes one record. kZero: all 32 bytes are zero (space a crash left unwritten).
+// kZeroFingerprint: a jti/subject/issuer record whose fingerprint has hi == 0, which KeyHasher
+// never produces and the tables use as "empty slot": the record cannot have been written by
+// the store, so it is corruption even with a valid checksum.
 DecodeResult DecodeRecord(const uint8_t in[kRecordBytes], LogRecord* r) noexcept;
 
 // Decodes a record already validated by DecodeRecord (recovery reads each log twice and checks

@@ -131,6 +131,17 @@ bool ParseSnapshot(const uint8_t* data, size_t size, SnapshotImage* out, std::st
                std::to_string(off - kSectionHeaderBytes);
       return false;
     }
+    // Every entry starts with its fingerprint's hi word, never 0 for a stored id (0 marks an
+    // empty table slot): an entry with hi == 0 was not written by the store.
+    for (uint64_t e = 0; e < s.header.count; ++e) {
+      uint64_t hi;
+      std::memcpy(&hi, s.entries + e * entry_bytes, sizeof hi);
+      if (hi == 0) {
+        *error = "zero fingerprint in entry " + std::to_string(e) + " of the section at offset " +
+                 std::to_string(off - kSectionHeaderBytes);
+        return false;
+      }
+    }
     off += bytes;
     out->sections.push_back(s);
   }

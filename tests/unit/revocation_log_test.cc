@@ -267,6 +267,20 @@ TEST_CASE("DecodeRecord names what is wrong with a record", "[revocation_log]") 
   std::memcpy(b, &crc, 4);
   LogRecord out;
   CHECK(DecodeRecord(b, &out) == DecodeResult::kBadType);
+
+  // A valid checksum over a fingerprint the store never writes (hi == 0, the tables' empty
+  // slot) is refused for every record type that carries a fingerprint.
+  for (const RecordType t : {RecordType::kJti, RecordType::kSubject, RecordType::kIssuerSubject,
+                             RecordType::kIssuer}) {
+    INFO("type " << static_cast<int>(t));
+    uint8_t z[kRecordBytes];
+    EncodeRecord({t, 5, {7, 0}}, z);  // (lo, hi) = (7, 0)
+    CHECK(DecodeRecord(z, &out) == DecodeResult::kZeroFingerprint);
+    CHECK(std::string(DescribeDecodeResult(DecodeResult::kZeroFingerprint)) == "zero fingerprint");
+  }
+  uint8_t g[kRecordBytes];
+  EncodeRecord({RecordType::kGlobal, 5, {0, 0}}, g);  // no fingerprint: valid
+  CHECK(DecodeRecord(g, &out) == DecodeResult::kOk);
 }
 
 TEST_CASE("A revocation lands in the log exactly as pinned", "[revocation_log]") {
@@ -564,6 +578,21 @@ TEST_CASE("A damaged snapshot is reported", "[revocation_log]") {
     auto s = RevocationStore::Open(Options(tmp.state()), &error);
     CHECK(s.status() == Status::kInternalError);
     CHECK(error == snap + ": " + r.message);
+  }
+  {
+    // Entry 5 of the first section with hi == 0 and every checksum made consistent again: a
+    // fingerprint the store never writes is reported, not counted and later lost.
+    std::vector<uint8_t> forged = bytes;
+    std::memset(forged.data() + 64 + 32 + 5 * 16, 0, 8);
+    const uint32_t entries_crc = Crc32c(forged.data() + 64 + 32, 100 * 16);
+    std::memcpy(forged.data() + 64 + 24, &entries_crc, 4);
+    const uint32_t header_crc = Crc32c(forged.data() + 64, 28);
+    std::memcpy(forged.data() + 64 + 28, &header_crc, 4);
+    WriteBytes(snap, forged);
+    std::string error;
+    auto s = RevocationStore::Open(Options(tmp.state()), &error);
+    CHECK(s.status() == Status::kInternalError);
+    CHECK(error == snap + ": zero fingerprint in entry 5 of the section at offset 64");
   }
   WriteBytes(snap, bytes);
   std::string error;
