@@ -65,13 +65,7 @@ void Import(std::string_view json, const JwksOptions& options) {
   }
   KeySet::Builder again;
   const Status again_status = again.AddJwks(json, options);
-  // Known finding, reported and not yet fixed in core/jose/jwk.cc: an RSA modulus with a
-  // factor just above the importer's trial division (e.g. 1163) is refused with kKeyInvalid by
-  // OpenSSL's public-key check only now and then (its Miller-Rabin test draws random bases),
-  // so such a key imports in most attempts and fails in a few. Tolerated here until the
-  // importer decides such moduli deterministically; then delete this exception.
-  if (again_status != Status::kKeyInvalid &&
-      (again_status != Status::kOk || again.size() != builder.size())) {
+  if (again_status != Status::kOk || again.size() != builder.size()) {
     Fail("import is not deterministic", ToString(again_status));
   }
   std::shared_ptr<const KeySet> set = builder.Build();
