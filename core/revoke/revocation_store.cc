@@ -1030,7 +1030,11 @@ bool Store::Recover(std::unique_ptr<revoke::DirLock> lock, std::string* error) {
       *error = path + ": does not belong to this state (generation shift or number differ)";
       return false;
     }
-    base_ = std::max(base_, image.header.base_bucket);
+    // The window starts where `now` puts it, never where the snapshot says: a snapshot
+    // written by a clock ahead of this one (or a damaged one with a valid checksum) would
+    // otherwise move the start past `now`, and a revocation of a still-valid token whose exp
+    // falls before it would be acknowledged as "already expired" and have no effect.
+    // Generations of the snapshot at or after base_ are all loaded below.
     if (image.header.global_watermark > global_) global_ = image.header.global_watermark;
     recovery_.snapshot_number = snapshot;
   }
@@ -1070,9 +1074,17 @@ bool Store::Recover(std::unique_ptr<revoke::DirLock> lock, std::string* error) {
   // 3. Size every set from the counts, then load snapshot entries and log records (all
   // operations are set inserts and maxima, so order does not matter).
   for (const revoke::SnapshotSection& s : image.sections) {
-    if (s.header.type == revoke::SectionType::kGeneration && s.header.bucket >= base_) {
-      gens_.try_emplace(s.header.bucket);
+    if (s.header.type != revoke::SectionType::kGeneration || s.header.bucket < base_) continue;
+    // The store only creates generations inside its window, and the window only grows on
+    // recovery by as much as this clock is behind the snapshot's. Far beyond that (the
+    // per-bucket tables below are sized by the distance) the section cannot be the store's.
+    if (static_cast<uint64_t>(s.header.bucket) - static_cast<uint64_t>(base_) >= kMaxWindow) {
+      *error = revoke::JoinPath(dir, revoke::SnapshotFileName(snapshot)) +
+               ": generation section for bucket " + std::to_string(s.header.bucket) +
+               " lies beyond the revocation window (first bucket " + std::to_string(base_) + ")";
+      return false;
     }
+    gens_.try_emplace(s.header.bucket);
   }
   RefreshSpanLocked();
   // Indexed by bucket - base_ (< span_): no map lookup per record.

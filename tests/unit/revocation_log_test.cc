@@ -612,5 +612,29 @@ TEST_CASE("Open refuses a directory with logs but no STATE", "[revocation_log]")
   CHECK(error.find("refusing to start a new state over old revocations") != std::string::npos);
 }
 
+TEST_CASE("A clock behind the snapshot's never turns a revocation into a no-op",
+          "[revocation_log]") {
+  TempDir tmp;
+  constexpr int64_t kAhead = 30 * 86400;  // the snapshot was written 30 days "later"
+  {
+    RevocationOptions o = Options(tmp.state());
+    o.now = kNow + kAhead;
+    std::string error;
+    auto s = RevocationStore::Open(o, &error);
+    REQUIRE(s.ok());
+    REQUIRE((*s)->RevokeJti("late", kNow + kAhead + 600) == Status::kOk);
+    REQUIRE((*s)->Compact() == Status::kOk);
+  }
+  std::string error;
+  auto s = RevocationStore::Open(Options(tmp.state()), &error);  // now = kNow
+  INFO(error);
+  REQUIRE(s.ok());
+  CHECK((*s)->IsRevoked(JtiClaims("late", kNow + kAhead + 600)));
+  // A token valid now, with an exp before the snapshot's window, is revoked for real.
+  REQUIRE((*s)->RevokeJti("now", kNow + 600) == Status::kOk);
+  CHECK((*s)->IsRevoked(JtiClaims("now", kNow + 600)));
+  CHECK_FALSE((*s)->IsRevoked(JtiClaims("other", kNow + 600)));
+}
+
 }  // namespace
 }  // namespace jwtgate::revoke
