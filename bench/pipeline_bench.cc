@@ -36,6 +36,7 @@
 #include <chrono>
 #include <filesystem>
 #include <map>
+#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
@@ -150,6 +151,29 @@ void BM_Direct(benchmark::State& state) {
     benchmark::DoNotOptimize(c);
   }
   SetCpuPerToken(state, ProcessCpuNs() - cpu0);
+  state.SetItemsProcessed(static_cast<int64_t>(state.iterations()));
+  state.SetLabel(std::string(AlgName(alg)));
+}
+
+// Verifier::Verify on T independent threads, no pipeline: what T cores give this machine for
+// the algorithm at best, the yardstick for BM_Pipeline's W-worker scaling (on a VM, two vCPUs
+// need not add up to twice one: shared physical cores, frequency, neighbours).
+void BM_DirectThreads(benchmark::State& state) {
+  const Alg alg = kAlgs[state.range(0)];
+  static std::mutex mu;  // Get() builds its fixtures lazily in a plain map
+  const Fixture* f;
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    f = &Get(alg);
+  }
+  VerifyContext ctx;
+  Claims c;
+  size_t i = static_cast<size_t>(state.thread_index()) * 512;
+  for (auto _ : state) {
+    const Status s = f->verifier->Verify(f->tokens[i++ % kTokens], kNow, ctx, &c);
+    if (s != Status::kOk) state.SkipWithError("verify failed");
+    benchmark::DoNotOptimize(c);
+  }
   state.SetItemsProcessed(static_cast<int64_t>(state.iterations()));
   state.SetLabel(std::string(AlgName(alg)));
 }
@@ -331,6 +355,7 @@ void PipelineArgs(benchmark::internal::Benchmark* b) {
 
 // Real time, as BM_Pipeline: on a shared machine both throughputs then see the same CPU share.
 BENCHMARK(BM_Direct)->Apply(AlgArgs)->ArgName("alg")->UseRealTime();
+BENCHMARK(BM_DirectThreads)->Arg(0)->Arg(2)->ArgName("alg")->Threads(1)->Threads(2)->UseRealTime();
 BENCHMARK(BM_Pipeline)->Apply(PipelineArgs)->UseRealTime();
 BENCHMARK(BM_PipelineLatency)
     ->Args({1, 0})->Args({32, 0})->Args({32, 5})->Args({32, 20})->Args({32, 100})
