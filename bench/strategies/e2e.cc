@@ -30,6 +30,7 @@
 
 #include "fixtures.h"
 #include "proc_stats.h"
+#include "progress.h"
 #include "strategies.h"
 
 namespace jwtgate::bench {
@@ -37,26 +38,6 @@ namespace {
 
 using Json = nlohmann::ordered_json;
 using Clock = std::chrono::steady_clock;
-
-bool g_quiet = false;
-
-__attribute__((format(printf, 1, 2))) void Progress(const char* fmt, ...) {
-  if (g_quiet) return;
-  va_list ap;
-  va_start(ap, fmt);
-  std::vfprintf(stderr, fmt, ap);
-  va_end(ap);
-  std::fflush(stderr);
-}
-
-double SecondsSince(Clock::time_point t0) {
-  return std::chrono::duration<double>(Clock::now() - t0).count();
-}
-
-double Round(double v, int digits) {
-  const double f = std::pow(10.0, digits);
-  return std::round(v * f) / f;
-}
 
 double LoadAverage1() {
   std::ifstream in("/proc/loadavg");

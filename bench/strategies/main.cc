@@ -43,6 +43,7 @@
 #include "fixtures.h"
 #include "jose/base64url.h"
 #include "proc_stats.h"
+#include "progress.h"
 #include "store/client_versions.h"
 #include "store/postgres_store.h"
 #include "store/redis_store.h"
@@ -105,26 +106,6 @@ std::string BuildRoot() {
   const std::filesystem::path self = std::filesystem::read_symlink("/proc/self/exe", ec);
   if (ec) return ".";
   return self.parent_path().parent_path().parent_path().string();
-}
-
-bool g_quiet = false;
-
-__attribute__((format(printf, 1, 2))) void Progress(const char* fmt, ...) {
-  if (g_quiet) return;
-  va_list ap;
-  va_start(ap, fmt);
-  std::vfprintf(stderr, fmt, ap);
-  va_end(ap);
-  std::fflush(stderr);
-}
-
-double SecondsSince(Clock::time_point t0) {
-  return std::chrono::duration<double>(Clock::now() - t0).count();
-}
-
-double Round(double v, int digits) {
-  const double f = std::pow(10.0, digits);
-  return std::round(v * f) / f;
 }
 
 std::vector<double> LoadAverage() {
