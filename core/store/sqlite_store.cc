@@ -63,6 +63,7 @@ StoreStatus SqliteStore::Open(const SqliteOptions& options, std::unique_ptr<Sqli
   DbPtr db;
   StoreStatus s = OpenDb(options.path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, &db, error);
   if (s != StoreStatus::kOk) return s;
+  sqlite3_busy_timeout(db.get(), options.busy_timeout_ms);
   if (!Exec(db.get(), "PRAGMA journal_mode = WAL", error) ||
       !Exec(db.get(), "PRAGMA synchronous = NORMAL", error) ||
       !Exec(db.get(), "PRAGMA mmap_size = " + std::to_string(options.mmap_bytes), error) ||

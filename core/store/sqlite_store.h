@@ -39,6 +39,10 @@ struct SqliteOptions {
   int64_t mmap_bytes = int64_t{1} << 30;
   // PRAGMA cache_size in KiB (SQLite's page cache, per connection).
   int64_t cache_kib = 8192;
+  // How long a statement waits for a lock another connection holds before SQLITE_BUSY
+  // (sqlite3_busy_timeout). Connections opened at the same moment contend while the first of
+  // them sets up the WAL index; without a wait one of them fails at open.
+  int busy_timeout_ms = 5000;
 };
 
 class SqliteStore final : public SessionStore {

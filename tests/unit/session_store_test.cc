@@ -304,11 +304,13 @@ TEST_CASE("sqlite: one connection per thread reads concurrently in WAL mode", "[
   for (size_t i = 0; i < ids.size(); ++i) records.push_back({ids[i], values[i]});
   REQUIRE(SqliteStore::CreateAndLoad(o, records) == StoreStatus::kOk);
   std::array<int, 4> mismatches{};
+  std::array<std::string, 4> open_errors;
   std::vector<std::thread> threads;
   for (int t = 0; t < 4; ++t) {
     threads.emplace_back([&, t] {
       std::unique_ptr<SqliteStore> s;
-      if (SqliteStore::Open(o, &s) != StoreStatus::kOk) {
+      // All four open at once: the busy timeout lets them wait out each other's WAL set-up.
+      if (SqliteStore::Open(o, &s, &open_errors[static_cast<size_t>(t)]) != StoreStatus::kOk) {
         mismatches[static_cast<size_t>(t)] = -1;
         return;
       }
@@ -321,6 +323,9 @@ TEST_CASE("sqlite: one connection per thread reads concurrently in WAL mode", "[
     });
   }
   for (auto& th : threads) th.join();
+  std::string errors;
+  for (const std::string& e : open_errors) errors += e.empty() ? "" : e + "; ";
+  INFO("open errors: " << errors);
   CHECK(mismatches == std::array<int, 4>{});
 }
 
