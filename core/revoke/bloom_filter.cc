@@ -58,19 +58,29 @@ double BlockedBloomFilter::ModelFpr(double bits_per_key) noexcept {
   return sum;
 }
 
-double BlockedBloomFilter::BitsPerKeyForFpr(double fpr) noexcept {
-  // ModelFpr decreases with bits/key; bisect to 1e-4 bits.
+namespace {
+
+// ModelFpr decreases with bits/key; bisect to 1e-4 bits (about 1,500 pow() calls).
+double BisectBitsPerKey(double fpr) noexcept {
   double lo = 1.0;
   double hi = 128.0;
   while (hi - lo > 1e-4) {
     const double mid = (lo + hi) / 2;
-    if (ModelFpr(mid) <= fpr) {
+    if (BlockedBloomFilter::ModelFpr(mid) <= fpr) {
       hi = mid;
     } else {
       lo = mid;
     }
   }
   return hi;
+}
+
+}  // namespace
+
+double BlockedBloomFilter::BitsPerKeyForFpr(double fpr) noexcept {
+  // Every store opened with the default rate asks for the same answer: compute it once.
+  static const double kForDefault = BisectBitsPerKey(kDefaultFpr);
+  return fpr == kDefaultFpr ? kForDefault : BisectBitsPerKey(fpr);
 }
 
 }  // namespace jwtgate::revoke

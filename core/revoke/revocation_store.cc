@@ -1,11 +1,9 @@
 // RevocationStore implementation: the published View (read side), the writer state behind one
 // mutex, group commit, DropExpired, Compact (snapshot) and recovery.
 #include <sodium.h>
-#include <sys/stat.h>
 
 #include <algorithm>
 #include <atomic>
-#include <cerrno>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
@@ -885,10 +883,7 @@ bool Store::WriteSnapshotLocked(uint64_t number, std::string* error) {
   sh.base_bucket = base_;
   revoke::EncodeSnapshotHeader(sh, header);
   if (!w.PatchAt(0, header, sizeof(header), error) || !w.Finish(error)) return false;
-  if (std::rename(tmp.c_str(), revoke::JoinPath(options_.dir, name).c_str()) != 0) {
-    *error = revoke::ErrnoMessage("rename", tmp);
-    return false;
-  }
+  if (!revoke::RenameFile(tmp, revoke::JoinPath(options_.dir, name), error)) return false;
   return revoke::SyncDir(options_.dir, error);
 }
 
@@ -1367,18 +1362,7 @@ Result<std::unique_ptr<RevocationStore>> OpenStore(const RevocationOptions& opti
                          : BlockedBloomFilter::BitsPerKeyForFpr(options.target_fpr);
   const int64_t now = options.now != 0 ? options.now : static_cast<int64_t>(std::time(nullptr));
 
-  struct stat st {};
-  if (::stat(options.dir.c_str(), &st) != 0) {
-    if (options.read_only || !options.create_if_missing) {
-      *error = revoke::ErrnoMessage("stat", options.dir);
-      return Status::kInternalError;
-    }
-    if (::mkdir(options.dir.c_str(), 0700) != 0 && errno != EEXIST) {
-      *error = revoke::ErrnoMessage("mkdir", options.dir);
-      return Status::kInternalError;
-    }
-  } else if (!S_ISDIR(st.st_mode)) {
-    *error = options.dir + ": not a directory";
+  if (!revoke::EnsureDir(options.dir, options.create_if_missing && !options.read_only, error)) {
     return Status::kInternalError;
   }
 

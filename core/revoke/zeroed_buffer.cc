@@ -35,7 +35,8 @@ void* MapHuge(size_t len) {
 // A chunk tracks its pages in a bitmap (so freeing allocates nothing); allocation is best fit
 // over all chunks, which keeps the few large buffers of a store together. Invariant: every
 // free page of a chunk is zero (fresh chunks are; Free zeroes what it returns), so Allocate
-// hands out zeroed memory without touching it. A chunk whose pages are all free is unmapped.
+// hands out zeroed memory without touching it. A chunk whose pages are all free is unmapped,
+// except one, kept for the next allocation.
 // Allocation happens on writer paths only (a table or filter is built or grown), so one mutex
 // is enough.
 class HugePageArena {
@@ -89,9 +90,18 @@ class HugePageArena {
     chunk_used_ -= pages * kPage;
     for (size_t i = 0; i < pages; ++i) c.used.reset(first + i);
     if (c.used.none()) {
-      munmap(c.base, kHugePage);
-      chunks_.erase(it);
-      return;
+      // Keep one empty chunk: a store that creates and drops generations (or a process that
+      // opens and closes stores) would otherwise map, fault in and clear a fresh 2 MiB page
+      // each time. Zeroing what was used costs no more than the kernel clearing a new page.
+      bool has_spare = false;
+      for (const auto& [base, other] : chunks_) {
+        if (&other != &c && other.used.none()) has_spare = true;
+      }
+      if (has_spare) {
+        munmap(c.base, kHugePage);
+        chunks_.erase(it);
+        return;
+      }
     }
     std::memset(p, 0, pages * kPage);
   }

@@ -62,9 +62,31 @@ TEST_CASE("Mid-size buffers share 2 MiB-aligned chunks and come back zeroed",
     CHECK(again.data() == old);  // best fit: the hole it left
     CHECK(AllZero(again));
   }
-  // Everything freed: the chunks went back to the system.
+  // Everything freed: the chunks went back to the system, but for one empty chunk kept for
+  // the next allocation.
   CHECK(ZeroedBuffer::ArenaUsedBytes() == used_before);
-  CHECK(ZeroedBuffer::ArenaChunkBytes() == chunks_before);
+  CHECK(ZeroedBuffer::ArenaChunkBytes() <= chunks_before + kHugePage);
+}
+
+TEST_CASE("An empty chunk is kept for reuse, zeroed, and only one", "[revocation_memory]") {
+  const size_t chunks_before = ZeroedBuffer::ArenaChunkBytes();
+  const size_t used_before = ZeroedBuffer::ArenaUsedBytes();
+  const size_t big = kHugePage - 8 * 4096;  // needs a chunk of its own
+  {
+    std::vector<ZeroedBuffer> bufs;
+    for (int i = 0; i < 3; ++i) {
+      bufs.emplace_back(big);
+      std::memset(bufs.back().data(), 0x5a, big);
+    }
+  }
+  // Three chunks emptied: one is kept (every page zeroed again), two went back.
+  CHECK(ZeroedBuffer::ArenaUsedBytes() == used_before);
+  const size_t chunks_after_free = ZeroedBuffer::ArenaChunkBytes();
+  CHECK(chunks_after_free <= chunks_before + kHugePage);
+  ZeroedBuffer again(big);
+  CHECK(AllZero(again));
+  // It came from the kept chunk: no new chunk was mapped for it.
+  CHECK(ZeroedBuffer::ArenaChunkBytes() == chunks_after_free);
 }
 
 TEST_CASE("A moved-from buffer owns nothing and frees nothing", "[revocation_memory]") {
