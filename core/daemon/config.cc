@@ -279,7 +279,7 @@ bool ParseHttp(Reader& r, const YAML::Node& n, Config* c) {
 }
 
 bool ParsePipeline(Reader& r, const YAML::Node& n, Config* c) {
-  if (!r.Map(n, "pipeline", {"workers", "queue_capacity", "max_batch", "inline"})) return false;
+  if (!r.Map(n, "pipeline", {"workers", "queue_capacity", "max_batch", "batch_budget_us", "inline"})) return false;
   if (const YAML::Node in = n["inline"]) {
     std::string v;
     if (!r.String(in, "pipeline.inline", &v)) return false;
@@ -302,6 +302,10 @@ bool ParsePipeline(Reader& r, const YAML::Node& n, Config* c) {
   }
   if (n["max_batch"] &&
       !r.Integer(n["max_batch"], "pipeline.max_batch", 1, 256, &c->max_batch)) {
+    return false;
+  }
+  if (n["batch_budget_us"] && !r.Integer(n["batch_budget_us"], "pipeline.batch_budget_us", 0,
+                                         1000000, &c->batch_budget_us)) {
     return false;
   }
   return true;
@@ -523,7 +527,8 @@ std::string RestartOnlyChanges(const Config& a, const Config& b) {
        "revocation");
   note(a.cache_entries != b.cache_entries, "cache");
   note(a.workers != b.workers || a.queue_capacity != b.queue_capacity ||
-           a.max_batch != b.max_batch || a.inline_verify != b.inline_verify,
+           a.max_batch != b.max_batch || a.batch_budget_us != b.batch_budget_us ||
+           a.inline_verify != b.inline_verify,
        "pipeline");
   note(a.io_threads != b.io_threads, "io_threads");
   note(a.max_connections != b.max_connections || a.max_pipelined != b.max_pipelined ||

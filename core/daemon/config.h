@@ -87,7 +87,8 @@ struct Config {
   unsigned workers = 0;     // verification workers; 0: one per core
   unsigned io_threads = 1;  // auth listener threads (each has its own ring)
   size_t queue_capacity = 4096;
-  size_t max_batch = 32;
+  size_t max_batch = 256;
+  uint32_t batch_budget_us = 400;  // PipelineOptions::batch_budget; 0: max_batch alone
   InlineVerify inline_verify = InlineVerify::kHmac;
   // http:
   size_t max_connections = 10000;  // per daemon, split between the I/O threads

@@ -273,6 +273,7 @@ int Daemon::Rep::Start() {
   po.workers = config.workers;
   po.ring_capacity = config.queue_capacity;
   po.max_batch = config.max_batch;
+  po.batch_budget = std::chrono::microseconds(config.batch_budget_us);
   po.cache = nullptr;
   po.capture_identity = true;
   for (const auto& ch : config.claim_headers) {

@@ -198,6 +198,8 @@ struct Item {
 };
 
 constexpr size_t kMaxBatch = 256;
+// A worker's batches before it has measured its time per token.
+constexpr size_t kFirstBatch = 32;
 // A worker that finds the ring empty polls this many times (a pause each, ~40 ns here: about
 // 20 us) before it sleeps; longer spins burned more CPU than the wake-up they saved.
 constexpr int kSpinsBeforeSleep = 512;
@@ -465,8 +467,17 @@ void Pipeline::Rep::WorkerLoop(unsigned id) {
   {
     VerifyContext ctx;
     BatchScratch b(options.max_batch);
-    const size_t max = options.max_batch;
+    const auto budget_ns = static_cast<double>(options.batch_budget.count());
+    // Running average of this worker's time per token over its recent batches (0: none yet).
+    double ns_per_token = 0;
     for (;;) {
+      // The batch size the budget allows at the current cost per token.
+      size_t max = options.max_batch;
+      if (budget_ns > 0) {
+        max = ns_per_token > 0
+                  ? std::clamp<size_t>(static_cast<size_t>(budget_ns / ns_per_token), 1, max)
+                  : std::min(max, kFirstBatch);
+      }
       size_t n = PopOrSleep(id, b.items.get(), max);
       if (n == 0) break;
       // The batch closes when full or at the deadline, whichever comes first.
@@ -481,7 +492,14 @@ void Pipeline::Rep::WorkerLoop(unsigned id) {
           CpuRelax();
         }
       }
+      const auto start = std::chrono::steady_clock::now();
       ProcessBatch(n, b, ctx, ws);
+      if (budget_ns > 0) {
+        const std::chrono::duration<double, std::nano> took =
+            std::chrono::steady_clock::now() - start;
+        const double per = took.count() / static_cast<double>(n);
+        ns_per_token = ns_per_token > 0 ? 0.75 * ns_per_token + 0.25 * per : per;
+      }
     }
   }
   if (alive.fetch_sub(1, std::memory_order_acq_rel) == 1) FutexWakeAll(&alive);

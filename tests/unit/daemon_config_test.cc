@@ -87,7 +87,7 @@ revocation:
   initial_capacity: 4096
   leeway_seconds: 30
 cache: {entries: 1024}
-pipeline: {workers: 3, queue_capacity: 8192, max_batch: 16}
+pipeline: {workers: 3, queue_capacity: 8192, max_batch: 16, batch_budget_us: 250}
 io_threads: 2
 http:
   max_connections: 500
@@ -126,6 +126,8 @@ shutdown: {drain_timeout_ms: 5000}
   CHECK(c.cache_entries == 1024);
   CHECK(c.workers == 3);
   CHECK(c.queue_capacity == 8192);
+  CHECK(c.max_batch == 16);
+  CHECK(c.batch_budget_us == 250);
   CHECK(c.io_threads == 2);
   CHECK(c.max_connections == 500);
   CHECK(c.max_pipelined == 8);
@@ -144,6 +146,8 @@ TEST_CASE("daemon config: defaults need only an issuer", "[daemon_config]") {
   CHECK(c.leeway_s == 30);
   CHECK(c.require_exp);
   CHECK(c.cache_entries == 65536);
+  CHECK(c.max_batch == 256);
+  CHECK(c.batch_budget_us == 400);
   CHECK(c.revocation_dir.empty());
   CHECK(c.issuers[0].issuer.empty());
 }
@@ -190,6 +194,8 @@ TEST_CASE("daemon config: schema errors name the key and the line", "[daemon_con
       {"revocation leeway", iss + "verify: {leeway_seconds: 120}\nrevocation: {dir: /x, leeway_seconds: 60}\n",
        "revocation.leeway_seconds"},
       {"queue capacity", iss + "pipeline: {queue_capacity: 1000}\n", "power of two"},
+      {"batch budget", iss + "pipeline: {batch_budget_us: -5}\n",
+       "pipeline.batch_budget_us (line 2): must be between 0 and"},
       {"not a mapping", "- a\n- b\n", "mapping"},
       {"yaml syntax", "issuers: [\n", "line"},
   };
