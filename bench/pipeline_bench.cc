@@ -265,7 +265,7 @@ void BM_PipelineLatency(benchmark::State& state) {
     if (c.status != Status::kOk) state.SkipWithError("verify failed");
   }
   std::sort(latency_us.begin(), latency_us.end());
-  auto pct = [&](double q) { return latency_us.empty() ? 0.0 : latency_us[static_cast<size_t>(q * static_cast<double>(latency_us.size() - 1))]; };
+  auto pct = [&](double quantile) { return latency_us.empty() ? 0.0 : latency_us[static_cast<size_t>(quantile * static_cast<double>(latency_us.size() - 1))]; };
   state.counters["p50_us"] = pct(0.50);
   state.counters["p99_us"] = pct(0.99);
   state.SetItemsProcessed(static_cast<int64_t>(state.iterations()));

@@ -116,6 +116,41 @@ TEST_CASE("Pipeline verifies identical tokens in a batch once and answers each",
   CHECK(p.stats().batches == 1);
 }
 
+TEST_CASE("Pipeline closes a batch at its work budget, or at max_batch without one",
+          "[pipeline]") {
+  const std::string t = Token("budget");
+  SECTION("a budget below one token's work: batches of one after the first") {
+    PipelineOptions o;
+    o.workers = 1;
+    o.clock = FixedClock;
+    o.max_batch = 256;
+    o.batch_budget = std::chrono::nanoseconds(1);
+    o.batch_deadline = std::chrono::seconds(10);
+    Pipeline p(MakeVerifier(), o);
+    CompletionQueue q(64);
+    // The first batch, before any measurement, closes at 32 tokens.
+    for (uint64_t i = 0; i < 32; ++i) REQUIRE(p.Submit(t, i, &q) == Status::kOk);
+    REQUIRE(Drain(q, 32).size() == 32);
+    CHECK(p.stats().batches == 1);
+    for (uint64_t i = 32; i < 42; ++i) REQUIRE(p.Submit(t, i, &q) == Status::kOk);
+    REQUIRE(Drain(q, 10).size() == 10);
+    CHECK(p.stats().batches == 11);
+  }
+  SECTION("no budget: the batch waits for max_batch tokens") {
+    PipelineOptions o;
+    o.workers = 1;
+    o.clock = FixedClock;
+    o.max_batch = 64;
+    o.batch_budget = std::chrono::nanoseconds(0);
+    o.batch_deadline = std::chrono::seconds(10);
+    Pipeline p(MakeVerifier(), o);
+    CompletionQueue q(64);
+    for (uint64_t i = 0; i < 64; ++i) REQUIRE(p.Submit(t, i, &q) == Status::kOk);
+    REQUIRE(Drain(q, 64).size() == 64);
+    CHECK(p.stats().batches == 1);
+  }
+}
+
 TEST_CASE("Pipeline applies back-pressure instead of growing", "[pipeline]") {
   PipelineOptions o;
   o.workers = 1;
@@ -142,7 +177,8 @@ TEST_CASE("Pipeline applies back-pressure instead of growing", "[pipeline]") {
 
 TEST_CASE("Pipeline shutdown drains: every accepted token gets exactly one completion",
           "[pipeline][concurrency]") {
-  constexpr int kProducers = 3, kPerProducer = 3000;
+  constexpr size_t kProducers = 3;
+  constexpr uint64_t kPerProducer = 3000;
   PipelineOptions o;
   o.clock = FixedClock;
   o.workers = 2;
@@ -151,11 +187,11 @@ TEST_CASE("Pipeline shutdown drains: every accepted token gets exactly one compl
   const std::string bad = Token("b", kNow - 1000);
   std::vector<std::thread> producers;
   std::vector<std::map<uint64_t, int>> got(kProducers);
-  std::vector<int> accepted(kProducers, 0);
+  std::vector<size_t> accepted(kProducers, 0);
   // Catch2 assertions are not thread-safe: producers record problems, the main thread checks.
   std::vector<std::vector<std::string>> problems(kProducers);
   std::atomic<int> started{0};
-  for (int t = 0; t < kProducers; ++t) {
+  for (size_t t = 0; t < kProducers; ++t) {
     producers.emplace_back([&, t] {
       CompletionQueue q(256);
       Completion buf[64];
@@ -192,15 +228,15 @@ TEST_CASE("Pipeline shutdown drains: every accepted token gets exactly one compl
       }
     });
   }
-  while (started.load() < kProducers) std::this_thread::yield();
+  while (started.load() < static_cast<int>(kProducers)) std::this_thread::yield();
   std::this_thread::sleep_for(std::chrono::milliseconds(20));
   p->Shutdown();  // concurrent with submissions
   for (auto& th : producers) th.join();
-  for (int t = 0; t < kProducers; ++t) {
+  for (size_t t = 0; t < kProducers; ++t) {
     INFO("producer " << t);
     CHECK(problems[t].empty());
-    for (const auto& p : problems[t]) UNSCOPED_INFO(p);
-    CHECK(static_cast<int>(got[t].size()) == accepted[t]);
+    for (const auto& problem : problems[t]) UNSCOPED_INFO(problem);
+    CHECK(got[t].size() == accepted[t]);
     for (const auto& [ticket, count] : got[t]) {
       if (count != 1) FAIL("ticket " << ticket << " completed " << count << " times");
     }
