@@ -164,19 +164,23 @@ void AdminHandler::OnRequest(net::HttpServer& server, net::RequestId id,
     if (!ParseRevokeRequest(body, &r, &error)) {
       return Json(server, id, 400, "Bad Request", "{\"error\":" + JsonString(error) + "}\n");
     }
-    std::string message;
-    const Status s = api_->Revoke(r, &message);
-    if (s == Status::kOk) {
-      return Json(server, id, 200, "OK", "{\"revoked\":true}\n");
-    }
-    if (s == Status::kInternalError) {
-      return Json(server, id, message == "revocation is not configured" ? 501 : 503,
-                  message == "revocation is not configured" ? "Not Implemented"
-                                                            : "Service Unavailable",
-                  "{\"error\":" + JsonString(message) + "}\n");
-    }
-    return Json(server, id, 400, "Bad Request",
-                "{\"error\":" + JsonString(std::string(ToString(s))) + "}\n");
+    // The answer may come later, on this thread; a connection closed meanwhile makes `id`
+    // stale, and the server then drops the response.
+    net::HttpServer* srv = &server;
+    api_->Revoke(r, [srv, id](Status s, const std::string& message) {
+      if (s == Status::kOk) {
+        return Json(*srv, id, 200, "OK", "{\"revoked\":true}\n");
+      }
+      if (s == Status::kInternalError) {
+        const bool unconfigured = message == kRevocationNotConfigured;
+        return Json(*srv, id, unconfigured ? 501 : 503,
+                    unconfigured ? "Not Implemented" : "Service Unavailable",
+                    "{\"error\":" + JsonString(message) + "}\n");
+      }
+      return Json(*srv, id, 400, "Bad Request",
+                  "{\"error\":" + JsonString(std::string(ToString(s))) + "}\n");
+    });
+    return;
   }
   Text(server, id, 404, "Not Found", "not found\n");
 }

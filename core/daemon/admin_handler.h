@@ -6,7 +6,9 @@
 //   POST /revoke   {"jti": "...", "exp": N}                        revoke one token
 //                  {"sub": "...", "not_before": T [, "iss": "..."]} revoke a subject's tokens
 //                                                                    issued at or before T
-//                  answered 200 only once the revocation is durable (fdatasync'ed)
+//                  answered 200 only once the revocation is durable (fdatasync'ed); the
+//                  admin thread keeps serving while the disk works, and concurrent
+//                  revocations share an fdatasync
 //   POST /reload   re-read the configuration and keys; 200, or 500 keeping the old ones
 // With admin.token_file set, POST endpoints need `Authorization: Bearer <token>` (401
 // otherwise); GET endpoints stay open for probes and scrapers.
@@ -14,6 +16,7 @@
 #define JWTGATE_DAEMON_ADMIN_HANDLER_H_
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <string_view>
 
@@ -30,6 +33,9 @@ struct RevokeRequest {
   int64_t value = 0;  // exp, or the not_before watermark
 };
 
+// The message of Revoke's kInternalError when the daemon has no revocation state (501).
+inline constexpr char kRevocationNotConfigured[] = "revocation is not configured";
+
 // Parses a /revoke body. Unknown members, wrong types and mixed forms are errors.
 bool ParseRevokeRequest(std::string_view body, RevokeRequest* out, std::string* error);
 
@@ -40,8 +46,13 @@ class AdminApi {
   virtual bool Ready(std::string* detail) = 0;
   virtual std::string RenderMetrics() = 0;
   virtual bool Reload(std::string* message) = 0;
-  // kOk once durable; kInternalError (message says why) or a validation status otherwise.
-  virtual Status Revoke(const RevokeRequest& request, std::string* message) = 0;
+  // The outcome of a revocation: kOk once durable; kInternalError (`message` says why) or a
+  // validation status otherwise.
+  using RevokeDone = std::function<void(Status status, const std::string& message)>;
+  // Calls `done` exactly once on the admin thread: during this call when the request is
+  // refused at once, else once the revocation is durable. Never blocks on the disk, so that
+  // many revocations in flight share one fdatasync and probes are answered meanwhile.
+  virtual void Revoke(const RevokeRequest& request, RevokeDone done) = 0;
   // True when no admin token is configured or `presented` equals it.
   virtual bool AdminTokenAccepts(bool present, std::string_view presented) = 0;
 };

@@ -1,6 +1,7 @@
 #include "daemon/daemon.h"
 
 #include <signal.h>
+#include <sys/eventfd.h>
 #include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <systemd/sd-daemon.h>
@@ -11,6 +12,7 @@
 #include <ctime>
 #include <fstream>
 #include <future>
+#include <mutex>
 #include <sstream>
 #include <thread>
 #include <vector>
@@ -138,6 +140,23 @@ net::ServerOptions AdminServerOptions(const Config& c) {
 }  // namespace
 
 struct Daemon::Rep : public AdminApi {
+  // Outcomes of admin revocations, queued by the store's commit thread and answered on the
+  // admin thread (woken through `fd`). Shared with the store's callbacks, so it outlives
+  // the store whatever the order of destruction.
+  struct RevokeOutcomes {
+    struct Outcome {
+      Status status;
+      bool jti;
+      RevokeDone done;
+    };
+    std::mutex mu;
+    std::vector<Outcome> ready;  // GUARDED_BY(mu)
+    int fd = -1;                 // eventfd
+    ~RevokeOutcomes() {
+      if (fd >= 0) ::close(fd);
+    }
+  };
+
   struct IoThread {
     std::unique_ptr<AuthHandler> handler;
     std::unique_ptr<net::HttpServer> server;
@@ -177,6 +196,7 @@ struct Daemon::Rep : public AdminApi {
   double last_reload_success = WallSeconds();
   uint64_t reloads_ok = 0, reloads_failed = 0;
   uint64_t revoked_jti = 0, revoked_subject = 0, revoke_failures = 0;
+  std::shared_ptr<RevokeOutcomes> revoke_outcomes = std::make_shared<RevokeOutcomes>();
 
   ~Rep() override {
     if (signal_fd >= 0) ::close(signal_fd);
@@ -216,7 +236,9 @@ struct Daemon::Rep : public AdminApi {
   bool Ready(std::string* detail) override;
   std::string RenderMetrics() override;
   bool Reload(std::string* message) override;
-  Status Revoke(const RevokeRequest& r, std::string* message) override;
+  void Revoke(const RevokeRequest& r, RevokeDone done) override;
+  void CountRevocation(Status s, bool jti, std::string* message);
+  void OnRevokeOutcomes();
   bool AdminTokenAccepts(bool present, std::string_view presented) override {
     if (admin_token.empty()) return true;
     return present && ConstantTimeEquals(presented, admin_token);
@@ -350,6 +372,15 @@ int Daemon::Rep::Start() {
     return 1;
   }
   admin->WatchFd(signal_fd, [this] { OnSignals(); });
+  if (store) {
+    revoke_outcomes->fd = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (revoke_outcomes->fd < 0) {
+      Log(LogLevel::kError, "eventfd: {}", std::strerror(errno));
+      Shutdown();
+      return 1;
+    }
+    admin->WatchFd(revoke_outcomes->fd, [this] { OnRevokeOutcomes(); });
+  }
 
   ready.store(true, std::memory_order_release);
   const std::string status = "auth " + net::FormatSocketAddress(auth_bound) + ", admin " +
@@ -521,30 +552,58 @@ bool Daemon::Rep::Reload(std::string* message) {
   return true;
 }
 
-Status Daemon::Rep::Revoke(const RevokeRequest& r, std::string* message) {
+void Daemon::Rep::Revoke(const RevokeRequest& r, RevokeDone done) {
   if (!store) {
-    *message = "revocation is not configured";
-    return Status::kInternalError;
+    done(Status::kInternalError, kRevocationNotConfigured);
+    return;
   }
-  Status s;
-  if (r.kind == RevokeRequest::Kind::kJti) {
-    s = store->RevokeJti(r.id, r.value);
-  } else {
-    s = store->RevokeSubject(r.id, r.value, r.iss);
-  }
-  if (s == Status::kOk) {
-    if (r.kind == RevokeRequest::Kind::kJti) {
-      ++revoked_jti;
-    } else {
-      ++revoked_subject;
+  const bool jti = r.kind == RevokeRequest::Kind::kJti;
+  const Revocation rev =
+      jti ? Revocation::Jti(r.id, r.value) : Revocation::Subject(r.id, r.value, r.iss);
+  // The commit thread calls this once the revocation is durable (or the store failed): hand
+  // the outcome to the admin thread.
+  std::shared_ptr<RevokeOutcomes> outcomes = revoke_outcomes;
+  auto on_durable = [outcomes, jti, done](Status s) {
+    {
+      std::lock_guard<std::mutex> l(outcomes->mu);
+      outcomes->ready.push_back({s, jti, done});
     }
-  } else {
-    ++revoke_failures;
-    *message = s == Status::kInternalError ? store->last_error() : std::string(ToString(s));
-    if (message->empty()) *message = "revocation store failure";
-    Log(LogLevel::kError, "revoke failed: {}", *message);
+    const uint64_t one = 1;
+    ssize_t unused = ::write(outcomes->fd, &one, sizeof one);
+    (void)unused;  // EAGAIN only when the counter is saturated: still readable
+  };
+  const Status s = store->RevokeAsync({&rev, 1}, std::move(on_durable));
+  if (s == Status::kOk) return;  // answered by OnRevokeOutcomes
+  std::string message;
+  CountRevocation(s, jti, &message);
+  done(s, message);
+}
+
+void Daemon::Rep::CountRevocation(Status s, bool jti, std::string* message) {
+  if (s == Status::kOk) {
+    ++(jti ? revoked_jti : revoked_subject);
+    return;
   }
-  return s;
+  ++revoke_failures;
+  *message = s == Status::kInternalError ? store->last_error() : std::string(ToString(s));
+  if (message->empty()) *message = "revocation store failure";
+  Log(LogLevel::kError, "revoke failed: {}", *message);
+}
+
+void Daemon::Rep::OnRevokeOutcomes() {
+  uint64_t count;
+  ssize_t unused = ::read(revoke_outcomes->fd, &count, sizeof count);
+  (void)unused;  // cleared before taking the queue: a later push signals again
+  std::vector<RevokeOutcomes::Outcome> outcomes;
+  {
+    std::lock_guard<std::mutex> l(revoke_outcomes->mu);
+    outcomes.swap(revoke_outcomes->ready);
+  }
+  for (RevokeOutcomes::Outcome& o : outcomes) {
+    std::string message;
+    CountRevocation(o.status, o.jti, &message);
+    o.done(o.status, message);
+  }
 }
 
 std::string Daemon::Rep::RenderMetrics() {
@@ -626,6 +685,9 @@ std::string Daemon::Rep::RenderMetrics() {
     m.Sample("jwtgate_revocation_filter_false_positive_ratio", {}, rs.expected_fpr);
     m.Family("jwtgate_revocation_log_bytes", "gauge", "Size of the revocation log being appended to.");
     m.Sample("jwtgate_revocation_log_bytes", {}, rs.log_bytes);
+    m.Family("jwtgate_revocation_syncs_total", "counter",
+             "fdatasync calls of the revocation log since start (revocations share them).");
+    m.Sample("jwtgate_revocation_syncs_total", {}, rs.syncs);
   }
   m.Family("jwtgate_revocations_total", "counter", "Revocations acknowledged by the admin API, by kind.");
   m.Sample("jwtgate_revocations_total", {{"kind", "jti"}}, revoked_jti);
