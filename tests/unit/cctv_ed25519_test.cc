@@ -39,9 +39,13 @@
 #include "jwtgate/alg.h"
 #include "jwtgate/keys.h"
 #include "jwtgate/status.h"
+#include "vector_support.h"
 
 namespace jwtgate {
 namespace {
+
+using vectors::HexDecode;
+using vectors::ReadVectorFile;
 
 enum class Stage { kImport, kVerify };
 
@@ -78,36 +82,6 @@ constexpr FlagRule kFlagRules[] = {
     // the bytes as sent; RFC 8032 hashes the bytes as sent, so the equation fails.
     {"reencoded_k", Stage::kVerify},
 };
-
-std::string VectorPath(std::string_view relative) {
-  return std::string(JWTGATE_TEST_DATA_DIR) + "/vectors/" + std::string(relative);
-}
-
-// Reads a vector file; a missing file fails the test (vectors are part of the repository).
-std::string ReadVectorFile(std::string_view relative) {
-  const std::string path = VectorPath(relative);
-  std::ifstream in(path, std::ios::binary);
-  if (!in) FAIL("missing vector file " << path);
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
-std::string HexDecode(std::string_view hex) {
-  auto nibble = [](char c) -> int {
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    FAIL("bad hex digit " << c);
-    return 0;
-  };
-  REQUIRE(hex.size() % 2 == 0);
-  std::string out(hex.size() / 2, '\0');
-  for (size_t i = 0; i < out.size(); ++i) {
-    out[i] = static_cast<char>(nibble(hex[2 * i]) * 16 + nibble(hex[2 * i + 1]));
-  }
-  return out;
-}
 
 // jwtgate's verdict: the OKP JWK through the importer, then the signature through the key.
 Status JwtgateVerdict(const std::string& pk, const std::string& msg, const std::string& sig) {
