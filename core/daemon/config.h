@@ -88,7 +88,7 @@ struct Config {
   unsigned io_threads = 1;  // auth listener threads (each has its own ring)
   size_t queue_capacity = 4096;
   size_t max_batch = 256;
-  uint32_t batch_budget_us = 400;  // PipelineOptions::batch_budget; 0: max_batch alone
+  uint32_t batch_budget_us = 1000;  // PipelineOptions::batch_budget; 0: max_batch alone
   InlineVerify inline_verify = InlineVerify::kHmac;
   // http:
   size_t max_connections = 10000;  // per daemon, split between the I/O threads

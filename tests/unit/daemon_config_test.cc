@@ -147,7 +147,7 @@ TEST_CASE("daemon config: defaults need only an issuer", "[daemon_config]") {
   CHECK(c.require_exp);
   CHECK(c.cache_entries == 65536);
   CHECK(c.max_batch == 256);
-  CHECK(c.batch_budget_us == 400);
+  CHECK(c.batch_budget_us == 1000);
   CHECK(c.revocation_dir.empty());
   CHECK(c.issuers[0].issuer.empty());
 }

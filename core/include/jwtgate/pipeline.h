@@ -87,11 +87,11 @@ struct PipelineOptions {
   // batch_budget (each worker keeps a running average of its time per token; its first batch
   // is limited to 32 tokens), or batch_deadline after it started waiting for more, whichever
   // comes first. The budget bounds the delay a batch adds to its first token whatever the
-  // algorithm (about 8 ES256 tokens, or max_batch HS256 ones, at 400 us), while per-batch
+  // algorithm (about 20 ES256 tokens, or max_batch HS256 ones, at 1 ms), while per-batch
   // costs (each submitter's wake-up, the grouping sort) are spread over as many tokens as it
   // allows. batch_budget 0: max_batch and the deadline alone.
   size_t max_batch = 256;  // 1..256
-  std::chrono::nanoseconds batch_budget = std::chrono::microseconds(400);
+  std::chrono::nanoseconds batch_budget = std::chrono::microseconds(1000);
   std::chrono::nanoseconds batch_deadline = std::chrono::microseconds(20);
   VerifiedTokenCache* cache = nullptr;  // optional; must outlive the pipeline
   bool capture_identity = false;        // fill Completion::token even without a cache
