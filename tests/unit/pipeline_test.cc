@@ -119,14 +119,18 @@ TEST_CASE("Pipeline verifies identical tokens in a batch once and answers each",
 TEST_CASE("Pipeline closes a batch at its work budget, or at max_batch without one",
           "[pipeline]") {
   const std::string t = Token("budget");
-  SECTION("a budget below one token's work: batches of one after the first") {
+  // One worker, a deadline no test waits for: batches close on size or budget only.
+  auto options = [](size_t max_batch, std::chrono::nanoseconds budget) {
     PipelineOptions o;
     o.workers = 1;
     o.clock = FixedClock;
-    o.max_batch = 256;
-    o.batch_budget = std::chrono::nanoseconds(1);
+    o.max_batch = max_batch;
+    o.batch_budget = budget;
     o.batch_deadline = std::chrono::seconds(10);
-    Pipeline p(MakeVerifier(), o);
+    return o;
+  };
+  SECTION("a budget below one token's work: batches of one after the first") {
+    Pipeline p(MakeVerifier(), options(256, std::chrono::nanoseconds(1)));
     CompletionQueue q(64);
     // The first batch, before any measurement, closes at 32 tokens.
     for (uint64_t i = 0; i < 32; ++i) REQUIRE(p.Submit(t, i, &q) == Status::kOk);
@@ -137,13 +141,7 @@ TEST_CASE("Pipeline closes a batch at its work budget, or at max_batch without o
     CHECK(p.stats().batches == 11);
   }
   SECTION("no budget: the batch waits for max_batch tokens") {
-    PipelineOptions o;
-    o.workers = 1;
-    o.clock = FixedClock;
-    o.max_batch = 64;
-    o.batch_budget = std::chrono::nanoseconds(0);
-    o.batch_deadline = std::chrono::seconds(10);
-    Pipeline p(MakeVerifier(), o);
+    Pipeline p(MakeVerifier(), options(64, std::chrono::nanoseconds(0)));
     CompletionQueue q(64);
     for (uint64_t i = 0; i < 64; ++i) REQUIRE(p.Submit(t, i, &q) == Status::kOk);
     REQUIRE(Drain(q, 64).size() == 64);
