@@ -98,6 +98,12 @@ class BlockedBloomFilter {
       return Test(BlockOf(h), static_cast<uint32_t>(h));
     }
     void Prefetch(uint64_t h) const noexcept { __builtin_prefetch(BlockOf(h), 0, 3); }
+    // MayContain in two steps, for callers that locate (and prefetch) many blocks before
+    // testing them: MayContain(h) == TestBlock(Block(h), h).
+    const uint64_t* Block(uint64_t h) const noexcept { return BlockOf(h); }
+    static bool TestBlock(const uint64_t* block, uint64_t h) noexcept {
+      return Test(block, static_cast<uint32_t>(h));
+    }
 
    private:
     friend class BlockedBloomFilter;

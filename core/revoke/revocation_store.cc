@@ -336,28 +336,29 @@ void Store::IsRevokedBatch(const Claims* claims, size_t n, bool* revoked) const 
   const View* v = view_.load(std::memory_order_acquire);
   // Read once: `revoked` is a bool array, which the compiler must assume may alias the View.
   const bool watermarks = v->any_watermark;
-  // Software pipeline over a ring: token i + kAhead is hashed and its filter line prefetched
-  // while token i is probed.
-  constexpr size_t kAhead = BlockedBloomFilter::kPrefetchDistance;
-  constexpr size_t kRing = 32;
-  static_assert(kAhead < kRing && (kRing & (kRing - 1)) == 0);
-  struct Pending {
-    JtiProbe probe;
+  // Chunks of kChunk tokens, double-buffered: while the filter lines of chunk k are tested,
+  // chunk k + 1 has been hashed and its lines requested, so that 32 to 64 cache misses are in
+  // flight; each pass is a short, branch-light loop.
+  constexpr size_t kChunk = 32;
+  struct Located {
+    const uint64_t* block;  // the token's filter line; null: nothing to test
     uint64_t lo;
-    int64_t exp;
   };
-  Pending ring[kRing];
-  auto prepare = [&](size_t i) {
-    const Claims& c = claims[i];
-    Pending& e = ring[i & (kRing - 1)];
-    e.probe = {};
-    revoked[i] = watermarks && WatermarkRevoked(*v, c);
-    if (revoked[i] || c.jti.empty()) return;
-    e.exp = c.has_exp ? c.exp : kNoExp;
-    e.probe = ProbeFor(*v, e.exp);
-    if (e.probe.filter.empty()) return;
-    e.lo = hasher_.Lo(KeyKind::kJti, static_cast<uint64_t>(e.exp), c.jti);
-    e.probe.filter.Prefetch(e.lo);
+  Located located[2][kChunk];
+  auto locate = [&](size_t begin, size_t end, Located* out) {
+    for (size_t i = begin; i < end; ++i) {
+      const Claims& c = claims[i];
+      Located& e = out[i - begin];
+      e.block = nullptr;
+      revoked[i] = watermarks && WatermarkRevoked(*v, c);
+      if (revoked[i] || c.jti.empty()) continue;
+      const int64_t exp = c.has_exp ? c.exp : kNoExp;
+      const JtiProbe p = ProbeFor(*v, exp);
+      if (p.filter.empty()) continue;
+      e.lo = hasher_.Lo(KeyKind::kJti, static_cast<uint64_t>(exp), c.jti);
+      e.block = p.filter.Block(e.lo);
+      __builtin_prefetch(e.block, 0, 3);
+    }
   };
   // Filter "maybe"s (revoked tokens, and 0.1 % of the others): the exact tag is computed and
   // the table's home slot prefetched at once, the lookup deferred until kConfirmDepth are
@@ -375,16 +376,21 @@ void Store::IsRevokedBatch(const Claims* claims, size_t n, bool* revoked) const 
     for (size_t k = 0; k < queued; ++k) revoked[queue[k].i] = queue[k].probe.Contains(queue[k].f);
     queued = 0;
   };
-  for (size_t i = 0; i < std::min(n, kAhead); ++i) prepare(i);
-  for (size_t i = 0; i < n; ++i) {
-    if (i + kAhead < n) prepare(i + kAhead);
-    const Pending& e = ring[i & (kRing - 1)];
-    if (e.probe.filter.empty() || !e.probe.filter.MayContain(e.lo)) continue;
-    const Fingerprint f{e.lo,
-                        hasher_.Hi(KeyKind::kJti, static_cast<uint64_t>(e.exp), claims[i].jti)};
-    e.probe.Prefetch(f.hi);
-    queue[queued++] = {i, e.probe, f};
-    if (queued == kConfirmDepth) confirm_queued();
+  locate(0, std::min(n, kChunk), located[0]);
+  for (size_t begin = 0, k = 0; begin < n; begin += kChunk, k ^= 1) {
+    const size_t end = std::min(n, begin + kChunk);
+    if (end < n) locate(end, std::min(n, end + kChunk), located[k ^ 1]);
+    for (size_t i = begin; i < end; ++i) {
+      const Located& e = located[k][i - begin];
+      if (e.block == nullptr || !BlockedBloomFilter::Lines::TestBlock(e.block, e.lo)) continue;
+      const Claims& c = claims[i];
+      const int64_t exp = c.has_exp ? c.exp : kNoExp;
+      const JtiProbe p = ProbeFor(*v, exp);
+      const Fingerprint f{e.lo, hasher_.Hi(KeyKind::kJti, static_cast<uint64_t>(exp), c.jti)};
+      p.Prefetch(f.hi);
+      queue[queued++] = {i, p, f};
+      if (queued == kConfirmDepth) confirm_queued();
+    }
   }
   confirm_queued();
 }

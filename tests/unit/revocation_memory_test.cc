@@ -119,7 +119,7 @@ TEST_CASE("A filter in arena memory answers like any other", "[revocation_memory
   for (uint64_t i = 0; i < 100'000; ++i) {
     const uint64_t h = (i + 1'000'000'007ull) * 0xD6E8FEB86659FD93ull;
     CHECK(lines.MayContain(h) == f.MayContain(h));
-    positives += f.MayContain(h) ? 1 : 0;
+    positives += f.MayContain(h) ? 1u : 0u;
   }
   CHECK(positives < 300);  // 0.1 % expected: 100, 5 sigma ~ 150
 }
