@@ -9,7 +9,11 @@
 //
 // Costs: a worker takes a run of tokens off the ring with one CAS, and delivers each
 // submitter's completions of a batch with one CAS and at most one wake-up. A waiting
-// submitter spins for a few microseconds before it sleeps.
+// submitter spins for a few microseconds before it sleeps. Waking a sleeping thread is the
+// dearest step on the path (a system call for the waker and an inter-processor interrupt;
+// tens of microseconds on a virtual machine), so a throughput-bound submitter should hand
+// tokens over with SubmitBatch and wait for many completions at once (Wait's min_count,
+// like io_uring's wait_nr): then one wake-up serves hundreds of tokens, not one batch.
 //
 // Back-pressure: a full ring, or a CompletionQueue with as many tokens in flight as it can
 // hold, makes Submit return kOverloaded at once; memory never grows with load.
@@ -57,9 +61,13 @@ class CompletionQueue {
 
   // Owner thread only. Moves up to `max` completions into `out`; returns how many.
   size_t Poll(Completion* out, size_t max) noexcept;
-  // Owner thread only. Blocks until at least one completion is available or `timeout` passes
-  // (polling for up to 4 us, less while polls keep missing, then sleeping).
-  size_t Wait(Completion* out, size_t max, std::chrono::nanoseconds timeout) noexcept;
+  // Owner thread only. Blocks until at least min(min_count, max, in_flight()) completions
+  // (at least one) are available or `timeout` passes, then moves up to `max` of them into
+  // `out`; returns how many (fewer than asked only at the timeout). Polls for up to 4 us
+  // (less while polls keep missing), then sleeps; a worker wakes it only once enough
+  // completions are there, so a large min_count saves both sides a wake-up per batch.
+  size_t Wait(Completion* out, size_t max, std::chrono::nanoseconds timeout,
+              size_t min_count = 1) noexcept;
 
   // The eventfd (or -1 without `signal`). Reading it clears the signal.
   int event_fd() const noexcept { return event_fd_; }
@@ -71,7 +79,8 @@ class CompletionQueue {
  private:
   friend class Pipeline;
   bool Reserve() noexcept;                 // Submit side: one more in flight
-  void Unreserve() noexcept;               // Submit failed after Reserve
+  size_t ReserveUpTo(size_t n) noexcept;   // Submit side: up to n more; returns how many
+  void Unreserve(size_t n = 1) noexcept;   // Submit failed after Reserve
   // Worker side: moves c[0, n) in (never fails: the slots were reserved) and wakes the owner
   // once for all of them.
   void Deliver(Completion* c, size_t n) noexcept;
@@ -112,6 +121,18 @@ class Pipeline {
   // Returns kOk (a completion will follow), kOverloaded or kShuttingDown.
   [[nodiscard]] Status Submit(std::string_view token, uint64_t ticket,
                               CompletionQueue* target) noexcept;
+
+  struct Submission {
+    std::string_view token;  // must stay valid until its completion is polled
+    uint64_t ticket = 0;
+  };
+  // Thread-safe, non-blocking. Submits the longest prefix of items[0, n) that the ring and
+  // `target` have room for and returns its length; each of those gets exactly one
+  // completion. When it returns less than n, *why (if given) says why the rest was refused
+  // (kOverloaded or kShuttingDown). One pass over the shared state for the whole run: one
+  // ring claim, one fence, and wake-ups only for workers that sleep.
+  [[nodiscard]] size_t SubmitBatch(const Submission* items, size_t n, CompletionQueue* target,
+                                   Status* why = nullptr) noexcept;
 
   // Hot reload: later batches use `verifier`; the cache (if any) is cleared.
   void SetVerifier(std::shared_ptr<const Verifier> verifier);
