@@ -43,14 +43,19 @@ OVERHEAD_TARGETS = {"ES256": 0.05, "HS256": 0.25}
 CACHE_HIT_TARGET_NS = 100.0
 
 
+def fail(message):
+    print(f"pipeline_ratios: {message}", file=sys.stderr)
+    sys.exit(2)
+
+
 def load(path):
     try:
         with open(path) as f:
             data = json.load(f)
     except (OSError, ValueError) as e:
-        sys.exit(f"pipeline_ratios: cannot read {path}: {e}")
-    if "benchmarks" not in data:
-        sys.exit(f"pipeline_ratios: {path} is not a Google Benchmark JSON file")
+        fail(f"cannot read {path}: {e}")
+    if not isinstance(data, dict) or not isinstance(data.get("benchmarks"), list):
+        fail(f"{path} is not a Google Benchmark JSON file (no 'benchmarks' list)")
     return data
 
 
@@ -188,7 +193,8 @@ def main():
                      f"{'' if cpu is None else f'{cpu:,.0f}'} | {'' if sub is None else f'{sub:,.0f}'} | "
                      f"{'' if batch is None else f'{batch:.1f}'} |")
 
-    lat = [(n, b) for n, b in sorted(med.items()) if n.startswith("BM_PipelineLatency/")]
+    lat = sorted(((n, b) for n, b in med.items() if n.startswith("BM_PipelineLatency/")),
+                 key=lambda nb: (arg(nb[0], "max_batch") or 0, arg(nb[0], "deadline_us") or 0))
     if lat:
         lines += ["", "## Batch size and deadline against latency (HS256, one token in flight)", "",
                   "| max_batch | deadline | p50 | p99 |", "|---|---|---|---|"]
