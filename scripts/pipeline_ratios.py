@@ -33,7 +33,7 @@ cannot be evaluated), 2 on a usage or input error.
 
 import argparse
 import json
-import statistics
+import os
 import sys
 
 ALGS = {0: "HS256", 1: "RS256", 2: "ES256", 3: "EdDSA"}
@@ -101,6 +101,10 @@ def main():
     ap.add_argument("out_prefix")
     ap.add_argument("--fail-on-miss", action="store_true")
     a = ap.parse_args()
+    outputs = {os.path.abspath(a.out_prefix + ext) for ext in (".md", ".json")}
+    if os.path.abspath(a.bench_json) in outputs:
+        fail(f"OUT_PREFIX {a.out_prefix} would overwrite the input {a.bench_json}; "
+             "choose another prefix (e.g. pipeline_summary)")
     data = load(a.bench_json)
     med = medians(data["benchmarks"])
 

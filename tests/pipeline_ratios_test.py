@@ -88,6 +88,15 @@ def main():
         r = run(script, bench, prefix, "--fail-on-miss")
         check(r.returncode == 1, f"--fail-on-miss with misses: exit {r.returncode}, want 1")
 
+        # A prefix that names the input itself is refused before anything is written.
+        with open(bench) as f:
+            before = f.read()
+        r = run(script, bench, bench[:-len(".json")])
+        with open(bench) as f:
+            check(f.read() == before, "the input was overwritten")
+        check(r.returncode == 2 and "would overwrite" in r.stderr,
+              f"prefix equal to the input: exit {r.returncode}, stderr {r.stderr!r}")
+
         # A run without the paired benchmark cannot decide: --fail-on-miss fails.
         data["benchmarks"] = [cache_hit(0, 64.0)]
         with open(bench, "w") as f:
