@@ -10,9 +10,12 @@
 #include <string>
 
 #include "jwtgate/revocation.h"
+#include "temp_dir.h"
 
 namespace jwtgate {
 namespace {
+
+using test::TempDir;
 
 struct Run {
   int exit_code;
@@ -31,22 +34,6 @@ Run Cli(const std::string& args) {
   r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
   return r;
 }
-
-class TempDir {
- public:
-  TempDir() {
-    char tmpl[] = "/tmp/jwtgate-revoke-cli-XXXXXX";
-    const char* p = mkdtemp(tmpl);
-    REQUIRE(p != nullptr);
-    path_ = p;
-  }
-  ~TempDir() { std::filesystem::remove_all(path_); }
-  std::string state() const { return path_ + "/state"; }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
 
 std::unique_ptr<RevocationStore> OpenReadOnly(const std::string& dir) {
   RevocationOptions o;

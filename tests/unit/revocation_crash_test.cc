@@ -24,11 +24,12 @@
 #include <vector>
 
 #include "jwtgate/revocation.h"
+#include "revocation_support.h"
 
 namespace jwtgate {
 namespace {
 
-constexpr int64_t kNow = 1'800'000'000;
+constexpr int64_t kNow = test::kStoreNow;
 constexpr int64_t kExp = kNow + 3600;
 constexpr int kTrials = 24;
 constexpr int kWriters = 4;
@@ -38,13 +39,7 @@ std::string IdOf(uint64_t code) {
          std::to_string(code & 0xffffffffu);
 }
 
-RevocationOptions Options(const std::string& dir) {
-  RevocationOptions o;
-  o.dir = dir;
-  o.now = kNow;
-  o.sync = true;
-  return o;
-}
+RevocationOptions Options(const std::string& dir) { return test::StoreOptions(dir, /*sync=*/true); }
 
 // The child: never returns.
 [[noreturn]] void RunChild(const std::string& dir, int trial, int pipe_fd) {

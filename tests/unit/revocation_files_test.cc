@@ -17,11 +17,16 @@
 #include "jwtgate/revocation.h"
 #include "revoke/file_io.h"
 #include "revoke/log_format.h"
+#include "revocation_support.h"
+#include "temp_dir.h"
 
 namespace jwtgate::revoke {
 namespace {
 
-constexpr int64_t kNow = 1'800'000'000;
+constexpr int64_t kNow = test::kStoreNow;
+using test::MustOpen;
+
+RevocationOptions Options(const std::string& dir) { return test::StoreOptions(dir); }
 
 // Installs a fresh MemoryFileSystem for the scope.
 class MemoryFiles {
@@ -35,22 +40,6 @@ class MemoryFiles {
  private:
   MemoryFileSystem fs_;
 };
-
-RevocationOptions Options(const std::string& dir) {
-  RevocationOptions o;
-  o.dir = dir;
-  o.now = kNow;
-  o.sync = false;
-  return o;
-}
-
-std::unique_ptr<RevocationStore> MustOpen(const RevocationOptions& o) {
-  std::string error;
-  auto s = RevocationStore::Open(o, &error);
-  INFO(error);
-  REQUIRE(s.ok());
-  return std::move(s).value();
-}
 
 // The same writes on any file system: two batches, a watermark, a compaction, one more.
 void Exercise(RevocationStore& s) {
@@ -79,10 +68,8 @@ Claims Token(std::string_view jti, int64_t exp) {
 }
 
 TEST_CASE("A store on memory files writes the same bytes as on disk", "[revocation_files]") {
-  char tmpl[] = "/tmp/jwtgate-revocation-files-XXXXXX";
-  const char* tmp = mkdtemp(tmpl);
-  REQUIRE(tmp != nullptr);
-  const std::string disk_dir = std::string(tmp) + "/state";
+  const test::TempDir tmp("jwtgate-revocation-files");
+  const std::string disk_dir = tmp.state();
   {
     auto disk = MustOpen(Options(disk_dir));
     Exercise(*disk);
@@ -113,7 +100,6 @@ TEST_CASE("A store on memory files writes the same bytes as on disk", "[revocati
     REQUIRE(mem.fs().ReadFile("mem/" + n, &bytes));
     CHECK(bytes == ReadDisk(disk_dir + "/" + n));
   }
-  std::filesystem::remove_all(tmp);
 }
 
 TEST_CASE("A store on memory files recovers what it acknowledged", "[revocation_files]") {

@@ -19,27 +19,16 @@
 #include "revoke/hash.h"
 #include "revoke/log_format.h"
 #include "revoke/log_scan.h"
+#include "revocation_support.h"
+#include "temp_dir.h"
 
 namespace jwtgate::revoke {
 namespace {
 
-constexpr int64_t kNow = 1'800'000'000;
+constexpr int64_t kNow = test::kStoreNow;
+using test::TempDir;
 
-class TempDir {
- public:
-  TempDir() {
-    char tmpl[] = "/tmp/jwtgate-revocation-log-XXXXXX";
-    const char* p = mkdtemp(tmpl);
-    REQUIRE(p != nullptr);
-    path_ = p;
-  }
-  ~TempDir() { std::filesystem::remove_all(path_); }
-  std::string state() const { return path_ + "/state"; }
-  std::string file(const std::string& name) const { return state() + "/" + name; }
-
- private:
-  std::string path_;
-};
+RevocationOptions Options(const std::string& dir) { return test::StoreOptions(dir); }
 
 std::string Hex(const uint8_t* p, size_t n) {
   static constexpr char kDigits[] = "0123456789abcdef";
@@ -68,14 +57,6 @@ HashSecret PinnedSecret() {
             0x3333333333333333ull};
   for (uint8_t i = 0; i < 16; ++i) s.sip[i] = i;
   return s;
-}
-
-RevocationOptions Options(const std::string& dir) {
-  RevocationOptions o;
-  o.dir = dir;
-  o.now = kNow;
-  o.sync = false;
-  return o;
 }
 
 // A state directory whose STATE holds PinnedSecret().

@@ -17,43 +17,18 @@
 #include <vector>
 
 #include "jwtgate/revocation.h"
+#include "revocation_support.h"
+#include "temp_dir.h"
 
 namespace jwtgate {
 namespace {
 
-constexpr int64_t kNow = 1'800'000'000;  // the store's clock in these tests
+constexpr int64_t kNow = test::kStoreNow;
+using test::MustOpen;
+using test::TempDir;
 
-class TempDir {
- public:
-  TempDir() {
-    char tmpl[] = "/tmp/jwtgate-revocation-XXXXXX";
-    const char* p = mkdtemp(tmpl);
-    REQUIRE(p != nullptr);
-    path_ = p;
-  }
-  ~TempDir() { std::filesystem::remove_all(path_); }
-  const std::string& path() const { return path_; }
-  std::string state() const { return path_ + "/state"; }
+RevocationOptions Options(const std::string& dir) { return test::StoreOptions(dir); }
 
- private:
-  std::string path_;
-};
-
-RevocationOptions Options(const std::string& dir) {
-  RevocationOptions o;
-  o.dir = dir;
-  o.now = kNow;
-  o.sync = false;  // durability has its own tests (crash test, group commit)
-  return o;
-}
-
-std::unique_ptr<RevocationStore> OpenOrDie(const RevocationOptions& o) {
-  std::string error;
-  auto r = RevocationStore::Open(o, &error);
-  INFO(error);
-  REQUIRE(r.ok());
-  return std::move(r).value();
-}
 
 struct Token {
   std::string jti;
@@ -100,7 +75,7 @@ std::string Jti(uint64_t i) { return "jti-" + std::to_string(i) + "-7f3c2a9e"; }
 
 TEST_CASE("A jti revocation matches its (jti, exp) pair and nothing else", "[revocation_store]") {
   TempDir tmp;
-  auto s = OpenOrDie(Options(tmp.state()));
+  auto s = MustOpen(Options(tmp.state()));
   const int64_t exp = kNow + 3600;
   REQUIRE(s->RevokeJti("abc", exp) == Status::kOk);
   REQUIRE(s->RevokeJti("no-exp-token", RevocationStore::kNoExp) == Status::kOk);
@@ -131,7 +106,7 @@ TEST_CASE("A jti revocation matches its (jti, exp) pair and nothing else", "[rev
 
 TEST_CASE("The effective watermark is the max of every scope that applies", "[revocation_store]") {
   TempDir tmp;
-  auto s = OpenOrDie(Options(tmp.state()));
+  auto s = MustOpen(Options(tmp.state()));
   REQUIRE(s->RevokeSubject("alice", 1000) == Status::kOk);
   REQUIRE(s->RevokeIssuer("https://a.example", 1500) == Status::kOk);
   REQUIRE(s->RevokeSubject("bob", 2000, "https://b.example") == Status::kOk);
@@ -175,7 +150,7 @@ TEST_CASE("The effective watermark is the max of every scope that applies", "[re
 
 TEST_CASE("Watermarks only rise", "[revocation_store]") {
   TempDir tmp;
-  auto s = OpenOrDie(Options(tmp.state()));
+  auto s = MustOpen(Options(tmp.state()));
   REQUIRE(s->RevokeSubject("alice", 1000) == Status::kOk);
   REQUIRE(s->RevokeSubject("alice", 900) == Status::kOk);
   REQUIRE(s->RevokeAll(500) == Status::kOk);
@@ -184,7 +159,7 @@ TEST_CASE("Watermarks only rise", "[revocation_store]") {
   CHECK(Revoked(*s, Token{"", 0, "zed", "", true, 400}));
   s.reset();
   // The same after recovery (replay order does not matter: a max).
-  s = OpenOrDie(Options(tmp.state()));
+  s = MustOpen(Options(tmp.state()));
   CHECK(Revoked(*s, Token{"", 0, "alice", "", true, 950}));
   CHECK(Revoked(*s, Token{"", 0, "zed", "", true, 400}));
   CHECK_FALSE(Revoked(*s, Token{"", 0, "zed", "", true, 501}));
@@ -192,7 +167,7 @@ TEST_CASE("Watermarks only rise", "[revocation_store]") {
 
 TEST_CASE("Invalid revocations return their status and write nothing", "[revocation_store]") {
   TempDir tmp;
-  auto s = OpenOrDie(Options(tmp.state()));
+  auto s = MustOpen(Options(tmp.state()));
   CHECK(s->RevokeJti("", kNow + 10) == Status::kJtiInvalid);
   CHECK(s->RevokeSubject("", 10) == Status::kSubInvalid);
   CHECK(s->RevokeIssuer("", 10) == Status::kIssInvalid);
@@ -205,7 +180,7 @@ TEST_CASE("Invalid revocations return their status and write nothing", "[revocat
 TEST_CASE("A jti revocation whose window has passed is a no-op", "[revocation_store]") {
   TempDir tmp;
   RevocationOptions o = Options(tmp.state());
-  auto s = OpenOrDie(o);
+  auto s = MustOpen(o);
   // exp + leeway long past by the store's clock: the token is rejected as expired anyway.
   CHECK(s->RevokeJti("old", kNow - 100'000) == Status::kOk);
   CHECK(s->Stats().records_written == 0);
@@ -219,7 +194,7 @@ TEST_CASE("A jti revocation whose window has passed is a no-op", "[revocation_st
 TEST_CASE("Recovery restores every kind of revocation from the log", "[revocation_store]") {
   TempDir tmp;
   {
-    auto s = OpenOrDie(Options(tmp.state()));
+    auto s = MustOpen(Options(tmp.state()));
     REQUIRE(s->RevokeJti("j1", kNow + 100) == Status::kOk);
     REQUIRE(s->RevokeJti("j2", kNow + 86400 * 365) == Status::kOk);  // long-lived
     REQUIRE(s->RevokeJti("j3", RevocationStore::kNoExp) == Status::kOk);
@@ -229,7 +204,7 @@ TEST_CASE("Recovery restores every kind of revocation from the log", "[revocatio
     REQUIRE(s->RevokeAll(300) == Status::kOk);
     CHECK(s->Stats().records_written == 7);
   }
-  auto s = OpenOrDie(Options(tmp.state()));
+  auto s = MustOpen(Options(tmp.state()));
   const RevocationStats st = s->Stats();
   CHECK(st.recovery.records_replayed == 7);
   CHECK(st.recovery.logs_replayed == 1);
@@ -256,7 +231,7 @@ TEST_CASE("Compact writes a snapshot, starts a new log and removes what it cover
   RevocationOptions o = Options(tmp.state());
   o.initial_generation_capacity = 16;  // force growth, then refit
   {
-    auto s = OpenOrDie(o);
+    auto s = MustOpen(o);
     for (uint64_t i = 0; i < 1000; ++i) {
       REQUIRE(s->RevokeJti(Jti(i), kNow + static_cast<int64_t>(i) * 60) == Status::kOk);
     }
@@ -277,7 +252,7 @@ TEST_CASE("Compact writes a snapshot, starts a new log and removes what it cover
   }
   std::sort(files.begin(), files.end());
   CHECK(files == std::vector<std::string>{"000001.snap", "000002.log", "LOCK", "STATE"});
-  auto s = OpenOrDie(o);
+  auto s = MustOpen(o);
   const RevocationStats st = s->Stats();
   CHECK(st.recovery.snapshot_number == 1);
   CHECK(st.recovery.snapshot_entries == 1001);
@@ -291,7 +266,7 @@ TEST_CASE("Compact writes a snapshot, starts a new log and removes what it cover
   // A second compaction replaces the first snapshot.
   REQUIRE(s->Compact() == Status::kOk);
   s.reset();
-  s = OpenOrDie(o);
+  s = MustOpen(o);
   CHECK(s->Stats().recovery.snapshot_number == 2);
   CHECK(s->Stats().jti_revocations == 1001);
 }
@@ -311,7 +286,7 @@ TEST_CASE("Dropping a generation frees its memory and keeps every live revocatio
   RevocationOptions o = Options(tmp.state());
   o.generation_shift = 10;  // 1024-second generations
   o.leeway_s = 60;
-  auto s = OpenOrDie(o);
+  auto s = MustOpen(o);
   const int64_t start = (kNow >> 10) << 10;  // the first second of the current generation
   // 300 k revocations in the current generation, 300 k in the next, 1000 in each of 8 later.
   constexpr size_t kBig = 300'000;
@@ -356,7 +331,7 @@ TEST_CASE("Dropping a generation frees its memory and keeps every live revocatio
   // Recovery at the later clock skips the dropped generation too.
   s.reset();
   o.now = start + 1024 + 60;
-  s = OpenOrDie(o);
+  s = MustOpen(o);
   CHECK(s->Stats().jti_revocations == ids.size() - kBig);
   CHECK(s->Stats().recovery.records_expired == kBig);
   CHECK(Revoked(*s, Token{ids[kBig], exps[kBig]}));
@@ -369,7 +344,7 @@ TEST_CASE("Long-lived revocations move into their generation as the window advan
   o.generation_shift = 6;  // 64-second generations
   o.generation_window = 4;
   o.leeway_s = 0;
-  auto s = OpenOrDie(o);
+  auto s = MustOpen(o);
   const int64_t far = kNow + 64 * 10;
   REQUIRE(s->RevokeJti("far", far) == Status::kOk);
   REQUIRE(s->RevokeJti("near", kNow + 1) == Status::kOk);
@@ -386,7 +361,7 @@ TEST_CASE("Long-lived revocations move into their generation as the window advan
   REQUIRE(s->RevokeJti("later", far + 64 * 100) == Status::kOk);
   s.reset();
   o.now = kNow + 64 * 8;
-  s = OpenOrDie(o);
+  s = MustOpen(o);
   CHECK(Revoked(*s, Token{"far", far}));
   CHECK(Revoked(*s, Token{"later", far + 64 * 100}));
   CHECK(s->Stats().long_lived_revocations == 1);
@@ -396,7 +371,7 @@ TEST_CASE("Watermark retention drops old subject watermarks", "[revocation_store
   TempDir tmp;
   RevocationOptions o = Options(tmp.state());
   o.watermark_retention_s = 86400;
-  auto s = OpenOrDie(o);
+  auto s = MustOpen(o);
   REQUIRE(s->RevokeSubject("old", kNow - 2 * 86400) == Status::kOk);
   REQUIRE(s->RevokeSubject("new", kNow - 10) == Status::kOk);
   s->DropExpired(kNow);
@@ -429,7 +404,7 @@ TEST_CASE("Zero false negatives over 1 M revoked ids, live and after recovery",
     return missing;
   };
   {
-    auto s = OpenOrDie(o);
+    auto s = MustOpen(o);
     std::vector<std::string> ids;
     std::vector<Revocation> batch;
     for (size_t start = 0; start < kIds; start += 8192) {
@@ -451,7 +426,7 @@ TEST_CASE("Zero false negatives over 1 M revoked ids, live and after recovery",
     }
     CHECK(wrong == 0);
   }
-  auto s = OpenOrDie(o);
+  auto s = MustOpen(o);
   const RevocationStats st = s->Stats();
   CHECK(st.jti_revocations == kIds);
   CHECK(st.recovery.records_replayed == kIds);
@@ -464,7 +439,7 @@ TEST_CASE("Zero false negatives over 1 M revoked ids, live and after recovery",
 
 TEST_CASE("Read-only open sees the state, refuses writes and needs no lock", "[revocation_store]") {
   TempDir tmp;
-  auto writer = OpenOrDie(Options(tmp.state()));
+  auto writer = MustOpen(Options(tmp.state()));
   REQUIRE(writer->RevokeJti("x", kNow + 100) == Status::kOk);
   // A second writable open is refused while the first holds the directory.
   std::string error;
@@ -473,7 +448,7 @@ TEST_CASE("Read-only open sees the state, refuses writes and needs no lock", "[r
   CHECK(error.find("held by another process") != std::string::npos);
   RevocationOptions ro = Options(tmp.state());
   ro.read_only = true;
-  auto reader = OpenOrDie(ro);
+  auto reader = MustOpen(ro);
   CHECK(Revoked(*reader, Token{"x", kNow + 100}));
   CHECK(reader->RevokeJti("y", kNow + 100) == Status::kInternalError);
   CHECK(reader->Compact() == Status::kInternalError);
@@ -489,7 +464,7 @@ TEST_CASE("Concurrent writers share fdatasync calls (group commit)",
   TempDir tmp;
   RevocationOptions o = Options(tmp.state());
   o.sync = true;
-  auto s = OpenOrDie(o);
+  auto s = MustOpen(o);
   constexpr int kThreads = 16;
   constexpr int kEach = 8;
   std::vector<std::thread> threads;
@@ -527,7 +502,7 @@ TEST_CASE("RevokeAsync completes each batch once, after it is durable, sharing f
   std::vector<std::string> ids;
   for (int i = 0; i < kBatches; ++i) ids.push_back("async-" + std::to_string(i));
   {
-    auto s = OpenOrDie(o);
+    auto s = MustOpen(o);
     RevocationStore* store = s.get();
     std::thread::id submitter = std::this_thread::get_id();
     std::atomic<int> on_submitter{0};
@@ -556,13 +531,13 @@ TEST_CASE("RevokeAsync completes each batch once, after it is durable, sharing f
   CHECK(not_ok.load() == 0);
   CHECK(not_durable.load() == 0);
   for (const auto& c : calls) CHECK(c.load() == 1);
-  auto reopened = OpenOrDie(Options(tmp.state()));
+  auto reopened = MustOpen(Options(tmp.state()));
   for (const std::string& id : ids) CHECK(Revoked(*reopened, Token{id, kNow + 100}));
 }
 
 TEST_CASE("RevokeAsync rejects what Revoke rejects, without calling done", "[revocation_store]") {
   TempDir tmp;
-  auto s = OpenOrDie(Options(tmp.state()));
+  auto s = MustOpen(Options(tmp.state()));
   int called = 0;
   auto done = [&](Status) { ++called; };
   const Revocation no_jti = Revocation::Jti("", kNow + 100);
@@ -576,7 +551,7 @@ TEST_CASE("RevokeAsync rejects what Revoke rejects, without calling done", "[rev
 
   RevocationOptions ro = Options(tmp.state());
   ro.read_only = true;
-  auto reader = OpenOrDie(ro);
+  auto reader = MustOpen(ro);
   const Revocation r = Revocation::Jti("a", kNow + 100);
   CHECK(reader->RevokeAsync({&r, 1}, done) == Status::kInternalError);
   CHECK(reader->last_error().find("read-only") != std::string::npos);
@@ -593,7 +568,7 @@ TEST_CASE("Destroying the store completes every accepted RevokeAsync durably",
   std::atomic<int> ok{0};
   std::atomic<int> resubmitted{0};
   {
-    auto s = OpenOrDie(o);
+    auto s = MustOpen(o);
     RevocationStore* store = s.get();
     for (int i = 0; i < kCount; ++i) {
       const std::string id = "drain-" + std::to_string(i);
@@ -621,7 +596,7 @@ TEST_CASE("Destroying the store completes every accepted RevokeAsync durably",
   }
   CHECK(ok.load() == kCount + 1);
   CHECK(resubmitted.load() == 1);
-  auto reopened = OpenOrDie(Options(tmp.state()));
+  auto reopened = MustOpen(Options(tmp.state()));
   for (int i = 0; i < kCount; ++i) {
     CHECK(Revoked(*reopened, Token{"drain-" + std::to_string(i), kNow + 100}));
   }
@@ -637,7 +612,7 @@ TEST_CASE("Readers never miss an acknowledged revocation while writers grow, dro
   o.generation_window = 256;
   o.leeway_s = 0;
   o.initial_generation_capacity = 8;  // tables and filters grow (and get retired) often
-  auto s = OpenOrDie(o);
+  auto s = MustOpen(o);
   constexpr int kWriters = 2;
   constexpr size_t kPerWriter = 3000;
   auto live_exp = [](int w, size_t i) {

@@ -28,6 +28,7 @@
 #include "store/postgres_store.h"
 #include "store/redis_store.h"
 #include "store/sqlite_store.h"
+#include "temp_dir.h"
 
 extern char** environ;
 
@@ -38,22 +39,9 @@ namespace fs = std::filesystem;
 using namespace std::chrono_literals;
 
 // A private temporary directory, removed at scope exit.
-class TempDir {
- public:
-  TempDir() {
-    std::string tmpl = (fs::temp_directory_path() / "jwtgate-store-test.XXXXXX").string();
-    REQUIRE(mkdtemp(tmpl.data()) != nullptr);
-    path_ = tmpl;
-    chmod(path_.c_str(), 0755);  // a server running as another user must reach its subdirectory
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
+// A server running as another user must reach its subdirectory: 0755.
+struct TempDir : test::TempDir {
+  TempDir() : test::TempDir("jwtgate-store-test", 0755) {}
 };
 
 // Three sessions with binary ids (NUL and 0xff bytes included) and JSON values.
