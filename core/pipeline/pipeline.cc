@@ -15,8 +15,8 @@
 #include <climits>
 #include <cstring>
 #include <ctime>
-#include <iterator>
 #include <functional>
+#include <iterator>
 #include <mutex>
 #include <thread>
 #include <utility>

@@ -81,8 +81,8 @@ class CompletionQueue {
   bool Reserve() noexcept;                 // Submit side: one more in flight
   size_t ReserveUpTo(size_t n) noexcept;   // Submit side: up to n more; returns how many
   void Unreserve(size_t n = 1) noexcept;   // Submit failed after Reserve
-  // Worker side: moves c[0, n) in (never fails: the slots were reserved) and wakes the owner
-  // once for all of them.
+  // Worker side: moves c[0, n) in (never fails: the slots were reserved) and, if the owner
+  // sleeps in Wait and now has as many completions as it waits for, wakes it once.
   void Deliver(Completion* c, size_t n) noexcept;
   std::unique_ptr<Rep> rep_;
   int event_fd_ = -1;
@@ -130,7 +130,7 @@ class Pipeline {
   // `target` have room for and returns its length; each of those gets exactly one
   // completion. When it returns less than n, *why (if given) says why the rest was refused
   // (kOverloaded or kShuttingDown). One pass over the shared state for the whole run: one
-  // ring claim, one fence, and wake-ups only for workers that sleep.
+  // ring claim per 64 tokens, one fence, and wake-ups only for workers that sleep.
   [[nodiscard]] size_t SubmitBatch(const Submission* items, size_t n, CompletionQueue* target,
                                    Status* why = nullptr) noexcept;
 
