@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
@@ -72,6 +73,10 @@ std::string_view ReasonPhrase(int status) noexcept {
 }
 
 constexpr size_t kMaxPipelined = 64;
+// Newcomers waiting for the slot of a connection being evicted (ServerOptions::evict_when_full).
+// Each one waits for one recv cancellation, about one loop iteration.
+constexpr size_t kMaxWaiting = 64;
+constexpr uint32_t kNoConn = ~uint32_t{0};
 constexpr size_t kKeepCapacity = 16384;  // larger buffers are released when a connection idles
 
 void ShrinkIfLarge(std::string* s) {
@@ -114,6 +119,7 @@ struct Conn {
   size_t sent = 0;
   int64_t last_activity = 0;
   int64_t partial_since = 0;  // a request (or a body being skipped) is arriving since
+  uint64_t opened_seq = 0;    // order of opening: breaks ties between eviction candidates
 };
 
 struct Watch {
@@ -144,6 +150,11 @@ struct HttpServer::Impl {
   std::vector<uint32_t> starved;
   std::vector<HttpHeader> headers;
   std::vector<Watch> watches;
+  // Accepted fds waiting for a slot being freed by an eviction, oldest first (a ring). Owned:
+  // each is either handed to OpenConn or closed, exactly once.
+  std::array<int, kMaxWaiting> waiting{};
+  size_t waiting_head = 0, waiting_count = 0;
+  uint64_t opened = 0;  // connections opened so far
   int32_t cur_bid = -1;
   int64_t last_accept_error_log = 0;
   size_t rx_cap = 0;
@@ -203,11 +214,19 @@ struct HttpServer::Impl {
 
   void OnAccept(int res, bool more) {
     if (res >= 0) {
-      if (self->draining_ || free_list.empty()) {
+      if (self->draining_) {
         ::close(res);
-        if (!self->draining_) Bump(stats().connections_rejected);
       } else {
-        OpenConn(res);
+        if (waiting_count != 0) AdmitWaiting();  // freed slots go to those who waited first
+        if (!free_list.empty()) {
+          Bump(stats().connections_accepted);
+          OpenConn(res);
+        } else if (opt().evict_when_full && MakeRoomFor(res)) {
+          Bump(stats().connections_accepted);
+        } else {
+          ::close(res);
+          Bump(stats().connections_rejected);
+        }
       }
     } else if (res != -ECANCELED) {
       // EMFILE/ENFILE/ENOMEM: log at most once a second and retry on the next tick.
@@ -238,12 +257,85 @@ struct HttpServer::Impl {
     c.fd = fd;
     c.last_activity = self->now_ns_;
     c.partial_since = 0;
+    c.opened_seq = opened++;
     const int one = 1;
     ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     ++in_use;
     Bump(stats().connections_active);
-    Bump(stats().connections_accepted);
     ArmRecv(c, idx);
+  }
+
+  // ---- eviction (ServerOptions::evict_when_full) -------------------------------------------
+
+  // Every slot is taken: closes the oldest connection owed nothing and queues `fd` for its slot,
+  // which FreeConn releases once the recv cancellation completes (Close is asynchronous); the
+  // victim owes no answer, so nothing else holds the slot. With kMaxWaiting newcomers already
+  // waiting, or no connection to evict, the oldest waiting newcomer is closed instead and `fd`
+  // takes its place in the queue. Returns false, leaving `fd` to the caller, when neither can
+  // give way.
+  bool MakeRoomFor(int fd) {
+    if (waiting_count < kMaxWaiting) {
+      const uint32_t victim = OldestEvictable();
+      if (victim != kNoConn) {
+        Close(conns[victim], victim);
+        Bump(stats().connections_evicted);
+        PushWaiting(fd);
+        AdmitWaiting();  // Close frees the slot at once when no recv was armed
+        return true;
+      }
+    }
+    if (waiting_count == 0) return false;
+    ::close(PopWaiting());
+    Bump(stats().connections_evicted);
+    PushWaiting(fd);
+    return true;
+  }
+
+  // The open connection the server owes nothing (no request in flight, nothing queued or being
+  // sent) whose partial request began first, else whose last activity is oldest; kNoConn if
+  // none. A linear scan: it runs only for an accept that finds every slot taken, so the request
+  // path keeps no ordering structure for it.
+  uint32_t OldestEvictable() const {
+    uint32_t best = kNoConn;
+    int64_t best_since = 0;
+    uint64_t best_seq = 0;
+    for (uint32_t idx = 0; idx < conns.size(); ++idx) {
+      const Conn& c = conns[idx];
+      if (c.state != Conn::State::kOpen || c.order_count != 0 || c.send_inflight ||
+          !c.out.empty()) {
+        continue;
+      }
+      const int64_t since = c.partial_since != 0 ? c.partial_since : c.last_activity;
+      if (best == kNoConn || since < best_since ||
+          (since == best_since && c.opened_seq < best_seq)) {
+        best = idx;
+        best_since = since;
+        best_seq = c.opened_seq;
+      }
+    }
+    return best;
+  }
+
+  void PushWaiting(int fd) {
+    waiting[(waiting_head + waiting_count) % kMaxWaiting] = fd;
+    ++waiting_count;
+  }
+
+  int PopWaiting() {
+    const int fd = waiting[waiting_head];
+    waiting_head = (waiting_head + 1) % kMaxWaiting;
+    --waiting_count;
+    return fd;
+  }
+
+  // Gives free slots to the waiting newcomers, oldest first.
+  void AdmitWaiting() {
+    while (waiting_count != 0 && !free_list.empty()) OpenConn(PopWaiting());
+  }
+
+  // Drain, Stop, destruction: the waiting newcomers are closed unserved.
+  void CloseWaiting() {
+    while (waiting_count != 0) ::close(PopWaiting());
   }
 
   void Close(Conn& c, uint32_t idx) {
@@ -627,6 +719,7 @@ struct HttpServer::Impl {
   void StartDrain() {
     if (self->draining_) return;
     self->draining_ = true;
+    CloseWaiting();
     if (accept_armed) {
       io_uring_sqe* s = Sqe();
       io_uring_prep_cancel64(s, UserData(Op::kAccept), 0);
@@ -705,6 +798,7 @@ HttpServer::HttpServer(ServerOptions options, int listen_fd, RequestHandler* han
 
 HttpServer::~HttpServer() {
   Impl& m = *impl_;
+  m.CloseWaiting();
   for (Conn& c : m.conns) {
     if (c.fd >= 0) ::close(c.fd);
   }
@@ -796,10 +890,12 @@ void HttpServer::Run() {
     io_uring_cq_advance(&m.ring, n);
     if (iteration_hook_) iteration_hook_();
     m.FlushDirty();
+    if (m.waiting_count != 0) m.AdmitWaiting();  // slots freed by evictions this iteration
     m.bufs->Commit();
     m.RearmStarved();
     if (draining_ && m.in_use == 0 && !m.accept_armed) break;
   }
+  m.CloseWaiting();
   io_uring_submit(&m.ring);
 }
 

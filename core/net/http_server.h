@@ -16,13 +16,26 @@
 //
 // Limits and timeouts. The parser's limits bound what one connection buffers; a request head
 // (or a body being skipped) must arrive within header_timeout (slow clients get 408 and are
-// closed); an idle keep-alive connection is closed after idle_timeout; connections beyond
-// max_connections are closed as soon as they are accepted. Malformed requests get their 4xx/5xx
-// answer and the connection is closed.
+// closed); an idle keep-alive connection is closed after idle_timeout. Malformed requests get
+// their 4xx/5xx answer and the connection is closed.
 //
-// Draining. BeginDrain stops accepting, closes idle connections, lets requests in progress
-// finish (their responses carry Connection: close) and makes Run return once no connection is
-// left. Stop makes Run return at the next iteration.
+// Connection limit. A connection that arrives while max_connections are open is closed at once
+// (connections_rejected), unless evict_when_full is set. Then, as nginx reuses keep-alive
+// connections when it runs out, the server closes the oldest connection it owes nothing (no
+// request in flight, no answer queued or being sent: an idle keep-alive connection, or one whose
+// request head or skipped body is still arriving), without an answer, and the newcomer takes the
+// slot once that close completes (connections_evicted). "Oldest" is when the partial request
+// began, else the last activity; ties go to the connection opened first. At most 64 newcomers
+// wait for a slot that way; beyond that, or when no open connection can be evicted, the oldest
+// waiting newcomer is closed for the new one (also connections_evicted), so the newest
+// connections win. Only when nothing can give way, every connection being owed an answer, is the
+// newcomer closed (connections_rejected): a connection with a request in flight is never
+// evicted. So a flood of idle or slow connections cannot lock new clients out (operators on the
+// admin listener, liveness probes), at the cost of closing idle clients that the flood outlives.
+//
+// Draining. BeginDrain stops accepting, closes idle connections and the newcomers waiting for a
+// slot, lets requests in progress finish (their responses carry Connection: close) and makes Run
+// return once no connection is left. Stop makes Run return at the next iteration.
 #ifndef JWTGATE_NET_HTTP_SERVER_H_
 #define JWTGATE_NET_HTTP_SERVER_H_
 
@@ -62,6 +75,9 @@ struct ServerOptions {
   std::chrono::milliseconds header_timeout{10000};
   std::chrono::milliseconds idle_timeout{60000};
   size_t max_connections = 4096;
+  // Over max_connections, evict the oldest connection owed nothing instead of refusing the
+  // newcomer ("Connection limit" above).
+  bool evict_when_full = false;
   size_t max_pipelined = 16;  // 1..64
   unsigned buffer_count = 512;  // provided receive buffers (power of two)
   unsigned buffer_size = 4096;
@@ -72,8 +88,9 @@ struct ServerOptions {
 // read-modify-write), read by the metrics exporter from any thread.
 struct ServerStats {
   std::atomic<uint64_t> connections_active{0};
-  std::atomic<uint64_t> connections_accepted{0};
-  std::atomic<uint64_t> connections_rejected{0};  // over max_connections
+  std::atomic<uint64_t> connections_accepted{0};  // given a slot, or waiting for one
+  std::atomic<uint64_t> connections_rejected{0};  // over max_connections, closed at once
+  std::atomic<uint64_t> connections_evicted{0};   // closed to make room (evict_when_full)
   std::atomic<uint64_t> header_timeouts{0};
   std::atomic<uint64_t> idle_timeouts{0};
   std::atomic<uint64_t> requests{0};
