@@ -2,8 +2,8 @@
 #include <CLI/CLI.hpp>
 #include <fmt/core.h>
 #include <simdjson.h>
-#include <sys/stat.h>
 
+#include <optional>
 #include <string>
 
 #include "cli/commands.h"
@@ -23,6 +23,12 @@ struct KeygenArgs {
   bool force = false;
 };
 
+// The mode a file is rewritten with: `wanted` for a new file; for an existing one, never a
+// permission bit it does not already have (a stricter mode chosen by its owner is kept).
+unsigned ModeFor(unsigned wanted, std::optional<unsigned> existing) {
+  return existing ? (*existing & wanted & 0777u) : wanted;
+}
+
 int RunKeygen(const KeygenArgs& a) {
   Alg alg;
   if (!AlgFromName(a.alg, &alg)) {
@@ -30,8 +36,8 @@ int RunKeygen(const KeygenArgs& a) {
                        "ES256..ES512, EdDSA)\n", a.alg);
     return kExitUsage;
   }
-  struct stat st;
-  if (!a.force && ::stat(a.private_path.c_str(), &st) == 0) {
+  const std::optional<unsigned> private_mode = PermissionBits(a.private_path);
+  if (!a.force && private_mode) {
     fmt::print(stderr, "error: {} exists; refusing to overwrite a private key (use --force)\n",
                a.private_path);
     return kExitUsage;
@@ -40,7 +46,8 @@ int RunKeygen(const KeygenArgs& a) {
   std::string keys_json = "{\"keys\":[";
   bool first = true;
   std::string existing, error;
-  if (::stat(a.jwks_path.c_str(), &st) == 0) {
+  const std::optional<unsigned> jwks_mode = PermissionBits(a.jwks_path);
+  if (jwks_mode) {
     if (!ReadFile(a.jwks_path, 1 << 20, &existing, &error)) {
       fmt::print(stderr, "error: {}\n", error);
       return kExitUsage;
@@ -69,17 +76,39 @@ int RunKeygen(const KeygenArgs& a) {
   // The new set must import cleanly (catches a duplicate (kid, alg)).
   KeySet::Builder builder;
   if (Status s = builder.AddJwks(keys_json); s != Status::kOk) {
-    fmt::print(stderr, "error: {}: the key set with the new key is invalid: {} (key #{})\n",
-               a.jwks_path, ToString(s), builder.failed_index());
+    fmt::print(stderr, "error: {}: the key set with the new key is invalid: {}\n", a.jwks_path,
+               builder.DescribeFailure());
     return kExitUsage;
   }
-  if (!WriteFileAtomic(a.private_path, private_text, 0600, &error) ||
-      !WriteFileAtomic(a.jwks_path, keys_json, 0644, &error)) {
+  // An HS* key is a secret, and the JWK that goes into the set is that same secret: a set
+  // holding one (this key or an older one) is as sensitive as a private key.
+  bool holds_secret = false;
+  for (const KeySet::Info& k : builder.Build()->Describe()) {
+    holds_secret = holds_secret || FamilyOf(k.alg) == AlgFamily::kHmac;
+  }
+  const unsigned set_mode = ModeFor(holds_secret ? 0600u : 0644u, jwks_mode);
+  // A new set of public keys follows the umask like any file; every other mode is exact.
+  const ModeRule set_rule = holds_secret || jwks_mode ? ModeRule::kExact : ModeRule::kLessUmask;
+  if (!WriteFileAtomic(a.private_path, private_text, ModeFor(0600u, private_mode), ModeRule::kExact,
+                       &error) ||
+      !WriteFileAtomic(a.jwks_path, keys_json, set_mode, set_rule, &error)) {
     fmt::print(stderr, "error: {}\n", error);
     return kExitRejected;
   }
-  fmt::print(stderr, "wrote {} private key to {} and its public JWK to {}\n", AlgName(alg),
-             a.private_path, a.jwks_path);
+  if (FamilyOf(alg) == AlgFamily::kHmac) {
+    fmt::print(stderr,
+               "wrote {} secret key to {} and the same secret (JWK, kty oct) to the key set {} "
+               "(mode {:04o}: it holds a secret)\n",
+               AlgName(alg), a.private_path, a.jwks_path, set_mode);
+  } else if (holds_secret) {
+    fmt::print(stderr,
+               "wrote {} private key to {} and its public JWK to {} (mode {:04o}: the key set "
+               "holds a secret)\n",
+               AlgName(alg), a.private_path, a.jwks_path, set_mode);
+  } else {
+    fmt::print(stderr, "wrote {} private key to {} and its public JWK to {}\n", AlgName(alg),
+               a.private_path, a.jwks_path);
+  }
   return kExitOk;
 }
 
@@ -90,13 +119,16 @@ void RegisterKeygen(CLI::App& app, int* exit_code) {
   CLI::App* cmd = app.add_subcommand(
       "keygen",
       "Generate a signing key: the private key goes to --private (PEM PKCS#8, or a JWK of kty\n"
-      "oct for HS*), the public JWK is added to the --jwks key set (created if missing).");
+      "oct for HS*), the public JWK is added to the --jwks key set (created if missing).\n"
+      "An HS* key is a secret and the set gets the secret itself: a set holding one is written\n"
+      "mode 0600. A rewrite never widens the mode an existing file has.");
   cmd->add_option("--alg", args->alg, "Algorithm the key is bound to (e.g. ES256, EdDSA, HS256)")
       ->required();
   cmd->add_option("--kid", args->kid, "Key id recorded in the JWK");
   cmd->add_option("--private", args->private_path, "Output file for the private key (mode 0600)")
       ->required();
-  cmd->add_option("--jwks", args->jwks_path, "JWKS file to add the public key to")->required();
+  cmd->add_option("--jwks", args->jwks_path, "JWKS file to add the public key (HS*: the secret) to")
+      ->required();
   cmd->add_flag("--force", args->force, "Overwrite an existing private key file");
   cmd->callback([args, exit_code] { *exit_code = RunKeygen(*args); });
 }

@@ -51,13 +51,17 @@ int RunSign(const SignArgs& a) {
     return kExitUsage;
   }
   const std::string_view trimmed = Trim(key_text);
-  Result<Signer> signer = !trimmed.empty() && trimmed.front() == '{'
-                              ? Signer::FromJwk(trimmed, alg)
-                              : Signer::FromPem(key_text, alg);
+  const bool is_jwk = !trimmed.empty() && trimmed.front() == '{';
+  Result<Signer> signer = is_jwk ? Signer::FromJwk(trimmed, alg) : Signer::FromPem(key_text, alg);
   if (!signer.ok()) {
     fmt::print(stderr, "error: {}: cannot use as a {} signing key: {}\n", a.key_path, a.alg,
                ToString(signer.status()));
     return kExitUsage;
+  }
+  if (const std::string w =
+          ReadableByOthersWarning(a.key_path, is_jwk ? "a secret key" : "a private key");
+      !w.empty()) {
+    fmt::print(stderr, "{}\n", w);
   }
   std::optional<std::string_view> kid;
   if (!a.kid.empty()) kid = a.kid;

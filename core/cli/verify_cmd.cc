@@ -65,9 +65,21 @@ int RunVerify(const VerifyArgs& a) {
   }
   KeySet::Builder builder;
   if (Status s = builder.AddJwks(keys_text, jwks_options); s != Status::kOk) {
-    fmt::print(stderr, "error: keys: {}: {} (key #{})\n", a.keys_path, ToString(s),
-               builder.failed_index());
+    fmt::print(stderr, "error: keys: {}: {}\n", a.keys_path, builder.DescribeFailure());
     return kExitUsage;
+  }
+  const std::shared_ptr<const KeySet> keys = builder.Build();
+  if (keys->size() == 0) {
+    fmt::print(stderr, "error: keys: {}: no keys (\"keys\" is empty)\n", a.keys_path);
+    return kExitUsage;
+  }
+  // HS* keys are secrets: anyone who can read this file can forge tokens.
+  const AlgSet key_algs = keys->algs();
+  if (key_algs.Contains(Alg::kHS256) || key_algs.Contains(Alg::kHS384) ||
+      key_algs.Contains(Alg::kHS512)) {
+    if (const std::string w = ReadableByOthersWarning(a.keys_path, "a secret key"); !w.empty()) {
+      fmt::print(stderr, "{}\n", w);
+    }
   }
   VerifierOptions options;
   options.policy.issuers = a.issuers;
@@ -88,13 +100,26 @@ int RunVerify(const VerifyArgs& a) {
       options.algorithms.Add(alg);
     }
   }
+  // A token on stdin is read up to kMaxStdinBytes, 8 times the largest token the verifier
+  // takes by default (Limits::max_token_bytes, 8 KiB), which leaves room for surrounding
+  // whitespace. What goes past is not read: the token is rejected as token_too_large, exit 1,
+  // as the same token given as an argument is.
+  constexpr size_t kMaxStdinBytes = size_t{64} * 1024;
   std::string token = a.token;
+  bool too_large = false;
   if (token == "-") {
-    if (!ReadFile("-", 64 * 1024, &token, &error)) {
-      fmt::print(stderr, "error: {}\n", error);
-      return kExitUsage;
+    switch (ReadFileUpTo("-", kMaxStdinBytes, &token, &error)) {
+      case ReadResult::kOk:
+        token = std::string(Trim(token));
+        break;
+      case ReadResult::kTooLarge:
+        too_large = true;
+        token.clear();
+        break;
+      case ReadResult::kError:
+        fmt::print(stderr, "error: {}\n", error);
+        return kExitUsage;
     }
-    token = std::string(Trim(token));
   }
   const int64_t now = a.now_given ? a.now : static_cast<int64_t>(std::time(nullptr));
   std::unique_ptr<RevocationStore> store;
@@ -114,10 +139,10 @@ int RunVerify(const VerifyArgs& a) {
     }
     store = std::move(*opened);
   }
-  Verifier verifier(builder.Build(), options, store.get());
+  Verifier verifier(keys, options, store.get());
   VerifyContext ctx;
   Claims claims;
-  const Status s = verifier.Verify(token, now, ctx, &claims);
+  const Status s = too_large ? Status::kTokenTooLarge : verifier.Verify(token, now, ctx, &claims);
   if (s != Status::kOk) {
     fmt::print(stderr, "rejected: {}\n", ToString(s));
     return kExitRejected;

@@ -1,11 +1,15 @@
 #include "daemon/trust.h"
 
+#include <fcntl.h>
 #include <simdjson.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
-#include <fstream>
+#include <cerrno>
+#include <cstring>
 #include <set>
-#include <sstream>
+#include <string>
 
 #include "jose/base64url.h"
 #include "jwtgate/keys.h"
@@ -15,19 +19,38 @@ namespace {
 
 constexpr size_t kMaxJwksBytes = 1 << 20;
 
+// Reads `path` whole, at most `max` bytes of it. On failure, `*error` names the file and
+// what is wrong with it ("P: is a directory", "P: larger than N bytes").
 bool ReadSmallFile(const std::string& path, size_t max, std::string* out, std::string* error) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    *error = path + ": cannot open";
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    *error = path + ": cannot open: " + std::strerror(errno);
     return false;
   }
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  if (ss.str().size() > max) {
-    *error = path + ": larger than " + std::to_string(max) + " bytes";
+  auto fail = [&](const std::string& why) {
+    *error = path + ": " + why;
+    ::close(fd);
     return false;
+  };
+  struct stat st;
+  if (::fstat(fd, &st) != 0) return fail(std::strerror(errno));
+  if (S_ISDIR(st.st_mode)) return fail("is a directory");
+  std::string text;
+  char buf[65536];
+  for (;;) {
+    const ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return fail(std::strerror(errno));
+    }
+    if (n == 0) break;
+    if (text.size() + static_cast<size_t>(n) > max) {
+      return fail("larger than " + std::to_string(max) + " bytes");
+    }
+    text.append(buf, static_cast<size_t>(n));
   }
-  *out = ss.str();
+  ::close(fd);
+  *out = std::move(text);
   return true;
 }
 
@@ -76,14 +99,13 @@ bool BuildTrust(const Config& config, const RevocationCheck* revocation, Trust* 
     opts.max_bytes = kMaxJwksBytes;
     // One issuer's keys on their own first: their kids, and a message that names this file.
     KeySet::Builder own;
-    if (Status s = own.AddJwks(json, opts); s != Status::kOk) {
-      *error = where + ": " + std::string(ToString(s)) + " (key #" +
-               std::to_string(own.failed_index()) + ")";
+    if (own.AddJwks(json, opts) != Status::kOk) {
+      *error = where + ": " + own.DescribeFailure();
       return false;
     }
     const std::shared_ptr<const KeySet> own_set = own.Build();
     if (own_set->size() == 0) {
-      *error = where + ": no keys";
+      *error = where + ": no keys (\"keys\" is empty)";
       return false;
     }
     for (const KeySet::Info& k : own_set->Describe()) {
@@ -105,9 +127,8 @@ bool BuildTrust(const Config& config, const RevocationCheck* revocation, Trust* 
         }
       }
     }
-    if (Status s = all.AddJwks(json, opts); s != Status::kOk) {
-      *error = where + ": " + std::string(ToString(s)) + " (key #" +
-               std::to_string(all.failed_index()) + ", together with the other issuers' keys)";
+    if (all.AddJwks(json, opts) != Status::kOk) {
+      *error = where + ": " + all.DescribeFailure() + " (together with the other issuers' keys)";
       return false;
     }
   }

@@ -1,7 +1,11 @@
 #include <algorithm>
 #include <array>
+#include <optional>
+#include <string>
+#include <string_view>
 #include <tuple>
 #include <utility>
+#include <vector>
 
 #include "crypto/key.h"
 #include "jose/jwk.h"
@@ -77,46 +81,135 @@ Status KeySet::Builder::Insert(std::unique_ptr<Key> key) {
   return Status::kOk;
 }
 
+namespace {
+
+// A kid for a message: printable ASCII as is, `"` and `\` escaped, other bytes as \xNN, at most
+// 64 bytes of it (a kid comes from a file that may be hostile; it must not drive a terminal).
+std::string PrintableKid(std::string_view kid) {
+  constexpr size_t kMaxShown = 64;
+  constexpr char kHex[] = "0123456789abcdef";
+  std::string out;
+  for (size_t i = 0; i < kid.size() && i < kMaxShown; ++i) {
+    const auto c = static_cast<unsigned char>(kid[i]);
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += static_cast<char>(c);
+    } else if (c < 0x20 || c > 0x7e) {
+      out += "\\x";
+      out += kHex[c >> 4];
+      out += kHex[c & 0xf];
+    } else {
+      out += static_cast<char>(c);
+    }
+  }
+  if (kid.size() > kMaxShown) out += "...";
+  return out;
+}
+
+std::optional<std::string> KidOf(simdjson::dom::object jwk) {
+  std::string_view kid;
+  if (jwk["kid"].get_string().get(kid) != simdjson::SUCCESS) return std::nullopt;
+  return std::string(kid);
+}
+
+}  // namespace
+
+Status KeySet::Builder::FailDocument(Status s, std::string reason) {
+  failed_status_ = s;
+  failed_reason_ = std::move(reason);
+  return s;
+}
+
+std::string KeySet::Builder::DescribeFailure() const {
+  if (failed_status_ == Status::kOk) return {};
+  const std::string status(ToString(failed_status_));
+  if (failed_index_ == kNoKey) return failed_reason_ + " (" + status + ")";
+  std::string out = "key #" + std::to_string(failed_index_);
+  if (failed_kid_) out += " (kid \"" + PrintableKid(*failed_kid_) + "\")";
+  out += ": " + status;
+  if (!failed_reason_.empty()) out += " (" + failed_reason_ + ")";
+  return out;
+}
+
 Status KeySet::Builder::AddJwks(std::string_view json, const JwksOptions& options) {
-  failed_index_ = 0;
-  if (json.size() > options.max_bytes) return Status::kJwksTooLarge;
+  failed_index_ = kNoKey;
+  failed_kid_.reset();
+  failed_status_ = Status::kOk;
+  failed_reason_.clear();
+  if (json.size() > options.max_bytes) {
+    return FailDocument(Status::kJwksTooLarge,
+                        "larger than " + std::to_string(options.max_bytes) + " bytes");
+  }
   simdjson::padded_string padded(json);
   jose::StrictJsonParser parser(json.size() + 1, 16);
   simdjson::dom::object root;
   switch (parser.Parse(reinterpret_cast<const uint8_t*>(padded.data()), padded.size(), &root)) {
-    case jose::JsonError::kOk: break;
-    default: return Status::kJwksBadJson;
+    case jose::JsonError::kOk:
+      break;
+    case jose::JsonError::kNotObject:
+      return FailDocument(Status::kJwksBadJson, "not a JSON object: a key set is {\"keys\":[...]}");
+    case jose::JsonError::kDuplicateMember:
+      return FailDocument(Status::kJwksBadJson, "an object has the same member twice");
+    case jose::JsonError::kTooDeep:
+      return FailDocument(Status::kJwksBadJson, "nested too deeply");
+    case jose::JsonError::kSyntax:
+    case jose::JsonError::kTooLarge:
+    default:
+      return FailDocument(Status::kJwksBadJson, "not a JSON document");
   }
+  // Each JWK with its position in the document (a skipped JWK still counts).
   std::vector<simdjson::dom::object> jwks;
   simdjson::dom::element keys;
   if (root["keys"].get(keys) == simdjson::SUCCESS) {
     simdjson::dom::array arr;
-    if (keys.get_array().get(arr) != simdjson::SUCCESS) return Status::kJwksBadJson;
+    if (keys.get_array().get(arr) != simdjson::SUCCESS) {
+      return FailDocument(Status::kJwksBadJson, "\"keys\" is not an array");
+    }
     for (auto e : arr) {
       simdjson::dom::object o;
-      if (e.get_object().get(o) != simdjson::SUCCESS) return Status::kJwkInvalid;
+      if (e.get_object().get(o) != simdjson::SUCCESS) {
+        failed_index_ = jwks.size();
+        failed_status_ = Status::kJwkInvalid;
+        failed_reason_ = "not a JSON object";
+        return Status::kJwkInvalid;
+      }
       jwks.push_back(o);
     }
+  } else if (root["kty"].error() == simdjson::NO_SUCH_FIELD) {
+    return FailDocument(Status::kJwkInvalid,
+                        "no \"keys\" array, and not a single JWK either (no \"kty\")");
   } else {
     jwks.push_back(root);  // a single JWK
   }
-  if (jwks.size() + keys_.size() > options.max_keys) return Status::kJwksTooLarge;
-  std::vector<std::unique_ptr<Key>> imported;
+  if (jwks.size() + keys_.size() > options.max_keys) {
+    std::string reason = std::to_string(jwks.size()) + " keys";
+    if (!keys_.empty()) reason += " with the " + std::to_string(keys_.size()) + " already added";
+    return FailDocument(Status::kJwksTooLarge,
+                        reason + ", more than the limit of " + std::to_string(options.max_keys));
+  }
+  struct Imported {
+    size_t index;  // in `jwks`
+    std::unique_ptr<Key> key;
+  };
+  std::vector<Imported> imported;
   for (size_t i = 0; i < jwks.size(); ++i) {
     std::unique_ptr<Key> key;
-    Status s = jose::ImportJwk(jwks[i], options, &key);
-    if (s != Status::kOk) {
+    if (Status s = jose::ImportJwk(jwks[i], options, &key); s != Status::kOk) {
       failed_index_ = i;
+      failed_kid_ = KidOf(jwks[i]);
+      failed_status_ = s;
       return s;
     }
-    if (key) imported.push_back(std::move(key));
+    if (key) imported.push_back(Imported{i, std::move(key)});
   }
   // All or nothing: a set with one bad key is rejected whole.
   const size_t before = keys_.size();
-  for (size_t i = 0; i < imported.size(); ++i) {
-    if (Status s = Insert(std::move(imported[i])); s != Status::kOk) {
+  for (Imported& k : imported) {
+    if (Status s = Insert(std::move(k.key)); s != Status::kOk) {
       keys_.resize(before);
-      failed_index_ = i;
+      failed_index_ = k.index;
+      failed_kid_ = KidOf(jwks[k.index]);
+      failed_status_ = s;
       return s;
     }
   }

@@ -679,6 +679,99 @@ TEST_CASE("keys are unique by (kid, alg)", "[keys]") {
   }
 }
 
+TEST_CASE("failed_index counts skipped JWKs and JWKs that are not objects", "[keys]") {
+  const std::string oct_a = OctJwk(std::string(32, 'a'), R"(,"alg":"HS256","kid":"a")");
+  SECTION("a duplicate after a skipped JWK") {
+    JwksOptions skip;
+    skip.skip_unsupported = true;
+    KeySet::Builder builder;
+    CHECK_STATUS(builder.AddJwks(Jwks({R"({"kty":"foo"})", oct_a, oct_a}), skip),
+                 Status::kKeyDuplicate);
+    CHECK(builder.failed_index() == 2);
+    CHECK(builder.size() == 0);
+  }
+  SECTION("an element that is not an object") {
+    KeySet::Builder builder;
+    CHECK_STATUS(builder.AddJwks(Jwks({oct_a, "7"})), Status::kJwkInvalid);
+    CHECK(builder.failed_index() == 1);
+  }
+}
+
+TEST_CASE("KeySet::Builder tells a failure of the document from a failure of one key", "[keys]") {
+  const std::string oct_a = OctJwk(std::string(32, 'a'), R"(,"alg":"HS256","kid":"a")");
+  const std::string short_c = OctJwk(std::string(8, 'c'), R"(,"alg":"HS256","kid":"c")");
+  const std::string short_nokid = OctJwk(std::string(8, 'c'), R"(,"alg":"HS256")");
+  const std::string long_kid(300, 'k');
+  struct Case {
+    const char* name;
+    std::string json;
+    Status status;
+    size_t index;
+    std::optional<std::string> kid;
+    std::string description;
+  };
+  const size_t kNoKey = KeySet::Builder::kNoKey;
+  const std::vector<Case> cases = {
+      {"not JSON", "{\"keys\":[", Status::kJwksBadJson, kNoKey, std::nullopt,
+       "not a JSON document (jwks_bad_json)"},
+      {"empty", "", Status::kJwksBadJson, kNoKey, std::nullopt,
+       "not a JSON document (jwks_bad_json)"},
+      {"an array", "[]", Status::kJwksBadJson, kNoKey, std::nullopt,
+       "not a JSON object: a key set is {\"keys\":[...]} (jwks_bad_json)"},
+      {"a member twice", R"({"keys":[],"keys":[]})", Status::kJwksBadJson, kNoKey, std::nullopt,
+       "an object has the same member twice (jwks_bad_json)"},
+      {"keys not an array", R"({"keys":{}})", Status::kJwksBadJson, kNoKey, std::nullopt,
+       "\"keys\" is not an array (jwks_bad_json)"},
+      {"neither a set nor a JWK", R"({"k":"x"})", Status::kJwkInvalid, kNoKey, std::nullopt,
+       "no \"keys\" array, and not a single JWK either (no \"kty\") (jwk_invalid)"},
+      {"a bad key with a kid", Jwks({oct_a, short_c}), Status::kKeyTooSmall, 1, "c",
+       "key #1 (kid \"c\"): key_too_small"},
+      {"a bad key without a kid", Jwks({short_nokid}), Status::kKeyTooSmall, 0, std::nullopt,
+       "key #0: key_too_small"},
+      {"a single bad JWK", short_c, Status::kKeyTooSmall, 0, "c",
+       "key #0 (kid \"c\"): key_too_small"},
+      {"a duplicate", Jwks({oct_a, oct_a}), Status::kKeyDuplicate, 1, "a",
+       "key #1 (kid \"a\"): key_duplicate"},
+      {"not an object", Jwks({oct_a, "[]"}), Status::kJwkInvalid, 1, std::nullopt,
+       "key #1: jwk_invalid (not a JSON object)"},
+      {"a kid with a quote and a newline",
+       OctJwk(std::string(8, 'c'), R"(,"alg":"HS256","kid":"q\"\n")"), Status::kKeyTooSmall, 0,
+       "q\"\n", "key #0 (kid \"q\\\"\\x0a\"): key_too_small"},
+      {"a kid too long to print whole", OctJwk("", R"(,"alg":"HS256","kid":")" + long_kid + "\""),
+       Status::kJwkInvalid, 0, long_kid,
+       "key #0 (kid \"" + std::string(64, 'k') + "...\"): jwk_invalid"},
+  };
+  for (const Case& c : cases) {
+    INFO(c.name);
+    KeySet::Builder builder;
+    CHECK_STATUS(builder.AddJwks(c.json), c.status);
+    CHECK(builder.failed_index() == c.index);
+    CHECK(builder.failed_kid() == c.kid);
+    CHECK(builder.DescribeFailure() == c.description);
+  }
+
+  SECTION("size and count caps") {
+    JwksOptions o;
+    o.max_bytes = 10;
+    KeySet::Builder builder;
+    CHECK_STATUS(builder.AddJwks(Jwks({oct_a}), o), Status::kJwksTooLarge);
+    CHECK(builder.failed_index() == kNoKey);
+    CHECK(builder.DescribeFailure() == "larger than 10 bytes (jwks_too_large)");
+    o = JwksOptions{};
+    o.max_keys = 1;
+    CHECK_STATUS(builder.AddJwks(Jwks({oct_a, short_c}), o), Status::kJwksTooLarge);
+    CHECK(builder.DescribeFailure() == "2 keys, more than the limit of 1 (jwks_too_large)");
+    o.max_keys = 2;
+    REQUIRE(builder.AddJwks(Jwks({oct_a}), o) == Status::kOk);
+    CHECK(builder.failed_index() == kNoKey);
+    CHECK(builder.failed_kid() == std::nullopt);
+    CHECK(builder.DescribeFailure().empty());
+    CHECK_STATUS(builder.AddJwks(Jwks({short_c, short_c}), o), Status::kJwksTooLarge);
+    CHECK(builder.DescribeFailure() ==
+          "2 keys with the 1 already added, more than the limit of 2 (jwks_too_large)");
+  }
+}
+
 TEST_CASE("KeySet::Find selects by (kid, alg)", "[keys]") {
   const Pkey p256 = GenerateEc("P-256");
   KeySet::Builder builder;

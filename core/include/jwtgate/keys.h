@@ -19,6 +19,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <limits>
 #include <memory>
 #include <optional>
 #include <span>
@@ -91,8 +92,23 @@ class KeySet::Builder {
   [[nodiscard]] Status AddHmacSecret(std::span<const uint8_t> secret, Alg alg,
                                      std::optional<std::string> kid);
 
-  // The index of the JWK (0-based) that the last failing AddJwks stopped at, for messages.
+  // Where the last AddJwks failed, for messages; each AddJwks resets all three, so after a
+  // success failed_index() is kNoKey, failed_kid() is empty and DescribeFailure() is "".
+  //
+  // failed_index(): the 0-based position in "keys" (0 for a single JWK) of the JWK that was
+  //   refused, or kNoKey when the document as a whole was (larger than max_bytes, more than
+  //   max_keys keys, not JSON, not an object, "keys" not an array, neither a JWKS nor a JWK).
+  // failed_kid(): that JWK's "kid" when it has one that is a string.
+  // DescribeFailure(): what went wrong in words, with the status name, for a message the
+  //   caller prefixes with where the document came from ("FILE: ..."). The document:
+  //   `not a JSON document (jwks_bad_json)`, no key number; one key: `key #2 (kid "c"):
+  //   key_too_small`. A kid is printed with `"`, `\` and bytes outside printable ASCII
+  //   escaped, and cut at 64 bytes (it comes from the file, which may be hostile).
+  static constexpr size_t kNoKey = std::numeric_limits<size_t>::max();
   size_t failed_index() const noexcept { return failed_index_; }
+  const std::optional<std::string>& failed_kid() const noexcept { return failed_kid_; }
+  std::string DescribeFailure() const;
+
   size_t size() const noexcept;
 
   // Consumes the builder's keys. A set may be empty (it then rejects every token).
@@ -100,8 +116,13 @@ class KeySet::Builder {
 
  private:
   [[nodiscard]] Status Insert(std::unique_ptr<Key> key);
+  // Records a failure of the whole document; `reason` says what is wrong with it.
+  [[nodiscard]] Status FailDocument(Status s, std::string reason);
   std::vector<std::unique_ptr<Key>> keys_;
-  size_t failed_index_ = 0;
+  size_t failed_index_ = kNoKey;
+  std::optional<std::string> failed_kid_;
+  Status failed_status_ = Status::kOk;
+  std::string failed_reason_;  // what is wrong beyond the status name, or ""
 };
 
 }  // namespace jwtgate
