@@ -116,7 +116,9 @@ std::unique_ptr<RevocationStore>& Store() {
       ids.clear();
       batch.clear();
       for (int k = 0; k < 1000; ++k) ids.push_back("revoked-" + std::to_string(i + k));
-      for (const auto& id : ids) batch.push_back(Revocation::Jti(id, kNow + 3600 + (i % 7200)));
+      for (const auto& id : ids) {
+        batch.push_back(Revocation::Jti(id, "https://issuer.example", kNow + 3600 + (i % 7200)));
+      }
       if (s->Revoke(batch) != Status::kOk) std::abort();
     }
     std::filesystem::remove_all(dir);  // the open store keeps its state in memory

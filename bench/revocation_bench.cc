@@ -4,12 +4,14 @@
 //                           path of every valid token): independent checks (amortized),
 //                           a dependent chain (single-call latency), batches of 256 (hash and
 //                           prefetch, then probe). Hashing of a 16-byte binary id included.
-//   BM_StoreNegative*       RevocationStore::IsRevoked / IsRevokedBatch with N revoked jtis
-//                           spread over 16 generations, for tokens that are not revoked
-//                           (36-character UUID jtis, the full check: watermarks, generation,
-//                           keyed hash, filter). The tokens' jtis come from a cache-resident
-//                           pool and their exps change with every check, so each check is a
-//                           new key while the token itself is in cache, as after parsing.
+//   BM_StoreNegative*       RevocationStore::IsRevoked / IsRevokedBatch with N revoked (iss,
+//                           jti) pairs kept until 16 different windows, for tokens that are
+//                           not revoked (36-character UUID jtis, the full check: watermarks,
+//                           keyed hash of (iss, jti), filter). The tokens' jtis come from a
+//                           cache-resident pool and the last 8 hex digits of each are
+//                           rewritten before every check (a few stores, timed with it), so
+//                           each check is a new key while the token itself is in cache, as
+//                           after parsing.
 //   BM_StorePositive        the same for revoked tokens (filter hit + exact confirm).
 //   BM_FilterInsert         Add (concurrent-safe) into a 10 M-key filter.
 //   BM_DurableRevoke        RevokeJti with fdatasync and group commit, 1..512 writer threads;
@@ -58,6 +60,8 @@ uint64_t BinaryIdHash(uint64_t stream, uint64_t i) {
   return FastHash64(key, sizeof(key), 0, kDefaultFastSecret);
 }
 
+constexpr char kIssuer[] = "https://issuer.example";
+
 // A UUID-shaped jti (36 characters), distinct per (stream, i).
 std::string Uuid(uint64_t stream, uint64_t i) {
   const uint64_t a = BinaryIdHash(stream, i);
@@ -68,6 +72,14 @@ std::string Uuid(uint64_t stream, uint64_t i) {
                 static_cast<unsigned>(b >> 52),
                 static_cast<unsigned long long>(b & 0xffffffffffffull));
   return buf;
+}
+
+// Rewrites the last 8 characters of `jti` (a pool entry) with hex digits of `i`, so that
+// pool entry k checked with i and with i' != i (mod 2^32) are different keys.
+void Stamp(std::string* jti, uint64_t i) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  char* p = jti->data() + jti->size() - 8;
+  for (int d = 7; d >= 0; --d, i >>= 4) p[d] = kHex[i & 15];
 }
 
 int64_t ExpOf(uint64_t i) {
@@ -172,7 +184,7 @@ void Fill(RevocationStore& s, size_t n) {
     batch.clear();
     for (size_t i = start; i < std::min(n, start + 8192); ++i) ids.push_back(Uuid(1, i));
     for (size_t k = 0; k < ids.size(); ++k) {
-      batch.push_back(Revocation::Jti(ids[k], ExpOf(start + k)));
+      batch.push_back(Revocation::Jti(ids[k], kIssuer, ExpOf(start + k)));
     }
     if (s.Revoke(batch) != Status::kOk) std::abort();
   }
@@ -191,7 +203,7 @@ struct StoreFixture {
   RevocationStats before_compact;
   RevocationStats after_compact;
   // jtis never revoked: a small pool (cache-resident, like the token a verifier has just
-  // parsed) combined with ever-changing exps, so every check is a new (jti, exp) key.
+  // parsed) whose entries are Stamp()ed before each check, so every check is a new key.
   std::vector<std::string> absent;
   std::vector<std::string> present;  // revoked jtis
 };
@@ -232,7 +244,7 @@ Claims ClaimsOf(const std::string& jti, int64_t exp) {
   c.has_iat = true;
   c.iat = kNow - 60;
   c.sub = "user-42";
-  c.iss = "https://issuer.example";
+  c.iss = kIssuer;
   return c;
 }
 
@@ -257,7 +269,8 @@ void BM_StoreNegative(benchmark::State& state) {
   uint64_t i = 0;
   uint64_t hits = 0;
   for (auto _ : state) {
-    const std::string& id = fx.absent[i & mask];
+    std::string& id = fx.absent[i & mask];
+    Stamp(&id, i >> 12);
     const bool r = fx.store->IsRevoked(ClaimsOf(id, ExpOf(i)));
     hits += r ? 1 : 0;
     ++i;
@@ -275,7 +288,8 @@ void BM_StoreNegativeLatency(benchmark::State& state) {
   uint64_t hits = 0;
   uint64_t prev = 0;
   for (auto _ : state) {
-    const std::string& id = fx.absent[(i + prev) & mask];
+    std::string& id = fx.absent[(i + prev) & mask];
+    Stamp(&id, i >> 12);
     prev = fx.store->IsRevoked(ClaimsOf(id, ExpOf(i))) ? 1 : 0;
     hits += prev;
     ++i;
@@ -294,7 +308,11 @@ void BM_StoreNegativeBatch(benchmark::State& state) {
   uint64_t i = 0;
   uint64_t hits = 0;
   for (auto _ : state) {
-    for (size_t k = 0; k < kBatch; ++k, ++i) claims[k] = ClaimsOf(fx.absent[i & mask], ExpOf(i));
+    for (size_t k = 0; k < kBatch; ++k, ++i) {
+      std::string& id = fx.absent[i & mask];
+      Stamp(&id, i >> 12);
+      claims[k] = ClaimsOf(id, ExpOf(i));
+    }
     fx.store->IsRevokedBatch(claims, kBatch, out);
     for (bool b : out) hits += b ? 1 : 0;
     benchmark::DoNotOptimize(out);
@@ -341,7 +359,7 @@ void BM_DurableRevoke(benchmark::State& state) {
   const auto stream = static_cast<uint64_t>(100 + state.thread_index());
   uint64_t i = 0;
   for (auto _ : state) {
-    if (g_durable->RevokeJti(Uuid(stream, i++), kNow + 3600) != Status::kOk) {
+    if (g_durable->RevokeJti(Uuid(stream, i++), kIssuer, kNow + 3600) != Status::kOk) {
       state.SkipWithError("revoke failed");
       break;
     }
@@ -387,7 +405,7 @@ void BM_DurableRevokeBatch(benchmark::State& state) {
   for (auto _ : state) {
     for (size_t k = 0; k < batch_size; ++k, ++i) {
       ids[k] = Uuid(stream, i);
-      batch[k] = Revocation::Jti(ids[k], kNow + 3600);
+      batch[k] = Revocation::Jti(ids[k], kIssuer, kNow + 3600);
     }
     if (g_durable->Revoke(batch) != Status::kOk) {
       state.SkipWithError("revoke failed");
@@ -435,7 +453,7 @@ void BM_DurableRevokeAsync(benchmark::State& state) {
     }
     in_flight.fetch_add(1, std::memory_order_relaxed);
     const std::string id = Uuid(200, i++);
-    const Revocation r = Revocation::Jti(id, kNow + 3600);
+    const Revocation r = Revocation::Jti(id, kIssuer, kNow + 3600);
     if (store->RevokeAsync({&r, 1}, done) != Status::kOk) {
       state.SkipWithError("revoke failed");
       break;

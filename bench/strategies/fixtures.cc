@@ -173,7 +173,7 @@ RevocationFixture MakeRevocationStore(const std::string& dir, size_t count, size
   options.now = now;
   options.sync = false;  // set-up only: durability is not what is measured
   options.leeway_s = kLeewayS * 2;
-  options.initial_generation_capacity = std::max<size_t>(1024, count / 2);
+  options.initial_capacity = std::max<size_t>(1024, count);
   std::string error;
   auto opened = RevocationStore::Open(options, &error);
   if (!opened.ok()) throw std::runtime_error("RevocationStore::Open " + dir + ": " + error);
@@ -207,8 +207,8 @@ RevocationFixture MakeRevocationStore(const std::string& dir, size_t count, size
                     jtis.begin() + static_cast<std::ptrdiff_t>(i * kJtiLen));
           // exps spread over the coming hour: the tokens these ids belonged to are still live.
           const int64_t exp = now + 1 + static_cast<int64_t>(rng() % kTokenLifetimeS);
-          batch.push_back(
-              Revocation::Jti(std::string_view(jtis).substr(i * kJtiLen, kJtiLen), exp));
+          const std::string_view id = std::string_view(jtis).substr(i * kJtiLen, kJtiLen);
+          batch.push_back(Revocation::Jti(id, kIssuer, exp));
         }
         const Status s = f.store->Revoke(batch);
         if (s != Status::kOk) {

@@ -259,7 +259,7 @@ int Daemon::Rep::Start() {
     ro.create_if_missing = true;
     ro.leeway_s = config.revocation_leeway_s;
     ro.target_fpr = config.revocation_target_fpr;
-    ro.initial_generation_capacity = config.revocation_initial_capacity;
+    ro.initial_capacity = config.revocation_initial_capacity;
     Result<std::unique_ptr<RevocationStore>> r = RevocationStore::Open(ro, &err);
     if (!r.ok()) {
       Log(LogLevel::kError, "revocation.dir {}: {}", config.revocation_dir,
@@ -559,7 +559,7 @@ void Daemon::Rep::Revoke(const RevokeRequest& r, RevokeDone done) {
   }
   const bool jti = r.kind == RevokeRequest::Kind::kJti;
   const Revocation rev =
-      jti ? Revocation::Jti(r.id, r.value) : Revocation::Subject(r.id, r.value, r.iss);
+      jti ? Revocation::Jti(r.id, "", r.value) : Revocation::Subject(r.id, r.value, r.iss);
   // The commit thread calls this once the revocation is durable (or the store failed): hand
   // the outcome to the admin thread.
   std::shared_ptr<RevokeOutcomes> outcomes = revoke_outcomes;

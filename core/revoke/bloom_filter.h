@@ -87,7 +87,7 @@ class BlockedBloomFilter {
   void Prefetch(uint64_t h) const noexcept { __builtin_prefetch(BlockOf(h), 0, 3); }
 
   // The filter's blocks seen from a reader: the two words a probe needs, copied into a
-  // structure the caller already has in cache (the store keeps one per generation in its
+  // structure the caller already has in cache (the store keeps one per table in its
   // published view), so that a probe does not first load them from the filter object.
   // Valid while the filter lives and is not moved from.
   class Lines {

@@ -1,7 +1,7 @@
 // EpochDomain: safe memory reclamation for the lock-free revocation read path.
 //
 // Readers (IsRevoked, on any thread) follow pointers to filters and tables that a writer may
-// replace (a table grows, a generation is dropped). A writer unpublishes an object, calls
+// replace (a table grows, expired revocations are dropped). A writer unpublishes an object, calls
 // Synchronize(), and only then frees it: Synchronize returns once every read-side critical
 // section that could still hold the old pointer has ended.
 //

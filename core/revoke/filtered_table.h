@@ -1,6 +1,6 @@
 // FilteredTable: a BlockedBloomFilter in front of a FingerprintTable, owned by the writer
-// side of the revocation store. One holds a generation of jti revocations, the long-lived
-// jti set, or one kind of watermark.
+// side of the revocation store. One holds one kind of jti revocation (value: keep-until) or
+// one kind of watermark.
 //
 // The writer grows the pair as entries arrive: the table is rebuilt at 1.5x when it reaches
 // its maximum load, the filter when its entry count passes the capacity it was sized for (so
@@ -175,7 +175,6 @@ class FilteredTable {
   std::unique_ptr<Table> table_;
 };
 
-using JtiSet = FilteredTable<false>;
 using ValueMap = FilteredTable<true>;
 
 }  // namespace jwtgate::revoke

@@ -4,9 +4,10 @@
 // Layout. Slots of 16 bytes (hi, lo) or 24 bytes (hi, lo, value) in one zeroed array; hi == 0
 // marks an empty slot (KeyHasher never produces hi == 0). The home slot is fastrange(hi) =
 // (hi * capacity) >> 64, so the capacity need not be a power of two and a table can be sized
-// to its content: after compaction a table holds n entries in n / 0.8 slots, 20 bytes per
-// entry; it grows by 1.5x when it reaches 90 % load, so between compactions an entry costs at
-// most 16 / 0.6 = 26.7 bytes. Collisions use linear probing: at 80-90 % load a hit costs about
+// to its content: after compaction a table holds n entries in n / 0.8 slots, 20 (set) or 30
+// (map) bytes per entry; it grows by 1.5x when it reaches 90 % load, so between compactions
+// an entry costs at most 16 / 0.6 = 26.7 (set) or 24 / 0.6 = 40 (map) bytes. The revocation
+// store uses maps only: each jti entry carries its keep-until time. Collisions use linear probing: at 80-90 % load a hit costs about
 // 3-5 slots (one or two cache lines), a miss more, but misses reach the table only through a
 // filter false positive (about 0.1 % of negative checks).
 //
@@ -149,7 +150,6 @@ class FingerprintTable {
   uint64_t* slots_;
 };
 
-using FingerprintSet = FingerprintTable<false>;
 using FingerprintMap = FingerprintTable<true>;
 
 }  // namespace jwtgate::revoke

@@ -1,11 +1,11 @@
 // Keyed hashing of revocation keys.
 //
-// Every revocation key (a jti with the token's exp, a subject, an issuer) is reduced to a
+// Every revocation key (an issuer's jti, a subject, an issuer) is reduced to a
 // 128-bit Fingerprint made of two independently keyed 64-bit halves:
 //
 //   lo = FastHash64(...)  the filter hash. wyhash (public domain), a 64x64->128 multiply-fold
-//                         hash: a few ns for a 36-byte UUID, computed on every check that
-//                         reaches a generation holding revocations.
+//                         hash: a few ns for a 36-byte UUID, computed on every check of a
+//                         token with a jti while jti revocations exist.
 //   hi = SipHash-2-4      the confirm tag and table slot. A keyed PRF (libsodium), computed only
 //                         when the filter answers "maybe" (about 0.1 % of negative checks) and
 //                         when a revocation is written.
@@ -55,10 +55,12 @@ struct Fingerprint {
 // What a fingerprint identifies; part of the hashed input, so keys of different kinds never
 // share a fingerprint.
 enum class KeyKind : uint8_t {
-  kJti = 1,            // value: the token's exp
+  kJti = 1,            // (jti, exp) of states written before kIssuerJti; value: the exp
   kSubject = 2,        // any issuer; value: 0
   kIssuerSubject = 3,  // value: byte length of the issuer
   kIssuer = 4,         // value: 0
+  kIssuerJti = 5,      // (iss, jti); value: byte length of the issuer
+  kAnyIssuerJti = 6,   // jti under every issuer; value: 0
 };
 
 namespace hash_internal {
@@ -160,15 +162,24 @@ class KeyHasher {
  public:
   explicit KeyHasher(const HashSecret& secret) noexcept : secret_(secret) {}
 
-  // `lo` of the key (kind, value, a, b). For kIssuerSubject `a` is the issuer and `b` the
-  // subject; every other kind uses `a` alone and passes an empty `b`.
+  // `lo` of the key (kind, value, a, b). For kIssuerSubject and kIssuerJti `a` is the issuer
+  // and `b` the subject or jti; every other kind uses `a` alone and passes an empty `b`.
   // Always inlined, as FastHash64: it is on the path of every check.
   [[gnu::always_inline]] uint64_t Lo(KeyKind kind, uint64_t value, std::string_view a,
                                      std::string_view b = {}) const noexcept {
-    uint64_t seed = (uint64_t{static_cast<uint8_t>(kind)} * 0x9e3779b97f4a7c15ull) ^ value;
-    seed = FastHash64(a.data(), a.size(), seed, secret_.fast);
-    if (!b.empty()) seed = FastHash64(b.data(), b.size(), seed, secret_.fast);
-    return seed;
+    const uint64_t prefix = LoPrefix(kind, value, a);
+    return b.empty() ? prefix : LoContinue(prefix, b);
+  }
+  // Lo in two steps, for callers that hash many keys sharing `a` (the tokens of one issuer in
+  // a batch): Lo(kind, value, a, b) == LoContinue(LoPrefix(kind, value, a), b) for every
+  // non-empty `b`.
+  [[gnu::always_inline]] uint64_t LoPrefix(KeyKind kind, uint64_t value,
+                                           std::string_view a) const noexcept {
+    const uint64_t seed = (uint64_t{static_cast<uint8_t>(kind)} * 0x9e3779b97f4a7c15ull) ^ value;
+    return FastHash64(a.data(), a.size(), seed, secret_.fast);
+  }
+  [[gnu::always_inline]] uint64_t LoContinue(uint64_t prefix, std::string_view b) const noexcept {
+    return FastHash64(b.data(), b.size(), prefix, secret_.fast);
   }
   // `hi` of the same key (SipHash-2-4; BLAKE2b for keys longer than 480 bytes). Never 0.
   uint64_t Hi(KeyKind kind, uint64_t value, std::string_view a,
@@ -179,9 +190,18 @@ class KeyHasher {
     return {Lo(kind, value, a, b), Hi(kind, value, a, b)};
   }
 
-  // Fingerprint of the jti of a token whose exp claim is `exp`.
-  Fingerprint Jti(std::string_view jti, int64_t exp) const noexcept {
+  // Fingerprint of the jti of a token whose exp claim is `exp`, as states written before
+  // kIssuerJti keyed it.
+  Fingerprint LegacyJti(std::string_view jti, int64_t exp) const noexcept {
     return Of(KeyKind::kJti, static_cast<uint64_t>(exp), jti);
+  }
+  // Fingerprint of a jti revoked within issuer `iss`.
+  Fingerprint IssuerJti(std::string_view iss, std::string_view jti) const noexcept {
+    return Of(KeyKind::kIssuerJti, iss.size(), iss, jti);
+  }
+  // Fingerprint of a jti revoked under every issuer.
+  Fingerprint AnyIssuerJti(std::string_view jti) const noexcept {
+    return Of(KeyKind::kAnyIssuerJti, 0, jti);
   }
 
   const HashSecret& secret() const noexcept { return secret_; }

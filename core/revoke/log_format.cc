@@ -28,7 +28,7 @@ constexpr char kTrailerMagic[8] = {'J', 'W', 'G', 'S', 'E', 'N', 'D', '1'};
 
 bool ValidRecordType(uint8_t t) noexcept {
   return t >= static_cast<uint8_t>(RecordType::kLogHeader) &&
-         t <= static_cast<uint8_t>(RecordType::kGlobal);
+         t <= static_cast<uint8_t>(RecordType::kAnyIssuerJti);
 }
 
 }  // namespace
@@ -162,7 +162,7 @@ bool DecodeSectionHeader(const uint8_t* in, SectionHeader* h) noexcept {
   if (Get32(in + 28) != Crc32c(in, 28)) return false;
   const uint32_t type = Get32(in);
   if (type < static_cast<uint32_t>(SectionType::kGeneration) ||
-      type > static_cast<uint32_t>(SectionType::kIssuerSubject)) {
+      type > static_cast<uint32_t>(SectionType::kAnyIssuerJti)) {
     return false;
   }
   h->type = static_cast<SectionType>(type);

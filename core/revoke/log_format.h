@@ -16,8 +16,8 @@
 // Log record (32 bytes):
 //    0  u32 crc32c of [4, 32)
 //    4  u8  type (RecordType)  5  u8 version (1)  6  u16 reserved (0)
-//    8  i64 value: the token's exp (jti), the watermark (subject, issuer, global), or the log
-//           number (header)
+//    8  i64 value: the keep-until time (jti), the watermark (subject, issuer, global), or the
+//           log number (header)
 //   16  u64 fingerprint lo    24  u64 fingerprint hi     (header: lo = "JWGLOG01", hi = 0)
 // Every log starts with a header record. Records are appended in batches (group commit), each
 // batch written with one write(2) and made durable with one fdatasync(2) before any of its
@@ -27,12 +27,20 @@
 // Snapshot: a 64-byte header, sections, and a 16-byte trailer.
 //   header:  0 "JWGSNAP1"  8 u32 version (1)  12 u32 generation shift  16 u64 log number
 //           24 i64 global watermark (INT64_MIN: none)  32 u64 section count
-//           40 i64 first bucket of the generation window  48..59 reserved (0)
+//           40 i64 first keep-until window still kept  48..59 reserved (0)
 //           60 u32 crc32c of [0, 60)
 //   section: 0 u32 type (SectionType)  4 u32 entry bytes (16 or 24)  8 i64 bucket (generation
 //           sections; else 0)  16 u64 entry count  24 u32 crc32c of the entries
 //           28 u32 crc32c of [0, 28); then count entries of (u64 hi, u64 lo[, i64 value])
 //   trailer: 0 "JWGSEND1"  8 u32 section count  12 u32 crc32c of [0, 12)
+//
+// Formats. jti revocations were first keyed by (jti, exp): kJti records and kGeneration /
+// kLongLived sections. Since they are keyed by (iss, jti) with a keep-until time instead
+// (kIssuerJti, kAnyIssuerJti), a store still reads the older records and sections, keeps each
+// entry as a (jti, exp) key until its exp (the legacy table), and writes it back only as a
+// kLongLived section (value: exp) when it compacts. It never writes a kJti record or a
+// kGeneration section. A version that predates kIssuerJti refuses the new records
+// ("unknown record type"): downgrading needs the older state directory.
 #ifndef JWTGATE_REVOKE_LOG_FORMAT_H_
 #define JWTGATE_REVOKE_LOG_FORMAT_H_
 
@@ -48,11 +56,13 @@ inline constexpr uint8_t kFormatVersion = 1;
 
 enum class RecordType : uint8_t {
   kLogHeader = 1,
-  kJti = 2,            // value: exp; fingerprint of (jti, exp)
+  kJti = 2,            // read only (older states): value: exp; fingerprint of (jti, exp)
   kSubject = 3,        // value: watermark; fingerprint of sub (any issuer)
   kIssuerSubject = 4,  // value: watermark; fingerprint of (iss, sub)
   kIssuer = 5,         // value: watermark; fingerprint of iss
   kGlobal = 6,         // value: watermark; no fingerprint (0, 0)
+  kIssuerJti = 7,      // value: keep-until; fingerprint of (iss, jti)
+  kAnyIssuerJti = 8,   // value: keep-until; fingerprint of jti (every issuer)
 };
 
 struct LogRecord {
@@ -101,11 +111,14 @@ bool DecodeState(const uint8_t* in, size_t n, StateFile* s, std::string* why);
 
 // Snapshot pieces.
 enum class SectionType : uint32_t {
-  kGeneration = 1,     // a generation's jti set; bucket = exp >> shift; 16-byte entries
-  kLongLived = 2,      // jtis beyond the generation window; 24-byte entries, value = exp
+  kGeneration = 1,     // read only (older states): (jti, exp) set; bucket = exp >> shift;
+                       // 16-byte entries
+  kLongLived = 2,      // (jti, exp) entries of older states; 24-byte entries, value = exp
   kIssuer = 3,         // issuer watermarks; 24-byte entries
   kSubject = 4,        // subject watermarks (any issuer); 24-byte entries
   kIssuerSubject = 5,  // subject watermarks within one issuer; 24-byte entries
+  kIssuerJti = 6,      // (iss, jti) revocations; 24-byte entries, value = keep-until
+  kAnyIssuerJti = 7,   // jti revocations under every issuer; 24-byte entries, value = keep-until
 };
 
 inline constexpr size_t kSnapshotHeaderBytes = 64;

@@ -38,18 +38,16 @@ using revoke::DecodeResult;
 using revoke::EpochDomain;
 using revoke::Fingerprint;
 using revoke::FingerprintMap;
-using revoke::FingerprintSet;
-using revoke::JtiSet;
 using revoke::KeyKind;
 using revoke::LogRecord;
 using revoke::RecordType;
 using revoke::Retired;
+using revoke::SectionType;
 using revoke::ValueMap;
 
 constexpr int64_t kNoWatermark = std::numeric_limits<int64_t>::min();
-constexpr uint64_t kMaxWindow = uint64_t{1} << 20;
 
-// The generation of an exp: floor(exp / 2^shift) (arithmetic shift floors negatives too).
+// The keep-until window of a time: floor(t / 2^shift) (arithmetic shift floors negatives too).
 int64_t BucketOf(int64_t t, uint32_t shift) noexcept { return t >> shift; }
 
 int64_t SaturatingSub(int64_t a, int64_t b) noexcept {
@@ -57,22 +55,48 @@ int64_t SaturatingSub(int64_t a, int64_t b) noexcept {
   return __builtin_sub_overflow(a, b, &r) ? kNoWatermark : r;
 }
 
+// The three kinds of jti entries, each in a table (and filter) of its own so that a check
+// probes the second and third only when they hold something.
+enum JtiKind : size_t {
+  kIssuerJti = 0,     // (iss, jti): what RevokeJti with an issuer writes
+  kAnyIssuerJti = 1,  // jti under every issuer: RevokeJti with an empty issuer
+  kLegacyJti = 2,     // (jti, exp) of a state written before jtis were keyed by issuer
+  kJtiKinds = 3,
+};
+
+// The hash input of a token's key of one jti kind.
+struct JtiKey {
+  KeyKind kind;
+  uint64_t value;
+  std::string_view a;
+  std::string_view b;
+};
+
+// REQUIRES: !c.jti.empty(); for kIssuerJti, !c.iss.empty().
+JtiKey KeyOf(JtiKind k, const Claims& c) noexcept {
+  switch (k) {
+    case kIssuerJti:
+      return {KeyKind::kIssuerJti, c.iss.size(), c.iss, c.jti};
+    case kAnyIssuerJti:
+      return {KeyKind::kAnyIssuerJti, 0, c.jti, {}};
+    default:
+      return {KeyKind::kJti,
+              static_cast<uint64_t>(c.has_exp ? c.exp : RevocationStore::kNoExp), c.jti, {}};
+  }
+}
+
 // What readers see: immutable once published, except that the tables and filters it points
-// to gain entries and bits in place. Replaced (copy on write) whenever a generation, set or
-// map appears, disappears or is rebuilt.
+// to gain entries and bits in place. Replaced (copy on write) whenever a table or filter
+// appears, disappears or is rebuilt.
 struct View {
-  int64_t base = 0;   // bucket of gens[0]
-  uint64_t span = 0;  // gens has span entries
-  uint32_t shift = 0;
-  // One entry per generation in [base, base + span): its filter's lines (no load from the
-  // filter object on the probe path) and its table; empty lines: no revocation there.
-  struct Gen {
+  // One per JtiKind: the filter's lines (no load from the filter object on the probe path)
+  // and the table. Empty lines: no entry of that kind.
+  struct Jtis {
     BlockedBloomFilter::Lines filter;
-    const FingerprintSet* table = nullptr;
+    const FingerprintMap* table = nullptr;
   };
-  std::unique_ptr<Gen[]> gens;
-  ValueMap::Ref long_lived;  // jtis with bucket >= base + span (value: exp)
-  BlockedBloomFilter::Lines long_lived_filter;
+  Jtis jtis[kJtiKinds];
+  bool extra_jtis = false;  // any-issuer or legacy entries exist
   ValueMap::Ref issuers;
   ValueMap::Ref subjects;
   ValueMap::Ref issuer_subjects;
@@ -80,47 +104,16 @@ struct View {
   bool any_watermark = false;
 };
 
-// Where a jti of a token with a given exp would be.
-struct JtiProbe {
-  BlockedBloomFilter::Lines filter;  // empty: nowhere, not revoked
-  const FingerprintSet* set = nullptr;
-  const FingerprintMap* map = nullptr;
-
-  bool Contains(const Fingerprint& f) const noexcept {
-    return set != nullptr ? set->Contains(f) : map->Contains(f);
-  }
-  void Prefetch(uint64_t hi) const noexcept {
-    if (set != nullptr) {
-      set->Prefetch(hi);
-    } else {
-      map->Prefetch(hi);
-    }
-  }
-};
-
-JtiProbe ProbeFor(const View& v, int64_t exp) noexcept {
-  const int64_t b = BucketOf(exp, v.shift);
-  if (b < v.base) return {};  // its window has passed (the token has expired)
-  const uint64_t d = static_cast<uint64_t>(b) - static_cast<uint64_t>(v.base);
-  if (d < v.span) {
-    const View::Gen& g = v.gens[d];
-    return {g.filter, g.table, nullptr};
-  }
-  return {v.long_lived_filter, nullptr, v.long_lived.table};
-}
-
 class Store final : public RevocationStore {
  public:
   Store(const RevocationOptions& options, const revoke::StateFile& state, double bits_per_key,
         int64_t now)
       : options_(options),
         shift_(state.generation_shift),
-        window_(std::min<uint64_t>(std::max<uint32_t>(options.generation_window, 1), kMaxWindow)),
         hasher_(state.secret),
         bits_per_key_(bits_per_key),
         epoch_(EpochDomain::Global()),
-        base_(BucketOf(SaturatingSub(now, options.leeway_s), state.generation_shift)),
-        span_(window_) {}
+        cut_(BucketOf(SaturatingSub(now, options.leeway_s), state.generation_shift)) {}
 
   ~Store() override {
     std::thread committer;
@@ -143,8 +136,8 @@ class Store final : public RevocationStore {
   bool IsRevoked(const Claims& claims) const noexcept override;
   void IsRevokedBatch(const Claims* claims, size_t n, bool* revoked) const noexcept override;
 
-  Status RevokeJti(std::string_view jti, int64_t exp) override {
-    const Revocation r = Revocation::Jti(jti, exp);
+  Status RevokeJti(std::string_view jti, std::string_view iss, int64_t keep_until) override {
+    const Revocation r = Revocation::Jti(jti, iss, keep_until);
     return Revoke({&r, 1});
   }
   Status RevokeSubject(std::string_view sub, int64_t t, std::string_view iss) override {
@@ -170,23 +163,48 @@ class Store final : public RevocationStore {
   }
 
  private:
+  // Recovery's inputs: the newest snapshot and the logs after it, validated and mapped.
+  struct LogImage {
+    uint64_t number;
+    std::string path;
+    revoke::MappedFile file;
+    revoke::LogScan scan;
+  };
+  struct DirImage {
+    std::vector<std::string> names;  // the directory listing
+    uint64_t snapshot = 0;           // 0: none
+    std::vector<uint64_t> obsolete;  // logs a snapshot covers (a compaction was interrupted)
+    revoke::MappedFile snapshot_file;
+    revoke::SnapshotImage snapshot_image;
+    std::vector<LogImage> logs;
+  };
+
   bool WatermarkRevoked(const View& v, const Claims& c) const noexcept;
-  bool Confirm(const JtiProbe& p, uint64_t lo, const Claims& c, int64_t exp) const noexcept {
-    return p.Contains({lo, hasher_.Hi(KeyKind::kJti, static_cast<uint64_t>(exp), c.jti)});
+  bool Probe(const View::Jtis& j, const JtiKey& k) const noexcept {
+    const uint64_t lo = hasher_.Lo(k.kind, k.value, k.a, k.b);
+    return j.filter.MayContain(lo) &&
+           j.table->Contains({lo, hasher_.Hi(k.kind, k.value, k.a, k.b)});
+  }
+  // The any-issuer and legacy probes. REQUIRES: !c.jti.empty().
+  bool ExtraJtiRevoked(const View& v, const Claims& c) const noexcept {
+    for (JtiKind k : {kAnyIssuerJti, kLegacyJti}) {
+      if (!v.jtis[k].filter.empty() && Probe(v.jtis[k], KeyOf(k, c))) return true;
+    }
+    return false;
   }
   static bool FindWatermark(const ValueMap::Ref& r, const Fingerprint& f, int64_t* w) noexcept {
     return r.table->Find(f, w);
   }
   LogRecord ToRecord(const Revocation& r) const noexcept;
 
-  // bucket - base_. REQUIRES: base_ <= bucket < base_ + span_.
-  uint64_t Offset(int64_t bucket) const JWTGATE_REQUIRES(mu_) {
-    return static_cast<uint64_t>(bucket) - static_cast<uint64_t>(base_);
-  }
-
   // Writer side. REQUIRES(mu_) throughout.
   bool ApplyLocked(const LogRecord& r, Retired* retired, bool* keep) JWTGATE_REQUIRES(mu_);
-  bool InsertJtiLocked(const Fingerprint& f, int64_t exp, Retired* retired) JWTGATE_REQUIRES(mu_);
+  bool InsertJtiLocked(JtiKind kind, const Fingerprint& f, int64_t keep_until, Retired* retired)
+      JWTGATE_REQUIRES(mu_);
+  void CountWindowLocked(int64_t keep_until, int delta) JWTGATE_REQUIRES(mu_);
+  void RecountWindowsLocked() JWTGATE_REQUIRES(mu_);
+  size_t DropJtisLocked(Retired* retired) JWTGATE_REQUIRES(mu_);
+  bool DropWatermarksLocked(int64_t now, Retired* retired) JWTGATE_REQUIRES(mu_);
   void PublishLocked(Retired* retired) JWTGATE_REQUIRES(mu_);
   Status WaitDurableLocked(uint64_t ticket, bool gather) JWTGATE_REQUIRES(mu_);
   // Applies `records` and queues those worth logging; *ticket: the ticket to wait for, or 0
@@ -203,14 +221,19 @@ class Store final : public RevocationStore {
     batch_cv_[0].notify_all();
     batch_cv_[1].notify_all();
   }
-  void RefreshSpanLocked() JWTGATE_REQUIRES(mu_);
   bool WriteSnapshotLocked(uint64_t number, std::string* error) JWTGATE_REQUIRES(mu_);
   bool StartLogLocked(uint64_t number, std::string* error) JWTGATE_REQUIRES(mu_);
   std::unique_ptr<ValueMap>& MapFor(RecordType t) JWTGATE_REQUIRES(mu_);
 
+  // Recovery steps, in order.
+  bool ListStateLocked(DirImage* d, std::string* error) JWTGATE_REQUIRES(mu_);
+  bool MapSnapshotLocked(DirImage* d, std::string* error) JWTGATE_REQUIRES(mu_);
+  bool ScanLogsLocked(DirImage* d, std::string* error) JWTGATE_REQUIRES(mu_);
+  void LoadEntriesLocked(const DirImage& d) JWTGATE_REQUIRES(mu_);
+  bool PrepareWritableLocked(DirImage* d, std::string* error) JWTGATE_REQUIRES(mu_);
+
   const RevocationOptions options_;
   const uint32_t shift_;
-  const uint64_t window_;
   const revoke::KeyHasher hasher_;
   const double bits_per_key_;
   EpochDomain& epoch_;
@@ -234,13 +257,16 @@ class Store final : public RevocationStore {
   std::condition_variable arrive_cv_;  // pending_ reached kMaxBatchRecords
   bool leader_waiting_ JWTGATE_GUARDED_BY(mu_) = false;
   size_t last_batch_records_ JWTGATE_GUARDED_BY(mu_) = 0;
-  int64_t base_ JWTGATE_GUARDED_BY(mu_);
-  uint64_t span_ JWTGATE_GUARDED_BY(mu_);
-  std::map<int64_t, std::unique_ptr<JtiSet>> gens_ JWTGATE_GUARDED_BY(mu_);
-  std::unique_ptr<ValueMap> long_lived_ JWTGATE_GUARDED_BY(mu_);
-  std::unique_ptr<ValueMap> issuers_ JWTGATE_GUARDED_BY(mu_);
-  std::unique_ptr<ValueMap> subjects_ JWTGATE_GUARDED_BY(mu_);
-  std::unique_ptr<ValueMap> issuer_subjects_ JWTGATE_GUARDED_BY(mu_);
+
+  // jti entries by kind (value: keep-until), and how many entries of all kinds each
+  // keep-until window holds (kNoExp: forever_), so that DropExpired knows without a scan
+  // whether anything can go. Windows before cut_ have been dropped.
+  std::unique_ptr<ValueMap> jtis_[kJtiKinds] JWTGATE_GUARDED_BY(mu_);
+  std::map<int64_t, uint64_t> windows_ JWTGATE_GUARDED_BY(mu_);
+  uint64_t forever_ JWTGATE_GUARDED_BY(mu_) = 0;
+  int64_t cut_ JWTGATE_GUARDED_BY(mu_);
+  // Watermarks: issuer, subject (any issuer), subject within an issuer.
+  std::unique_ptr<ValueMap> watermarks_[3] JWTGATE_GUARDED_BY(mu_);
   int64_t global_ JWTGATE_GUARDED_BY(mu_) = kNoWatermark;
 
   // The active log. Written by the group-commit leader with mu_ released; leader_active_
@@ -323,12 +349,13 @@ bool Store::IsRevoked(const Claims& c) const noexcept {
   const View* v = view_.load(std::memory_order_acquire);
   if (v->any_watermark && WatermarkRevoked(*v, c)) return true;
   if (c.jti.empty()) return false;
-  const int64_t exp = c.has_exp ? c.exp : kNoExp;
-  const JtiProbe p = ProbeFor(*v, exp);
-  if (p.filter.empty()) return false;
-  const uint64_t lo = hasher_.Lo(KeyKind::kJti, static_cast<uint64_t>(exp), c.jti);
-  if (!p.filter.MayContain(lo)) return false;
-  return Confirm(p, lo, c, exp);
+  // A token without iss can match only an any-issuer (or legacy) entry: an empty issuer
+  // revokes under every issuer and is stored as such.
+  if (!c.iss.empty() && !v->jtis[kIssuerJti].filter.empty() &&
+      Probe(v->jtis[kIssuerJti], KeyOf(kIssuerJti, c))) {
+    return true;
+  }
+  return v->extra_jtis && ExtraJtiRevoked(*v, c);
 }
 
 void Store::IsRevokedBatch(const Claims* claims, size_t n, bool* revoked) const noexcept {
@@ -336,27 +363,39 @@ void Store::IsRevokedBatch(const Claims* claims, size_t n, bool* revoked) const 
   const View* v = view_.load(std::memory_order_acquire);
   // Read once: `revoked` is a bool array, which the compiler must assume may alias the View.
   const bool watermarks = v->any_watermark;
+  const bool extra = v->extra_jtis;
+  const View::Jtis main = v->jtis[kIssuerJti];
   // Chunks of kChunk tokens, double-buffered: while the filter lines of chunk k are tested,
   // chunk k + 1 has been hashed and its lines requested, so that 32 to 64 cache misses are in
-  // flight; each pass is a short, branch-light loop.
+  // flight; each pass is a short, branch-light loop. The (iss, jti) probe is the one that is
+  // prefetched; the any-issuer and legacy probes, when those tables hold anything, follow
+  // unbatched (they are rare: operators' revocations without an issuer, and a migrated
+  // state's entries until they expire).
   constexpr size_t kChunk = 32;
   struct Located {
     const uint64_t* block;  // the token's filter line; null: nothing to test
     uint64_t lo;
+    bool jti;  // the token has a jti and no watermark revoked it
   };
   Located located[2][kChunk];
+  // The tokens of a batch nearly all come from one issuer: its part of the hash is computed
+  // once per run of equal issuers (comparing the bytes costs a third of hashing them).
+  std::string_view prefix_iss;
+  uint64_t prefix = 0;
   auto locate = [&](size_t begin, size_t end, Located* out) {
     for (size_t i = begin; i < end; ++i) {
       const Claims& c = claims[i];
       Located& e = out[i - begin];
       e.block = nullptr;
       revoked[i] = watermarks && WatermarkRevoked(*v, c);
-      if (revoked[i] || c.jti.empty()) continue;
-      const int64_t exp = c.has_exp ? c.exp : kNoExp;
-      const JtiProbe p = ProbeFor(*v, exp);
-      if (p.filter.empty()) continue;
-      e.lo = hasher_.Lo(KeyKind::kJti, static_cast<uint64_t>(exp), c.jti);
-      e.block = p.filter.Block(e.lo);
+      e.jti = !revoked[i] && !c.jti.empty();
+      if (!e.jti || c.iss.empty() || main.filter.empty()) continue;
+      if (c.iss != prefix_iss) {
+        prefix = hasher_.LoPrefix(KeyKind::kIssuerJti, c.iss.size(), c.iss);
+        prefix_iss = c.iss;
+      }
+      e.lo = hasher_.LoContinue(prefix, c.jti);
+      e.block = main.filter.Block(e.lo);
       __builtin_prefetch(e.block, 0, 3);
     }
   };
@@ -367,13 +406,15 @@ void Store::IsRevokedBatch(const Claims* claims, size_t n, bool* revoked) const 
   constexpr size_t kConfirmDepth = 16;
   struct Queued {
     size_t i;
-    JtiProbe probe;
     Fingerprint f;
   };
   Queued queue[kConfirmDepth];
   size_t queued = 0;
   auto confirm_queued = [&] {
-    for (size_t k = 0; k < queued; ++k) revoked[queue[k].i] = queue[k].probe.Contains(queue[k].f);
+    for (size_t k = 0; k < queued; ++k) {
+      const size_t i = queue[k].i;
+      revoked[i] = main.table->Contains(queue[k].f) || (extra && ExtraJtiRevoked(*v, claims[i]));
+    }
     queued = 0;
   };
   locate(0, std::min(n, kChunk), located[0]);
@@ -382,13 +423,14 @@ void Store::IsRevokedBatch(const Claims* claims, size_t n, bool* revoked) const 
     if (end < n) locate(end, std::min(n, end + kChunk), located[k ^ 1]);
     for (size_t i = begin; i < end; ++i) {
       const Located& e = located[k][i - begin];
-      if (e.block == nullptr || !BlockedBloomFilter::Lines::TestBlock(e.block, e.lo)) continue;
+      if (e.block == nullptr || !BlockedBloomFilter::Lines::TestBlock(e.block, e.lo)) {
+        if (extra && e.jti) revoked[i] = ExtraJtiRevoked(*v, claims[i]);
+        continue;
+      }
       const Claims& c = claims[i];
-      const int64_t exp = c.has_exp ? c.exp : kNoExp;
-      const JtiProbe p = ProbeFor(*v, exp);
-      const Fingerprint f{e.lo, hasher_.Hi(KeyKind::kJti, static_cast<uint64_t>(exp), c.jti)};
-      p.Prefetch(f.hi);
-      queue[queued++] = {i, p, f};
+      const Fingerprint f{e.lo, hasher_.Hi(KeyKind::kIssuerJti, c.iss.size(), c.iss, c.jti)};
+      main.table->Prefetch(f.hi);
+      queue[queued++] = {i, f};
       if (queued == kConfirmDepth) confirm_queued();
     }
   }
@@ -401,7 +443,8 @@ void Store::IsRevokedBatch(const Claims* claims, size_t n, bool* revoked) const 
 LogRecord Store::ToRecord(const Revocation& r) const noexcept {
   switch (r.kind) {
     case Revocation::Kind::kJti:
-      return {RecordType::kJti, r.value, hasher_.Jti(r.id, r.value)};
+      if (r.iss.empty()) return {RecordType::kAnyIssuerJti, r.value, hasher_.AnyIssuerJti(r.id)};
+      return {RecordType::kIssuerJti, r.value, hasher_.IssuerJti(r.iss, r.id)};
     case Revocation::Kind::kSubject:
       if (r.iss.empty()) {
         return {RecordType::kSubject, r.value, hasher_.Of(KeyKind::kSubject, 0, r.id)};
@@ -419,33 +462,52 @@ LogRecord Store::ToRecord(const Revocation& r) const noexcept {
 std::unique_ptr<ValueMap>& Store::MapFor(RecordType t) {
   switch (t) {
     case RecordType::kIssuer:
-      return issuers_;
+      return watermarks_[0];
     case RecordType::kSubject:
-      return subjects_;
+      return watermarks_[1];
     default:
-      return issuer_subjects_;
+      return watermarks_[2];
   }
 }
 
-bool Store::InsertJtiLocked(const Fingerprint& f, int64_t exp, Retired* retired) {
-  const int64_t b = BucketOf(exp, shift_);
-  const uint64_t d = static_cast<uint64_t>(b) - static_cast<uint64_t>(base_);
-  bool changed = false;
-  bool added = false;
-  if (d < span_) {
-    std::unique_ptr<JtiSet>& g = gens_[b];
-    if (!g) {
-      g = std::make_unique<JtiSet>(options_.initial_generation_capacity, bits_per_key_);
-      changed = true;
-    }
-    changed |= g->Insert(f, 0, &added, retired);
-  } else {
-    if (!long_lived_) {
-      long_lived_ = std::make_unique<ValueMap>(64, bits_per_key_);
-      changed = true;
-    }
-    changed |= long_lived_->Insert(f, exp, &added, retired);
+void Store::CountWindowLocked(int64_t keep_until, int delta) {
+  if (keep_until == kNoExp) {
+    forever_ = static_cast<uint64_t>(static_cast<int64_t>(forever_) + delta);
+    return;
   }
+  const int64_t b = BucketOf(keep_until, shift_);
+  auto it = windows_.try_emplace(b, 0).first;
+  it->second = static_cast<uint64_t>(static_cast<int64_t>(it->second) + delta);
+  if (it->second == 0) windows_.erase(it);
+}
+
+void Store::RecountWindowsLocked() {
+  windows_.clear();
+  forever_ = 0;
+  for (const std::unique_ptr<ValueMap>& m : jtis_) {
+    if (!m) continue;
+    m->ForEach([&](const Fingerprint&, int64_t keep_until) { CountWindowLocked(keep_until, 1); });
+  }
+}
+
+bool Store::InsertJtiLocked(JtiKind kind, const Fingerprint& f, int64_t keep_until,
+                            Retired* retired) {
+  std::unique_ptr<ValueMap>& m = jtis_[kind];
+  bool changed = false;
+  if (!m) {
+    m = std::make_unique<ValueMap>(kind == kIssuerJti ? options_.initial_capacity : 64,
+                                   bits_per_key_);
+    changed = true;
+  }
+  int64_t old = 0;
+  const bool existed = m->table().Find(f, &old);
+  if (existed && old >= keep_until) return changed;
+  bool added = false;
+  // An existing entry's keep-until rises in place (relaxed store of the max, see
+  // FingerprintTable::Insert); only a new key can change the published objects.
+  changed |= m->Insert(f, keep_until, &added, retired);
+  if (existed) CountWindowLocked(old, -1);
+  CountWindowLocked(keep_until, 1);
   return changed;
 }
 
@@ -453,11 +515,17 @@ bool Store::ApplyLocked(const LogRecord& r, Retired* retired, bool* keep) {
   *keep = true;
   switch (r.type) {
     case RecordType::kJti:
-      if (BucketOf(r.value, shift_) < base_) {
+    case RecordType::kIssuerJti:
+    case RecordType::kAnyIssuerJti: {
+      if (BucketOf(r.value, shift_) < cut_) {
         *keep = false;  // its window has passed: nothing to keep, nothing to log
         return false;
       }
-      return InsertJtiLocked(r.fp, r.value, retired);
+      const JtiKind kind = r.type == RecordType::kIssuerJti      ? kIssuerJti
+                           : r.type == RecordType::kAnyIssuerJti ? kAnyIssuerJti
+                                                                 : kLegacyJti;
+      return InsertJtiLocked(kind, r.fp, r.value, retired);
+    }
     case RecordType::kSubject:
     case RecordType::kIssuerSubject:
     case RecordType::kIssuer: {
@@ -486,20 +554,16 @@ bool Store::ApplyLocked(const LogRecord& r, Retired* retired, bool* keep) {
 
 void Store::PublishLocked(Retired* retired) {
   auto v = std::make_unique<View>();
-  v->base = base_;
-  v->span = span_;
-  v->shift = shift_;
-  v->gens = std::make_unique<View::Gen[]>(span_);
-  for (const auto& [bucket, set] : gens_) {
-    const uint64_t d = static_cast<uint64_t>(bucket) - static_cast<uint64_t>(base_);
-    const JtiSet::Ref r = set->ref();
-    if (d < span_ && r.filter != nullptr) v->gens[d] = {r.filter->lines(), r.table};
+  for (size_t k = 0; k < kJtiKinds; ++k) {
+    if (!jtis_[k]) continue;
+    const ValueMap::Ref r = jtis_[k]->ref();
+    if (r.filter != nullptr) v->jtis[k] = {r.filter->lines(), r.table};
   }
-  if (long_lived_) v->long_lived = long_lived_->ref();
-  if (v->long_lived.filter != nullptr) v->long_lived_filter = v->long_lived.filter->lines();
-  if (issuers_) v->issuers = issuers_->ref();
-  if (subjects_) v->subjects = subjects_->ref();
-  if (issuer_subjects_) v->issuer_subjects = issuer_subjects_->ref();
+  v->extra_jtis = !v->jtis[kAnyIssuerJti].filter.empty() || !v->jtis[kLegacyJti].filter.empty();
+  ValueMap::Ref* refs[3] = {&v->issuers, &v->subjects, &v->issuer_subjects};
+  for (size_t i = 0; i < 3; ++i) {
+    if (watermarks_[i]) *refs[i] = watermarks_[i]->ref();
+  }
   v->global = global_;
   v->any_watermark = global_ != kNoWatermark || v->issuers.filter != nullptr ||
                      v->subjects.filter != nullptr || v->issuer_subjects.filter != nullptr;
@@ -725,16 +789,59 @@ void Store::CommitLoop() {
   }
 }
 
-void Store::RefreshSpanLocked() {
-  uint64_t span = window_;
-  if (!gens_.empty()) {
-    const int64_t last = gens_.rbegin()->first;
-    if (last >= base_) {
-      span =
-          std::max<uint64_t>(span, static_cast<uint64_t>(last) - static_cast<uint64_t>(base_) + 1);
-    }
+// Rebuilds `m` with the entries `keep(f, value)` accepts, fitted to them; null when none is.
+template <typename Keep>
+std::unique_ptr<ValueMap> Filtered(const ValueMap& m, double bits_per_key, Keep keep) {
+  size_t n = 0;
+  m.ForEach([&](const Fingerprint& f, int64_t v) {
+    if (keep(f, v)) ++n;
+  });
+  if (n == 0) return nullptr;
+  std::unique_ptr<ValueMap> out = ValueMap::ForLoad(n, bits_per_key);
+  m.ForEach([&](const Fingerprint& f, int64_t v) {
+    if (keep(f, v)) out->LoadInsert(f, v);
+  });
+  out->FinishLoad();
+  return out;
+}
+
+size_t Store::DropJtisLocked(Retired* retired) {
+  size_t dropped = 0;
+  for (auto it = windows_.begin(); it != windows_.end() && it->first < cut_; ++it) {
+    dropped += it->second;
   }
-  span_ = span;
+  if (dropped == 0) return 0;
+  for (std::unique_ptr<ValueMap>& m : jtis_) {
+    if (!m) continue;
+    std::unique_ptr<ValueMap> rebuilt =
+        Filtered(*m, bits_per_key_, [this](const Fingerprint&, int64_t keep_until) {
+          return BucketOf(keep_until, shift_) >= cut_;
+        });
+    if (rebuilt && rebuilt->size() == m->size()) continue;  // none of this kind expired
+    retired->push_back(std::shared_ptr<ValueMap>(std::move(m)));
+    m = std::move(rebuilt);
+  }
+  windows_.erase(windows_.begin(), windows_.lower_bound(cut_));
+  return dropped;
+}
+
+bool Store::DropWatermarksLocked(int64_t now, Retired* retired) {
+  const int64_t oldest = SaturatingSub(now, options_.watermark_retention_s);
+  bool changed = false;
+  for (std::unique_ptr<ValueMap>& m : watermarks_) {
+    if (!m) continue;
+    std::unique_ptr<ValueMap> rebuilt = Filtered(
+        *m, bits_per_key_, [oldest](const Fingerprint&, int64_t w) { return w >= oldest; });
+    if (rebuilt && rebuilt->size() == m->size()) continue;
+    retired->push_back(std::shared_ptr<ValueMap>(std::move(m)));
+    m = std::move(rebuilt);
+    changed = true;
+  }
+  if (global_ != kNoWatermark && global_ < oldest) {
+    global_ = kNoWatermark;
+    changed = true;
+  }
+  return changed;
 }
 
 size_t Store::DropExpired(int64_t now) {
@@ -742,70 +849,13 @@ size_t Store::DropExpired(int64_t now) {
   Retired retired;
   bool changed = false;
   size_t dropped = 0;
-  const int64_t base = BucketOf(SaturatingSub(now, options_.leeway_s), shift_);
-  if (base > base_) {
-    base_ = base;
-    while (!gens_.empty() && gens_.begin()->first < base_) {
-      dropped += gens_.begin()->second->size();
-      retired.push_back(std::shared_ptr<JtiSet>(std::move(gens_.begin()->second)));
-      gens_.erase(gens_.begin());
-    }
-    RefreshSpanLocked();
-    changed = true;
-    // Long-lived revocations whose exp came into the window move to their generation; those
-    // whose window passed are dropped.
-    if (long_lived_) {
-      std::vector<std::pair<Fingerprint, int64_t>> keep;
-      std::vector<std::pair<Fingerprint, int64_t>> move;
-      long_lived_->ForEach([&](const Fingerprint& f, int64_t exp) {
-        const int64_t b = BucketOf(exp, shift_);
-        if (b < base_) {
-          ++dropped;
-        } else if (static_cast<uint64_t>(b) - static_cast<uint64_t>(base_) < span_) {
-          move.emplace_back(f, exp);
-        } else {
-          keep.emplace_back(f, exp);
-        }
-      });
-      if (keep.size() != long_lived_->size()) {
-        // Into the generations first, so the entries are never missing from both places for
-        // a reader of the new View.
-        for (const auto& [f, exp] : move) InsertJtiLocked(f, exp, &retired);
-        std::unique_ptr<ValueMap> rebuilt;
-        if (!keep.empty()) {
-          rebuilt = ValueMap::ForLoad(keep.size(), bits_per_key_);
-          for (const auto& [f, exp] : keep) rebuilt->LoadInsert(f, exp);
-          rebuilt->FinishLoad();
-        }
-        retired.push_back(std::shared_ptr<ValueMap>(std::move(long_lived_)));
-        long_lived_ = std::move(rebuilt);
-      }
-    }
+  const int64_t cut = BucketOf(SaturatingSub(now, options_.leeway_s), shift_);
+  if (cut > cut_) {
+    cut_ = cut;
+    dropped = DropJtisLocked(&retired);
+    changed = dropped > 0;
   }
-  if (options_.watermark_retention_s > 0) {
-    const int64_t oldest = SaturatingSub(now, options_.watermark_retention_s);
-    for (std::unique_ptr<ValueMap>* m : {&issuers_, &subjects_, &issuer_subjects_}) {
-      if (!*m) continue;
-      std::vector<std::pair<Fingerprint, int64_t>> keep;
-      (*m)->ForEach([&](const Fingerprint& f, int64_t w) {
-        if (w >= oldest) keep.emplace_back(f, w);
-      });
-      if (keep.size() == (*m)->size()) continue;
-      std::unique_ptr<ValueMap> rebuilt;
-      if (!keep.empty()) {
-        rebuilt = ValueMap::ForLoad(keep.size(), bits_per_key_);
-        for (const auto& [f, w] : keep) rebuilt->LoadInsert(f, w);
-        rebuilt->FinishLoad();
-      }
-      retired.push_back(std::shared_ptr<ValueMap>(std::move(*m)));
-      *m = std::move(rebuilt);
-      changed = true;
-    }
-    if (global_ != kNoWatermark && global_ < oldest) {
-      global_ = kNoWatermark;
-      changed = true;
-    }
-  }
+  if (options_.watermark_retention_s > 0) changed |= DropWatermarksLocked(now, &retired);
   if (changed) PublishLocked(&retired);
   return dropped;
 }
@@ -836,13 +886,13 @@ bool Store::WriteSnapshotLocked(uint64_t number, std::string* error) {
   uint8_t header[revoke::kSnapshotHeaderBytes] = {};
   if (!w.Write(header, sizeof(header), error)) return false;  // patched at the end
   uint32_t sections = 0;
-  // One section: header placeholder, entries (hi, lo[, value]) with a running CRC, patch.
-  auto write_section = [&](revoke::SectionType type, int64_t bucket, auto& table) -> bool {
-    constexpr bool kWithValue = std::remove_reference_t<decltype(table)>::Table::kSlotWords == 3;
+  // One section of 24-byte entries (hi, lo, value): header placeholder, entries with a
+  // running CRC, patch.
+  auto write_section = [&](SectionType type, const ValueMap& table) -> bool {
     revoke::SectionHeader h;
     h.type = type;
-    h.entry_bytes = kWithValue ? 24 : 16;
-    h.bucket = bucket;
+    h.entry_bytes = 24;
+    h.bucket = 0;
     const uint64_t at = w.offset();
     uint8_t hb[revoke::kSectionHeaderBytes] = {};
     if (!w.Write(hb, sizeof(hb), error)) return false;
@@ -866,17 +916,17 @@ bool Store::WriteSnapshotLocked(uint64_t number, std::string* error) {
     ++sections;
     return w.PatchAt(at, hb, sizeof(hb), error);
   };
-  for (const auto& [bucket, set] : gens_) {
-    if (!write_section(revoke::SectionType::kGeneration, bucket, *set)) return false;
+  // Legacy (jti, exp) entries go out as kLongLived (value: exp), the one legacy section that
+  // carries each entry's exp.
+  static constexpr SectionType kJtiSections[kJtiKinds] = {
+      SectionType::kIssuerJti, SectionType::kAnyIssuerJti, SectionType::kLongLived};
+  static constexpr SectionType kWatermarkSections[3] = {
+      SectionType::kIssuer, SectionType::kSubject, SectionType::kIssuerSubject};
+  for (size_t k = 0; k < kJtiKinds; ++k) {
+    if (jtis_[k] && !write_section(kJtiSections[k], *jtis_[k])) return false;
   }
-  if (long_lived_ && !write_section(revoke::SectionType::kLongLived, 0, *long_lived_)) {
-    return false;
-  }
-  if (issuers_ && !write_section(revoke::SectionType::kIssuer, 0, *issuers_)) return false;
-  if (subjects_ && !write_section(revoke::SectionType::kSubject, 0, *subjects_)) return false;
-  if (issuer_subjects_ &&
-      !write_section(revoke::SectionType::kIssuerSubject, 0, *issuer_subjects_)) {
-    return false;
+  for (size_t i = 0; i < 3; ++i) {
+    if (watermarks_[i] && !write_section(kWatermarkSections[i], *watermarks_[i])) return false;
   }
   uint8_t trailer[revoke::kSnapshotTrailerBytes];
   revoke::EncodeSnapshotTrailer(sections, trailer);
@@ -886,7 +936,7 @@ bool Store::WriteSnapshotLocked(uint64_t number, std::string* error) {
   sh.log_number = number;
   sh.global_watermark = global_;
   sh.section_count = sections;
-  sh.base_bucket = base_;
+  sh.base_bucket = cut_;
   revoke::EncodeSnapshotHeader(sh, header);
   if (!w.PatchAt(0, header, sizeof(header), error) || !w.Finish(error)) return false;
   if (!revoke::RenameFile(tmp, revoke::JoinPath(options_.dir, name), error)) return false;
@@ -907,9 +957,11 @@ Status Store::Compact() {
   // Refit filters and tables to their content.
   Retired retired;
   bool changed = false;
-  for (auto& [bucket, set] : gens_) changed |= set->Refit(&retired);
-  for (std::unique_ptr<ValueMap>* m : {&long_lived_, &issuers_, &subjects_, &issuer_subjects_}) {
-    if (*m) changed |= (*m)->Refit(&retired);
+  for (std::unique_ptr<ValueMap>& m : jtis_) {
+    if (m) changed |= m->Refit(&retired);
+  }
+  for (std::unique_ptr<ValueMap>& m : watermarks_) {
+    if (m) changed |= m->Refit(&retired);
   }
   if (changed) PublishLocked(&retired);
   // Snapshot as of the end of the current log, then a new log; then the covered files go.
@@ -943,35 +995,30 @@ RevocationStats Store::Stats() const {
   double filter_bits = 0;
   double set_bits = 0;
   double fpr_weighted = 0;
-  auto add_jti = [&](const auto& t) {
-    s.jti_revocations += t.size();
-    s.filter_bytes += t.filter_bytes();
-    s.exact_bytes += t.table_bytes();
-    if (t.filter() != nullptr) {
-      const double bits = static_cast<double>(t.filter()->bytes()) * 8;
-      filter_bits += bits;
-      set_bits += bits * t.filter()->FillRatio();
-      if (t.size() > 0) {
-        fpr_weighted += static_cast<double>(t.size()) *
-                        BlockedBloomFilter::ModelFpr(bits / static_cast<double>(t.size()));
-      }
+  for (const std::unique_ptr<ValueMap>& t : jtis_) {
+    if (!t) continue;
+    s.jti_revocations += t->size();
+    s.filter_bytes += t->filter_bytes();
+    s.exact_bytes += t->table_bytes();
+    if (t->filter() == nullptr) continue;
+    const double bits = static_cast<double>(t->filter()->bytes()) * 8;
+    filter_bits += bits;
+    set_bits += bits * t->filter()->FillRatio();
+    if (t->size() > 0) {
+      fpr_weighted += static_cast<double>(t->size()) *
+                      BlockedBloomFilter::ModelFpr(bits / static_cast<double>(t->size()));
     }
-  };
-  for (const auto& [bucket, set] : gens_) {
-    add_jti(*set);
-    ++s.generations;
   }
-  if (long_lived_) {
-    add_jti(*long_lived_);
-    s.long_lived_revocations = long_lived_->size();
+  s.any_issuer_revocations = jtis_[kAnyIssuerJti] ? jtis_[kAnyIssuerJti]->size() : 0;
+  s.legacy_revocations = jtis_[kLegacyJti] ? jtis_[kLegacyJti]->size() : 0;
+  s.long_lived_revocations = forever_;
+  s.generations = windows_.size();
+  for (const std::unique_ptr<ValueMap>& m : watermarks_) {
+    if (m) s.watermark_bytes += m->filter_bytes() + m->table_bytes();
   }
-  for (const std::unique_ptr<ValueMap>* m : {&issuers_, &subjects_, &issuer_subjects_}) {
-    if (!*m) continue;
-    s.watermark_bytes += (*m)->filter_bytes() + (*m)->table_bytes();
-  }
-  s.issuer_watermarks = issuers_ ? issuers_->size() : 0;
-  s.subject_watermarks =
-      (subjects_ ? subjects_->size() : 0) + (issuer_subjects_ ? issuer_subjects_->size() : 0);
+  s.issuer_watermarks = watermarks_[0] ? watermarks_[0]->size() : 0;
+  s.subject_watermarks = (watermarks_[1] ? watermarks_[1]->size() : 0) +
+                         (watermarks_[2] ? watermarks_[2]->size() : 0);
   s.has_global_watermark = global_ != kNoWatermark;
   s.global_watermark = global_;
   if (s.jti_revocations > 0) {
@@ -994,66 +1041,79 @@ bool Store::Recover(std::unique_ptr<revoke::DirLock> lock, std::string* error) {
   lock_ = std::move(lock);
   const auto started = std::chrono::steady_clock::now();
   revoke::MutexLock l(&mu_);
-  const std::string& dir = options_.dir;
-  std::vector<std::string> names;
-  if (!revoke::ListDir(dir, &names, error)) return false;
-  uint64_t snapshot = 0;
+  DirImage d;
+  if (!ListStateLocked(&d, error) || !MapSnapshotLocked(&d, error) ||
+      !ScanLogsLocked(&d, error)) {
+    return false;
+  }
+  LoadEntriesLocked(d);
+  if (!options_.read_only) {
+    if (!PrepareWritableLocked(&d, error)) return false;
+  } else if (!d.logs.empty()) {
+    log_number_ = d.logs.back().number;
+  }
+  Retired retired;
+  PublishLocked(&retired);
+  recovery_.seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  return true;
+}
+
+// 1. The files: the newest snapshot, the logs after it, and the logs it made obsolete.
+bool Store::ListStateLocked(DirImage* d, std::string* error) {
+  if (!revoke::ListDir(options_.dir, &d->names, error)) return false;
   std::vector<uint64_t> logs;
-  for (const std::string& n : names) {
+  for (const std::string& n : d->names) {
     uint64_t number = 0;
     bool is_log = false;
     if (!revoke::ParseFileName(n, &number, &is_log)) continue;
     if (is_log) {
       logs.push_back(number);
     } else {
-      snapshot = std::max(snapshot, number);
+      d->snapshot = std::max(d->snapshot, number);
     }
   }
   std::sort(logs.begin(), logs.end());
-  // Logs up to the snapshot are obsolete (a compaction was interrupted before removing them).
-  std::vector<uint64_t> obsolete;
-  while (!logs.empty() && logs.front() <= snapshot) {
-    obsolete.push_back(logs.front());
-    logs.erase(logs.begin());
-  }
-
-  // 1. The snapshot: validated whole before anything is used.
-  revoke::MappedFile snap;
-  revoke::SnapshotImage image;
-  if (snapshot != 0) {
-    const std::string path = revoke::JoinPath(dir, revoke::SnapshotFileName(snapshot));
-    if (!snap.Open(path, error)) return false;
-    if (!revoke::ParseSnapshot(snap.data(), snap.size(), &image, error)) {
-      *error = path + ": " + *error;
-      return false;
+  for (uint64_t number : logs) {
+    if (number <= d->snapshot) {
+      d->obsolete.push_back(number);
+    } else {
+      const std::string path = revoke::JoinPath(options_.dir, revoke::LogFileName(number));
+      d->logs.push_back(LogImage{number, path, {}, {}});
     }
-    if (image.header.generation_shift != shift_ || image.header.log_number != snapshot) {
-      *error = path + ": does not belong to this state (generation shift or number differ)";
-      return false;
-    }
-    // The window starts where `now` puts it, never where the snapshot says: a snapshot
-    // written by a clock ahead of this one (or a damaged one with a valid checksum) would
-    // otherwise move the start past `now`, and a revocation of a still-valid token whose exp
-    // falls before it would be acknowledged as "already expired" and have no effect.
-    // Generations of the snapshot at or after base_ are all loaded below.
-    if (image.header.global_watermark > global_) global_ = image.header.global_watermark;
-    recovery_.snapshot_number = snapshot;
   }
+  return true;
+}
 
-  // 2. The logs after it: mapped and classified (torn tail, corrupt records).
-  struct LogImage {
-    uint64_t number;
-    std::string path;
-    revoke::MappedFile file;
-    revoke::LogScan scan;
-  };
-  std::vector<LogImage> images;
-  for (size_t i = 0; i < logs.size(); ++i) {
-    LogImage li;
-    li.number = logs[i];
-    li.path = revoke::JoinPath(dir, revoke::LogFileName(logs[i]));
+// 2. The snapshot, validated whole before anything of it is used.
+bool Store::MapSnapshotLocked(DirImage* d, std::string* error) {
+  if (d->snapshot == 0) return true;
+  const std::string path = revoke::JoinPath(options_.dir, revoke::SnapshotFileName(d->snapshot));
+  if (!d->snapshot_file.Open(path, error)) return false;
+  if (!revoke::ParseSnapshot(d->snapshot_file.data(), d->snapshot_file.size(), &d->snapshot_image,
+                             error)) {
+    *error = path + ": " + *error;
+    return false;
+  }
+  const revoke::SnapshotHeader& h = d->snapshot_image.header;
+  if (h.generation_shift != shift_ || h.log_number != d->snapshot) {
+    *error = path + ": does not belong to this state (generation shift or number differ)";
+    return false;
+  }
+  // What is dropped is decided by `now`, never by the snapshot's first window: a snapshot
+  // written by a clock ahead of this one (or a damaged one with a valid checksum) would
+  // otherwise drop revocations of tokens that are still valid by this clock.
+  global_ = std::max(global_, h.global_watermark);
+  recovery_.snapshot_number = d->snapshot;
+  return true;
+}
+
+// 3. The logs after it, mapped and classified (torn tail, corrupt records).
+bool Store::ScanLogsLocked(DirImage* d, std::string* error) {
+  for (size_t i = 0; i < d->logs.size(); ++i) {
+    LogImage& li = d->logs[i];
     if (!li.file.Open(li.path, error)) return false;
-    const bool last = i + 1 == logs.size();
+    const bool last = i + 1 == d->logs.size();
     li.scan = revoke::ScanLog(li.file.data(), li.file.size(), li.number, last);
     if (!li.scan.error.empty()) {
       *error = li.path + ": " + li.scan.error;
@@ -1069,239 +1129,156 @@ bool Store::Recover(std::unique_ptr<revoke::DirLock> lock, std::string* error) {
       recovery_.corrupt_records += li.scan.corrupt.size();
     }
     recovery_.torn_tail_bytes += li.scan.torn_bytes;
-    images.push_back(std::move(li));
   }
+  return true;
+}
 
-  // 3. Size every set from the counts, then load snapshot entries and log records (all
-  // operations are set inserts and maxima, so order does not matter).
-  for (const revoke::SnapshotSection& s : image.sections) {
-    if (s.header.type != revoke::SectionType::kGeneration || s.header.bucket < base_) continue;
-    // The store only creates generations inside its window, and the window only grows on
-    // recovery by as much as this clock is behind the snapshot's. Far beyond that (the
-    // per-bucket tables below are sized by the distance) the section cannot be the store's.
-    if (static_cast<uint64_t>(s.header.bucket) - static_cast<uint64_t>(base_) >= kMaxWindow) {
-      *error = revoke::JoinPath(dir, revoke::SnapshotFileName(snapshot)) +
-               ": generation section for bucket " + std::to_string(s.header.bucket) +
-               " lies beyond the revocation window (first bucket " + std::to_string(base_) + ")";
-      return false;
+// 4. Every table sized from the counts, then loaded with the snapshot's entries and the logs'
+// records. All operations are set inserts and maxima, so order does not matter.
+void Store::LoadEntriesLocked(const DirImage& d) {
+  // Where an entry goes: a jti table (kind) or a watermark map (3 + index); -1: nowhere. A
+  // log record goes where the snapshot section of its kind does.
+  auto section_home = [](SectionType t) -> int {
+    switch (t) {
+      case SectionType::kGeneration:
+      case SectionType::kLongLived:
+        return kLegacyJti;
+      case SectionType::kIssuerJti:
+        return kIssuerJti;
+      case SectionType::kAnyIssuerJti:
+        return kAnyIssuerJti;
+      case SectionType::kIssuer:
+        return 3;
+      case SectionType::kSubject:
+        return 4;
+      case SectionType::kIssuerSubject:
+        return 5;
     }
-    gens_.try_emplace(s.header.bucket);
-  }
-  RefreshSpanLocked();
-  // Indexed by bucket - base_ (< span_): no map lookup per record.
-  std::vector<size_t> gen_counts(span_, 0);
-  size_t long_count = 0;
-  size_t map_counts[3] = {0, 0, 0};
-  auto jti_home = [&](int64_t exp, int64_t* bucket) -> int {  // 0 expired, 1 gen, 2 long-lived
-    *bucket = BucketOf(exp, shift_);
-    if (*bucket < base_) return 0;
-    return static_cast<uint64_t>(*bucket) - static_cast<uint64_t>(base_) < span_ ? 1 : 2;
+    return -1;
   };
-  auto map_index = [](RecordType t) -> size_t {
-    return t == RecordType::kIssuer ? 0 : t == RecordType::kSubject ? 1 : 2;
-  };
-  for (const revoke::SnapshotSection& s : image.sections) {
-    switch (s.header.type) {
-      case revoke::SectionType::kGeneration:
-        if (s.header.bucket >= base_) gen_counts[Offset(s.header.bucket)] += s.header.count;
-        break;
-      case revoke::SectionType::kLongLived:
-        for (uint64_t i = 0; i < s.header.count; ++i) {
-          int64_t b;
-          switch (jti_home(s.Value(i), &b)) {
-            case 1:
-              ++gen_counts[Offset(b)];
-              break;
-            case 2:
-              ++long_count;
-              break;
-            default:
-              break;
-          }
-        }
-        break;
-      case revoke::SectionType::kIssuer:
-        map_counts[0] += s.header.count;
-        break;
-      case revoke::SectionType::kSubject:
-        map_counts[1] += s.header.count;
-        break;
-      case revoke::SectionType::kIssuerSubject:
-        map_counts[2] += s.header.count;
-        break;
+  auto record_home = [&section_home](RecordType t) -> int {
+    static constexpr struct {
+      RecordType record;
+      SectionType section;
+    } kSectionOf[] = {
+        {RecordType::kJti, SectionType::kLongLived},
+        {RecordType::kIssuerJti, SectionType::kIssuerJti},
+        {RecordType::kAnyIssuerJti, SectionType::kAnyIssuerJti},
+        {RecordType::kIssuer, SectionType::kIssuer},
+        {RecordType::kSubject, SectionType::kSubject},
+        {RecordType::kIssuerSubject, SectionType::kIssuerSubject},
+    };
+    for (const auto& e : kSectionOf) {
+      if (e.record == t) return section_home(e.section);
     }
+    return -1;  // the log header, the global watermark
+  };
+  size_t counts[kJtiKinds + 3] = {};
+  for (const revoke::SnapshotSection& s : d.snapshot_image.sections) {
+    counts[static_cast<size_t>(section_home(s.header.type))] += s.header.count;
   }
-  for (LogImage& li : images) {
+  for (const LogImage& li : d.logs) {
     li.scan.ForEachRecord(li.file.data(), [&](const LogRecord& r) {
-      if (r.type == RecordType::kJti) {
-        int64_t b;
-        switch (jti_home(r.value, &b)) {
-          case 1:
-            ++gen_counts[Offset(b)];
-            break;
-          case 2:
-            ++long_count;
-            break;
-          default:
-            break;
-        }
-      } else if (r.type != RecordType::kGlobal) {
-        ++map_counts[map_index(r.type)];
-      }
+      const int home = record_home(r.type);
+      if (home >= 0) ++counts[static_cast<size_t>(home)];
     });
   }
-  gens_.clear();
-  std::vector<JtiSet*> gen_at(span_, nullptr);
-  for (uint64_t d = 0; d < span_; ++d) {
-    if (gen_counts[d] == 0) continue;
-    auto& g = gens_[base_ + static_cast<int64_t>(d)];
-    g = JtiSet::ForLoad(gen_counts[d], bits_per_key_);
-    gen_at[d] = g.get();
+  ValueMap* tables[kJtiKinds + 3] = {};
+  for (size_t i = 0; i < kJtiKinds + 3; ++i) {
+    if (counts[i] == 0) continue;
+    std::unique_ptr<ValueMap>& m = i < kJtiKinds ? jtis_[i] : watermarks_[i - kJtiKinds];
+    m = ValueMap::ForLoad(counts[i], bits_per_key_);
+    tables[i] = m.get();
   }
-  if (long_count > 0) long_lived_ = ValueMap::ForLoad(long_count, bits_per_key_);
-  std::unique_ptr<ValueMap>* maps[3] = {&issuers_, &subjects_, &issuer_subjects_};
-  for (size_t i = 0; i < 3; ++i) {
-    if (map_counts[i] > 0) *maps[i] = ValueMap::ForLoad(map_counts[i], bits_per_key_);
-  }
-  // Log records arrive in random table order: insert through a delay line that prefetches
-  // each record's home slot 16 records ahead.
-  struct PendingJti {
-    JtiSet* gen;
+  // Entries arrive in random table order: insert through a delay line that prefetches each
+  // one's home slot 16 entries ahead.
+  struct Pending {
+    ValueMap* table;
     Fingerprint f;
-    int64_t exp;
+    int64_t value;
   };
-  auto prefetch_jti = [&](const PendingJti& p) {
-    if (p.gen != nullptr) {
-      p.gen->table().Prefetch(p.f.hi);
-    } else {
-      long_lived_->table().Prefetch(p.f.hi);
+  auto prefetch = [](const Pending& p) { p.table->table().Prefetch(p.f.hi); };
+  auto insert = [](const Pending& p) { p.table->LoadInsert(p.f, p.value); };
+  revoke::DelayLine<Pending, decltype(prefetch), decltype(insert)> line(prefetch, insert);
+  auto load = [&](int home, const Fingerprint& f, int64_t value) {
+    if (home < static_cast<int>(kJtiKinds) && BucketOf(value, shift_) < cut_) {
+      ++recovery_.records_expired;  // its window has passed
+      return;
     }
+    line.Push({tables[static_cast<size_t>(home)], f, value});
   };
-  auto insert_jti = [&](const PendingJti& p) {
-    if (p.gen != nullptr) {
-      p.gen->LoadInsert(p.f, 0);
-    } else {
-      long_lived_->LoadInsert(p.f, p.exp);
-    }
-  };
-  revoke::DelayLine<PendingJti, decltype(prefetch_jti), decltype(insert_jti)> jti_line(prefetch_jti,
-                                                                                       insert_jti);
-  auto load_jti = [&](const Fingerprint& f, int64_t exp) {
-    int64_t b;
-    switch (jti_home(exp, &b)) {
-      case 1:
-        jti_line.Push({gen_at[Offset(b)], f, exp});
-        break;
-      case 2:
-        jti_line.Push({nullptr, f, exp});
-        break;
-      default:
-        ++recovery_.records_expired;
-        break;
-    }
-  };
-  for (const revoke::SnapshotSection& s : image.sections) {
+  for (const revoke::SnapshotSection& s : d.snapshot_image.sections) {
     recovery_.snapshot_entries += s.header.count;
-    JtiSet* gen = nullptr;
-    if (s.header.type == revoke::SectionType::kGeneration && s.header.bucket >= base_) {
-      gen = gen_at[Offset(s.header.bucket)];
-    }
-    for (uint64_t i = 0; i < s.header.count; ++i) {
-      const Fingerprint f = s.Entry(i);
-      switch (s.header.type) {
-        case revoke::SectionType::kGeneration:
-          if (gen != nullptr) {
-            gen->LoadInsert(f, 0);
-          } else {
-            ++recovery_.records_expired;
-          }
-          break;
-        case revoke::SectionType::kLongLived:
-          load_jti(f, s.Value(i));
-          break;
-        case revoke::SectionType::kIssuer:
-          issuers_->LoadInsert(f, s.Value(i));
-          break;
-        case revoke::SectionType::kSubject:
-          subjects_->LoadInsert(f, s.Value(i));
-          break;
-        case revoke::SectionType::kIssuerSubject:
-          issuer_subjects_->LoadInsert(f, s.Value(i));
-          break;
+    const int home = section_home(s.header.type);
+    if (s.header.type == SectionType::kGeneration) {
+      // (jti, exp) entries without their exp: kept to the end of the exp's window.
+      const int64_t b = s.header.bucket;
+      if (b < cut_) {
+        recovery_.records_expired += s.header.count;
+        continue;
       }
+      const int64_t keep_until = b >= (std::numeric_limits<int64_t>::max() >> shift_)
+                                     ? kNoExp
+                                     : ((b + 1) << shift_) - 1;
+      for (uint64_t i = 0; i < s.header.count; ++i) load(home, s.Entry(i), keep_until);
+      continue;
     }
+    for (uint64_t i = 0; i < s.header.count; ++i) load(home, s.Entry(i), s.Value(i));
   }
-  for (LogImage& li : images) {
+  for (const LogImage& li : d.logs) {
     ++recovery_.logs_replayed;
     li.scan.ForEachRecord(li.file.data(), [&](const LogRecord& r) {
       ++recovery_.records_replayed;
-      switch (r.type) {
-        case RecordType::kJti:
-          load_jti(r.fp, r.value);
-          break;
-        case RecordType::kGlobal:
-          global_ = std::max(global_, r.value);
-          break;
-        case RecordType::kIssuer:
-        case RecordType::kSubject:
-        case RecordType::kIssuerSubject:
-          (*maps[map_index(r.type)])->LoadInsert(r.fp, r.value);
-          break;
-        case RecordType::kLogHeader:
-          break;
-      }
+      if (r.type == RecordType::kGlobal) global_ = std::max(global_, r.value);
+      const int home = record_home(r.type);
+      if (home >= 0) load(home, r.fp, r.value);
     });
   }
-  jti_line.Flush();
-  for (auto& [bucket, set] : gens_) set->FinishLoad();
-  if (long_lived_) long_lived_->FinishLoad();
-  for (std::unique_ptr<ValueMap>* m : maps) {
-    if (*m) (*m)->FinishLoad();
+  line.Flush();
+  for (std::unique_ptr<ValueMap>& m : jtis_) {
+    if (m) m->FinishLoad();
   }
-
-  // 4. Writable: cut a torn tail, remove obsolete files, open (or start) the log.
-  if (!options_.read_only) {
-    if (!images.empty() && images.back().scan.torn_bytes > 0) {
-      LogImage& li = images.back();
-      li.file = revoke::MappedFile();
-      if (!revoke::TruncateFile(li.path, li.scan.valid_end, error)) return false;
-    }
-    for (uint64_t n : obsolete) {
-      if (!revoke::RemoveFile(revoke::JoinPath(dir, revoke::LogFileName(n)), error)) return false;
-    }
-    for (const std::string& n : names) {
-      uint64_t number = 0;
-      bool is_log = false;
-      const bool stale_snapshot =
-          revoke::ParseFileName(n, &number, &is_log) && !is_log && number < snapshot;
-      const bool tmp = n.size() > 4 && n.compare(n.size() - 4, 4, ".tmp") == 0;
-      if (stale_snapshot || tmp) {
-        if (!revoke::RemoveFile(revoke::JoinPath(dir, n), error)) return false;
-      }
-    }
-    if (!images.empty() && images.back().scan.valid_end >= revoke::kRecordBytes) {
-      if (!log_.Open(images.back().path, /*create=*/false, error)) return false;
-      log_number_ = images.back().number;
-      log_bytes_ = log_.size();
-    } else {
-      // No log after the snapshot, or the last one died before its header was durable.
-      uint64_t number = std::max<uint64_t>(snapshot, logs.empty() ? 0 : logs.back());
-      if (!images.empty() && images.back().scan.valid_end < revoke::kRecordBytes) {
-        if (!revoke::RemoveFile(images.back().path, error)) return false;
-        number = images.back().number - 1;
-      }
-      if (!StartLogLocked(number + 1, error)) return false;
-    }
-    if (!revoke::SyncDir(dir, error)) return false;
-  } else if (!images.empty()) {
-    log_number_ = images.back().number;
+  for (std::unique_ptr<ValueMap>& m : watermarks_) {
+    if (m) m->FinishLoad();
   }
+  RecountWindowsLocked();
+}
 
-  Retired retired;
-  PublishLocked(&retired);
-  recovery_.seconds =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
-  return true;
+// 5. Writable: cut a torn tail, remove obsolete files, open (or start) the log.
+bool Store::PrepareWritableLocked(DirImage* d, std::string* error) {
+  const std::string& dir = options_.dir;
+  if (!d->logs.empty() && d->logs.back().scan.torn_bytes > 0) {
+    LogImage& li = d->logs.back();
+    li.file = revoke::MappedFile();
+    if (!revoke::TruncateFile(li.path, li.scan.valid_end, error)) return false;
+  }
+  for (uint64_t n : d->obsolete) {
+    if (!revoke::RemoveFile(revoke::JoinPath(dir, revoke::LogFileName(n)), error)) return false;
+  }
+  for (const std::string& n : d->names) {
+    uint64_t number = 0;
+    bool is_log = false;
+    const bool stale_snapshot =
+        revoke::ParseFileName(n, &number, &is_log) && !is_log && number < d->snapshot;
+    const bool tmp = n.size() > 4 && n.compare(n.size() - 4, 4, ".tmp") == 0;
+    if (stale_snapshot || tmp) {
+      if (!revoke::RemoveFile(revoke::JoinPath(dir, n), error)) return false;
+    }
+  }
+  if (!d->logs.empty() && d->logs.back().scan.valid_end >= revoke::kRecordBytes) {
+    if (!log_.Open(d->logs.back().path, /*create=*/false, error)) return false;
+    log_number_ = d->logs.back().number;
+    log_bytes_ = log_.size();
+  } else {
+    // No log after the snapshot, or the last one died before its header was durable.
+    uint64_t number = std::max<uint64_t>(d->snapshot, d->logs.empty() ? 0 : d->logs.back().number);
+    if (!d->logs.empty() && d->logs.back().scan.valid_end < revoke::kRecordBytes) {
+      if (!revoke::RemoveFile(d->logs.back().path, error)) return false;
+      number = d->logs.back().number - 1;
+    }
+    if (!StartLogLocked(number + 1, error)) return false;
+  }
+  return revoke::SyncDir(dir, error);
 }
 
 bool ReadState(const std::string& dir, bool create, uint32_t shift, revoke::StateFile* state,

@@ -6,11 +6,11 @@
 // matter come from transparent huge pages (2 MiB):
 //   - 2 MiB and more: straight from mmap, 2 MiB aligned, with MADV_HUGEPAGE. A 20 MB filter
 //     then needs 10 TLB entries instead of 5,000.
-//   - 64 KiB up to 2 MiB (the filter of a generation holding 30 k - 1 M revocations, the
-//     tables of smaller ones): carved from shared 2 MiB huge-page chunks (HugePageArena in
-//     zeroed_buffer.cc), so that the sixteen 1.2 MB filters of 10 M revocations spread over
-//     16 generations share 10 huge pages instead of 5,000 small ones. Before this, such a
-//     store's check cost 2.3x the check of one 20 MB filter, for the page walks alone.
+//   - 64 KiB up to 2 MiB (the filter of a table holding 30 k - 1 M revocations, smaller
+//     tables): carved from shared 2 MiB huge-page chunks (HugePageArena in zeroed_buffer.cc),
+//     so that many such buffers share huge pages instead of thousands of small ones. (When
+//     the store kept 10 M revocations in sixteen 1.2 MB filters, one per expiry window, its
+//     check cost 2.3x the check of one 20 MB filter without this, for the page walks alone.)
 //   - Smaller buffers: aligned operator new.
 // Either way the memory is zero, and big mmap'ed buffers are only touched when written.
 // MADV_HUGEPAGE is a hint: where THP is disabled the buffers still work, on small pages.

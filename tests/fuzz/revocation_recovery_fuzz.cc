@@ -122,7 +122,7 @@ RevocationOptions Options(uint8_t flags) {
   o.now = kNow;
   o.sync = false;
   o.group_commit_max_delay_us = 0;
-  o.initial_generation_capacity = 16;
+  o.initial_capacity = 16;
   return o;
 }
 
@@ -181,11 +181,13 @@ void Run(uint8_t flags) {
   store->IsRevokedBatch(&probe, 1, &batch);
   if (batch != store->IsRevoked(probe)) Fail("batch and single checks disagree");
   if ((flags & kReadOnly) != 0) {
-    if (store->RevokeJti("x", kNow + 600) == Status::kOk) Fail("a read-only store took a write");
+    if (store->RevokeJti("x", "", kNow + 600) == Status::kOk) {
+      Fail("a read-only store took a write");
+    }
     return;
   }
   const Claims added = TokenClaims("added-by-fuzz", kNow + 600);
-  if (store->RevokeJti(added.jti, added.exp) != Status::kOk) {
+  if (store->RevokeJti(added.jti, added.iss, added.exp) != Status::kOk) {
     Fail("a recovered store refused a revocation", store->last_error());
   }
   if (!store->IsRevoked(added)) Fail("a fresh revocation is not in effect");

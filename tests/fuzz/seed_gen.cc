@@ -168,9 +168,9 @@ void Revocations(const fs::path& dir) {
   {
     auto store = OpenStore(state);
     Write(dir / "empty_log", Pack(state, false));
-    Check(store->RevokeJti("t-1", kNow + 600));
-    Check(store->RevokeJti("t-2", kNow + 100'000));           // a later generation
-    Check(store->RevokeJti("t-3", RevocationStore::kNoExp));  // long-lived
+    Check(store->RevokeJti("t-1", "https://issuer.example", kNow + 600));
+    Check(store->RevokeJti("t-2", "", kNow + 100'000));  // every issuer, a later window
+    Check(store->RevokeJti("t-3", "https://issuer.example", RevocationStore::kNoExp));
     Check(store->RevokeSubject("user-1", kNow - 5));
     Check(store->RevokeSubject("user-2", kNow - 5, "https://issuer.example"));
     Check(store->RevokeIssuer("https://other.example", kNow - 60));
@@ -178,7 +178,7 @@ void Revocations(const fs::path& dir) {
     Write(dir / "log_every_record_type", Pack(state, false));
     Write(dir / "log_every_record_type_fixcrc", Pack(state, true));
     Check(store->Compact());
-    Check(store->RevokeJti("t-4", kNow + 7200));
+    Check(store->RevokeJti("t-4", "https://issuer.example", kNow + 7200));
     Check(store->RevokeSubject("user-1", kNow));
     Write(dir / "snapshot_and_log", Pack(state, false));
     Write(dir / "snapshot_and_log_fixcrc", Pack(state, true));

@@ -58,13 +58,16 @@ TEST_CASE("jwtgate revoke rejects malformed invocations with exit status 2", "[r
       {st, "give exactly one of --jti, --sub, --iss (alone) or --all"},
       {st + " --jti abc --sub alice --exp 1 --before 1",
        "give exactly one of --jti, --sub, --iss (alone) or --all"},
-      {st + " --jti abc", "--jti needs --exp"},
+      {st + " --jti abc --exp 2000000000 --keep-for 60", "give --exp or --keep-for, not both"},
+      {st + " --jti abc --keep-for 0", "--keep-for '0' is not a positive number of seconds"},
+      {st + " --jti abc --keep-for soon", "--keep-for 'soon' is not a positive number"},
       {st + " --jti abc --exp soon", "--exp 'soon' is not a Unix time in seconds"},
       {st + " --jti abc --exp 12x", "--exp '12x' is not a Unix time in seconds"},
       {st + " --jti abc --exp 1 --before 1", "--before does not apply to --jti"},
       {st + " --sub alice", "--sub, --iss and --all need --before UNIX"},
       {st + " --sub alice --before yesterday", "--before 'yesterday' is not a Unix time"},
-      {st + " --all --before 1 --exp 1", "--exp applies to --jti only"},
+      {st + " --all --before 1 --exp 1", "--exp and --keep-for apply to --jti only"},
+      {st + " --sub a --before 1 --keep-for 9", "--exp and --keep-for apply to --jti only"},
   };
   for (const Row& r : rows) {
     INFO(r.args);
@@ -78,7 +81,8 @@ TEST_CASE("jwtgate revoke rejects malformed invocations with exit status 2", "[r
 TEST_CASE("jwtgate revoke --help describes the forms", "[revocation_cli]") {
   const Run run = Cli("--help");
   CHECK(run.exit_code == 0);
-  for (const char* opt : {"--state", "--jti", "--exp", "--sub", "--iss", "--all", "--before"}) {
+  for (const char* opt :
+       {"--state", "--jti", "--exp", "--keep-for", "--sub", "--iss", "--all", "--before"}) {
     CHECK(run.output.find(opt) != std::string::npos);
   }
 }
@@ -91,8 +95,11 @@ TEST_CASE("jwtgate revoke stores each form durably and exits 0", "[revocation_cl
     std::string printed;
   };
   const Row rows[] = {
-      {st + " --jti tok-1 --exp 2000000000", "revoked jti tok-1 (exp 2000000000)"},
-      {st + " --jti tok-2 --exp none", "revoked jti tok-2 (exp none)"},
+      {st + " --jti tok-1 --exp 2000000000",
+       "revoked jti tok-1 under every issuer, kept until 2000000000"},
+      {st + " --jti tok-2 --exp none", "revoked jti tok-2 under every issuer, kept for ever"},
+      {st + " --jti tok-3 --iss https://a.example",
+       "revoked jti tok-3 of issuer https://a.example, kept for ever"},
       {st + " --sub alice --before 1000",
        "revoked tokens of subject alice issued at or before 1000"},
       {st + " --sub bob --iss https://b.example --before 2000",
@@ -107,20 +114,38 @@ TEST_CASE("jwtgate revoke stores each form durably and exits 0", "[revocation_cl
     CHECK(run.output == r.printed + "\n");
     CHECK(run.exit_code == 0);
   }
-  // A token that has already expired needs no revocation.
+  // An exp that has passed keeps nothing: a token with that exp is rejected as expired anyway.
+  // That is an error, not "revoked": the operator may have typed the wrong exp.
   const Run expired = Cli(st + " --jti old --exp 1000");
-  CHECK(expired.exit_code == 0);
-  CHECK(expired.output == "nothing to revoke: jti old expired at 1000\n");
+  CHECK(expired.exit_code == 1);
+  CHECK(expired.output ==
+        "error: nothing revoked: --exp 1000 has passed, so a token with that exp is rejected as "
+        "expired anyway; omit --exp to revoke jti old whatever its exp\n");
+  // --keep-for: kept from now on.
+  const Run keep = Cli(st + " --jti tok-4 --iss https://a.example --keep-for 3600");
+  CHECK(keep.exit_code == 0);
+  CHECK(keep.output.find("revoked jti tok-4 of issuer https://a.example, kept until ") == 0);
   auto s = OpenReadOnly(tmp.state());
-  CHECK(s->Stats().jti_revocations == 2);
+  CHECK(s->Stats().jti_revocations == 4);
+  CHECK(s->Stats().long_lived_revocations == 2);
+  // The exp given is not part of the key: any exp of the token matches.
   Claims c;
   c.jti = "tok-1";
+  c.iss = "https://any.example";
   c.has_exp = true;
-  c.exp = 2000000000;
+  c.exp = 1900000000;
   CHECK(s->IsRevoked(c));
   Claims no_exp;
   no_exp.jti = "tok-2";
   CHECK(s->IsRevoked(no_exp));
+  Claims scoped;  // issued after every watermark of this state
+  scoped.jti = "tok-3";
+  scoped.iss = "https://a.example";
+  scoped.has_iat = true;
+  scoped.iat = 1'800'000'000;
+  CHECK(s->IsRevoked(scoped));
+  scoped.iss = "https://b.example";
+  CHECK_FALSE(s->IsRevoked(scoped));
   Claims alice;
   alice.sub = "alice";
   alice.has_iat = true;

@@ -56,7 +56,7 @@ RevocationOptions Options(const std::string& dir) { return test::StoreOptions(di
       for (uint64_t i = 0;; ++i) {
         const uint64_t code =
             (static_cast<uint64_t>(trial) << 40) | (static_cast<uint64_t>(t) << 32) | i;
-        if (store.RevokeJti(IdOf(code), kExp) != Status::kOk) _exit(4);
+        if (store.RevokeJti(IdOf(code), "", kExp) != Status::kOk) _exit(4);
         // Acknowledged: report it (an 8-byte write to a pipe is atomic).
         if (write(pipe_fd, &code, sizeof(code)) != sizeof(code)) _exit(5);
         if (t == 0 && i % 64 == 63 && store.Compact() != Status::kOk) _exit(6);
@@ -73,7 +73,7 @@ RevocationOptions Options(const std::string& dir) { return test::StoreOptions(di
       const uint64_t code =
           (static_cast<uint64_t>(trial) << 40) | (static_cast<uint64_t>(kWriters) << 32) | i;
       const std::string id = IdOf(code);
-      const Revocation r = Revocation::Jti(id, kExp);
+      const Revocation r = Revocation::Jti(id, "", kExp);
       const Status st = store.RevokeAsync({&r, 1}, [&in_flight, code, pipe_fd](Status done) {
         if (done != Status::kOk) _exit(8);
         if (write(pipe_fd, &code, sizeof(code)) != sizeof(code)) _exit(5);

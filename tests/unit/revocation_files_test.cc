@@ -43,9 +43,9 @@ class MemoryFiles {
 
 // The same writes on any file system: two batches, a watermark, a compaction, one more.
 void Exercise(RevocationStore& s) {
-  REQUIRE(s.RevokeJti("jti-1", kNow + 600) == Status::kOk);
-  const Revocation batch[] = {Revocation::Jti("jti-2", kNow + 7200),
-                              Revocation::Jti("jti-3", RevocationStore::kNoExp),
+  REQUIRE(s.RevokeJti("jti-1", "", kNow + 600) == Status::kOk);
+  const Revocation batch[] = {Revocation::Jti("jti-2", "", kNow + 7200),
+                              Revocation::Jti("jti-3", "", RevocationStore::kNoExp),
                               Revocation::Subject("alice", kNow - 5, "https://issuer.example")};
   REQUIRE(s.Revoke(batch) == Status::kOk);
   REQUIRE(s.Compact() == Status::kOk);
@@ -125,7 +125,7 @@ TEST_CASE("Memory files: a torn tail is truncated, a second writer is refused",
   MemoryFiles mem;
   {
     auto s = MustOpen(Options("state"));
-    REQUIRE(s->RevokeJti("kept", kNow + 600) == Status::kOk);
+    REQUIRE(s->RevokeJti("kept", "", kNow + 600) == Status::kOk);
   }
   std::vector<std::string> names;
   std::string error;

@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <limits>
 #include <memory>
 #include <string>
 #include <vector>
@@ -83,7 +84,7 @@ void WriteRevocations(const std::string& dir, int n) {
   auto s = RevocationStore::Open(Options(dir), &error);
   INFO(error);
   REQUIRE(s.ok());
-  for (int i = 0; i < n; ++i) REQUIRE((*s)->RevokeJti(Id(i), kNow + 100) == Status::kOk);
+  for (int i = 0; i < n; ++i) REQUIRE((*s)->RevokeJti(Id(i), "", kNow + 100) == Status::kOk);
 }
 
 TEST_CASE("CRC-32C matches RFC 3720 and the classic check value", "[revocation_log]") {
@@ -151,15 +152,18 @@ TEST_CASE("KeyHasher fingerprints are pinned (they are stored on disk)", "[revoc
     uint64_t hi;
   };
   const Row rows[] = {
-      {"jti tok-1, exp 2000000000", h.Jti("tok-1", 2000000000), 0x0ba137a05f20f171ull,
-       0x92c53dc1e3637d01ull},
+      {"legacy jti tok-1, exp 2000000000", h.LegacyJti("tok-1", 2000000000),
+       0x0ba137a05f20f171ull, 0x92c53dc1e3637d01ull},
+      {"jti tok-1 of https://a.example", h.IssuerJti("https://a.example", "tok-1"),
+       0x3a70b41cab171235ull, 0x970896351732b497ull},
+      {"jti tok-1 under every issuer", h.AnyIssuerJti("tok-1"), 0x1ccc1a4e10fc4955ull, 0x35f6bb3d0f3fd6abull},
       {"subject alice", h.Of(KeyKind::kSubject, 0, "alice"), 0xd2709329dc26e4b6ull,
        0xca5144f10b8a4e05ull},
       {"subject alice in https://a.example",
        h.Of(KeyKind::kIssuerSubject, 17, "https://a.example", "alice"), 0x9c806a4b7eedc223ull,
        0xf3eecdd0391cf283ull},
-      {"600-byte jti (BLAKE2b path)", h.Jti(std::string(600, 'x'), 5), 0xa0f2f66ca4b6fe84ull,
-       0x1b9922e983250dbbull},
+      {"600-byte legacy jti (BLAKE2b path)", h.LegacyJti(std::string(600, 'x'), 5),
+       0xa0f2f66ca4b6fe84ull, 0x1b9922e983250dbbull},
   };
   for (const Row& r : rows) {
     INFO(r.name);
@@ -167,12 +171,18 @@ TEST_CASE("KeyHasher fingerprints are pinned (they are stored on disk)", "[revoc
     CHECK(r.fp.hi == r.hi);
   }
   // Every part of the key matters.
-  CHECK(h.Jti("tok-1", 2000000001) != h.Jti("tok-1", 2000000000));
+  CHECK(h.LegacyJti("tok-1", 2000000001) != h.LegacyJti("tok-1", 2000000000));
+  CHECK(h.IssuerJti("https://ab", "c") != h.IssuerJti("https://a", "bc"));
+  CHECK(h.IssuerJti("", "tok-1") != h.AnyIssuerJti("tok-1"));
+  // The two-step form the batch check uses is the same hash.
+  CHECK(h.LoContinue(h.LoPrefix(KeyKind::kIssuerJti, 17, "https://a.example"), "tok-1") ==
+        h.IssuerJti("https://a.example", "tok-1").lo);
+  CHECK(h.AnyIssuerJti("tok-1") != h.Of(KeyKind::kSubject, 0, "tok-1"));
   CHECK(h.Of(KeyKind::kSubject, 0, "alice") != h.Of(KeyKind::kIssuer, 0, "alice"));
   CHECK(h.Of(KeyKind::kIssuerSubject, 2, "ab", "c") != h.Of(KeyKind::kIssuerSubject, 1, "a", "bc"));
   HashSecret other = PinnedSecret();
   other.sip[0] ^= 1;
-  CHECK(KeyHasher(other).Jti("tok-1", 2000000000).hi != h.Jti("tok-1", 2000000000).hi);
+  CHECK(KeyHasher(other).IssuerJti("i", "tok-1").hi != h.IssuerJti("i", "tok-1").hi);
 }
 
 TEST_CASE("Log records, the log header and STATE are pinned byte for byte", "[revocation_log]") {
@@ -185,9 +195,13 @@ TEST_CASE("Log records, the log header and STATE are pinned byte for byte", "[re
       {"header of log 1", LogHeaderRecord(1),
        "db3580f4010100000100000000000000"
        "4a57474c4f4730310000000000000000"},
-      {"jti, exp 1767225600",
+      {"legacy jti, exp 1767225600",
        {RecordType::kJti, 1767225600, {0x0123456789abcdefull, 0xfedcba9876543210ull}},
        "377a702e0201000000b9556900000000"
+       "efcdab89674523011032547698badcfe"},
+      {"jti of an issuer, kept until 1767225600",
+       {RecordType::kIssuerJti, 1767225600, {0x0123456789abcdefull, 0xfedcba9876543210ull}},
+       "3130eb0f0701000000b9556900000000"
        "efcdab89674523011032547698badcfe"},
   };
   for (const Row& r : rows) {
@@ -252,7 +266,8 @@ TEST_CASE("DecodeRecord names what is wrong with a record", "[revocation_log]") 
   // A valid checksum over a fingerprint the store never writes (hi == 0, the tables' empty
   // slot) is refused for every record type that carries a fingerprint.
   for (const RecordType t : {RecordType::kJti, RecordType::kSubject, RecordType::kIssuerSubject,
-                             RecordType::kIssuer}) {
+                             RecordType::kIssuer, RecordType::kIssuerJti,
+                             RecordType::kAnyIssuerJti}) {
     INFO("type " << static_cast<int>(t));
     uint8_t z[kRecordBytes];
     EncodeRecord({t, 5, {7, 0}}, z);  // (lo, hi) = (7, 0)
@@ -272,14 +287,17 @@ TEST_CASE("A revocation lands in the log exactly as pinned", "[revocation_log]")
     auto s = RevocationStore::Open(Options(tmp.state()), &error);
     INFO(error);
     REQUIRE(s.ok());
-    REQUIRE((*s)->RevokeJti("tok-1", 2000000000) == Status::kOk);
+    REQUIRE((*s)->RevokeJti("tok-1", "https://a.example", 2000000000) == Status::kOk);
+    REQUIRE((*s)->RevokeJti("tok-1", "", 2000000000) == Status::kOk);
   }
   const std::vector<uint8_t> log = ReadBytes(tmp.file("000001.log"));
   CHECK(Hex(log.data(), log.size()) ==
         "db3580f4010100000100000000000000"
         "4a57474c4f4730310000000000000000"
-        "5ce1108e020100000094357700000000"
-        "71f1205fa037a10b017d63e3c13dc592");
+        "717a8bab070100000094357700000000"
+        "351217ab1cb4703a97b4321735960897"
+        "8a719c15080100000094357700000000"
+        "5549fc104e1acc1cabd63f0f3dbbf635");
 }
 
 // Builds a log image: header of log `number`, then `n` jti records.
@@ -458,7 +476,7 @@ TEST_CASE("Open truncates a torn tail and keeps everything acknowledged before i
         CHECK((*s)->IsRevoked(JtiClaims(id, kNow + 100)));
       }
       // Appends continue on a clean record boundary.
-      REQUIRE((*s)->RevokeJti("after", kNow + 100) == Status::kOk);
+      REQUIRE((*s)->RevokeJti("after", "", kNow + 100) == Status::kOk);
     }
     reader = Status::kInternalError;  // closes the read-only store too
     auto again = RevocationStore::Open(Options(tmp.state()), &error);
@@ -522,7 +540,7 @@ TEST_CASE("A newest log that died before its header was durable is replaced", "[
   REQUIRE(s.ok());
   CHECK((*s)->Stats().jti_revocations == 3);
   CHECK((*s)->Stats().log_number == 2);
-  REQUIRE((*s)->RevokeJti("x", kNow + 100) == Status::kOk);
+  REQUIRE((*s)->RevokeJti("x", "", kNow + 100) == Status::kOk);
   CHECK(ReadBytes(tmp.file("000002.log")).size() == 64);  // a fresh header and the record
 }
 
@@ -532,13 +550,13 @@ TEST_CASE("A damaged snapshot is reported", "[revocation_log]") {
     std::string error;
     auto s = RevocationStore::Open(Options(tmp.state()), &error);
     REQUIRE(s.ok());
-    for (int i = 0; i < 100; ++i) REQUIRE((*s)->RevokeJti(Id(i), kNow + 100) == Status::kOk);
+    for (int i = 0; i < 100; ++i) REQUIRE((*s)->RevokeJti(Id(i), "", kNow + 100) == Status::kOk);
     REQUIRE((*s)->RevokeSubject("alice", 1000) == Status::kOk);
     REQUIRE((*s)->Compact() == Status::kOk);
   }
   const std::string snap = tmp.file("000001.snap");
   std::vector<uint8_t> bytes = ReadBytes(snap);
-  REQUIRE(bytes.size() == 64 + 32 + 100 * 16 + 32 + 24 + 16);
+  REQUIRE(bytes.size() == 64 + 32 + 100 * 24 + 32 + 24 + 16);
   struct Row {
     const char* name;
     size_t byte;
@@ -564,8 +582,8 @@ TEST_CASE("A damaged snapshot is reported", "[revocation_log]") {
     // Entry 5 of the first section with hi == 0 and every checksum made consistent again: a
     // fingerprint the store never writes is reported, not counted and later lost.
     std::vector<uint8_t> forged = bytes;
-    std::memset(forged.data() + 64 + 32 + 5 * 16, 0, 8);
-    const uint32_t entries_crc = Crc32c(forged.data() + 64 + 32, 100 * 16);
+    std::memset(forged.data() + 64 + 32 + 5 * 24, 0, 8);
+    const uint32_t entries_crc = Crc32c(forged.data() + 64 + 32, 100 * 24);
     std::memcpy(forged.data() + 64 + 24, &entries_crc, 4);
     const uint32_t header_crc = Crc32c(forged.data() + 64, 28);
     std::memcpy(forged.data() + 64 + 28, &header_crc, 4);
@@ -603,7 +621,7 @@ TEST_CASE("A clock behind the snapshot's never turns a revocation into a no-op",
     std::string error;
     auto s = RevocationStore::Open(o, &error);
     REQUIRE(s.ok());
-    REQUIRE((*s)->RevokeJti("late", kNow + kAhead + 600) == Status::kOk);
+    REQUIRE((*s)->RevokeJti("late", "", kNow + kAhead + 600) == Status::kOk);
     REQUIRE((*s)->Compact() == Status::kOk);
   }
   std::string error;
@@ -612,9 +630,118 @@ TEST_CASE("A clock behind the snapshot's never turns a revocation into a no-op",
   REQUIRE(s.ok());
   CHECK((*s)->IsRevoked(JtiClaims("late", kNow + kAhead + 600)));
   // A token valid now, with an exp before the snapshot's window, is revoked for real.
-  REQUIRE((*s)->RevokeJti("now", kNow + 600) == Status::kOk);
+  REQUIRE((*s)->RevokeJti("now", "", kNow + 600) == Status::kOk);
   CHECK((*s)->IsRevoked(JtiClaims("now", kNow + 600)));
   CHECK_FALSE((*s)->IsRevoked(JtiClaims("other", kNow + 600)));
+}
+
+// What a store of the older format left: (jti, exp) fingerprints in kJti records, kGeneration
+// sections (no exp per entry, only its window) and kLongLived sections (with the exp).
+struct LegacyEntry {
+  std::string jti;
+  int64_t exp;
+};
+
+void AppendSection(std::vector<uint8_t>* out, SectionType type, int64_t bucket,
+                   const KeyHasher& h, const std::vector<LegacyEntry>& entries) {
+  const bool with_value = type != SectionType::kGeneration;
+  std::vector<uint8_t> body;
+  for (const LegacyEntry& e : entries) {
+    const Fingerprint f = h.LegacyJti(e.jti, e.exp);
+    uint8_t b[24];
+    std::memcpy(b, &f.hi, 8);
+    std::memcpy(b + 8, &f.lo, 8);
+    std::memcpy(b + 16, &e.exp, 8);
+    body.insert(body.end(), b, b + (with_value ? 24 : 16));
+  }
+  SectionHeader sh;
+  sh.type = type;
+  sh.entry_bytes = with_value ? 24 : 16;
+  sh.bucket = bucket;
+  sh.count = entries.size();
+  sh.entries_crc = Crc32c(body.data(), body.size());
+  uint8_t hb[kSectionHeaderBytes];
+  EncodeSectionHeader(sh, hb);
+  out->insert(out->end(), hb, hb + sizeof(hb));
+  out->insert(out->end(), body.begin(), body.end());
+}
+
+TEST_CASE("A state of the older (jti, exp) format keeps revoking until its exps pass",
+          "[revocation_log]") {
+  TempDir tmp;
+  RevocationOptions o = Options(tmp.state());
+  o.leeway_s = 0;
+  WriteRevocations(tmp.state(), 0);  // STATE, with the default 4096-second windows
+  StateFile state;
+  {
+    const std::vector<uint8_t> bytes = ReadBytes(tmp.file("STATE"));
+    std::string why;
+    REQUIRE(DecodeState(bytes.data(), bytes.size(), &state, &why));
+  }
+  const uint32_t shift = state.generation_shift;
+  const KeyHasher h(state.secret);
+  const int64_t w = int64_t{1} << shift;
+  const int64_t start = (kNow >> shift) << shift;
+  // 000001.snap: a generation section for the next window and a long-lived section.
+  const LegacyEntry gen{"gen-a", start + w + 5};
+  const LegacyEntry long_lived{"long-b", start + 100 * w};
+  std::vector<uint8_t> snap(kSnapshotHeaderBytes);
+  AppendSection(&snap, SectionType::kGeneration, gen.exp >> shift, h, {gen});
+  AppendSection(&snap, SectionType::kLongLived, 0, h, {long_lived});
+  SnapshotHeader header;
+  header.generation_shift = shift;
+  header.log_number = 1;
+  header.global_watermark = std::numeric_limits<int64_t>::min();
+  header.section_count = 2;
+  header.base_bucket = start >> shift;
+  EncodeSnapshotHeader(header, snap.data());
+  uint8_t trailer[kSnapshotTrailerBytes];
+  EncodeSnapshotTrailer(2, trailer);
+  snap.insert(snap.end(), trailer, trailer + sizeof(trailer));
+  WriteBytes(tmp.file("000001.snap"), snap);
+  // 000002.log: a kJti record after it.
+  const LegacyEntry logged{"log-c", start + 2 * w + 7};
+  std::vector<uint8_t> log(2 * kRecordBytes);
+  EncodeRecord(LogHeaderRecord(2), log.data());
+  EncodeRecord({RecordType::kJti, logged.exp, h.LegacyJti(logged.jti, logged.exp)},
+               log.data() + kRecordBytes);
+  WriteBytes(tmp.file("000002.log"), log);
+
+  auto check = [&](const RevocationStore& s) {
+    for (const LegacyEntry& e : {gen, long_lived, logged}) {
+      INFO(e.jti);
+      Claims c = JtiClaims(e.jti, e.exp);
+      CHECK(s.IsRevoked(c));  // without iss
+      c.iss = "https://any.example";
+      CHECK(s.IsRevoked(c));  // (jti, exp) entries hold under every issuer
+      bool batch = false;
+      s.IsRevokedBatch(&c, 1, &batch);
+      CHECK(batch);
+      CHECK_FALSE(s.IsRevoked(JtiClaims(e.jti, e.exp + 1)));  // the exp is part of the key
+    }
+  };
+  {
+    auto s = test::MustOpen(o);
+    CHECK(s->Stats().legacy_revocations == 3);
+    check(*s);
+    // New revocations are keyed by issuer, next to the old entries.
+    REQUIRE(s->RevokeJti("new", "https://a.example", start + 10 * w) == Status::kOk);
+    REQUIRE(s->Compact() == Status::kOk);  // the old entries go out as kLongLived
+  }
+  auto s = test::MustOpen(o);
+  CHECK(s->Stats().legacy_revocations == 3);
+  CHECK(s->Stats().jti_revocations == 4);
+  check(*s);
+  Claims fresh = JtiClaims("new", 0);
+  fresh.iss = "https://a.example";
+  CHECK(s->IsRevoked(fresh));
+  // Each old entry goes once its exp's window has passed: the generation entry first (kept to
+  // the end of its window), then the logged one.
+  CHECK(s->DropExpired(start + 2 * w) == 1);
+  CHECK_FALSE(s->IsRevoked(JtiClaims(gen.jti, gen.exp)));
+  CHECK(s->IsRevoked(JtiClaims(logged.jti, logged.exp)));
+  CHECK(s->DropExpired(start + 3 * w) == 1);
+  CHECK(s->Stats().legacy_revocations == 1);  // the long-lived one
 }
 
 }  // namespace

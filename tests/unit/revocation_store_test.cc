@@ -1,5 +1,6 @@
-// RevocationStore: what is revoked (jti with exp, watermarks and their max, the iat tie rule,
-// fail-closed tokens without iat), expiry generations, recovery and compaction, concurrency.
+// RevocationStore: what is revoked ((iss, jti) whatever the token's exp, watermarks and their
+// max, the iat tie rule, fail-closed tokens without iat), keep-until windows, recovery,
+// compaction, states of the older (jti, exp) format, concurrency.
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -24,6 +25,7 @@ namespace jwtgate {
 namespace {
 
 constexpr int64_t kNow = test::kStoreNow;
+constexpr char kIss[] = "https://issuer.example";
 using test::MustOpen;
 using test::TempDir;
 
@@ -51,10 +53,11 @@ struct Token {
   }
 };
 
-// Claims viewing `jti` (which must outlive them) for a token with this exp and an iat.
+// Claims viewing `jti` (which must outlive them) for a token of kIss with this exp and an iat.
 Claims JtiClaims(std::string_view jti, int64_t exp) {
   Claims c;
   c.jti = jti;
+  c.iss = kIss;
   c.has_exp = true;
   c.exp = exp;
   c.has_iat = true;
@@ -73,35 +76,80 @@ bool Revoked(const RevocationStore& s, const Token& t) {
 
 std::string Jti(uint64_t i) { return "jti-" + std::to_string(i) + "-7f3c2a9e"; }
 
-TEST_CASE("A jti revocation matches its (jti, exp) pair and nothing else", "[revocation_store]") {
+TEST_CASE("A jti revocation matches its (iss, jti) whatever the token's exp",
+          "[revocation_store]") {
+  // Regression: revocations were keyed by (jti, exp), so revoking with an exp other than the
+  // token's own answered kOk and revoked nothing. exp now only says how long to keep it.
   TempDir tmp;
   auto s = MustOpen(Options(tmp.state()));
   const int64_t exp = kNow + 3600;
-  REQUIRE(s->RevokeJti("abc", exp) == Status::kOk);
-  REQUIRE(s->RevokeJti("no-exp-token", RevocationStore::kNoExp) == Status::kOk);
+  REQUIRE(s->RevokeJti("abc", kIss, exp) == Status::kOk);
+  REQUIRE(s->RevokeJti("kept-for-ever", kIss, RevocationStore::kNoExp) == Status::kOk);
+  REQUIRE(s->RevokeJti("any-issuer", "", kNow + 60) == Status::kOk);
+  REQUIRE(s->RevokeJti("c", "https://ab", exp) == Status::kOk);
   struct Row {
     const char* name;
     Token token;
     bool revoked;
   };
   const Row rows[] = {
-      {"same jti and exp", {"abc", exp}, true},
-      {"same jti, other exp", {"abc", exp + 1}, false},
-      {"other jti, same exp", {"abd", exp}, false},
-      {"prefix of the jti", {"ab", exp}, false},
-      {"same jti, token without exp", {"abc", 0}, false},
-      {"no jti", {"", exp}, false},
-      {"token without exp, revoked with kNoExp", {"no-exp-token", 0}, true},
-      {"kNoExp revocation does not match an exp", {"no-exp-token", exp}, false},
-      {"jti is case-sensitive", {"ABC", exp}, false},
+      {"same iss, jti and exp", {"abc", exp, "u", kIss}, true},
+      {"an earlier exp than the one revoked with", {"abc", exp - 3000, "u", kIss}, true},
+      {"a later exp than the one revoked with", {"abc", exp + 86400, "u", kIss}, true},
+      {"a token without exp", {"abc", 0, "u", kIss}, true},
+      {"the same jti from another issuer", {"abc", exp, "u", "https://other.example"}, false},
+      {"the same jti without iss", {"abc", exp, "u", ""}, false},
+      {"other jti", {"abd", exp, "u", kIss}, false},
+      {"prefix of the jti", {"ab", exp, "u", kIss}, false},
+      {"jti is case-sensitive", {"ABC", exp, "u", kIss}, false},
+      {"iss is case-sensitive", {"abc", exp, "u", "https://ISSUER.example"}, false},
+      {"the iss/jti boundary is part of the key", {"bc", exp, "u", "https://a"}, false},
+      {"(https://ab, c) itself", {"c", exp, "u", "https://ab"}, true},
+      {"kept for ever, any exp", {"kept-for-ever", kNow + 10, "u", kIss}, true},
+      {"an empty issuer revokes under every issuer", {"any-issuer", exp, "u", kIss}, true},
+      {"... and another one", {"any-issuer", exp, "u", "https://other.example"}, true},
+      {"... and tokens without iss", {"any-issuer", 0, "u", ""}, true},
+      {"no jti", {"", exp, "u", kIss}, false},
   };
   for (const Row& r : rows) {
     INFO(r.name);
     CHECK(Revoked(*s, r.token) == r.revoked);
   }
-  // iss and sub play no part in a jti revocation.
-  Token other_issuer{"abc", exp, "someone", "https://other.example"};
-  CHECK(Revoked(*s, other_issuer));
+  const RevocationStats st = s->Stats();
+  CHECK(st.jti_revocations == 4);
+  CHECK(st.any_issuer_revocations == 1);
+  CHECK(st.long_lived_revocations == 1);
+  // Batches mixing every case agree with single checks (Revoked checks both).
+  std::vector<Claims> claims;
+  for (const Row& r : rows) claims.push_back(r.token.claims());
+  std::vector<char> out(claims.size());
+  s->IsRevokedBatch(claims.data(), claims.size(), reinterpret_cast<bool*>(out.data()));
+  for (size_t i = 0; i < claims.size(); ++i) {
+    INFO(rows[i].name);
+    CHECK(static_cast<bool>(out[i]) == rows[i].revoked);
+  }
+}
+
+TEST_CASE("Revoking a jti again keeps the later keep_until", "[revocation_store]") {
+  TempDir tmp;
+  RevocationOptions o = Options(tmp.state());
+  o.generation_shift = 10;
+  o.leeway_s = 0;
+  auto s = MustOpen(o);
+  const int64_t start = (kNow >> 10) << 10;
+  REQUIRE(s->RevokeJti("j", kIss, start + 10) == Status::kOk);
+  REQUIRE(s->RevokeJti("j", kIss, start + 5 * 1024) == Status::kOk);
+  REQUIRE(s->RevokeJti("j", kIss, start + 20) == Status::kOk);  // lower: no effect
+  CHECK(s->Stats().jti_revocations == 1);
+  CHECK(s->Stats().generations == 1);
+  CHECK(s->DropExpired(start + 2 * 1024) == 0);
+  CHECK(Revoked(*s, Token{"j", start + 10, "u", kIss}));
+  s.reset();
+  o.now = start + 2 * 1024;
+  s = MustOpen(o);  // the log holds all three: recovery keeps the maximum as well
+  CHECK(Revoked(*s, Token{"j", start + 10, "u", kIss}));
+  CHECK(s->DropExpired(start + 6 * 1024) == 1);
+  CHECK_FALSE(Revoked(*s, Token{"j", start + 10, "u", kIss}));
 }
 
 TEST_CASE("The effective watermark is the max of every scope that applies", "[revocation_store]") {
@@ -168,10 +216,10 @@ TEST_CASE("Watermarks only rise", "[revocation_store]") {
 TEST_CASE("Invalid revocations return their status and write nothing", "[revocation_store]") {
   TempDir tmp;
   auto s = MustOpen(Options(tmp.state()));
-  CHECK(s->RevokeJti("", kNow + 10) == Status::kJtiInvalid);
+  CHECK(s->RevokeJti("", "", kNow + 10) == Status::kJtiInvalid);
   CHECK(s->RevokeSubject("", 10) == Status::kSubInvalid);
   CHECK(s->RevokeIssuer("", 10) == Status::kIssInvalid);
-  const Revocation batch[] = {Revocation::Jti("fine", kNow + 10), Revocation::Subject("", 5)};
+  const Revocation batch[] = {Revocation::Jti("fine", "", kNow + 10), Revocation::Subject("", 5)};
   CHECK(s->Revoke(batch) == Status::kSubInvalid);
   CHECK_FALSE(Revoked(*s, Token{"fine", kNow + 10}));
   CHECK(s->Stats().records_written == 0);
@@ -182,11 +230,11 @@ TEST_CASE("A jti revocation whose window has passed is a no-op", "[revocation_st
   RevocationOptions o = Options(tmp.state());
   auto s = MustOpen(o);
   // exp + leeway long past by the store's clock: the token is rejected as expired anyway.
-  CHECK(s->RevokeJti("old", kNow - 100'000) == Status::kOk);
+  CHECK(s->RevokeJti("old", "", kNow - 100'000) == Status::kOk);
   CHECK(s->Stats().records_written == 0);
   CHECK(s->Stats().jti_revocations == 0);
   // Within the leeway it is kept.
-  CHECK(s->RevokeJti("recent", kNow - 10) == Status::kOk);
+  CHECK(s->RevokeJti("recent", "", kNow - 10) == Status::kOk);
   CHECK(s->Stats().records_written == 1);
   CHECK(Revoked(*s, Token{"recent", kNow - 10}));
 }
@@ -195,9 +243,9 @@ TEST_CASE("Recovery restores every kind of revocation from the log", "[revocatio
   TempDir tmp;
   {
     auto s = MustOpen(Options(tmp.state()));
-    REQUIRE(s->RevokeJti("j1", kNow + 100) == Status::kOk);
-    REQUIRE(s->RevokeJti("j2", kNow + 86400 * 365) == Status::kOk);  // long-lived
-    REQUIRE(s->RevokeJti("j3", RevocationStore::kNoExp) == Status::kOk);
+    REQUIRE(s->RevokeJti("j1", kIss, kNow + 100) == Status::kOk);
+    REQUIRE(s->RevokeJti("j2", "", kNow + 86400 * 365) == Status::kOk);
+    REQUIRE(s->RevokeJti("j3", kIss, RevocationStore::kNoExp) == Status::kOk);
     REQUIRE(s->RevokeSubject("alice", 1000) == Status::kOk);
     REQUIRE(s->RevokeSubject("bob", 2000, "https://b.example") == Status::kOk);
     REQUIRE(s->RevokeIssuer("https://a.example", 1500) == Status::kOk);
@@ -210,14 +258,16 @@ TEST_CASE("Recovery restores every kind of revocation from the log", "[revocatio
   CHECK(st.recovery.logs_replayed == 1);
   CHECK(st.recovery.torn_tail_bytes == 0);
   CHECK(st.jti_revocations == 3);
-  CHECK(st.long_lived_revocations == 2);
+  CHECK(st.any_issuer_revocations == 1);
+  CHECK(st.long_lived_revocations == 1);
   CHECK(st.subject_watermarks == 2);
   CHECK(st.issuer_watermarks == 1);
   CHECK(st.has_global_watermark);
   CHECK(st.global_watermark == 300);
-  CHECK(Revoked(*s, Token{"j1", kNow + 100}));
-  CHECK(Revoked(*s, Token{"j2", kNow + 86400 * 365}));
-  CHECK(Revoked(*s, Token{"j3", 0}));
+  CHECK(Revoked(*s, Token{"j1", kNow + 100, "u", kIss}));
+  CHECK_FALSE(Revoked(*s, Token{"j1", kNow + 100, "u", "https://other.example"}));
+  CHECK(Revoked(*s, Token{"j2", kNow + 100, "u", "https://other.example"}));
+  CHECK(Revoked(*s, Token{"j3", 0, "u", kIss}));
   CHECK(Revoked(*s, Token{"", 0, "alice", "", true, 1000}));
   CHECK(Revoked(*s, Token{"", 0, "bob", "https://b.example", true, 2000}));
   CHECK(Revoked(*s, Token{"", 0, "x", "https://a.example", true, 1500}));
@@ -229,11 +279,11 @@ TEST_CASE("Compact writes a snapshot, starts a new log and removes what it cover
           "[revocation_store]") {
   TempDir tmp;
   RevocationOptions o = Options(tmp.state());
-  o.initial_generation_capacity = 16;  // force growth, then refit
+  o.initial_capacity = 16;  // force growth, then refit
   {
     auto s = MustOpen(o);
     for (uint64_t i = 0; i < 1000; ++i) {
-      REQUIRE(s->RevokeJti(Jti(i), kNow + static_cast<int64_t>(i) * 60) == Status::kOk);
+      REQUIRE(s->RevokeJti(Jti(i), kIss, kNow + static_cast<int64_t>(i) * 60) == Status::kOk);
     }
     REQUIRE(s->RevokeSubject("alice", 1000) == Status::kOk);
     const RevocationStats before = s->Stats();
@@ -243,7 +293,7 @@ TEST_CASE("Compact writes a snapshot, starts a new log and removes what it cover
     CHECK(after.exact_bytes <= before.exact_bytes);
     CHECK(after.jti_revocations == 1000);
     // Revocations after the snapshot go to the new log.
-    REQUIRE(s->RevokeJti("after-snapshot", kNow + 50) == Status::kOk);
+    REQUIRE(s->RevokeJti("after-snapshot", "", kNow + 50) == Status::kOk);
     REQUIRE(s->RevokeSubject("alice", 1100) == Status::kOk);
   }
   std::vector<std::string> files;
@@ -259,7 +309,7 @@ TEST_CASE("Compact writes a snapshot, starts a new log and removes what it cover
   CHECK(st.recovery.records_replayed == 2);
   CHECK(st.jti_revocations == 1001);
   for (uint64_t i = 0; i < 1000; ++i) {
-    REQUIRE(Revoked(*s, Token{Jti(i), kNow + static_cast<int64_t>(i) * 60}));
+    REQUIRE(Revoked(*s, Token{Jti(i), kNow + static_cast<int64_t>(i) * 60, "u", kIss}));
   }
   CHECK(Revoked(*s, Token{"after-snapshot", kNow + 50}));
   CHECK(Revoked(*s, Token{"", 0, "alice", "", true, 1100}));
@@ -280,15 +330,15 @@ size_t ResidentBytes() {
   return resident * static_cast<size_t>(sysconf(_SC_PAGESIZE));
 }
 
-TEST_CASE("Dropping a generation frees its memory and keeps every live revocation",
+TEST_CASE("Dropping a keep-until window frees its memory and keeps every live revocation",
           "[revocation_store]") {
   TempDir tmp;
   RevocationOptions o = Options(tmp.state());
-  o.generation_shift = 10;  // 1024-second generations
+  o.generation_shift = 10;  // 1024-second windows
   o.leeway_s = 60;
   auto s = MustOpen(o);
-  const int64_t start = (kNow >> 10) << 10;  // the first second of the current generation
-  // 300 k revocations in the current generation, 300 k in the next, 1000 in each of 8 later.
+  const int64_t start = (kNow >> 10) << 10;  // the first second of the current window
+  // 300 k revocations kept until the current window, 300 k the next, 1000 in each of 8 later.
   constexpr size_t kBig = 300'000;
   std::vector<Revocation> batch;
   std::vector<std::string> ids;
@@ -300,7 +350,7 @@ TEST_CASE("Dropping a generation frees its memory and keeps every live revocatio
     exps.push_back(start + static_cast<int64_t>(gen) * 1024 + static_cast<int64_t>(i % 1000));
   }
   for (size_t i = 0; i < ids.size(); ++i) {
-    batch.push_back(Revocation::Jti(ids[i], exps[i]));
+    batch.push_back(Revocation::Jti(ids[i], kIss, exps[i]));
     if (batch.size() == 4096 || i + 1 == ids.size()) {
       REQUIRE(s->Revoke(batch) == Status::kOk);
       batch.clear();
@@ -312,7 +362,7 @@ TEST_CASE("Dropping a generation frees its memory and keeps every live revocatio
   CHECK(before.jti_revocations == ids.size());
   const size_t rss_before = ResidentBytes();
 
-  // The first generation ends at start + 1024; with the leeway it is dropped at + 1084.
+  // The first window ends at start + 1024; with the leeway it is dropped at + 1084.
   CHECK(s->DropExpired(start + 1024 + 60 - 1) == 0);
   CHECK(s->DropExpired(start + 1024 + 60) == kBig);
   const RevocationStats after = s->Stats();
@@ -320,50 +370,47 @@ TEST_CASE("Dropping a generation frees its memory and keeps every live revocatio
   CHECK(after.jti_revocations == ids.size() - kBig);
   CHECK(after.exact_bytes < before.exact_bytes - kBig * 16);
   CHECK(after.filter_bytes < before.filter_bytes - kBig * 15 / 8);
-  // The tables and filters of big generations are mmap'ed: dropping returns the pages.
+  // Big tables and filters are mmap'ed: the rebuilt ones replace them and the pages go back.
   CHECK(ResidentBytes() + kBig * 16 < rss_before);
   for (size_t i = 0; i < ids.size(); ++i) {
     const bool live = i >= kBig;
-    if (Revoked(*s, Token{ids[i], exps[i]}) != live) {
+    if (Revoked(*s, Token{ids[i], exps[i], "u", kIss}) != live) {
       FAIL("revocation " << i << " expected live=" << live);
     }
   }
-  // Recovery at the later clock skips the dropped generation too.
+  // Recovery at the later clock skips the dropped window too.
   s.reset();
   o.now = start + 1024 + 60;
   s = MustOpen(o);
   CHECK(s->Stats().jti_revocations == ids.size() - kBig);
   CHECK(s->Stats().recovery.records_expired == kBig);
-  CHECK(Revoked(*s, Token{ids[kBig], exps[kBig]}));
+  CHECK(Revoked(*s, Token{ids[kBig], exps[kBig], "u", kIss}));
 }
 
-TEST_CASE("Long-lived revocations move into their generation as the window advances",
+TEST_CASE("Revocations kept for ever survive drops; others go with their window",
           "[revocation_store]") {
   TempDir tmp;
   RevocationOptions o = Options(tmp.state());
-  o.generation_shift = 6;  // 64-second generations
-  o.generation_window = 4;
+  o.generation_shift = 6;  // 64-second windows
   o.leeway_s = 0;
   auto s = MustOpen(o);
   const int64_t far = kNow + 64 * 10;
-  REQUIRE(s->RevokeJti("far", far) == Status::kOk);
-  REQUIRE(s->RevokeJti("near", kNow + 1) == Status::kOk);
+  REQUIRE(s->RevokeJti("far", kIss, far) == Status::kOk);
+  REQUIRE(s->RevokeJti("near", kIss, kNow + 1) == Status::kOk);
+  REQUIRE(s->RevokeJti("ever", "", RevocationStore::kNoExp) == Status::kOk);
   CHECK(s->Stats().long_lived_revocations == 1);
-  CHECK(s->Stats().generations == 1);
-  CHECK(Revoked(*s, Token{"far", far}));
-  // Eight generations later "far" is inside the window: it moves; "near" is dropped.
+  CHECK(s->Stats().generations == 2);
   CHECK(s->DropExpired(kNow + 64 * 8) == 1);
-  CHECK(s->Stats().long_lived_revocations == 0);
   CHECK(s->Stats().generations == 1);
-  CHECK(Revoked(*s, Token{"far", far}));
-  CHECK_FALSE(Revoked(*s, Token{"near", kNow + 1}));
-  // A revocation that expires only after the window stays long-lived and survives recovery.
-  REQUIRE(s->RevokeJti("later", far + 64 * 100) == Status::kOk);
+  CHECK(Revoked(*s, Token{"far", far, "u", kIss}));
+  CHECK_FALSE(Revoked(*s, Token{"near", kNow + 1, "u", kIss}));
+  CHECK(Revoked(*s, Token{"ever", 0, "u", kIss}));
   s.reset();
-  o.now = kNow + 64 * 8;
+  o.now = kNow + 64 * 12;
   s = MustOpen(o);
-  CHECK(Revoked(*s, Token{"far", far}));
-  CHECK(Revoked(*s, Token{"later", far + 64 * 100}));
+  CHECK(s->Stats().recovery.records_expired == 2);
+  CHECK_FALSE(Revoked(*s, Token{"far", far, "u", kIss}));
+  CHECK(Revoked(*s, Token{"ever", 0, "u", kIss}));
   CHECK(s->Stats().long_lived_revocations == 1);
 }
 
@@ -412,7 +459,7 @@ TEST_CASE("Zero false negatives over 1 M revoked ids, live and after recovery",
       batch.clear();
       for (size_t i = start; i < std::min(kIds, start + 8192); ++i) ids.push_back(Jti(i));
       for (size_t k = 0; k < ids.size(); ++k) {
-        batch.push_back(Revocation::Jti(ids[k], exp_of(start + k)));
+        batch.push_back(Revocation::Jti(ids[k], kIss, exp_of(start + k)));
       }
       REQUIRE(s->Revoke(batch) == Status::kOk);
     }
@@ -440,7 +487,7 @@ TEST_CASE("Zero false negatives over 1 M revoked ids, live and after recovery",
 TEST_CASE("Read-only open sees the state, refuses writes and needs no lock", "[revocation_store]") {
   TempDir tmp;
   auto writer = MustOpen(Options(tmp.state()));
-  REQUIRE(writer->RevokeJti("x", kNow + 100) == Status::kOk);
+  REQUIRE(writer->RevokeJti("x", "", kNow + 100) == Status::kOk);
   // A second writable open is refused while the first holds the directory.
   std::string error;
   auto second = RevocationStore::Open(Options(tmp.state()), &error);
@@ -450,7 +497,7 @@ TEST_CASE("Read-only open sees the state, refuses writes and needs no lock", "[r
   ro.read_only = true;
   auto reader = MustOpen(ro);
   CHECK(Revoked(*reader, Token{"x", kNow + 100}));
-  CHECK(reader->RevokeJti("y", kNow + 100) == Status::kInternalError);
+  CHECK(reader->RevokeJti("y", "", kNow + 100) == Status::kInternalError);
   CHECK(reader->Compact() == Status::kInternalError);
   CHECK(reader->last_error().find("read-only") != std::string::npos);
   // Read-only never creates a state.
@@ -473,7 +520,7 @@ TEST_CASE("Concurrent writers share fdatasync calls (group commit)",
     threads.emplace_back([&, t] {
       for (int i = 0; i < kEach; ++i) {
         const std::string id = "g" + std::to_string(t) + "-" + std::to_string(i);
-        if (s->RevokeJti(id, kNow + 100) != Status::kOk) ++failures;
+        if (s->RevokeJti(id, "", kNow + 100) != Status::kOk) ++failures;
       }
     });
   }
@@ -508,7 +555,7 @@ TEST_CASE("RevokeAsync completes each batch once, after it is durable, sharing f
     std::atomic<int> on_submitter{0};
     for (int i = 0; i < kBatches; ++i) {
       const std::string sub = "async-sub-" + std::to_string(i % 7);
-      const Revocation r[2] = {Revocation::Jti(ids[static_cast<size_t>(i)], kNow + 100),
+      const Revocation r[2] = {Revocation::Jti(ids[static_cast<size_t>(i)], "", kNow + 100),
                                Revocation::Subject(sub, kNow - 100 + i)};
       const Status st = store->RevokeAsync(r, [&, i](Status done_status) {
         if (done_status != Status::kOk) ++not_ok;
@@ -540,7 +587,7 @@ TEST_CASE("RevokeAsync rejects what Revoke rejects, without calling done", "[rev
   auto s = MustOpen(Options(tmp.state()));
   int called = 0;
   auto done = [&](Status) { ++called; };
-  const Revocation no_jti = Revocation::Jti("", kNow + 100);
+  const Revocation no_jti = Revocation::Jti("", "", kNow + 100);
   const Revocation no_sub = Revocation::Subject("", kNow);
   const Revocation no_iss = Revocation::Issuer("", kNow);
   CHECK(s->RevokeAsync({&no_jti, 1}, done) == Status::kJtiInvalid);
@@ -552,7 +599,7 @@ TEST_CASE("RevokeAsync rejects what Revoke rejects, without calling done", "[rev
   RevocationOptions ro = Options(tmp.state());
   ro.read_only = true;
   auto reader = MustOpen(ro);
-  const Revocation r = Revocation::Jti("a", kNow + 100);
+  const Revocation r = Revocation::Jti("a", "", kNow + 100);
   CHECK(reader->RevokeAsync({&r, 1}, done) == Status::kInternalError);
   CHECK(reader->last_error().find("read-only") != std::string::npos);
   reader.reset();
@@ -572,13 +619,13 @@ TEST_CASE("Destroying the store completes every accepted RevokeAsync durably",
     RevocationStore* store = s.get();
     for (int i = 0; i < kCount; ++i) {
       const std::string id = "drain-" + std::to_string(i);
-      const Revocation r = Revocation::Jti(id, kNow + 100);
+      const Revocation r = Revocation::Jti(id, "", kNow + 100);
       REQUIRE(store->RevokeAsync({&r, 1}, [&, i](Status st) {
         if (st != Status::kOk) return;
         ++ok;
         // A completion may submit again (from the commit thread).
         if (i == 0) {
-          const Revocation again = Revocation::Jti("from-done", kNow + 100);
+          const Revocation again = Revocation::Jti("from-done", "", kNow + 100);
           if (store->RevokeAsync({&again, 1}, [&](Status st2) {
                 if (st2 == Status::kOk) ++resubmitted;
               }) != Status::kOk) {
@@ -589,7 +636,7 @@ TEST_CASE("Destroying the store completes every accepted RevokeAsync durably",
       }) == Status::kOk);
     }
     // An expired jti writes nothing and still completes, in order.
-    const Revocation expired = Revocation::Jti("expired", kNow - 100'000);
+    const Revocation expired = Revocation::Jti("expired", "", kNow - 100'000);
     REQUIRE(store->RevokeAsync({&expired, 1}, [&](Status st) {
       if (st == Status::kOk) ++ok;
     }) == Status::kOk);
@@ -608,10 +655,9 @@ TEST_CASE("Readers never miss an acknowledged revocation while writers grow, dro
           "[revocation_store][concurrency]") {
   TempDir tmp;
   RevocationOptions o = Options(tmp.state());
-  o.generation_shift = 6;  // 64-second generations: many of them, created and dropped
-  o.generation_window = 256;
+  o.generation_shift = 6;  // 64-second windows: many of them, filled and dropped
   o.leeway_s = 0;
-  o.initial_generation_capacity = 8;  // tables and filters grow (and get retired) often
+  o.initial_capacity = 8;  // tables and filters grow (and get retired) often
   auto s = MustOpen(o);
   constexpr int kWriters = 2;
   constexpr size_t kPerWriter = 3000;
@@ -630,7 +676,7 @@ TEST_CASE("Readers never miss an acknowledged revocation while writers grow, dro
   for (int w = 0; w < kWriters; ++w) {
     threads.emplace_back([&, w] {
       for (size_t i = 0; i < kPerWriter; ++i) {
-        if (s->RevokeJti(live_id(w, i), live_exp(w, i)) != Status::kOk) ++failures;
+        if (s->RevokeJti(live_id(w, i), kIss, live_exp(w, i)) != Status::kOk) ++failures;
         if (i % 500 == 0 && s->RevokeSubject("sub-" + std::to_string(i), 1000) != Status::kOk) {
           ++failures;
         }
@@ -638,12 +684,12 @@ TEST_CASE("Readers never miss an acknowledged revocation while writers grow, dro
       }
     });
   }
-  // Churn: short-lived generations created, then dropped; compactions.
+  // Churn: short-lived windows filled, then dropped (the tables rebuilt); compactions.
   threads.emplace_back([&] {
     for (int k = 1; k <= 20; ++k) {
       const int64_t exp = kNow + k * 64;
       for (int j = 0; j < 50; ++j) {
-        if (s->RevokeJti("short-" + std::to_string(k) + "-" + std::to_string(j), exp) !=
+        if (s->RevokeJti("short-" + std::to_string(k) + "-" + std::to_string(j), "", exp) !=
             Status::kOk) {
           ++failures;
         }
@@ -687,7 +733,7 @@ TEST_CASE("Readers never miss an acknowledged revocation while writers grow, dro
   CHECK(false_hits.load() == 0);
   for (int w = 0; w < kWriters; ++w) {
     for (size_t i = 0; i < kPerWriter; ++i) {
-      REQUIRE(Revoked(*s, Token{live_id(w, i), live_exp(w, i)}));
+      REQUIRE(Revoked(*s, Token{live_id(w, i), live_exp(w, i), "u", kIss}));
     }
   }
 }

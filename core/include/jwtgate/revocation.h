@@ -5,25 +5,33 @@
 // revocation the store has acknowledged survives kill -9 and power loss.
 //
 // What a token is revoked by:
-//   - its jti, revoked together with the token's exp (RevokeJti). The pair is the key: the
-//     revocation is needed only until that exp (plus leeway), so it is kept exactly that long;
+//   - its jti within one issuer (RevokeJti(jti, iss, keep_until)): the pair (iss, jti) is the
+//     key, as RFC 7519 makes a jti unique per issuer; an empty iss revokes the jti under every
+//     issuer. The token's exp is not part of the key: an operator revoking a stolen token
+//     rarely knows it. `keep_until` only says how long the entry must be kept: the token's exp
+//     when it is known, else the latest exp a token that is valid now can have (now + the
+//     longest lifetime the policy accepts + its leeway), or kNoExp for ever;
 //   - a watermark: "tokens issued at or before T are invalid", for one subject (logout
 //     everywhere, role change; all issuers or one), for one issuer, or for every token.
 // A token is revoked when
-//   (a) it has a jti, and (jti, exp) was revoked (a token without exp matches kNoExp), or
+//   (a) it has a jti, and (its iss, jti) or (any issuer, jti) was revoked, or
 //   (b) it has iat, and iat <= the effective watermark, the maximum of every watermark that
 //       applies to it: global, issuer(iss), subject(sub), subject(iss, sub), or
 //   (c) it has no iat and any watermark applies to it (fail closed: its age is unknown).
-// The jti key ignores iss: a revoked (jti, exp) is revoked for every issuer.
+// States written before jti revocations were keyed by issuer hold (jti, exp) entries; they
+// are loaded as such, keep matching a token with that jti and exp under every issuer until
+// that exp has passed, and are never written again (see "Formats" in core/revoke/log_format.h).
 //
-// How the check stays fast. Revocations are partitioned by exp into generations of
-// 2^generation_shift seconds. Each generation has a cache-line blocked Bloom filter (one
-// 64-byte line per key, about 16 bits per key for a 0.1 % false-positive rate) in front of an
-// exact table of 128-bit keyed fingerprints. A check hashes the jti, probes the one filter line
-// of the token's generation, and only on a "maybe" confirms against the exact table, so a
-// false positive never rejects a valid token and a revoked token is always found. A generation
-// is dropped whole once its exps are past (DropExpired), so memory follows the revocations
-// that still matter. Readers take no lock and perform no atomic read-modify-write.
+// How the check stays fast. The jti revocations live in one cache-line blocked Bloom filter
+// (one 64-byte line per key, about 16 bits per key for a 0.1 % false-positive rate) in front
+// of an exact table of 128-bit keyed fingerprints, each with its keep-until time. A check
+// hashes (iss, jti), probes one filter line, and only on a "maybe" confirms against the exact
+// table, so a false positive never rejects a valid token and a revoked token is always found.
+// Any-issuer and pre-issuer entries have filters of their own, probed only when they hold
+// something. Entries are grouped by keep-until into windows of 2^generation_shift seconds;
+// once a window (plus leeway) has passed, DropExpired rebuilds the table and the filter
+// without it, so memory follows the revocations that still matter. Readers take no lock and
+// perform no atomic read-modify-write.
 //
 // Durability. A revocation is appended to a log (32-byte records with a CRC-32C each) and the
 // log is fdatasync'ed before the call returns; concurrent callers share one fdatasync (group
@@ -35,7 +43,7 @@
 //
 // Time. The store never reads the clock on its own: Open takes `now` (default: the system
 // clock, for the CLI), DropExpired takes `now`. A jti revocation is kept while
-// now < (the end of its exp's generation) + leeway_s.
+// now < (the end of the window of its keep_until) + leeway_s.
 // REQUIRES: leeway_s >= the Verifier's leeway, and the `now` given to Open and DropExpired is
 // not ahead of the `now` the Verifier checks exp with; otherwise a revocation could be dropped
 // while its token is still accepted.
@@ -75,9 +83,9 @@ struct RevocationOptions {
   // with kInternalError. A torn tail is ignored, not truncated.
   bool read_only = false;
   // Seconds since the epoch. Recovery skips revocations that have expired by then, and the
-  // generation window starts there. 0: read the system clock.
+  // windows before it are dropped. 0: read the system clock.
   int64_t now = 0;
-  // Seconds a jti revocation is kept after its token's exp. REQUIRES: >= the Verifier's
+  // Seconds a jti revocation is kept after its keep_until. REQUIRES: >= the Verifier's
   // leeway (ClaimsPolicy::leeway_s).
   int64_t leeway_s = 60;
   // Filter sizing: the false-positive rate each filter is sized for (bits per key follow from
@@ -85,15 +93,14 @@ struct RevocationOptions {
   // overrides it.
   double target_fpr = 0.001;
   double bits_per_key = 0;
-  // Width of a generation, 2^generation_shift seconds (default 4096 s, about 68 minutes).
-  // Used when the state is created; an existing state keeps its own.
+  // Width of the keep-until windows in which jti revocations are dropped together,
+  // 2^generation_shift seconds (default 4096 s, about 68 minutes): an entry outlives its
+  // keep_until by at most this much plus leeway_s. Used when the state is created; an
+  // existing state keeps its own.
   uint32_t generation_shift = 12;
-  // Generations indexed directly from the current one (default: about 12 days of exps).
-  // Revocations with later exps (and tokens without exp) live in one long-lived set.
-  uint32_t generation_window = 256;
-  // Initial capacity of a new generation; it grows by 1.5x as needed and is fitted to its
+  // Initial capacity of the jti table; it grows by 1.5x as needed and is fitted to its
   // content by recovery and Compact.
-  size_t initial_generation_capacity = 1024;
+  size_t initial_capacity = 1024;
   // Subject and issuer watermarks older than now - watermark_retention_s are dropped by
   // DropExpired; 0 keeps them forever. REQUIRES: >= the longest token lifetime plus leeway.
   int64_t watermark_retention_s = 0;
@@ -114,12 +121,15 @@ struct Revocation {
   enum class Kind : uint8_t { kJti, kSubject, kIssuer, kAll };
   Kind kind = Kind::kJti;
   std::string_view id;   // jti, subject or issuer; empty for kAll
-  std::string_view iss;  // kSubject only: restrict to this issuer; empty: every issuer
-  // kJti: the token's exp (RevocationStore::kNoExp for a token without exp).
-  // Others: the watermark; tokens issued at or before it are revoked.
+  // kJti, kSubject: restrict to this issuer; empty: every issuer.
+  std::string_view iss;
+  // kJti: keep the entry until this time (seconds since the epoch; RevocationStore::kNoExp:
+  // for ever). Others: the watermark; tokens issued at or before it are revoked.
   int64_t value = 0;
 
-  static Revocation Jti(std::string_view jti, int64_t exp) { return {Kind::kJti, jti, {}, exp}; }
+  static Revocation Jti(std::string_view jti, std::string_view iss, int64_t keep_until) {
+    return {Kind::kJti, jti, iss, keep_until};
+  }
   static Revocation Subject(std::string_view sub, int64_t issued_at_or_before,
                             std::string_view iss = {}) {
     return {Kind::kSubject, sub, iss, issued_at_or_before};
@@ -134,9 +144,11 @@ struct Revocation {
 
 struct RevocationStats {
   // Live content.
-  uint64_t jti_revocations = 0;         // in generations and the long-lived set
-  uint64_t long_lived_revocations = 0;  // of which beyond the generation window or without exp
-  uint64_t generations = 0;             // generations holding revocations
+  uint64_t jti_revocations = 0;         // every jti entry, of all three kinds
+  uint64_t any_issuer_revocations = 0;  // of which revoked under every issuer
+  uint64_t legacy_revocations = 0;      // of which (jti, exp) entries of an older state
+  uint64_t long_lived_revocations = 0;  // of which kept for ever (keep_until kNoExp)
+  uint64_t generations = 0;             // keep-until windows holding jti entries
   uint64_t subject_watermarks = 0;      // both scopes
   uint64_t issuer_watermarks = 0;
   bool has_global_watermark = false;
@@ -147,7 +159,7 @@ struct RevocationStats {
   uint64_t watermark_bytes = 0;    // watermark filters and tables
   double filter_bits_per_key = 0;  // filter_bits / jti_revocations
   double filter_fill = 0;          // fraction of filter bits set (all jti filters)
-  double expected_fpr = 0;         // model FPR at the current load, weighted by generation
+  double expected_fpr = 0;         // model FPR at the current load, weighted by entries
   // Durability.
   uint64_t log_number = 0;       // the log being appended to
   uint64_t log_bytes = 0;        // its size
@@ -168,7 +180,7 @@ struct RevocationStats {
 
 class RevocationStore : public RevocationCheck {
  public:
-  // The exp that RevokeJti takes for a token without exp (such a revocation never ages).
+  // The keep_until of a revocation kept for ever (it never ages).
   static constexpr int64_t kNoExp = std::numeric_limits<int64_t>::max();
 
   // Opens (or creates) the state in options.dir and recovers it. On failure returns a non-ok
@@ -191,8 +203,11 @@ class RevocationStore : public RevocationCheck {
   // a watermark only ever rises. On an I/O error the store stops accepting writes and returns
   // kInternalError from then on (last_error() says why); the revocation may be in effect in
   // memory without being durable. kJtiInvalid / kSubInvalid / kIssInvalid: empty id.
-  // A jti revocation whose window has already passed (by the store's clock) is a no-op.
-  [[nodiscard]] virtual Status RevokeJti(std::string_view jti, int64_t exp) = 0;
+  // A jti revocation whose keep_until window has already passed (by the store's clock) is a
+  // no-op: a token with that exp is rejected as expired anyway. Revoking a jti again keeps
+  // the later keep_until.
+  [[nodiscard]] virtual Status RevokeJti(std::string_view jti, std::string_view iss,
+                                         int64_t keep_until) = 0;
   [[nodiscard]] virtual Status RevokeSubject(std::string_view sub, int64_t issued_at_or_before,
                                              std::string_view iss = {}) = 0;
   [[nodiscard]] virtual Status RevokeIssuer(std::string_view iss, int64_t issued_at_or_before) = 0;
@@ -221,10 +236,11 @@ class RevocationStore : public RevocationCheck {
   // need not outlive the call.
   [[nodiscard]] virtual Status RevokeAsync(std::span<const Revocation> batch, RevokeDone done) = 0;
 
-  // Drops the generations whose window ended by `now`, moves long-lived revocations whose
-  // exp came into the window into their generation, and (with watermark_retention_s) drops
-  // old subject and issuer watermarks. Frees their memory before returning. Returns the
-  // number of jti revocations dropped. Memory only: the log still holds them until Compact.
+  // Drops the jti revocations whose keep-until window (plus leeway_s) ended by `now`, and
+  // (with watermark_retention_s) old subject and issuer watermarks. Rebuilds the tables and
+  // filters without them (O(entries), writers wait meanwhile, readers never) and frees their
+  // memory before returning; does nothing while no window has ended. Returns the number of
+  // jti revocations dropped. Memory only: the log still holds them until Compact.
   virtual size_t DropExpired(int64_t now) = 0;
 
   // Writes a snapshot of the live state, starts a new log and deletes the files the snapshot
