@@ -2,6 +2,7 @@
 
 #include <simdjson.h>
 
+#include "jwtgate/revocation.h"
 #include "net/http_fields.h"
 
 namespace jwtgate::daemon {
@@ -105,14 +106,17 @@ bool ParseRevokeRequest(std::string_view body, RevokeRequest* out, std::string* 
         return false;
       }
       r.value = v;
+      r.has_value = true;
     }
   }
-  if (has_jti && has_exp && !has_sub && !has_nb && !has_iss) {
+  if (has_jti && !has_sub && !has_nb) {
     r.kind = RevokeRequest::Kind::kJti;
   } else if (has_sub && has_nb && !has_jti && !has_exp) {
     r.kind = RevokeRequest::Kind::kSubject;
   } else {
-    *error = "expected {\"jti\": ..., \"exp\": ...} or {\"sub\": ..., \"not_before\": ...[, \"iss\": ...]}";
+    *error =
+        "expected {\"jti\": ...[, \"iss\": ...][, \"exp\": ...]} or "
+        "{\"sub\": ..., \"not_before\": ...[, \"iss\": ...]}";
     return false;
   }
   *out = std::move(r);
@@ -140,6 +144,14 @@ void AdminHandler::OnRequest(net::HttpServer& server, net::RequestId id,
   }
   if (path == "/metrics") {
     if (!get) return Text(server, id, 405, "Method Not Allowed", "", "Allow: GET, HEAD\r\n");
+    if (api_->MetricsNeedToken()) {
+      std::string_view presented;
+      const net::BearerResult b = net::ExtractBearer(req, &presented);
+      if (!api_->AdminTokenAccepts(b == net::BearerResult::kOk, presented)) {
+        return Text(server, id, 401, "Unauthorized", "admin token required\n",
+                    "WWW-Authenticate: Bearer realm=\"jwtgate-admin\"\r\n");
+      }
+    }
     return Respond(server, id, 200, "OK", "text/plain; version=0.0.4; charset=utf-8",
                    api_->RenderMetrics());
   }
@@ -167,18 +179,25 @@ void AdminHandler::OnRequest(net::HttpServer& server, net::RequestId id,
     // The answer may come later, on this thread; a connection closed meanwhile makes `id`
     // stale, and the server then drops the response.
     net::HttpServer* srv = &server;
-    api_->Revoke(r, [srv, id](Status s, const std::string& message) {
-      if (s == Status::kOk) {
-        return Json(*srv, id, 200, "OK", "{\"revoked\":true}\n");
+    api_->Revoke(r, [srv, id](const RevokeReply& reply) {
+      if (reply.status == Status::kOk) {
+        std::string json = "{\"revoked\":true";
+        if (reply.jti) {
+          json += ",\"kept_until\":";
+          json += reply.kept_until == RevocationStore::kNoExp ? std::string("null")
+                                                              : std::to_string(reply.kept_until);
+        }
+        return Json(*srv, id, 200, "OK", json + "}\n");
       }
-      if (s == Status::kInternalError) {
-        const bool unconfigured = message == kRevocationNotConfigured;
+      if (reply.status == Status::kInternalError) {
+        const bool unconfigured = reply.message == kRevocationNotConfigured;
         return Json(*srv, id, unconfigured ? 501 : 503,
                     unconfigured ? "Not Implemented" : "Service Unavailable",
-                    "{\"error\":" + JsonString(message) + "}\n");
+                    "{\"error\":" + JsonString(reply.message) + "}\n");
       }
-      return Json(*srv, id, 400, "Bad Request",
-                  "{\"error\":" + JsonString(std::string(ToString(s))) + "}\n");
+      std::string why(ToString(reply.status));
+      if (!reply.message.empty()) why += ": " + reply.message;
+      return Json(*srv, id, 400, "Bad Request", "{\"error\":" + JsonString(why) + "}\n");
     });
     return;
   }

@@ -1,10 +1,14 @@
 #include "daemon/config.h"
 
+#include <sys/stat.h>
+#include <yaml-cpp/depthguard.h>
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <charconv>
 #include <cmath>
+#include <cstring>
 #include <fstream>
 #include <initializer_list>
 #include <limits>
@@ -144,9 +148,28 @@ bool ParseAuth(Reader& r, const YAML::Node& n, Config* c) {
 }
 
 bool ParseAdmin(Reader& r, const YAML::Node& n, Config* c) {
-  if (!r.Map(n, "admin", {"listen", "token_file"})) return false;
+  if (!r.Map(n, "admin", {"listen", "token_file", "protect_metrics", "max_connections",
+                          "header_timeout_ms", "idle_timeout_ms"})) {
+    return false;
+  }
   if (n["listen"] && !r.String(n["listen"], "admin.listen", &c->admin_listen)) return false;
   if (n["token_file"] && !r.String(n["token_file"], "admin.token_file", &c->admin_token_file)) {
+    return false;
+  }
+  if (n["protect_metrics"] &&
+      !r.Bool(n["protect_metrics"], "admin.protect_metrics", &c->admin_protect_metrics)) {
+    return false;
+  }
+  if (n["max_connections"] && !r.Integer(n["max_connections"], "admin.max_connections", 4,
+                                         65536, &c->admin_max_connections)) {
+    return false;
+  }
+  if (n["header_timeout_ms"] && !r.Integer(n["header_timeout_ms"], "admin.header_timeout_ms",
+                                           50, 60000, &c->admin_header_timeout_ms)) {
+    return false;
+  }
+  if (n["idle_timeout_ms"] && !r.Integer(n["idle_timeout_ms"], "admin.idle_timeout_ms", 50,
+                                         kMaxI32, &c->admin_idle_timeout_ms)) {
     return false;
   }
   return true;
@@ -216,8 +239,17 @@ bool ParseVerify(Reader& r, const YAML::Node& n, Config* c) {
 }
 
 bool ParseRevocation(Reader& r, const YAML::Node& n, Config* c) {
-  if (!r.Map(n, "revocation", {"dir", "target_fpr", "initial_capacity", "leeway_seconds"})) {
+  if (!r.Map(n, "revocation",
+             {"dir", "target_fpr", "initial_capacity", "leeway_seconds", "jti_retention_seconds"})) {
     return false;
+  }
+  if (n["jti_retention_seconds"]) {
+    int64_t v = 0;
+    if (!r.Integer(n["jti_retention_seconds"], "revocation.jti_retention_seconds", 0,
+                   int64_t{1} << 40, &v)) {
+      return false;
+    }
+    c->revocation_jti_retention_s = v;
   }
   if (n["dir"] && !r.String(n["dir"], "revocation.dir", &c->revocation_dir)) return false;
   if (n["target_fpr"] && !r.Double(n["target_fpr"], "revocation.target_fpr", 1e-9, 0.5,
@@ -329,6 +361,11 @@ bool ParseConfig(std::string_view yaml, Config* out, std::string* error) {
   YAML::Node root;
   try {
     root = YAML::Load(std::string(yaml));
+  } catch (const YAML::DeepRecursion& e) {
+    // yaml-cpp 0.7 gives this one the message "bad file".
+    *error = "line " + std::to_string(e.mark.line + 1) + ": nested " + std::to_string(e.depth()) +
+             " levels deep, where yaml-cpp stops (a jwtgated configuration is at most 4 deep)";
+    return false;
   } catch (const YAML::Exception& e) {
     *error = "line " + std::to_string(e.mark.line + 1) + ": " + e.msg;
     return false;
@@ -378,9 +415,18 @@ bool ParseConfig(std::string_view yaml, Config* out, std::string* error) {
 }
 
 bool LoadConfigFile(const std::string& path, Config* out, std::string* error) {
+  struct stat st;
+  if (::stat(path.c_str(), &st) != 0) {
+    *error = path + ": cannot open: " + std::strerror(errno);
+    return false;
+  }
+  if (S_ISDIR(st.st_mode)) {
+    *error = path + ": is a directory, not a configuration file";
+    return false;
+  }
   std::ifstream in(path, std::ios::binary);
   if (!in) {
-    *error = path + ": cannot open";
+    *error = path + ": cannot open: " + std::strerror(errno);
     return false;
   }
   std::ostringstream ss;
@@ -414,6 +460,13 @@ bool ValidateConfig(const Config& c, std::string* error) {
   }
   if (!net::ParseSocketAddress(c.admin_listen, &addr, &e)) {
     *error = "admin.listen: " + e;
+    return false;
+  }
+  if (!net::IsLoopback(addr) && c.admin_token_file.empty()) {
+    *error = "admin.listen: " + c.admin_listen +
+             " is not a loopback address and admin.token_file is not set: POST /revoke and "
+             "POST /reload would take requests from the network without authentication; set "
+             "admin.token_file, or listen on 127.0.0.1 or [::1]";
     return false;
   }
   if (c.auth_listen == c.admin_listen && c.auth_listen.substr(c.auth_listen.rfind(':')) != ":0") {
@@ -504,6 +557,19 @@ bool ValidateConfig(const Config& c, std::string* error) {
   return true;
 }
 
+std::vector<std::string> ConfigWarnings(const Config& c) {
+  std::vector<std::string> out;
+  net::SocketAddress addr;
+  std::string e;
+  if (net::ParseSocketAddress(c.admin_listen, &addr, &e) && !net::IsLoopback(addr)) {
+    out.push_back("admin.listen: " + c.admin_listen +
+                  " is not a loopback address: the admin API speaks plain HTTP, so its token "
+                  "and revocations cross the network in clear text; limit who can reach it "
+                  "(firewall, private network) or keep it on loopback");
+  }
+  return out;
+}
+
 std::string RestartOnlyChanges(const Config& a, const Config& b) {
   std::string out;
   auto note = [&out](bool differs, const char* name) {
@@ -520,7 +586,10 @@ std::string RestartOnlyChanges(const Config& a, const Config& b) {
                      a.claim_headers[i].header != b.claim_headers[i].header;
   }
   note(headers_differ, "auth.claim_headers");
-  note(a.admin_listen != b.admin_listen, "admin.listen");
+  note(a.admin_listen != b.admin_listen || a.admin_max_connections != b.admin_max_connections ||
+           a.admin_header_timeout_ms != b.admin_header_timeout_ms ||
+           a.admin_idle_timeout_ms != b.admin_idle_timeout_ms,
+       "admin.listen and its limits");
   note(a.revocation_dir != b.revocation_dir || a.revocation_target_fpr != b.revocation_target_fpr ||
            a.revocation_initial_capacity != b.revocation_initial_capacity ||
            a.revocation_leeway_s != b.revocation_leeway_s,

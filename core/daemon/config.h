@@ -10,7 +10,8 @@
 //     claim_headers: [{claim: email, header: X-Auth-Email}]
 //   admin:
 //     listen: 127.0.0.1:9091
-//     token_file: /etc/jwtgate/admin.token
+//     token_file: /etc/jwtgate/admin.token   # required off loopback
+//     protect_metrics: false                  # true: GET /metrics needs the token too
 //   issuers:
 //     - issuer: https://id.example.com
 //       jwks_file: /etc/jwtgate/id.jwks
@@ -21,8 +22,8 @@
 //   io_threads: 1
 //   http: {max_connections: 10000, header_timeout_ms: 10000}
 //
-// Reload (SIGHUP, POST /reload) re-reads the file and applies `issuers`, `verify` and the admin
-// token; the other settings (listeners, threads, limits, cache, revocation, claim headers)
+// Reload (SIGHUP, POST /reload) re-reads the file and applies `issuers`, `verify`, the admin
+// token and revocation.jti_retention_seconds; the other settings (listeners, threads, limits, cache, revocation, claim headers)
 // need a restart and a reload that changes them keeps their old values and says so.
 #ifndef JWTGATE_DAEMON_CONFIG_H_
 #define JWTGATE_DAEMON_CONFIG_H_
@@ -64,7 +65,13 @@ struct Config {
   std::vector<ClaimHeaderConfig> claim_headers;
   // admin:
   std::string admin_listen = "127.0.0.1:9091";
-  std::string admin_token_file;  // empty: the admin API takes no token
+  std::string admin_token_file;  // empty: the admin API takes no token (loopback only)
+  bool admin_protect_metrics = false;  // GET /metrics needs the token too (probes never do)
+  // The admin listener under a connection flood: beyond max_connections the oldest idle or
+  // slow connection is evicted, and a request head must arrive within header_timeout_ms.
+  size_t admin_max_connections = 256;
+  uint32_t admin_header_timeout_ms = 2000;
+  uint32_t admin_idle_timeout_ms = 10000;
   // issuers:
   std::vector<IssuerConfig> issuers;
   // verify:
@@ -81,6 +88,10 @@ struct Config {
   double revocation_target_fpr = 0.001;
   size_t revocation_initial_capacity = 1024;
   int64_t revocation_leeway_s = 60;
+  // How long a jti revocation that does not give the token's exp is kept, seconds; 0: for
+  // ever. Unset: verify.max_lifetime_seconds + verify.leeway_seconds when a maximum lifetime
+  // is set (no token valid at the revocation can outlive that), else for ever.
+  std::optional<int64_t> revocation_jti_retention_s;
   // cache:
   size_t cache_entries = 65536;  // 0: no verified-token cache
   // threads and pipeline:
@@ -123,7 +134,13 @@ bool LoadConfigFile(const std::string& path, Config* out, std::string* error);
 void ApplyOverrides(const ConfigOverrides& overrides, Config* config);
 
 // Checks the cross-field rules (also run by ParseConfig; run it again after ApplyOverrides).
+// Among them: an admin listener off loopback needs admin.token_file, or POST /revoke and
+// /reload would be open to the network.
 bool ValidateConfig(const Config& config, std::string* error);
+
+// What is allowed but risky, one line each, for the log at start and under --check-config
+// (e.g. an admin listener off loopback: its token travels in clear text).
+std::vector<std::string> ConfigWarnings(const Config& config);
 
 // The settings that a reload cannot change, described for a log line, when `next` differs from
 // `running` in any of them; empty when it does not.

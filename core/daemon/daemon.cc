@@ -21,6 +21,7 @@
 #include "daemon/auth_handler.h"
 #include "daemon/log.h"
 #include "daemon/metrics.h"
+#include "daemon/startup.h"
 #include "daemon/trust.h"
 #include "jwtgate/cache.h"
 #include "jwtgate/pipeline.h"
@@ -63,34 +64,6 @@ size_t NextPowerOfTwo(size_t v) {
   return p;
 }
 
-bool ReadAdminToken(const std::string& path, std::string* token, std::string* error) {
-  if (path.empty()) {
-    token->clear();
-    return true;
-  }
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    *error = "admin.token_file: " + path + ": cannot open";
-    return false;
-  }
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  std::string t = ss.str();
-  while (!t.empty() && (t.back() == '\n' || t.back() == '\r' || t.back() == ' ')) t.pop_back();
-  if (t.empty() || t.size() > 4096) {
-    *error = "admin.token_file: " + path + ": empty or longer than 4096 bytes";
-    return false;
-  }
-  for (char c : t) {
-    if (static_cast<unsigned char>(c) <= 0x20 || static_cast<unsigned char>(c) >= 0x7f) {
-      *error = "admin.token_file: " + path + ": the token must be printable ASCII without spaces";
-      return false;
-    }
-  }
-  *token = std::move(t);
-  return true;
-}
-
 bool ConstantTimeEquals(std::string_view a, std::string_view b) {
   if (a.size() != b.size()) return false;
   unsigned char diff = 0;
@@ -112,6 +85,10 @@ net::ServerOptions AuthServerOptions(const Config& c) {
   o.header_timeout = std::chrono::milliseconds(c.header_timeout_ms);
   o.idle_timeout = std::chrono::milliseconds(c.idle_timeout_ms);
   o.max_connections = (c.max_connections + c.io_threads - 1) / c.io_threads;
+  // Past the limit, idle keep-alive and slow connections make room for new ones (as nginx
+  // reuses its keep-alive connections), so that a flood of idle connections cannot lock the
+  // proxy out.
+  o.evict_when_full = true;
   o.max_pipelined = c.max_pipelined;
   o.buffer_count = 1024;
   o.buffer_size = 4096;
@@ -127,9 +104,13 @@ net::ServerOptions AdminServerOptions(const Config& c) {
   o.limits.max_headers = 64;
   o.limits.max_body_bytes = 4096;
   o.discard_body = false;
-  o.header_timeout = std::chrono::milliseconds(c.header_timeout_ms);
-  o.idle_timeout = std::chrono::milliseconds(c.idle_timeout_ms);
-  o.max_connections = 64;
+  // Under a connection flood the operator must still get through (POST /revoke, probes): a
+  // short header timeout, and beyond max_connections the oldest idle or slow connection is
+  // evicted for the new one (ServerOptions::evict_when_full).
+  o.header_timeout = std::chrono::milliseconds(c.admin_header_timeout_ms);
+  o.idle_timeout = std::chrono::milliseconds(c.admin_idle_timeout_ms);
+  o.max_connections = c.admin_max_connections;
+  o.evict_when_full = true;
   o.max_pipelined = 4;
   o.buffer_count = 64;
   o.buffer_size = 4096;
@@ -145,8 +126,7 @@ struct Daemon::Rep : public AdminApi {
   // the store whatever the order of destruction.
   struct RevokeOutcomes {
     struct Outcome {
-      Status status;
-      bool jti;
+      RevokeReply reply;
       RevokeDone done;
     };
     std::mutex mu;
@@ -227,7 +207,14 @@ struct Daemon::Rep : public AdminApi {
     auth.generation.fetch_add(1, std::memory_order_release);
   }
 
+  // Start, step by step; a step that fails says why and returns the exit code.
   int Start();
+  CheckResult OpenRevocationState();
+  CheckResult LoadTrust(Trust* trust);
+  void StartPipeline(const Trust& trust);
+  CheckResult OpenListenerSockets(std::vector<int>* auth_fds, std::vector<int>* admin_fds);
+  CheckResult StartIoThreads();
+  CheckResult StartAdmin();
   void Shutdown();
   void OnSignals();
   void BeginShutdown(const char* why);
@@ -237,53 +224,106 @@ struct Daemon::Rep : public AdminApi {
   std::string RenderMetrics() override;
   bool Reload(std::string* message) override;
   void Revoke(const RevokeRequest& r, RevokeDone done) override;
-  void CountRevocation(Status s, bool jti, std::string* message);
+  void CountRevocation(RevokeReply* reply);
+  // How long a jti revocation without the token's exp is kept: revocation.jti_retention_seconds,
+  // else the longest lifetime the policy accepts plus its leeway, else for ever.
+  int64_t JtiKeepUntil(int64_t now) const;
   void OnRevokeOutcomes();
   bool AdminTokenAccepts(bool present, std::string_view presented) override {
     if (admin_token.empty()) return true;
     return present && ConstantTimeEquals(presented, admin_token);
   }
+  bool MetricsNeedToken() override { return config.admin_protect_metrics; }
 };
 
 int Daemon::Rep::Start() {
+  auto refuse = [](const CheckResult& r) {
+    Log(LogLevel::kError, "{}", r.error);
+    return static_cast<int>(r.code);
+  };
   std::string err;
-  if (!net::CheckIoUringSupport(&err)) {
-    Log(LogLevel::kError, "{}", err);
-    return 1;
-  }
+  if (!net::CheckIoUringSupport(&err)) return refuse({kExitSystem, err});
   RaiseFdLimit();
-
-  if (!config.revocation_dir.empty()) {
-    RevocationOptions ro;
-    ro.dir = config.revocation_dir;
-    ro.create_if_missing = true;
-    ro.leeway_s = config.revocation_leeway_s;
-    ro.target_fpr = config.revocation_target_fpr;
-    ro.initial_capacity = config.revocation_initial_capacity;
-    Result<std::unique_ptr<RevocationStore>> r = RevocationStore::Open(ro, &err);
-    if (!r.ok()) {
-      Log(LogLevel::kError, "revocation.dir {}: {}", config.revocation_dir,
-          err.empty() ? std::string(ToString(r.status())) : err);
-      return 1;
-    }
-    store = std::move(r).value();
-    const RevocationStats st = store->Stats();
-    Log(LogLevel::kInfo, "revocation state {}: {} jti revocations, {} subject watermarks, recovered in {:.3f} s",
-        config.revocation_dir, st.jti_revocations, st.subject_watermarks, st.recovery.seconds);
-  }
-
+  for (const std::string& w : ConfigWarnings(config)) Log(LogLevel::kWarning, "{}", w);
+  if (CheckResult r = OpenRevocationState(); !r.ok()) return refuse(r);
   Trust trust;
-  if (!BuildTrust(config, store.get(), &trust, &err)) {
-    Log(LogLevel::kError, "{}", err);
-    return 1;
+  if (CheckResult r = LoadTrust(&trust); !r.ok()) return refuse(r);
+  StartPipeline(trust);
+  std::vector<int> auth_fds, admin_fds;
+  if (CheckResult r = OpenListenerSockets(&auth_fds, &admin_fds); !r.ok()) return refuse(r);
+  // The servers own the sockets from here on.
+  const net::ServerOptions so = AuthServerOptions(config);
+  const size_t completion_capacity =
+      std::clamp<size_t>(NextPowerOfTwo(so.max_connections * so.max_pipelined), 1024, 65536);
+  for (unsigned i = 0; i < config.io_threads; ++i) {
+    auto t = std::make_unique<IoThread>();
+    t->handler = std::make_unique<AuthHandler>(&auth, completion_capacity);
+    net::ServerOptions o = so;
+    o.name = "auth/" + std::to_string(i);
+    t->server = std::make_unique<net::HttpServer>(o, auth_fds[i], t->handler.get());
+    io.push_back(std::move(t));
   }
-  if (!ReadAdminToken(config.admin_token_file, &admin_token, &err)) {
-    Log(LogLevel::kError, "{}", err);
-    return 1;
+  admin_handler = std::make_unique<AdminHandler>(this);
+  admin = std::make_unique<net::HttpServer>(AdminServerOptions(config), admin_fds[0],
+                                            admin_handler.get());
+  CheckResult r = StartIoThreads();
+  if (r.ok()) r = StartAdmin();
+  if (!r.ok()) {
+    Shutdown();
+    return refuse(r);
   }
-  keys = trust.keys;
-  trust_summary = trust.summary;
 
+  ready.store(true, std::memory_order_release);
+  const std::string status = "auth " + net::FormatSocketAddress(auth_bound) + ", admin " +
+                             net::FormatSocketAddress(admin_bound) + ", " + trust_summary;
+  Log(LogLevel::kInfo, "ready: {}; {} I/O thread(s), {} worker(s), cache {}",
+      status, config.io_threads, pipeline->stats().workers,
+      cache ? std::to_string(config.cache_entries) + " entries" : std::string("off"));
+  Notify("READY=1\nSTATUS=serving: " + status);
+  admin->Run();
+  Shutdown();
+  return kExitOk;
+}
+
+CheckResult Daemon::Rep::OpenRevocationState() {
+  if (config.revocation_dir.empty()) return {};
+  RevocationOptions ro;
+  ro.dir = config.revocation_dir;
+  ro.create_if_missing = true;
+  ro.leeway_s = config.revocation_leeway_s;
+  ro.target_fpr = config.revocation_target_fpr;
+  ro.initial_capacity = config.revocation_initial_capacity;
+  std::string err;
+  Result<std::unique_ptr<RevocationStore>> r = RevocationStore::Open(ro, &err);
+  if (!r.ok()) {
+    return {kExitState, "revocation.dir " + config.revocation_dir + ": " +
+                            (err.empty() ? std::string(ToString(r.status())) : err)};
+  }
+  store = std::move(r).value();
+  const RevocationStats st = store->Stats();
+  Log(LogLevel::kInfo,
+      "revocation state {}: {} jti revocations ({} of them from the older (jti, exp) format), "
+      "{} subject watermarks, recovered in {:.3f} s",
+      config.revocation_dir, st.jti_revocations, st.legacy_revocations, st.subject_watermarks,
+      st.recovery.seconds);
+  return {};
+}
+
+CheckResult Daemon::Rep::LoadTrust(Trust* trust) {
+  std::string err;
+  if (!BuildTrust(config, store.get(), trust, &err)) return {kExitKeys, err};
+  std::vector<std::string> warnings;
+  if (CheckResult r = ReadAdminToken(config.admin_token_file, &admin_token, &warnings);
+      !r.ok()) {
+    return r;
+  }
+  for (const std::string& w : warnings) Log(LogLevel::kWarning, "{}", w);
+  keys = trust->keys;
+  trust_summary = trust->summary;
+  return {};
+}
+
+void Daemon::Rep::StartPipeline(const Trust& trust) {
   if (config.cache_entries > 0) {
     CacheOptions co;
     co.capacity = config.cache_entries;
@@ -312,38 +352,29 @@ int Daemon::Rep::Start() {
   PublishVerifier(trust.verifier);
   current_binding = trust.binding;
   PublishBinding(trust.binding);
+}
 
-  // Listeners.
+CheckResult Daemon::Rep::OpenListenerSockets(std::vector<int>* auth_fds,
+                                             std::vector<int>* admin_fds) {
+  constexpr int kAuthBacklog = 4096;
+  constexpr int kAdminBacklog = 128;
   net::SocketAddress auth_addr, admin_addr;
-  std::vector<int> auth_fds, admin_fds;
+  std::string err;
   if (!net::ParseSocketAddress(config.auth_listen, &auth_addr, &err) ||
-      !net::OpenListeners(auth_addr, static_cast<int>(config.io_threads), 4096, &auth_fds,
+      !net::OpenListeners(auth_addr, static_cast<int>(config.io_threads), kAuthBacklog, auth_fds,
                           &auth_bound, &err)) {
-    Log(LogLevel::kError, "auth.listen {}: {}", config.auth_listen, err);
-    return 1;
+    return {kExitSystem, "auth.listen " + config.auth_listen + ": " + err};
   }
   if (!net::ParseSocketAddress(config.admin_listen, &admin_addr, &err) ||
-      !net::OpenListeners(admin_addr, 1, 128, &admin_fds, &admin_bound, &err)) {
-    for (int fd : auth_fds) ::close(fd);
-    Log(LogLevel::kError, "admin.listen {}: {}", config.admin_listen, err);
-    return 1;
+      !net::OpenListeners(admin_addr, 1, kAdminBacklog, admin_fds, &admin_bound, &err)) {
+    for (int fd : *auth_fds) ::close(fd);
+    return {kExitSystem, "admin.listen " + config.admin_listen + ": " + err};
   }
+  return {};
+}
 
-  // I/O threads: each creates its ring on its own thread (single issuer).
-  const net::ServerOptions so = AuthServerOptions(config);
-  const size_t completion_capacity =
-      std::clamp<size_t>(NextPowerOfTwo(so.max_connections * so.max_pipelined), 1024, 65536);
-  for (unsigned i = 0; i < config.io_threads; ++i) {
-    auto t = std::make_unique<IoThread>();
-    t->handler = std::make_unique<AuthHandler>(&auth, completion_capacity);
-    net::ServerOptions o = so;
-    o.name = "auth/" + std::to_string(i);
-    t->server = std::make_unique<net::HttpServer>(o, auth_fds[i], t->handler.get());
-    io.push_back(std::move(t));
-  }
-  admin_handler = std::make_unique<AdminHandler>(this);
-  admin = std::make_unique<net::HttpServer>(AdminServerOptions(config), admin_fds[0],
-                                            admin_handler.get());
+// Each I/O thread creates its ring on its own thread (single issuer).
+CheckResult Daemon::Rep::StartIoThreads() {
   for (auto& t : io) {
     std::future<std::string> result = t->init.get_future();
     IoThread* raw = t.get();
@@ -360,38 +391,23 @@ int Daemon::Rep::Start() {
       raw->done.store(true, std::memory_order_release);
     });
     const std::string e = result.get();
-    if (!e.empty()) {
-      Log(LogLevel::kError, "auth listener: {}", e);
-      Shutdown();
-      return 1;
-    }
+    if (!e.empty()) return {kExitSystem, "auth listener: " + e};
   }
-  if (!admin->Init(&err)) {
-    Log(LogLevel::kError, "admin listener: {}", err);
-    Shutdown();
-    return 1;
-  }
+  return {};
+}
+
+CheckResult Daemon::Rep::StartAdmin() {
+  std::string err;
+  if (!admin->Init(&err)) return {kExitSystem, "admin listener: " + err};
   admin->WatchFd(signal_fd, [this] { OnSignals(); });
   if (store) {
     revoke_outcomes->fd = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     if (revoke_outcomes->fd < 0) {
-      Log(LogLevel::kError, "eventfd: {}", std::strerror(errno));
-      Shutdown();
-      return 1;
+      return {kExitSystem, std::string("eventfd: ") + std::strerror(errno)};
     }
     admin->WatchFd(revoke_outcomes->fd, [this] { OnRevokeOutcomes(); });
   }
-
-  ready.store(true, std::memory_order_release);
-  const std::string status = "auth " + net::FormatSocketAddress(auth_bound) + ", admin " +
-                             net::FormatSocketAddress(admin_bound) + ", " + trust_summary;
-  Log(LogLevel::kInfo, "ready: {}; {} I/O thread(s), {} worker(s), cache {}",
-      status, config.io_threads, pipeline->stats().workers,
-      cache ? std::to_string(config.cache_entries) + " entries" : std::string("off"));
-  Notify("READY=1\nSTATUS=serving: " + status);
-  admin->Run();
-  Shutdown();
-  return 0;
+  return {};
 }
 
 void Daemon::Rep::BeginShutdown(const char* why) {
@@ -508,11 +524,17 @@ bool Daemon::Rep::Reload(std::string* message) {
   merged.required_claims = next.required_claims;
   merged.max_token_bytes = next.max_token_bytes;
   merged.admin_token_file = next.admin_token_file;
+  merged.revocation_jti_retention_s = next.revocation_jti_retention_s;
+  merged.admin_protect_metrics = next.admin_protect_metrics;
   if (!ValidateConfig(merged, &err)) return fail(err);
   Trust trust;
   if (!BuildTrust(merged, store.get(), &trust, &err)) return fail(err);
   std::string token;
-  if (!ReadAdminToken(merged.admin_token_file, &token, &err)) return fail(err);
+  std::vector<std::string> warnings;
+  if (CheckResult r = ReadAdminToken(merged.admin_token_file, &token, &warnings); !r.ok()) {
+    return fail(r.error);
+  }
+  for (const std::string& w : warnings) Log(LogLevel::kWarning, "reload: {}", w);
 
   // Swap. With several issuers the binding first becomes the union of old and new, so that
   // tokens verified by either verifier during the swap are attributed; then the new one.
@@ -552,42 +574,78 @@ bool Daemon::Rep::Reload(std::string* message) {
   return true;
 }
 
+int64_t Daemon::Rep::JtiKeepUntil(int64_t now) const {
+  int64_t retention = 0;  // for ever
+  if (config.revocation_jti_retention_s) {
+    retention = *config.revocation_jti_retention_s;
+  } else if (config.max_lifetime_s > 0) {
+    // A token valid now has exp <= iat + max_lifetime <= now + leeway + max_lifetime.
+    retention = config.max_lifetime_s + config.leeway_s;
+  }
+  int64_t until = 0;
+  if (retention == 0 || __builtin_add_overflow(now, retention, &until)) {
+    return RevocationStore::kNoExp;
+  }
+  return until;
+}
+
 void Daemon::Rep::Revoke(const RevokeRequest& r, RevokeDone done) {
+  RevokeReply reply;
+  reply.jti = r.kind == RevokeRequest::Kind::kJti;
   if (!store) {
-    done(Status::kInternalError, kRevocationNotConfigured);
+    reply.status = Status::kInternalError;
+    reply.message = kRevocationNotConfigured;
+    done(reply);
     return;
   }
-  const bool jti = r.kind == RevokeRequest::Kind::kJti;
-  const Revocation rev =
-      jti ? Revocation::Jti(r.id, "", r.value) : Revocation::Subject(r.id, r.value, r.iss);
+  const int64_t now = static_cast<int64_t>(std::time(nullptr));
+  Revocation rev;
+  if (reply.jti) {
+    if (r.has_value && r.value < now - config.leeway_s) {
+      // A token with this exp is rejected as expired: revoking it would change nothing, and
+      // an operator who typed the wrong exp must not be told the token is revoked.
+      reply.status = Status::kExpired;
+      reply.message = "exp " + std::to_string(r.value) + " has passed (now " +
+                      std::to_string(now) + "); omit exp to revoke the jti whatever its exp";
+      done(reply);
+      return;
+    }
+    reply.kept_until = r.has_value ? r.value : JtiKeepUntil(now);
+    rev = Revocation::Jti(r.id, r.iss, reply.kept_until);
+  } else {
+    rev = Revocation::Subject(r.id, r.value, r.iss);
+  }
   // The commit thread calls this once the revocation is durable (or the store failed): hand
   // the outcome to the admin thread.
   std::shared_ptr<RevokeOutcomes> outcomes = revoke_outcomes;
-  auto on_durable = [outcomes, jti, done](Status s) {
+  auto on_durable = [outcomes, reply, done](Status s) {
     {
       std::lock_guard<std::mutex> l(outcomes->mu);
-      outcomes->ready.push_back({s, jti, done});
+      outcomes->ready.push_back({reply, done});
+      outcomes->ready.back().reply.status = s;
     }
     const uint64_t one = 1;
     ssize_t unused = ::write(outcomes->fd, &one, sizeof one);
     (void)unused;  // EAGAIN only when the counter is saturated: still readable
   };
-  const Status s = store->RevokeAsync({&rev, 1}, std::move(on_durable));
-  if (s == Status::kOk) return;  // answered by OnRevokeOutcomes
-  std::string message;
-  CountRevocation(s, jti, &message);
-  done(s, message);
+  reply.status = store->RevokeAsync({&rev, 1}, std::move(on_durable));
+  if (reply.status == Status::kOk) return;  // answered by OnRevokeOutcomes
+  CountRevocation(&reply);
+  done(reply);
 }
 
-void Daemon::Rep::CountRevocation(Status s, bool jti, std::string* message) {
-  if (s == Status::kOk) {
-    ++(jti ? revoked_jti : revoked_subject);
+void Daemon::Rep::CountRevocation(RevokeReply* reply) {
+  if (reply->status == Status::kOk) {
+    ++(reply->jti ? revoked_jti : revoked_subject);
     return;
   }
   ++revoke_failures;
-  *message = s == Status::kInternalError ? store->last_error() : std::string(ToString(s));
-  if (message->empty()) *message = "revocation store failure";
-  Log(LogLevel::kError, "revoke failed: {}", *message);
+  if (reply->status == Status::kInternalError) {
+    reply->message = store->last_error();
+    if (reply->message.empty()) reply->message = "revocation store failure";
+  }
+  Log(LogLevel::kError, "revoke failed: {}{}{}", ToString(reply->status),
+      reply->message.empty() ? "" : ": ", reply->message);
 }
 
 void Daemon::Rep::OnRevokeOutcomes() {
@@ -600,9 +658,8 @@ void Daemon::Rep::OnRevokeOutcomes() {
     outcomes.swap(revoke_outcomes->ready);
   }
   for (RevokeOutcomes::Outcome& o : outcomes) {
-    std::string message;
-    CountRevocation(o.status, o.jti, &message);
-    o.done(o.status, message);
+    CountRevocation(&o.reply);
+    o.done(o.reply);
   }
 }
 
@@ -738,6 +795,12 @@ std::string Daemon::Rep::RenderMetrics() {
     m.Sample("jwtgate_connections_rejected_total", {{"listener", l.name}},
              sum(l, [](const net::ServerStats& s) { return s.connections_rejected.load(std::memory_order_relaxed); }));
   }
+  m.Family("jwtgate_connections_evicted_total", "counter",
+           "Idle or slow connections closed to make room for a new one at the connection limit.");
+  for (const Listener& l : listeners) {
+    m.Sample("jwtgate_connections_evicted_total", {{"listener", l.name}},
+             sum(l, [](const net::ServerStats& s) { return s.connections_evicted.load(std::memory_order_relaxed); }));
+  }
   m.Family("jwtgate_http_requests_total", "counter", "HTTP requests parsed.");
   for (const Listener& l : listeners) {
     m.Sample("jwtgate_http_requests_total", {{"listener", l.name}},
@@ -804,7 +867,7 @@ int Daemon::Run() {
   rep_->signal_fd = ::signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
   if (rep_->signal_fd < 0) {
     Log(LogLevel::kError, "signalfd: {}", std::strerror(errno));
-    return 1;
+    return kExitSystem;
   }
   return rep_->Start();
 }

@@ -29,9 +29,9 @@ class Daemon {
   Daemon(const Daemon&) = delete;
   Daemon& operator=(const Daemon&) = delete;
 
-  // Runs until shut down; returns the process exit status (0 after a graceful drain, 1 when it
-  // cannot start). REQUIRES: SIGHUP, SIGTERM, SIGINT are blocked in every thread (main does
-  // this before anything starts a thread).
+  // Runs until shut down; returns the process exit status: 0 after a graceful drain, else the
+  // class of what kept it from starting (daemon/startup.h). REQUIRES: SIGHUP, SIGTERM, SIGINT
+  // are blocked in every thread (main does this before anything starts a thread).
   int Run();
 
   struct Rep;

@@ -4,31 +4,58 @@
 //   jwtgated --config FILE [--auth-listen ADDR] [--admin-listen ADDR] [--workers N]
 //            [--io-threads N] [--cache-entries N] [--revocation-dir DIR] [--check-config]
 //
-// Exit status: 0 after a graceful shutdown or a passing --check-config, 1 when it cannot start,
-// 2 on a usage or configuration error.
+// Exit status: one per class of error, the same under --check-config as for a start
+// (daemon/startup.h): 0 ok, 2 command line, 3 configuration file, 4 key material (key files,
+// admin token file), 5 revocation state, 6 system (io_uring, listener addresses).
 #include <CLI/CLI.hpp>
 #include <signal.h>
 
 #include <string>
+#include <vector>
 
 #include "daemon/config.h"
 #include "daemon/daemon.h"
 #include "daemon/log.h"
-#include "daemon/trust.h"
+#include "daemon/startup.h"
 
 namespace {
 
-constexpr int kExitStartFailure = 1;
-constexpr int kExitUsage = 2;
+using jwtgate::daemon::Log;
+using jwtgate::daemon::LogLevel;
+
+constexpr char kExitStatusHelp[] =
+    "Exit status (the same under --check-config as for a start):\n"
+    "  0  ok: a graceful shutdown, or a configuration that passed every check\n"
+    "  2  command line\n"
+    "  3  configuration file: unreadable, not YAML, unknown key, wrong type, out of range,\n"
+    "     an admin listener off loopback without admin.token_file\n"
+    "  4  key material: a jwks_file or admin.token_file missing, unreadable, invalid, or\n"
+    "     readable by every user\n"
+    "  5  revocation state: revocation.dir cannot be created or written, or does not recover\n"
+    "  6  system: io_uring unavailable, a listener address that cannot be bound\n";
+
+int CheckOnly(const jwtgate::daemon::Config& config, const std::string& path) {
+  std::string summary;
+  std::vector<std::string> warnings;
+  const jwtgate::daemon::CheckResult r = jwtgate::daemon::CheckStartup(config, &summary, &warnings);
+  for (const std::string& w : warnings) Log(LogLevel::kWarning, "{}", w);
+  if (!r.ok()) {
+    Log(LogLevel::kError, "{}", r.error);
+    return r.code;
+  }
+  Log(LogLevel::kInfo, "{}: configuration ok: {}", path, summary);
+  return jwtgate::daemon::kExitOk;
+}
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  using jwtgate::daemon::Log;
-  using jwtgate::daemon::LogLevel;
+  using jwtgate::daemon::kExitConfig;
+  using jwtgate::daemon::kExitUsage;
 
   CLI::App app{"jwtgated: JWT verification for reverse proxies (auth_request, ext_authz, "
                "ForwardAuth)"};
+  app.footer(kExitStatusHelp);
   std::string config_path;
   bool check_only = false;
   jwtgate::daemon::ConfigOverrides o;
@@ -37,7 +64,8 @@ int main(int argc, char** argv) {
   size_t cache_entries = 0;
   app.add_option("-c,--config", config_path, "YAML configuration file")->required();
   app.add_flag("-t,--check-config", check_only,
-               "Check the configuration and the key files, then exit (0 when valid)");
+               "Run every check of a start (configuration, key files, admin token, revocation "
+               "state, io_uring) short of binding the listeners, then exit (0 when valid)");
   CLI::Option* o_auth = app.add_option("--auth-listen", auth_listen,
                                        "Auth listener address (overrides auth.listen)");
   CLI::Option* o_admin = app.add_option("--admin-listen", admin_listen,
@@ -67,22 +95,14 @@ int main(int argc, char** argv) {
   std::string error;
   if (!jwtgate::daemon::LoadConfigFile(config_path, &config, &error)) {
     Log(LogLevel::kError, "{}", error);
-    return kExitUsage;
+    return kExitConfig;
   }
   jwtgate::daemon::ApplyOverrides(o, &config);
   if (!jwtgate::daemon::ValidateConfig(config, &error)) {
     Log(LogLevel::kError, "{}", error);
-    return kExitUsage;
+    return kExitConfig;
   }
-  if (check_only) {
-    jwtgate::daemon::Trust trust;
-    if (!jwtgate::daemon::BuildTrust(config, nullptr, &trust, &error)) {
-      Log(LogLevel::kError, "{}", error);
-      return kExitUsage;
-    }
-    Log(LogLevel::kInfo, "{}: configuration ok: {}", config_path, trust.summary);
-    return 0;
-  }
+  if (check_only) return CheckOnly(config, config_path);
 
   // Signals are taken from a signalfd on the main thread; block them before any thread starts
   // so that every thread inherits the mask.
@@ -96,6 +116,5 @@ int main(int argc, char** argv) {
   signal(SIGUSR1, SIG_IGN);  // no log files to reopen: logs go to stderr
 
   jwtgate::daemon::Daemon daemon(std::move(config), o, config_path);
-  const int rc = daemon.Run();
-  return rc == 0 ? 0 : kExitStartFailure;
+  return daemon.Run();
 }

@@ -142,7 +142,9 @@ bool BuildTrust(const Config& config, const RevocationCheck* revocation, Trust* 
   vo.policy.require_exp = config.require_exp;
   vo.policy.max_lifetime_s = config.max_lifetime_s;
   vo.policy.required_claims = config.required_claims;
-  vo.limits.max_token_bytes = config.max_token_bytes;
+  // The decoded caps follow the token cap: a correctly signed token within max_token_bytes
+  // must not be refused as payload_too_large.
+  vo.limits = Limits::ForTokenBytes(config.max_token_bytes);
   if (!config.algorithms.empty()) {
     AlgSet allowed;
     bool usable = false;

@@ -81,6 +81,20 @@ std::string FormatSocketAddress(const SocketAddress& addr) {
   return std::string(buf) + ":" + std::to_string(ntohs(sa->sin_port));
 }
 
+bool IsLoopback(const SocketAddress& addr) {
+  if (addr.storage.ss_family == AF_INET) {
+    const auto* sa = reinterpret_cast<const sockaddr_in*>(&addr.storage);
+    return (ntohl(sa->sin_addr.s_addr) >> 24) == 127;
+  }
+  if (addr.storage.ss_family == AF_INET6) {
+    const auto* sa = reinterpret_cast<const sockaddr_in6*>(&addr.storage);
+    const in6_addr& a = sa->sin6_addr;
+    if (IN6_IS_ADDR_LOOPBACK(&a)) return true;
+    return IN6_IS_ADDR_V4MAPPED(&a) && a.s6_addr[12] == 127;
+  }
+  return false;
+}
+
 bool OpenListeners(const SocketAddress& addr, int count, int backlog, std::vector<int>* fds,
                    SocketAddress* bound, std::string* error) {
   fds->clear();

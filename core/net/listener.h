@@ -23,6 +23,10 @@ bool ParseSocketAddress(std::string_view text, SocketAddress* out, std::string* 
 // "127.0.0.1:9090" / "[::1]:9090".
 std::string FormatSocketAddress(const SocketAddress& addr);
 
+// True for an address only this host can reach: 127.0.0.0/8, ::1, and ::ffff:127.0.0.0/104.
+// False for the wildcards (0.0.0.0, ::), which listen on every interface.
+bool IsLoopback(const SocketAddress& addr);
+
 // Opens `count` listening TCP sockets on `addr` (SO_REUSEADDR; SO_REUSEPORT when count > 1, so
 // that each I/O thread accepts on its own socket and the kernel spreads connections). With
 // port 0, the first socket picks the port and the others bind the same one. `bound` receives

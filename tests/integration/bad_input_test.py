@@ -8,7 +8,6 @@ Usage: bad_input_test.py --daemon PATH --cli PATH
 """
 import argparse
 import os
-import resource
 import signal
 import socket
 import struct
@@ -16,7 +15,8 @@ import threading
 import time
 
 from harness import (Conn, Daemon, Keys, TestFailure, build_request, check, hs256_secret,
-                     hs256_token, http, log, metric_value, read_response, run_test, send_raw)
+                     hs256_token, http, log, metric_value, raise_nofile, read_response, run_test,
+                     send_raw)
 
 ISS = "https://issuer.test"
 MAX_CONNECTIONS = 2500
@@ -60,12 +60,7 @@ def main():
 
 
 def scenario(tmp, args):
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    need = MAX_CONNECTIONS + 1000
-    if soft < need:
-        if hard != resource.RLIM_INFINITY and hard < need:
-            raise TestFailure(f"RLIMIT_NOFILE hard limit {hard} < {need}: cannot open the idle connections")
-        resource.setrlimit(resource.RLIMIT_NOFILE, (need, hard))
+    raise_nofile(MAX_CONNECTIONS + 1000)
     keys = Keys(args.cli, tmp)
     priv, jwks = keys.keygen("HS256", "h1", "keys.jwks")
     secret = hs256_secret(priv)
@@ -231,13 +226,21 @@ def checks(d, tok):
     text = d.metrics()
     active = metric_value(text, "jwtgate_connections_active", {"listener": "auth"})
     check(active is not None and active >= IDLE_CONNECTIONS, f"active connections {active}")
-    # Beyond the limit: closed as soon as accepted.
+    # Beyond the limit: the oldest idle connections are closed to make room (as nginx reuses
+    # keep-alive connections), never more than the limit stay open, and a new client is served.
     extra = []
     for _ in range(MAX_CONNECTIONS - IDLE_CONNECTIONS + 200):
         extra.append(socket.create_connection(("127.0.0.1", port), timeout=5))
     time.sleep(0.5)
-    rejected = metric_value(d.metrics(), "jwtgate_connections_rejected_total", {"listener": "auth"})
-    check(rejected is not None and rejected >= 150, f"connections over the limit not refused: {rejected}")
+    text = d.metrics()
+    evicted = metric_value(text, "jwtgate_connections_evicted_total", {"listener": "auth"})
+    active = metric_value(text, "jwtgate_connections_active", {"listener": "auth"})
+    check(evicted is not None and evicted >= 150, f"connections over the limit: {evicted} evicted")
+    check(active is not None and active <= MAX_CONNECTIONS, f"active connections {active}")
+    t0 = time.monotonic()
+    valid_ok(d, good)
+    full_latency = time.monotonic() - t0
+    check(full_latency < 1.0, f"a request at the connection limit took {full_latency:.3f} s")
     for s in idle + extra:
         s.close()
     time.sleep(0.5)
@@ -245,7 +248,8 @@ def checks(d, tok):
     grown = rss_idle - rss_before_idle
     check(grown < 48 << 20, f"{IDLE_CONNECTIONS} idle connections grew RSS by {grown >> 20} MiB")
     log(f"{IDLE_CONNECTIONS} idle connections: RSS +{grown / 1048576:.1f} MiB, a request "
-        f"meanwhile {busy_latency * 1000:.1f} ms; {int(rejected)} over the limit refused")
+        f"meanwhile {busy_latency * 1000:.1f} ms; {int(evicted)} idle ones evicted for newer "
+        f"ones at the limit, a request there {full_latency * 1000:.1f} ms")
 
     # --- Abrupt disconnects: mid-head, mid-body, and while the token is being verified.
     rss_before = d.rss()
@@ -263,10 +267,15 @@ def checks(d, tok):
             # A distinct token per request: a cache miss, so the close races the verification.
             s.sendall(build_request("GET", "/auth", [("Authorization", f"Bearer {tok(100 + i)}")]) * 4)
         s.close()
-    time.sleep(0.5)
-    valid_ok(d, good)
-    text = d.metrics()
-    active = metric_value(text, "jwtgate_connections_active", {"listener": "auth"})
+    # The resets are processed as they arrive; on a loaded machine that takes a moment.
+    deadline = time.monotonic() + 5.0
+    while True:
+        time.sleep(0.25)
+        valid_ok(d, good)
+        text = d.metrics()
+        active = metric_value(text, "jwtgate_connections_active", {"listener": "auth"})
+        if (active is not None and active <= 2) or time.monotonic() > deadline:
+            break
     check(active is not None and active <= 2, f"connections left after abrupt disconnects: {active}")
     in_flight = metric_value(text, "jwtgate_verify_in_flight")
     check(in_flight == 0, f"verifications left in flight: {in_flight}")

@@ -10,6 +10,7 @@ import hashlib
 import hmac
 import json
 import os
+import resource
 import shutil
 import signal
 import socket
@@ -245,6 +246,16 @@ def rss_bytes(pid):
             if line.startswith("VmRSS:"):
                 return int(line.split()[1]) * 1024
     return 0
+
+
+def raise_nofile(need):
+    """Raises this process's RLIMIT_NOFILE soft limit to at least `need` (thousands of sockets)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft >= need:
+        return
+    if hard != resource.RLIM_INFINITY and hard < need:
+        raise TestFailure(f"RLIMIT_NOFILE hard limit {hard} < {need}: cannot open the connections")
+    resource.setrlimit(resource.RLIMIT_NOFILE, (need, hard))
 
 
 def wait_port(port, timeout=10.0, proc=None):

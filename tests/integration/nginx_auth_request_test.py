@@ -78,7 +78,9 @@ def scenario(tmp, args):
     other_priv, _ = keys.keygen("ES256", "k1", "other.jwks")  # same kid, untrusted key
     stranger_priv, _ = keys.keygen("ES256", "k9", "stranger.jwks")
     token_file = os.path.join(tmp, "admin.token")
-    with open(token_file, "w") as f:
+    # Mode 0600: jwtgated refuses a token file every user of the host could read.
+    fd = os.open(token_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
         f.write(ADMIN_TOKEN + "\n")
     state = os.path.join(tmp, "revocations")
 
@@ -188,8 +190,10 @@ def run_checks(d, front, v):
     r = http(admin, "POST", "/revoke", [("Authorization", "Bearer wrong")], b'{"jti":"x","exp":1}')
     check(r.status == 401, f"/revoke with a wrong admin token: {r}")
     auth = [("Authorization", f"Bearer {ADMIN_TOKEN}")]
-    r = http(admin, "POST", "/revoke", auth, b'{"jti":"x"}')
-    check(r.status == 400, f"/revoke with a bad body: {r}")
+    r = http(admin, "POST", "/revoke", auth, b'{"jti":""}')
+    check(r.status == 400, f"/revoke with an empty jti: {r}")
+    r = http(admin, "POST", "/revoke", auth, b'{"exp":1}')
+    check(r.status == 400, f"/revoke without a jti or sub: {r}")
     r = http(admin, "POST", "/revoke", auth, b'{"jti":"x","exp":1,"extra":2}')
     check(r.status == 400, f"/revoke with an unknown member: {r}")
 

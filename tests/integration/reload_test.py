@@ -144,7 +144,7 @@ def scenario(tmp, args):
 
     toks = {"A": tokens(priv_a, "ka", 3), "B": tokens(priv_b, "kb", 3), "C": tokens(priv_c, "kc", 2)}
 
-    # --check-config: 0 for a valid file, 2 with a message otherwise.
+    # --check-config: 0 for a valid file; 3 (configuration) or 4 (key material) with a message.
     d = Daemon(args.daemon, tmp, lambda d, extra="": config_text(d, live, extra, args.inline))
     r = subprocess.run([args.daemon, "--check-config", "--config", d.config_path],
                        capture_output=True, text=True)
@@ -152,7 +152,7 @@ def scenario(tmp, args):
     d.write_config(extra="bogus_key: 1")
     r = subprocess.run([args.daemon, "--check-config", "--config", d.config_path],
                        capture_output=True, text=True)
-    check(r.returncode == 2 and "bogus_key (line" in r.stderr and "unknown key" in r.stderr,
+    check(r.returncode == 3 and "bogus_key (line" in r.stderr and "unknown key" in r.stderr,
           f"--check-config on an unknown key: {r.returncode} {r.stderr}")
     broken = os.path.join(tmp, "broken.jwks")
     write_atomic(broken, '{"keys":[{"kty":"EC","crv":"P-256","x":"AAAA","y":"AAAA"}]}')
@@ -160,9 +160,10 @@ def scenario(tmp, args):
     write_atomic(bad_cfg, config_text(d, broken, inline=args.inline))
     r = subprocess.run([args.daemon, "--check-config", "--config", bad_cfg],
                        capture_output=True, text=True)
-    check(r.returncode == 2 and "broken.jwks" in r.stderr, f"--check-config on a bad JWKS: {r.returncode} {r.stderr}")
+    check(r.returncode == 4 and "broken.jwks" in r.stderr,
+          f"--check-config on a bad JWKS: {r.returncode} {r.stderr}")
     d.write_config()
-    log("--check-config: valid 0; unknown key and bad JWKS 2 with the file and line")
+    log("--check-config: valid 0; unknown key 3, bad JWKS 4, with the file and line")
 
     sock, sock_path = notify_socket(tmp)
     d.env = {"NOTIFY_SOCKET": sock_path}

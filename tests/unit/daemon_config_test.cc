@@ -340,3 +340,138 @@ TEST_CASE("daemon trust: refuses ambiguous or unusable key sets", "[daemon_confi
   CHECK_FALSE(jwtgate::daemon::BuildTrust(c, nullptr, &t, &error));
   CHECK_THAT(error, Catch::Matchers::Contains("verify.algorithms"));
 }
+
+TEST_CASE("daemon config: an admin listener off loopback needs a token file", "[daemon_config]") {
+  // Regression: 0.0.0.0 without admin.token_file started silently, with unauthenticated
+  // POST /revoke and /reload on every interface.
+  struct Row {
+    const char* listen;
+    bool token;
+    bool accepted;
+    bool warned;
+  };
+  const Row rows[] = {
+      {"0.0.0.0:9091", false, false, false},   {"'[::]:9091'", false, false, false},
+      {"192.0.2.10:9091", false, false, false}, {"'[2001:db8::1]:9091'", false, false, false},
+      {"127.0.0.1:9091", false, true, false},   {"127.3.2.1:9091", false, true, false},
+      {"'[::1]:9091'", false, true, false},     {"'[::ffff:127.0.0.1]:9091'", false, true, false},
+      {"0.0.0.0:9091", true, true, true},       {"192.0.2.10:9091", true, true, true},
+      {"127.0.0.1:9091", true, true, false},
+  };
+  for (const Row& r : rows) {
+    INFO(r.listen << (r.token ? " with" : " without") << " a token file");
+    const std::string yaml = std::string("issuers: [{jwks_file: k}]\nadmin:\n  listen: ") +
+                             r.listen + "\n" +
+                             (r.token ? "  token_file: /etc/jwtgate/admin.token\n" : "");
+    Config c;
+    std::string error;
+    CHECK(ParseConfig(yaml, &c, &error) == r.accepted);
+    if (!r.accepted) {
+      CHECK_THAT(error, Catch::Matchers::Contains(
+                            "is not a loopback address and admin.token_file is not set"));
+      continue;
+    }
+    const std::vector<std::string> warnings = jwtgate::daemon::ConfigWarnings(c);
+    CHECK(warnings.size() == (r.warned ? 1u : 0u));
+    if (r.warned) {
+      CHECK_THAT(warnings[0], Catch::Matchers::Contains("the admin API speaks plain HTTP"));
+    }
+  }
+  // The same rule holds after a --admin-listen override.
+  Config c;
+  std::string error;
+  REQUIRE(ParseConfig("issuers: [{jwks_file: k}]\n", &c, &error));
+  jwtgate::daemon::ConfigOverrides o;
+  o.admin_listen = "0.0.0.0:9091";
+  jwtgate::daemon::ApplyOverrides(o, &c);
+  CHECK_FALSE(jwtgate::daemon::ValidateConfig(c, &error));
+}
+
+TEST_CASE("daemon config: YAML nested past yaml-cpp's limit names the cause", "[daemon_config]") {
+  // Regression: a document nested 20,000 deep reported "line 1: bad file".
+  std::string error;
+  REQUIRE(ParseError(std::string(20000, '[') + std::string(20000, ']'), &error));
+  CHECK_THAT(error, Catch::Matchers::StartsWith("line 1: nested "));
+  CHECK_THAT(error, Catch::Matchers::Contains("levels deep"));
+  CHECK_THAT(error, !Catch::Matchers::Contains("bad file"));
+  TempDir dir;
+  Config c;
+  CHECK_FALSE(jwtgate::daemon::LoadConfigFile(dir.path(), &c, &error));
+  CHECK(error == dir.path() + ": is a directory, not a configuration file");
+}
+
+TEST_CASE("daemon config: admin and revocation keys added for operators", "[daemon_config]") {
+  Config c;
+  std::string error;
+  REQUIRE(ParseConfig(R"(
+issuers: [{jwks_file: k}]
+admin: {protect_metrics: true, max_connections: 512, header_timeout_ms: 500, idle_timeout_ms: 3000}
+revocation: {dir: /x, jti_retention_seconds: 7200}
+)",
+                      &c, &error));
+  CHECK(c.admin_protect_metrics);
+  CHECK(c.admin_max_connections == 512);
+  CHECK(c.admin_header_timeout_ms == 500);
+  CHECK(c.admin_idle_timeout_ms == 3000);
+  CHECK(c.revocation_jti_retention_s == 7200);
+  Config d;
+  REQUIRE(ParseConfig("issuers: [{jwks_file: k}]\n", &d, &error));
+  CHECK_FALSE(d.admin_protect_metrics);
+  CHECK(d.admin_max_connections == 256);
+  CHECK(d.admin_header_timeout_ms == 2000);
+  CHECK_FALSE(d.revocation_jti_retention_s.has_value());
+  CHECK(ParseError("issuers: [{jwks_file: k}]\nadmin: {max_connections: 2}\n", &error));
+  CHECK_THAT(error, Catch::Matchers::Contains("admin.max_connections (line 2): must be between 4"));
+  CHECK(ParseError("issuers: [{jwks_file: k}]\nrevocation: {jti_retention_seconds: -1}\n",
+                   &error));
+  CHECK_THAT(error, Catch::Matchers::Contains("revocation.jti_retention_seconds"));
+}
+
+TEST_CASE("daemon config: the example configuration parses", "[daemon_config]") {
+  Config c;
+  std::string error;
+  INFO(error);
+  CHECK(jwtgate::daemon::LoadConfigFile(
+      std::string(JWTGATE_TEST_DATA_DIR) + "/../scripts/deploy/jwtgated.yaml", &c, &error));
+  CHECK(c.admin_max_connections == 256);
+}
+
+TEST_CASE("daemon trust: max_token_bytes raises the decoded caps with it", "[daemon_config]") {
+  // Regression: verify.max_token_bytes above about 8.3 KiB had no effect: the decoded payload
+  // cap stayed at 6144 bytes and a correctly signed larger token got payload_too_large.
+  TempDir dir;
+  std::string priv;
+  const std::string jwks = dir.Write("a.jwks", Jwks(jwtgate::Alg::kES256, "k1", &priv));
+  Config c;
+  std::string error;
+  REQUIRE(ParseConfig("issuers: [{issuer: 'https://a', jwks_file: '" + jwks +
+                          "'}]\nverify: {max_token_bytes: 16384}\nhttp: {max_header_bytes: 32768}\n",
+                      &c, &error));
+  jwtgate::daemon::Trust trust;
+  INFO(error);
+  REQUIRE(jwtgate::daemon::BuildTrust(c, nullptr, &trust, &error));
+  auto signer = jwtgate::Signer::FromPem(priv, jwtgate::Alg::kES256);
+  REQUIRE(signer.ok());
+  const int64_t now = 1'800'000'000;
+  auto token_with = [&](size_t pad) {
+    const std::string claims = R"({"iss":"https://a","exp":1800000600,"pad":")" +
+                               std::string(pad, 'x') + "\"}";
+    auto t = signer->Sign(claims, "k1");
+    REQUIRE(t.ok());
+    return *t;
+  };
+  jwtgate::VerifyContext ctx;
+  const std::string large = token_with(11000);  // about 14.7 KiB encoded
+  REQUIRE(large.size() > 12000);
+  REQUIRE(large.size() <= 16384);
+  CHECK(trust.verifier->Verify(large, now, ctx, nullptr) == jwtgate::Status::kOk);
+  const std::string over = token_with(12500);
+  REQUIRE(over.size() > 16384);
+  CHECK(trust.verifier->Verify(over, now, ctx, nullptr) == jwtgate::Status::kTokenTooLarge);
+  const jwtgate::Limits l = jwtgate::Limits::ForTokenBytes(16384);
+  CHECK(l.max_payload_bytes == 12288);
+  CHECK(l.max_header_bytes == 2048);
+  constexpr jwtgate::Limits kDefault{};
+  CHECK(jwtgate::Limits::ForTokenBytes(8192).max_payload_bytes == kDefault.max_payload_bytes);
+  CHECK(jwtgate::Limits::ForTokenBytes(8192).max_header_bytes == kDefault.max_header_bytes);
+}

@@ -22,13 +22,27 @@
 
 namespace jwtgate {
 
-// Size caps. Every one is checked before the work it bounds.
+// Size caps. Every one is checked before the work it bounds. The decoded caps must be raised
+// with max_token_bytes, or a correctly signed token within max_token_bytes is refused as
+// payload_too_large: set them together with ForTokenBytes.
 struct Limits {
   size_t max_token_bytes = 8192;
   size_t max_header_bytes = 1024;   // decoded
   size_t max_payload_bytes = 6144;  // decoded
   size_t max_kid_bytes = 256;
   uint32_t max_json_depth = 16;     // header and payload
+
+  // Caps for tokens of up to `max_token_bytes`: the decoded payload may hold all a token of
+  // that size can carry (3/4 of it, base64url's ratio), the decoded header max(1 KiB, 1/8
+  // of it) (a header names an algorithm, a key id and a type: it stays small). Limits{} is
+  // ForTokenBytes(8192).
+  static constexpr Limits ForTokenBytes(size_t max_token_bytes) noexcept {
+    Limits l;
+    l.max_token_bytes = max_token_bytes;
+    l.max_payload_bytes = max_token_bytes / 4 * 3;
+    l.max_header_bytes = max_token_bytes / 8 > 1024 ? max_token_bytes / 8 : 1024;
+    return l;
+  }
 };
 
 struct VerifierOptions {

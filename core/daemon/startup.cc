@@ -1,0 +1,160 @@
+#include "daemon/startup.h"
+
+#include <dirent.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <memory>
+#include <sstream>
+
+#include "daemon/trust.h"
+#include "jwtgate/revocation.h"
+#include "net/uring_support.h"
+
+namespace jwtgate::daemon {
+namespace {
+
+constexpr size_t kMaxAdminTokenBytes = 4096;
+
+CheckResult Fail(ExitCode code, std::string message) { return {code, std::move(message)}; }
+
+std::string Mode(mode_t m) {
+  char buf[8];
+  std::snprintf(buf, sizeof buf, "%04o", static_cast<unsigned>(m & 07777));
+  return buf;
+}
+
+std::string ParentOf(const std::string& dir) {
+  std::string d = dir;
+  while (d.size() > 1 && d.back() == '/') d.pop_back();
+  const size_t slash = d.rfind('/');
+  if (slash == std::string::npos) return ".";
+  return slash == 0 ? "/" : d.substr(0, slash);
+}
+
+std::string NotWritable(const std::string& path) {
+  return path + " is not writable by this user (uid " + std::to_string(::geteuid()) + ")";
+}
+
+// Names in `dir` that RevocationStore::Open would take for logs or snapshots.
+bool HoldsRevocationFiles(const std::string& dir) {
+  std::unique_ptr<DIR, int (*)(DIR*)> d(::opendir(dir.c_str()), ::closedir);
+  if (!d) return false;
+  while (const dirent* e = ::readdir(d.get())) {
+    const std::string n = e->d_name;
+    const auto ends_with = [&n](const char* suffix) {
+      const size_t k = std::strlen(suffix);
+      return n.size() > k && n.compare(n.size() - k, k, suffix) == 0;
+    };
+    if (ends_with(".log") || ends_with(".snap")) return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+CheckResult ReadAdminToken(const std::string& path, std::string* token,
+                           std::vector<std::string>* warnings) {
+  token->clear();
+  if (path.empty()) return {};
+  const std::string where = "admin.token_file: " + path;
+  struct stat st;
+  if (::stat(path.c_str(), &st) != 0) {
+    return Fail(kExitKeys, where + ": cannot open: " + std::strerror(errno));
+  }
+  if (S_ISDIR(st.st_mode)) return Fail(kExitKeys, where + ": is a directory, not a token file");
+  if ((st.st_mode & S_IROTH) != 0) {
+    return Fail(kExitKeys, where + ": readable by every user of this host (mode " +
+                               Mode(st.st_mode) +
+                               "), who could then revoke and reload; chmod 600 " + path);
+  }
+  if ((st.st_mode & S_IRGRP) != 0 && warnings != nullptr) {
+    warnings->push_back(where + ": readable by its group (mode " + Mode(st.st_mode) +
+                        "); chmod 600 " + path + " unless the group is meant to use it");
+  }
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return Fail(kExitKeys, where + ": cannot open: " + std::strerror(errno));
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  std::string t = ss.str();
+  while (!t.empty() && (t.back() == '\n' || t.back() == '\r' || t.back() == ' ')) t.pop_back();
+  if (t.empty()) return Fail(kExitKeys, where + ": empty (the token is the file's first line)");
+  if (t.size() > kMaxAdminTokenBytes) {
+    return Fail(kExitKeys, where + ": longer than " + std::to_string(kMaxAdminTokenBytes) +
+                               " bytes");
+  }
+  for (char c : t) {
+    if (static_cast<unsigned char>(c) <= 0x20 || static_cast<unsigned char>(c) >= 0x7f) {
+      return Fail(kExitKeys, where + ": the token must be printable ASCII without spaces");
+    }
+  }
+  *token = std::move(t);
+  return {};
+}
+
+CheckResult CheckRevocationDir(const Config& config) {
+  const std::string& dir = config.revocation_dir;
+  if (dir.empty()) return {};
+  const std::string where = "revocation.dir " + dir;
+  struct stat st;
+  if (::stat(dir.c_str(), &st) != 0) {
+    if (errno != ENOENT) return Fail(kExitState, where + ": " + std::strerror(errno));
+    // Open creates the directory itself, not its parents.
+    const std::string parent = ParentOf(dir);
+    if (::stat(parent.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
+      return Fail(kExitState, where + ": cannot be created: its parent " + parent +
+                                  " is not an existing directory");
+    }
+    if (::access(parent.c_str(), W_OK | X_OK) != 0) {
+      return Fail(kExitState, where + ": cannot be created: " + NotWritable(parent));
+    }
+    return {};
+  }
+  if (!S_ISDIR(st.st_mode)) return Fail(kExitState, where + ": not a directory");
+  if (::access(dir.c_str(), W_OK | X_OK) != 0) {
+    return Fail(kExitState, where + ": " + NotWritable(dir));
+  }
+  if (::access((dir + "/STATE").c_str(), F_OK) != 0) {
+    if (HoldsRevocationFiles(dir)) {
+      return Fail(kExitState, where + ": holds revocation logs but no STATE file; a start "
+                                      "refuses to begin a new state over old revocations");
+    }
+    return {};  // a start creates the state
+  }
+  // Recovery, read-only: the checksums, a torn tail, corrupt records; the same options as a
+  // start. (A running daemon may hold the directory: reading needs no lock.)
+  RevocationOptions ro;
+  ro.dir = dir;
+  ro.create_if_missing = false;
+  ro.read_only = true;
+  ro.leeway_s = config.revocation_leeway_s;
+  ro.target_fpr = config.revocation_target_fpr;
+  std::string error;
+  Result<std::unique_ptr<RevocationStore>> r = RevocationStore::Open(ro, &error);
+  if (!r.ok()) {
+    return Fail(kExitState, where + ": " + (error.empty() ? std::string(ToString(r.status()))
+                                                         : error));
+  }
+  return {};
+}
+
+CheckResult CheckStartup(const Config& config, std::string* summary,
+                         std::vector<std::string>* warnings) {
+  for (std::string& w : ConfigWarnings(config)) warnings->push_back(std::move(w));
+  std::string error;
+  if (!net::CheckIoUringSupport(&error)) return Fail(kExitSystem, error);
+  if (CheckResult r = CheckRevocationDir(config); !r.ok()) return r;
+  Trust trust;
+  if (!BuildTrust(config, nullptr, &trust, &error)) return Fail(kExitKeys, error);
+  std::string token;
+  if (CheckResult r = ReadAdminToken(config.admin_token_file, &token, warnings); !r.ok()) {
+    return r;
+  }
+  *summary = trust.summary;
+  return {};
+}
+
+}  // namespace jwtgate::daemon
