@@ -502,6 +502,9 @@ bool Store::InsertJtiLocked(JtiKind kind, const Fingerprint& f, int64_t keep_unt
   int64_t old = 0;
   const bool existed = m->table().Find(f, &old);
   if (existed && old >= keep_until) return changed;
+  // An empty table is published as "nothing of this kind" (FilteredTable::ref): its first
+  // entry must republish the View.
+  changed |= m->size() == 0;
   bool added = false;
   // An existing entry's keep-until rises in place (relaxed store of the max, see
   // FingerprintTable::Insert); only a new key can change the published objects.
@@ -535,6 +538,7 @@ bool Store::ApplyLocked(const LogRecord& r, Retired* retired, bool* keep) {
         m = std::make_unique<ValueMap>(64, bits_per_key_);
         changed = true;
       }
+      changed |= m->size() == 0;  // published as empty until now (FilteredTable::ref)
       bool added = false;
       // An existing watermark rises in place (relaxed store of the max, see
       // FingerprintTable::Insert); only a new key can change the published objects.
@@ -1235,10 +1239,13 @@ void Store::LoadEntriesLocked(const DirImage& d) {
     });
   }
   line.Flush();
+  // Tables sized for records that had all expired stay empty: they are dropped.
   for (std::unique_ptr<ValueMap>& m : jtis_) {
+    if (m && m->size() == 0) m.reset();
     if (m) m->FinishLoad();
   }
   for (std::unique_ptr<ValueMap>& m : watermarks_) {
+    if (m && m->size() == 0) m.reset();
     if (m) m->FinishLoad();
   }
   RecountWindowsLocked();

@@ -414,6 +414,27 @@ TEST_CASE("Revocations kept for ever survive drops; others go with their window"
   CHECK(s->Stats().long_lived_revocations == 1);
 }
 
+TEST_CASE("A revocation after recovering only expired ones is in effect", "[revocation_store]") {
+  // Regression (fuzz_revocation_recovery): recovery sized a table for records that had all
+  // expired; it stayed empty, was published as "nothing of this kind", and the first new
+  // revocation went into it without republishing: acknowledged, and not in effect.
+  TempDir tmp;
+  RevocationOptions o = Options(tmp.state());
+  {
+    auto s = MustOpen(o);
+    REQUIRE(s->RevokeJti("old", kIss, kNow + 10) == Status::kOk);
+    REQUIRE(s->RevokeJti("old-any", "", kNow + 10) == Status::kOk);
+  }
+  o.now = kNow + 86400;
+  auto s = MustOpen(o);
+  CHECK(s->Stats().recovery.records_expired == 2);
+  CHECK(s->Stats().jti_revocations == 0);
+  REQUIRE(s->RevokeJti("new", kIss, o.now + 600) == Status::kOk);
+  REQUIRE(s->RevokeJti("new-any", "", o.now + 600) == Status::kOk);
+  CHECK(Revoked(*s, Token{"new", o.now + 600, "u", kIss}));
+  CHECK(Revoked(*s, Token{"new-any", o.now + 600, "u", "https://other.example"}));
+}
+
 TEST_CASE("Watermark retention drops old subject watermarks", "[revocation_store]") {
   TempDir tmp;
   RevocationOptions o = Options(tmp.state());
