@@ -36,6 +36,9 @@ import json
 import os
 import sys
 
+from jwtgate_results import (NotBenchmarkError, ResultsError, load_benchmark, median_entries,
+                             name_arg, time_ns)
+
 ALGS = {0: "HS256", 1: "RS256", 2: "ES256", 3: "EdDSA"}
 SUBMITTERS = [("bulk", "bulk"), ("pertoken", "per-token")]
 SCALING_TARGET = 1.9
@@ -50,41 +53,11 @@ def fail(message):
 
 def load(path):
     try:
-        with open(path) as f:
-            data = json.load(f)
-    except (OSError, ValueError) as e:
-        fail(f"cannot read {path}: {e}")
-    if not isinstance(data, dict) or not isinstance(data.get("benchmarks"), list):
+        return load_benchmark(path)
+    except NotBenchmarkError:
         fail(f"{path} is not a Google Benchmark JSON file (no 'benchmarks' list)")
-    return data
-
-
-def medians(benchmarks):
-    """run_name -> the median entry (aggregate when present, else the middle repetition)."""
-    agg, reps = {}, {}
-    for b in benchmarks:
-        if b.get("error_occurred"):
-            continue
-        name = b.get("run_name", b["name"])
-        if b.get("run_type") == "aggregate":
-            if b.get("aggregate_name") == "median":
-                agg[name] = b
-        else:
-            reps.setdefault(name, []).append(b)
-    out = dict(agg)
-    for name, runs in reps.items():
-        if name in out:
-            continue
-        runs = sorted(runs, key=lambda b: b.get("items_per_second", b.get("real_time", 0)))
-        out[name] = runs[len(runs) // 2]
-    return out
-
-
-def arg(name, key):
-    for part in name.split("/"):
-        if part.startswith(key + ":"):
-            return int(part.split(":", 1)[1])
-    return None
+    except ResultsError as e:
+        fail(str(e))
 
 
 def fmt_rate(x):
@@ -106,7 +79,7 @@ def main():
         fail(f"OUT_PREFIX {a.out_prefix} would overwrite the input {a.bench_json}; "
              "choose another prefix (e.g. pipeline_summary)")
     data = load(a.bench_json)
-    med = medians(data["benchmarks"])
+    med = median_entries(data)
 
     rows = []  # (criterion, submitter, value text, spread text, target text, met or None)
     verdicts = {}
@@ -114,7 +87,7 @@ def main():
     paired = {}
     for name, b in med.items():
         if name.startswith("BM_PipelinePaired/"):
-            paired[ALGS.get(arg(name, "alg"), "?")] = b
+            paired[ALGS.get(name_arg(name, "alg"), "?")] = b
 
     es = paired.get("ES256")
     for key, label in SUBMITTERS:
@@ -148,8 +121,8 @@ def main():
     worst = None
     for name, b in med.items():
         if name.startswith("BM_CacheHit/"):
-            alg = ALGS.get(arg(name, "alg"), "?")
-            ns = b["cpu_time"] if b.get("time_unit", "ns") == "ns" else None
+            alg = ALGS.get(name_arg(name, "alg"), "?")
+            ns = time_ns(b, "cpu_time")
             if ns is None:
                 continue
             met = ns <= CACHE_HIT_TARGET_NS
@@ -198,12 +171,12 @@ def main():
                      f"{'' if batch is None else f'{batch:.1f}'} |")
 
     lat = sorted(((n, b) for n, b in med.items() if n.startswith("BM_PipelineLatency/")),
-                 key=lambda nb: (arg(nb[0], "max_batch") or 0, arg(nb[0], "deadline_us") or 0))
+                 key=lambda nb: (name_arg(nb[0], "max_batch") or 0, name_arg(nb[0], "deadline_us") or 0))
     if lat:
         lines += ["", "## Batch size and deadline against latency (HS256, one token in flight)", "",
                   "| max_batch | deadline | p50 | p99 |", "|---|---|---|---|"]
         for name, b in lat:
-            lines.append(f"| {arg(name, 'max_batch')} | {arg(name, 'deadline_us')} us | "
+            lines.append(f"| {name_arg(name, 'max_batch')} | {name_arg(name, 'deadline_us')} us | "
                          f"{b.get('p50_us', 0):.1f} us | {b.get('p99_us', 0):.1f} us |")
 
     lines += ["", "What limits the design on wider machines: one submission ring shared by every "

@@ -23,9 +23,10 @@ is appended when they are absent). With --print it goes to stdout, and the READM
 only when --readme is given too.
 """
 import argparse
-import json
 import os
 import sys
+
+from jwtgate_results import ResultsError, cpu_us, find_row, load_json, open_loop_near
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BEGIN, END = "<!-- strategies:begin -->", "<!-- strategies:end -->"
@@ -61,25 +62,7 @@ def fmt_ratio(v):
 
 def cost(row):
     """CPU us per request, all processes, closed loop; None when the row did not run."""
-    if row.get("status") not in ("ok", "errors"):
-        return None
-    c = row.get("closed_loop", {}).get("cpu_s_per_million", {})
-    return c.get("total")
-
-
-def middle_open(row):
-    runs = row.get("open_loop") or []
-    if not runs:
-        return None
-    # The run closest to half of the maximum.
-    return min(runs, key=lambda o: abs(o.get("fraction_of_max", 0) - 0.5))
-
-
-def find(rows, key):
-    for r in rows:
-        if r.get("key") == key:
-            return r
-    return None
+    return cpu_us(row)
 
 
 def rel_path(path):
@@ -92,8 +75,8 @@ def summary(doc, path):
     cfg = doc.get("config", {})
     machine = doc.get("machine", {})
     threads = cfg.get("threads")
-    s1 = find(rows, "S1.HS256")
-    s4 = find(rows, "S4.redis.sync")
+    s1 = find_row(rows, "S1.HS256")
+    s4 = find_row(rows, "S4.redis.sync")
     base_s1, base_s4 = cost(s1) if s1 else None, cost(s4) if s4 else None
 
     out = []
@@ -122,7 +105,7 @@ def summary(doc, path):
             continue
         c = cost(r)
         thr = r.get("closed_loop", {}).get("throughput_rps")
-        o = middle_open(r)
+        o = open_loop_near(r)
         lat = (o or {}).get("latency_us", {})
         flag = ""
         if r.get("status") == "errors":
@@ -137,15 +120,15 @@ def summary(doc, path):
             f"{fmt_num(lat.get('p99'), 1) if lat else '–'}{flag} |")
     # What the table says, in words, from the same figures.
     alg = cfg.get("jwt_alg") or "HS256"
-    base = cost(find(rows, f"S1.{alg}") or {})
+    base = cost(find_row(rows, f"S1.{alg}") or {})
     said = []
-    s2, s3 = cost(find(rows, f"S2.{alg}") or {}), cost(find(rows, "S3.redis.sync") or {})
+    s2, s3 = cost(find_row(rows, f"S2.{alg}") or {}), cost(find_row(rows, "S3.redis.sync") or {})
     if base is not None and s2 is not None:
         said.append(f"in-memory revocation (S2) adds {fmt_cost(max(0.0, s2 - base))} µs of CPU "
                     f"per request to verification with {alg}")
     if base is not None and s3 is not None:
         said.append(f"a Redis denylist check (S3, sync) adds {fmt_cost(max(0.0, s3 - base))} µs")
-    es = cost(find(rows, "S1.ES256") or {})
+    es = cost(find_row(rows, "S1.ES256") or {})
     if base_s4 and es is not None:
         said.append(f"a session lookup in Redis (S4, sync) costs {fmt_ratio(base_s4 / es)} the "
                     f"CPU of an ES256 verification and {fmt_ratio(base_s4 / base_s1) if base_s1 else '–'} "
@@ -178,14 +161,12 @@ def summary(doc, path):
 
 def e2e_cpu(row, who=None):
     """CPU us per request at maximum throughput: one process group, or all (total)."""
-    if row.get("status") not in ("ok", "errors"):
-        return None
-    c = row.get("closed_loop", {}).get("cpu_s_per_million", {})
     if who is None:
-        return c.get("total")
+        return cpu_us(row)
     if who == "server":
-        return c.get("daemon", c.get("nginx"))
-    return c.get(who)
+        daemon = cpu_us(row, "daemon")
+        return daemon if daemon is not None else cpu_us(row, "nginx")
+    return cpu_us(row, who)
 
 
 def e2e_summary(doc):
@@ -218,7 +199,7 @@ def e2e_summary(doc):
                "maximum throughput; latency at about half of the row's maximum, from the "
                "intended send time.")
     out.append("")
-    base = find(rows, "S1.HS256")
+    base = find_row(rows, "S1.HS256")
     base_cost = e2e_cpu(base) if base else None
     out.append("| row | strategy | variant | req/s | client µs/req | server µs/req | "
                "total vs S1 HS256 | server RSS MiB | p50 µs | p99 µs | p99.9 µs |")
@@ -238,7 +219,7 @@ def e2e_summary(doc):
         total = e2e_cpu(r)
         mem = r.get("memory", {})
         rss = (mem.get("daemon") or mem.get("nginx") or {}).get("rss_kib")
-        o = middle_open(r)
+        o = open_loop_near(r)
         lat = (o or {}).get("latency_us", {})
         flag = " (errors)" if r.get("status") == "errors" else ""
         if o and o.get("saturated"):
@@ -256,14 +237,14 @@ def e2e_summary(doc):
         out.append("Not measured end to end: " + "; ".join(
             f"{', '.join(keys)}: {reason}" for reason, keys in not_measured.items()) + ".")
     said = []
-    s0 = find(rows, "S0")
+    s0 = find_row(rows, "S0")
     floor = e2e_cpu(s0) if s0 else None
     if floor is not None and base_cost is not None:
         said.append(f"an HTTP request answered by nginx `return 200` costs {fmt_cost(floor)} µs "
                     f"of CPU (client and server), one answered by jwtgated with an HS256 "
                     f"verification {fmt_cost(base_cost)} µs")
     alg = cfg.get("jwt_alg") or "HS256"
-    s1, s2 = find(rows, f"S1.{alg}"), find(rows, f"S2.{alg}")
+    s1, s2 = find_row(rows, f"S1.{alg}"), find_row(rows, f"S2.{alg}")
     c1, c2 = (e2e_cpu(s1) if s1 else None), (e2e_cpu(s2) if s2 else None)
     if c1 is not None and c2 is not None:
         d = c2 - c1
@@ -309,10 +290,9 @@ def main():
                     help="print the table to stdout (the README is then written only with --readme)")
     args = ap.parse_args()
     try:
-        with open(args.json) as f:
-            doc = json.load(f)
-    except (OSError, ValueError) as e:
-        print(f"strategies_summary: {args.json}: {e}", file=sys.stderr)
+        doc = load_json(args.json)
+    except ResultsError as e:
+        print(f"strategies_summary: {args.json}: {e.__cause__}", file=sys.stderr)
         return 2
     if "strategies" not in doc:
         print(f"strategies_summary: {args.json} holds no strategies"

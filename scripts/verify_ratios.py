@@ -36,8 +36,10 @@ cannot be evaluated), 2 on a usage or input error.
 
 import argparse
 import json
-import statistics
 import sys
+
+from jwtgate_results import (NotBenchmarkError, ResultsError, context_line, group_runs,
+                             load_benchmark, repetitions, split_run_name, time_ns)
 
 ALGS = ["HS256", "HS384", "HS512", "RS256", "RS384", "RS512", "PS256", "PS384", "PS512",
         "ES256", "ES384", "ES512", "EdDSA"]
@@ -69,8 +71,6 @@ KINDS = {
 
 PAIRED_COUNTERS = ("verify_ns", "floor_ns", "ratio")
 
-TO_NS = {"ns": 1.0, "us": 1e3, "ms": 1e6, "s": 1e9}
-
 
 def parse_args(argv):
     p = argparse.ArgumentParser(
@@ -90,10 +90,10 @@ def parse_args(argv):
     return p.parse_args(argv)
 
 
-def split_name(run_name):
+def split_name(name):
     """'BM_Verify/HS256' -> ('verify', 'HS256'), or None for benchmarks this script ignores."""
-    prefix, _, alg = run_name.partition("/")
-    alg = alg.split("/")[0]
+    prefix, args = split_run_name(name)
+    alg = args[0] if args else ""
     if prefix not in KINDS or alg not in ALGS:
         return None
     return KINDS[prefix], alg
@@ -105,10 +105,7 @@ def value_of(b, kind, field):
         if not all(c in b for c in PAIRED_COUNTERS):
             return None
         return {c: float(b[c]) for c in PAIRED_COUNTERS}
-    scale = TO_NS.get(b.get("time_unit", "ns"))
-    if scale is None or field not in b:
-        return None
-    return float(b[field]) * scale
+    return time_ns(b, field)
 
 
 def collect(doc, field):
@@ -119,44 +116,29 @@ def collect(doc, field):
     """
     medians = {}
     cvs = {}
-    samples = {}
     errors = {}
-    for b in doc.get("benchmarks", []):
-        key = split_name(b.get("run_name") or b.get("name", ""))
+    for name, runs in group_runs(doc).items():
+        key = split_name(name)
         if key is None:
             continue
-        if b.get("error_occurred"):
-            errors[key] = b.get("error_message", "error")
-            continue
+        if runs.error is not None:
+            errors[key] = runs.error
         kind = key[0]
-        if b.get("run_type") == "aggregate":
-            name = b.get("aggregate_name")
-            if name == "median":
-                v = value_of(b, kind, field)
-                if v is not None:
-                    medians[key] = v
-            elif name == "cv":
-                # Aggregates apply to counters too: the cv entry holds stddev / mean of each.
-                c = b.get("ratio") if kind == "paired" else b.get(field)
-                if c is not None:
-                    cvs[key] = float(c)
+
+        def value(b, kind=kind):
+            return value_of(b, kind, field)
+
+        median = runs.median_value(value)
+        if median is not None:
+            medians[key] = median
+        # Aggregates apply to counters too: the cv entry holds stddev / mean of each.
+        if kind == "paired":
+            cv = runs.spread(lambda b: (value(b) or {}).get("ratio"), lambda b: b.get("ratio"))
         else:
-            v = value_of(b, kind, field)
-            if v is not None:
-                samples.setdefault(key, []).append(v)
-    for key, values in samples.items():
-        if key[0] == "paired":
-            series = {c: [v[c] for v in values] for c in PAIRED_COUNTERS}
-            medians.setdefault(key, {c: statistics.median(s) for c, s in series.items()})
-            ratios = series["ratio"]
-        else:
-            medians.setdefault(key, statistics.median(values))
-            ratios = values
-        if len(ratios) > 1 and statistics.mean(ratios) > 0:
-            cvs.setdefault(key, statistics.stdev(ratios) / statistics.mean(ratios))
-    reps = max([len(v) for v in samples.values()] +
-               [int(b.get("repetitions", 1)) for b in doc.get("benchmarks", [])] + [1])
-    return medians, cvs, errors, reps
+            cv = runs.spread(value, lambda b: b.get(field))
+        if cv is not None:
+            cvs[key] = cv
+    return medians, cvs, errors, repetitions(doc)
 
 
 def ratio(a, b):
@@ -235,29 +217,11 @@ def fmt_cv(cv):
     return f"{cv * 100:.1f}%" + (" ⚠" if cv > NOISY_CV else "")
 
 
-def machine_line(ctx):
-    parts = []
-    if ctx.get("host_name"):
-        parts.append(ctx["host_name"])
-    if ctx.get("num_cpus"):
-        parts.append(f"{ctx['num_cpus']} CPUs")
-    if ctx.get("mhz_per_cpu"):
-        parts.append(f"{ctx['mhz_per_cpu']} MHz")
-    if ctx.get("load_avg"):
-        parts.append("load average " + " ".join(f"{x:.1f}" for x in ctx["load_avg"]))
-    for lib in ("openssl", "libsodium", "libjwt", "cpp-jwt"):
-        if ctx.get(lib):
-            parts.append(f"{lib} {ctx[lib]}")
-    if ctx.get("library_build_type"):
-        parts.append(f"libbenchmark built as {ctx['library_build_type']}")
-    return ", ".join(parts)
-
-
 def markdown(rows, acceptance, reps, field, ctx, source):
     out = []
     out.append("# Verify cost against the primitive floor and the peers\n")
     out.append(f"Source: `{source}` ({ctx.get('date', 'date unknown')}; "
-               f"{machine_line(ctx)}).  ")
+               f"{context_line(ctx)}).  ")
     out.append(f"Medians of {reps} repetition(s); separate benchmarks by `{field}`; same token "
                f"(280-byte signing input) and same run for every column.\n")
     out.append("## Acceptance\n")
@@ -319,14 +283,13 @@ def main(argv):
     args = parse_args(argv)
     field = "cpu_time" if args.time == "cpu" else "real_time"
     try:
-        with open(args.bench_json, encoding="utf-8") as f:
-            doc = json.load(f)
-    except (OSError, json.JSONDecodeError) as e:
-        print(f"verify_ratios.py: cannot read {args.bench_json}: {e}", file=sys.stderr)
-        return 2
-    if not isinstance(doc, dict) or "benchmarks" not in doc:
+        doc = load_benchmark(args.bench_json)
+    except NotBenchmarkError:
         print(f"verify_ratios.py: {args.bench_json} is not Google Benchmark JSON",
               file=sys.stderr)
+        return 2
+    except ResultsError as e:
+        print(f"verify_ratios.py: {e}", file=sys.stderr)
         return 2
     rows, acceptance, reps = summarise(doc, field)
     if not rows:

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Builds a report from a tiny synthetic results directory (the schema of
-# bench/strategies/main.cc and scripts/bench-strategies) and checks that report.md and its SVG
-# plots exist and carry the key figures. Usage: tests/report_smoke_test.sh [JWTGATE_CLI]
-# With JWTGATE_CLI (a jwtgate binary with `plan`), also checks that the report's hand-worked
-# figures agree with `jwtgate plan`.
+# bench/strategies/in_process.cc and scripts/bench-strategies) and checks that report.md and its
+# SVG plots exist and carry the key figures, and that the report's hand-worked example agrees
+# with the `jwtgate plan --json` figures it is built from. Usage: tests/report_smoke_test.sh
+# [JWTGATE_CLI] (the jwtgate binary; default: the one scripts/report finds).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 dir=$(mktemp -d)
@@ -45,9 +45,9 @@ doc = {"schema": "jwtgate.strategies/1", "title": "synthetic", "date_utc": "2026
        "strategies": rows}
 json.dump(doc, open(f"{d}/strategies.json", "w"), indent=1)
 PY
-args=("$dir" --rps 100000 --p99-ms 0.5)
-[[ $# -ge 1 ]] && args+=(--jwtgate "$1")
-"$root/scripts/report" "${args[@]}"
+cli=()
+[[ $# -ge 1 ]] && cli=(--jwtgate "$1")
+"$root/scripts/report" "$dir" --rps 100000 --p99-ms 0.5 "${cli[@]}"
 md="$dir/report.md"
 fail() { echo "report_smoke_test: FAIL: $*" >&2; exit 1; }
 [[ -s $md ]] || fail "no report.md"
@@ -60,24 +60,27 @@ done
 # Key figures, worked out by hand (tests/unit/plan_model_test.cc has the same document):
 # S2: 1.5 us -> 666,667/s per core, u = 0.5, 1 core, 2 servers, p99 0.100 ms; S4 at 0.5 ms is
 # infeasible (best p99 0.4 ms is fine, but 0.25 is the only load under 0.5 ms -> u 0.25):
-# cores = ceil(125000 / (100000 * 0.25)) = 5.
+# cores = ceil(125000 / (100000 * 0.25)) = 5. The worked example's per-row limits and operating
+# points are plan's u_lat_by_row and operating_points.
 need=(
   "scripts/bench-strategies --build b --out r --quick"
   "Synthetic CPU 9000"
   "| S2 | 1.5000 | 666,667 | 0.50 | 0.50 | 1 | 2 |"
   "| S4.redis.sync | 10.0000 | 100,000 | 0.25 | 0.25 | 5 | 3 |"
   "expected p99 **0.100 ms**"
+  "S1.HS256 up to 0.5, S2.HS256 up to 0.5 -> u_lat = **0.5**"
+  "S1.HS256 at 0.25: p99 0.100 ms, mean 0.050 ms, S2.HS256 at 0.25: p99 0.100 ms, mean 0.050 ms"
   "Little's law"
   "| 1,000 | 10.00 |"
   "PostgreSQL (pg_ctl) is not installed"
 )
 for s in "${need[@]}"; do grep -qF -- "$s" "$md" || fail "report.md lacks: $s"; done
-if [[ $# -ge 1 ]]; then grep -q "the figures agree" "$md" || fail "jwtgate plan disagrees"; fi
+grep -q "the figures agree" "$md" || fail "the worked example disagrees with jwtgate plan"
 # No revocation figures anywhere: the report says so.
 /usr/bin/python3 - "$dir/strategies.json" <<'PY'
 import json, sys
 p = sys.argv[1]; d = json.load(open(p)); del d["setup"]["revocation"]; json.dump(d, open(p, "w"))
 PY
-"$root/scripts/report" "$dir" >/dev/null 2>&1 || fail "report without revocation figures failed"
+"$root/scripts/report" "$dir" "${cli[@]}" >/dev/null 2>&1 || fail "report without revocation figures failed"
 grep -q "Not measured in this run" "$md" || fail "missing revocation data not reported"
 echo "report_smoke_test: OK"

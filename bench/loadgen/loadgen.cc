@@ -27,7 +27,8 @@
 // end of the schedule) the main thread samples utime + stime from /proc/<pid>/stat of this
 // process ("client") and of every --watch group (e.g. --watch daemon=1234, or an nginx master
 // and its workers as one group), and reports "cpu_s" per group, "window_s", and each group's
-// VmRSS at the end of the window ("rss_kib"). Resolution: one clock tick (10 ms) per process.
+// VmRSS at the end of the window ("rss_kib"); bench/common/proc_stats.h reads /proc.
+// Resolution: one clock tick (10 ms) per process.
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -54,6 +55,7 @@
 #include <vector>
 
 #include "../common/histogram.h"
+#include "../common/proc_stats.h"
 
 namespace {
 
@@ -77,7 +79,7 @@ struct Options {
   std::string json_out;
   bool closed = false;
   // --watch NAME=PID[,PID...]: process groups whose CPU time is measured over the window.
-  std::vector<std::pair<std::string, std::vector<int>>> watch;
+  std::vector<jwtgate::bench::ProcessGroup> watch;
 };
 
 struct Result {
@@ -91,42 +93,11 @@ struct Result {
   std::map<int, uint64_t> statuses;
 };
 
-// utime + stime of `pid` in seconds; negative when it cannot be read.
-double CpuSeconds(int pid) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
-  std::string line;
-  if (!in || !std::getline(in, line)) return -1;
-  const size_t close = line.rfind(')');
-  if (close == std::string::npos) return -1;
-  std::istringstream rest(line.substr(close + 1));
-  std::string f;
-  unsigned long long utime = 0, stime = 0;
-  // After "(comm)": state(0) ppid(1) ... utime(11) stime(12).
-  for (int i = 0; i <= 12 && rest >> f; ++i) {
-    if (i == 11) utime = std::strtoull(f.c_str(), nullptr, 10);
-    if (i == 12) stime = std::strtoull(f.c_str(), nullptr, 10);
-  }
-  return static_cast<double>(utime + stime) / static_cast<double>(sysconf(_SC_CLK_TCK));
-}
-
-long RssKib(int pid) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
-  for (std::string line; std::getline(in, line);) {
-    if (line.compare(0, 6, "VmRSS:") == 0) return std::strtol(line.c_str() + 6, nullptr, 10);
-  }
-  return 0;
-}
-
-// CPU seconds per group ("client" = this process) at one instant.
-std::map<std::string, double> SampleCpu(const Options& o) {
-  std::map<std::string, double> out;
-  out["client"] = CpuSeconds(static_cast<int>(getpid()));
-  for (const auto& [name, pids] : o.watch) {
-    double sum = 0;
-    for (int pid : pids) sum += std::max(0.0, CpuSeconds(pid));
-    out[name] = sum;
-  }
-  return out;
+// The process groups measured over the window: this process ("client"), then every --watch.
+std::vector<jwtgate::bench::ProcessGroup> MeasuredGroups(const Options& o) {
+  std::vector<jwtgate::bench::ProcessGroup> groups = {{"client", {static_cast<int>(getpid())}, 0, {}}};
+  groups.insert(groups.end(), o.watch.begin(), o.watch.end());
+  return groups;
 }
 
 struct Connection {
@@ -413,7 +384,7 @@ int main(int argc, char** argv) {
                      spec.c_str());
         return 2;
       }
-      o.watch.emplace_back(spec.substr(0, eq), std::move(pids));
+      o.watch.push_back({spec.substr(0, eq), std::move(pids), 0, {}});
     }
     else {
       Usage();
@@ -453,15 +424,12 @@ int main(int argc, char** argv) {
     first += n;
   }
   // CPU of every process involved over the measured window, sampled at its edges.
+  const std::vector<jwtgate::bench::ProcessGroup> groups = MeasuredGroups(o);
   std::this_thread::sleep_until(Clock::time_point(std::chrono::nanoseconds(measure_from)));
-  const std::map<std::string, double> cpu0 = SampleCpu(o);
+  const std::map<std::string, double> cpu0 = jwtgate::bench::SampleCpu(groups);
   std::this_thread::sleep_until(Clock::time_point(std::chrono::nanoseconds(stop)));
-  const std::map<std::string, double> cpu1 = SampleCpu(o);
-  std::map<std::string, long> rss;
-  rss["client"] = RssKib(static_cast<int>(getpid()));
-  for (const auto& [name, pids] : o.watch) {
-    for (int pid : pids) rss[name] += RssKib(pid);
-  }
+  const std::map<std::string, double> cpu1 = jwtgate::bench::SampleCpu(groups);
+  const std::map<std::string, long> rss = jwtgate::bench::SampleResidentKib(groups);
   for (auto& t : threads) t.join();
   Result total;
   for (const Result& r : results) {

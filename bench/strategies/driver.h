@@ -31,7 +31,7 @@
 #include <vector>
 
 #include "../common/histogram.h"
-#include "proc_stats.h"
+#include "../common/proc_stats.h"
 
 namespace jwtgate::bench {
 

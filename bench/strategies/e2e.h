@@ -21,8 +21,9 @@
 // revocation state is built with MakeRevocationStore in the work directory, closed, and
 // recovered by jwtgated at start-up (its recovery time is reported).
 //
-// Child processes are started with PR_SET_PDEATHSIG (they die with this process) and are
-// stopped on every exit path; StopE2eChildren() is for a signal handler thread.
+// Child processes (child_process.h) are started with PR_SET_PDEATHSIG (they die with this
+// process) and are stopped on every exit path; StopAllChildren() is for a signal handler thread.
+// The servers are in e2e_servers.h, the load generator runs in e2e_load.h.
 #ifndef JWTGATE_BENCH_STRATEGIES_E2E_H_
 #define JWTGATE_BENCH_STRATEGIES_E2E_H_
 
@@ -68,9 +69,6 @@ struct E2eOptions {
 // Runs every selected row; returns the e2e document (schema "jwtgate.strategies.e2e/1").
 // Throws std::runtime_error on set-up failures; a row that fails is reported as failed.
 nlohmann::ordered_json RunE2e(const E2eOptions& options);
-
-// Sends SIGTERM to the servers and load generators still running (callable from any thread).
-void StopE2eChildren();
 
 }  // namespace jwtgate::bench
 

@@ -13,7 +13,7 @@
 #include "jose/base64url.h"
 #include "jwtgate/signer.h"
 #include "jwtgate/status.h"
-#include "proc_stats.h"
+#include "../common/proc_stats.h"
 
 namespace jwtgate::bench {
 namespace {

@@ -235,218 +235,284 @@ std::unique_ptr<store::RedisStore> ConnectRedis(const store::RedisOptions& base,
   return out;
 }
 
+// What the row builders read: the environment, and the S2/S3/S7 algorithm's name and pool.
+struct RowContext {
+  const Environment& env;
+  std::string jwt_alg;
+  const TokenPool* jwt_pool;  // null when its pool could not be made
+  std::string depth;          // env.pipeline_depth as text
+  int64_t now;
+};
+
+// S0: no check, the harness alone.
+RowSpec NoCheckRow(const RowContext& x) {
+  const TokenPool* jwt_pool = x.jwt_pool;
+  RowSpec r{.key = "S0", .id = "S0", .name = "no check", .variant = "harness only"};
+  r.description = "pick a token from the pool and touch it; the harness cost every row pays";
+  const TokenPool* pool = jwt_pool;
+  if (pool == nullptr) r.unavailable = "no token pool";
+  r.make_worker = [pool](unsigned) { return std::make_unique<NoCheckWorker>(*pool); };
+  return r;
+}
+
+// S1 for one algorithm: Verifier::Verify without revocation.
+RowSpec StatelessRow(const RowContext& x, Alg alg) {
+  const Environment& env = x.env;
+  const int64_t now = x.now;
+  const std::string name(AlgName(alg));
+  RowSpec r{.key = "S1." + name, .id = "S1", .name = "stateless JWT", .variant = name, .alg = name};
+  r.description = "Verifier::Verify: parse, key by (kid, alg), " + name +
+                  " signature, claims policy (exp, iat, iss, aud); no revocation";
+  if (env.pools.count(alg) == 0) {
+    r.unavailable = "no " + name + " token pool";
+  } else {
+    const TokenPool* pool = &env.pools.at(alg);
+    auto verifier = MakeVerifier(*pool, nullptr);
+    r.make_worker = [pool, verifier, now](unsigned) {
+      return std::make_unique<JwtWorker>(*pool, verifier, now);
+    };
+  }
+  return r;
+}
+
+// S2: S1 with the in-memory revocation store.
+RowSpec RevocationRow(const RowContext& x) {
+  const Environment& env = x.env;
+  const std::string& jwt_alg = x.jwt_alg;
+  const TokenPool* jwt_pool = x.jwt_pool;
+  const int64_t now = x.now;
+  RowSpec r{.key = "S2." + jwt_alg,
+            .id = "S2",
+            .name = "JWT + in-memory revocation",
+            .variant = jwt_alg,
+            .alg = jwt_alg};
+  r.description =
+      "S1 with the RevocationStore attached: jti probe of the Bloom filter line of the "
+      "token's exp generation (exact confirm on a maybe) and the subject/issuer/global "
+      "watermark check";
+  if (jwt_pool == nullptr || env.revocation == nullptr) {
+    r.unavailable = "no revocation store";
+  } else {
+    auto verifier = MakeVerifier(*jwt_pool, env.revocation);
+    r.make_worker = [jwt_pool, verifier, now](unsigned) {
+      return std::make_unique<JwtWorker>(*jwt_pool, verifier, now);
+    };
+  }
+  return r;
+}
+
+// S3: S1, then a Redis denylist lookup (sync or pipelined).
+RowSpec RedisDenylistRow(const RowContext& x, bool pipelined) {
+  const Environment& env = x.env;
+  const std::string& jwt_alg = x.jwt_alg;
+  const TokenPool* jwt_pool = x.jwt_pool;
+  const std::string& depth = x.depth;
+  const int64_t now = x.now;
+  RowSpec r{.key = std::string("S3.redis.") + (pipelined ? "pipelined" : "sync"),
+            .id = "S3",
+            .name = "JWT + Redis denylist",
+            .variant = pipelined ? "pipelined x" + depth : "sync",
+            .alg = jwt_alg,
+            .backend = "redis",
+            .batch = pipelined ? env.pipeline_depth : 1};
+  r.description = pipelined ? "verify the batch's tokens, then one pipelined round trip of "
+                              "EXISTS deny:<jti> for the batch"
+                            : "verify, then EXISTS deny:<jti> (one round trip per request)";
+  if (!env.redis) {
+    r.unavailable = env.redis_unavailable;
+  } else if (jwt_pool == nullptr) {
+    r.unavailable = "no token pool";
+  } else {
+    auto verifier = MakeVerifier(*jwt_pool, nullptr);
+    const store::RedisOptions redis = *env.redis;
+    const size_t batch = r.batch;
+    r.make_worker = [jwt_pool, verifier, now, redis, batch](unsigned) {
+      return std::make_unique<JwtDenylistWorker>(*jwt_pool, verifier, now,
+                                                 ConnectRedis(redis, "deny:"), batch);
+    };
+  }
+  return r;
+}
+
+// S4: an opaque session id looked up in Redis (sync or pipelined).
+RowSpec RedisSessionRow(const RowContext& x, bool pipelined) {
+  const Environment& env = x.env;
+  const std::string& depth = x.depth;
+  RowSpec r{.key = std::string("S4.redis.") + (pipelined ? "pipelined" : "sync"),
+            .id = "S4",
+            .name = "session id + Redis GET",
+            .variant = pipelined ? "pipelined x" + depth : "sync",
+            .backend = "redis",
+            .batch = pipelined ? env.pipeline_depth : 1};
+  r.description = pipelined ? "decode the cookie, one pipelined round trip of GET "
+                              "sess:<id> for the batch"
+                            : "decode the cookie, GET sess:<id> (one round trip per request)";
+  if (!env.redis) {
+    r.unavailable = env.redis_unavailable;
+  } else if (env.sessions == nullptr) {
+    r.unavailable = "no sessions";
+  } else {
+    const SessionSet* sessions = env.sessions;
+    const store::RedisOptions redis = *env.redis;
+    const size_t batch = r.batch;
+    r.make_worker = [sessions, redis, batch](unsigned) {
+      return std::make_unique<SessionWorker>(*sessions, ConnectRedis(redis, "sess:"), batch);
+    };
+  }
+  return r;
+}
+
+// S5: an opaque session id looked up in PostgreSQL (sync or pipelined).
+RowSpec PostgresSessionRow(const RowContext& x, bool pipelined) {
+  const Environment& env = x.env;
+  const std::string& depth = x.depth;
+  RowSpec r{.key = std::string("S5.postgresql.") + (pipelined ? "pipelined" : "sync"),
+            .id = "S5",
+            .name = "session id + PostgreSQL",
+            .variant = pipelined ? "pipelined x" + depth : "sync",
+            .backend = "postgresql",
+            .batch = pipelined ? env.pipeline_depth : 1};
+  r.description = pipelined
+                      ? "decode the cookie, the batch's prepared SELECTs in libpq pipeline "
+                        "mode (one round trip and one Sync per batch), Unix socket"
+                      : "decode the cookie, prepared SELECT value FROM sessions WHERE id = $1 "
+                        "(bytea primary key), Unix socket";
+  if (env.warm_connections) r.description += "; each connection warmed first";
+  if (!env.postgres) {
+    r.unavailable = env.postgres_unavailable;
+  } else if (env.sessions == nullptr) {
+    r.unavailable = "no sessions";
+  } else {
+    const SessionSet* sessions = env.sessions;
+    const store::PostgresOptions pg = *env.postgres;
+    const size_t batch = r.batch;
+    const bool warm = env.warm_connections;
+    r.make_worker = [sessions, pg, batch, warm](unsigned) {
+      std::unique_ptr<store::PostgresStore> s;
+      std::string error;
+      if (store::PostgresStore::Connect(pg, &s, &error) != store::StoreStatus::kOk) {
+        throw std::runtime_error(error);
+      }
+      // A long-lived pooled connection's state: this backend has mapped the table's and
+      // the index's shared buffers (see PostgresStore::WarmConnection).
+      if (warm && s->WarmConnection() != store::StoreStatus::kOk) {
+        throw std::runtime_error(s->last_error());
+      }
+      return std::make_unique<SessionWorker>(*sessions, std::move(s), batch);
+    };
+  }
+  return r;
+}
+
+// S6: an opaque session id looked up in embedded SQLite.
+RowSpec SqliteSessionRow(const RowContext& x) {
+  const Environment& env = x.env;
+  RowSpec r{.key = "S6.sqlite",
+            .id = "S6",
+            .name = "session id + SQLite",
+            .variant = "embedded, WAL",
+            .backend = "sqlite"};
+  r.description =
+      "decode the cookie, prepared SELECT on a WITHOUT ROWID table (BLOB primary key), "
+      "one connection per thread, memory-mapped I/O (each connection reads the table once "
+      "before measuring)";
+  if (!env.sqlite) {
+    r.unavailable = env.sqlite_unavailable;
+  } else if (env.sessions == nullptr) {
+    r.unavailable = "no sessions";
+  } else {
+    const SessionSet* sessions = env.sessions;
+    const store::SqliteOptions options = *env.sqlite;
+    r.make_worker = [sessions, options](unsigned) {
+      std::unique_ptr<store::SqliteStore> s;
+      std::string error;
+      if (store::SqliteStore::Open(options, &s, &error) != store::StoreStatus::kOk) {
+        throw std::runtime_error(error);
+      }
+      // Populate this connection's memory map (the file is in the OS page cache after the
+      // load): the row measures warm lookups, like the other stores.
+      if (s->WarmConnection() != store::StoreStatus::kOk) {
+        throw std::runtime_error(s->last_error());
+      }
+      return std::make_unique<SessionWorker>(*sessions, std::move(s), 1);
+    };
+  }
+  return r;
+}
+
+// S7: the verified-token cache in front of S2.
+RowSpec CachedRow(const RowContext& x) {
+  const Environment& env = x.env;
+  const std::string& jwt_alg = x.jwt_alg;
+  const TokenPool* jwt_pool = x.jwt_pool;
+  const int64_t now = x.now;
+  RowSpec r{.key = "S7." + jwt_alg,
+            .id = "S7",
+            .name = "JWT + verified-token cache + in-memory revocation",
+            .variant = jwt_alg,
+            .alg = jwt_alg};
+  r.description =
+      "hash the whole token, VerifiedTokenCache::Find (a hit re-checks exp and revocation); "
+      "a miss verifies fully (with revocation) and inserts";
+  if (jwt_pool == nullptr || env.revocation == nullptr) {
+    r.unavailable = "no revocation store";
+  } else {
+    auto verifier = MakeVerifier(*jwt_pool, env.revocation);
+    CacheOptions options;
+    // Room for every token of the pool with margin (8-way sets): the steady state of a
+    // cache sized for the active tokens.
+    options.capacity = env.cache_capacity != 0 ? env.cache_capacity : 4 * jwt_pool->tokens.size();
+    auto cache = std::make_shared<VerifiedTokenCache>(options);
+    r.make_worker = [jwt_pool, verifier, cache, now](unsigned) {
+      return std::make_unique<CachedJwtWorker>(*jwt_pool, verifier, cache, now);
+    };
+    r.counters = [cache] {
+      const VerifiedTokenCache::Stats s = cache->stats();
+      return std::map<std::string, double>{{"cache_hits", static_cast<double>(s.hits)},
+                                           {"cache_misses", static_cast<double>(s.misses)},
+                                           {"cache_evictions", static_cast<double>(s.evictions)}};
+    };
+    r.stats = [cache] {
+      const VerifiedTokenCache::Stats s = cache->stats();
+      return std::map<std::string, double>{{"cache_entries", static_cast<double>(s.entries)},
+                                           {"cache_capacity", static_cast<double>(s.capacity)}};
+    };
+  }
+  return r;
+}
+
 }  // namespace
 
 std::vector<RowSpec> MakeRows(Environment& env, const std::vector<Alg>& s1_algs) {
+  const RowContext x{env, std::string(AlgName(env.jwt_alg)),
+                     env.pools.count(env.jwt_alg) != 0 ? &env.pools.at(env.jwt_alg) : nullptr,
+                     std::to_string(env.pipeline_depth), env.now};
   std::vector<RowSpec> rows;
-  const std::string jwt_alg(AlgName(env.jwt_alg));
-  const TokenPool* jwt_pool =
-      env.pools.count(env.jwt_alg) != 0 ? &env.pools.at(env.jwt_alg) : nullptr;
-  const std::string depth = std::to_string(env.pipeline_depth);
-  const int64_t now = env.now;
-
-  {
-    RowSpec r{.key = "S0", .id = "S0", .name = "no check", .variant = "harness only"};
-    r.description = "pick a token from the pool and touch it; the harness cost every row pays";
-    const TokenPool* pool = jwt_pool;
-    if (pool == nullptr) r.unavailable = "no token pool";
-    r.make_worker = [pool](unsigned) { return std::make_unique<NoCheckWorker>(*pool); };
-    rows.push_back(std::move(r));
-  }
-  for (Alg alg : s1_algs) {
-    const std::string name(AlgName(alg));
-    RowSpec r{
-        .key = "S1." + name, .id = "S1", .name = "stateless JWT", .variant = name, .alg = name};
-    r.description = "Verifier::Verify: parse, key by (kid, alg), " + name +
-                    " signature, claims policy (exp, iat, iss, aud); no revocation";
-    if (env.pools.count(alg) == 0) {
-      r.unavailable = "no " + name + " token pool";
-    } else {
-      const TokenPool* pool = &env.pools.at(alg);
-      auto verifier = MakeVerifier(*pool, nullptr);
-      r.make_worker = [pool, verifier, now](unsigned) {
-        return std::make_unique<JwtWorker>(*pool, verifier, now);
-      };
-    }
-    rows.push_back(std::move(r));
-  }
-  {
-    RowSpec r{.key = "S2." + jwt_alg,
-              .id = "S2",
-              .name = "JWT + in-memory revocation",
-              .variant = jwt_alg,
-              .alg = jwt_alg};
-    r.description =
-        "S1 with the RevocationStore attached: jti probe of the Bloom filter line of the "
-        "token's exp generation (exact confirm on a maybe) and the subject/issuer/global "
-        "watermark check";
-    if (jwt_pool == nullptr || env.revocation == nullptr) {
-      r.unavailable = "no revocation store";
-    } else {
-      auto verifier = MakeVerifier(*jwt_pool, env.revocation);
-      r.make_worker = [jwt_pool, verifier, now](unsigned) {
-        return std::make_unique<JwtWorker>(*jwt_pool, verifier, now);
-      };
-    }
-    rows.push_back(std::move(r));
-  }
-  for (bool pipelined : {false, true}) {
-    RowSpec r{.key = std::string("S3.redis.") + (pipelined ? "pipelined" : "sync"),
-              .id = "S3",
-              .name = "JWT + Redis denylist",
-              .variant = pipelined ? "pipelined x" + depth : "sync",
-              .alg = jwt_alg,
-              .backend = "redis",
-              .batch = pipelined ? env.pipeline_depth : 1};
-    r.description = pipelined ? "verify the batch's tokens, then one pipelined round trip of "
-                                "EXISTS deny:<jti> for the batch"
-                              : "verify, then EXISTS deny:<jti> (one round trip per request)";
-    if (!env.redis) {
-      r.unavailable = env.redis_unavailable;
-    } else if (jwt_pool == nullptr) {
-      r.unavailable = "no token pool";
-    } else {
-      auto verifier = MakeVerifier(*jwt_pool, nullptr);
-      const store::RedisOptions redis = *env.redis;
-      const size_t batch = r.batch;
-      r.make_worker = [jwt_pool, verifier, now, redis, batch](unsigned) {
-        return std::make_unique<JwtDenylistWorker>(*jwt_pool, verifier, now,
-                                                   ConnectRedis(redis, "deny:"), batch);
-      };
-    }
-    rows.push_back(std::move(r));
-  }
-  for (bool pipelined : {false, true}) {
-    RowSpec r{.key = std::string("S4.redis.") + (pipelined ? "pipelined" : "sync"),
-              .id = "S4",
-              .name = "session id + Redis GET",
-              .variant = pipelined ? "pipelined x" + depth : "sync",
-              .backend = "redis",
-              .batch = pipelined ? env.pipeline_depth : 1};
-    r.description = pipelined ? "decode the cookie, one pipelined round trip of GET "
-                                "sess:<id> for the batch"
-                              : "decode the cookie, GET sess:<id> (one round trip per request)";
-    if (!env.redis) {
-      r.unavailable = env.redis_unavailable;
-    } else if (env.sessions == nullptr) {
-      r.unavailable = "no sessions";
-    } else {
-      const SessionSet* sessions = env.sessions;
-      const store::RedisOptions redis = *env.redis;
-      const size_t batch = r.batch;
-      r.make_worker = [sessions, redis, batch](unsigned) {
-        return std::make_unique<SessionWorker>(*sessions, ConnectRedis(redis, "sess:"), batch);
-      };
-    }
-    rows.push_back(std::move(r));
-  }
-  for (bool pipelined : {false, true}) {
-    RowSpec r{.key = std::string("S5.postgresql.") + (pipelined ? "pipelined" : "sync"),
-              .id = "S5",
-              .name = "session id + PostgreSQL",
-              .variant = pipelined ? "pipelined x" + depth : "sync",
-              .backend = "postgresql",
-              .batch = pipelined ? env.pipeline_depth : 1};
-    r.description = pipelined
-                        ? "decode the cookie, the batch's prepared SELECTs in libpq pipeline "
-                          "mode (one round trip and one Sync per batch), Unix socket"
-                        : "decode the cookie, prepared SELECT value FROM sessions WHERE id = $1 "
-                          "(bytea primary key), Unix socket";
-    if (env.warm_connections) r.description += "; each connection warmed first";
-    if (!env.postgres) {
-      r.unavailable = env.postgres_unavailable;
-    } else if (env.sessions == nullptr) {
-      r.unavailable = "no sessions";
-    } else {
-      const SessionSet* sessions = env.sessions;
-      const store::PostgresOptions pg = *env.postgres;
-      const size_t batch = r.batch;
-      const bool warm = env.warm_connections;
-      r.make_worker = [sessions, pg, batch, warm](unsigned) {
-        std::unique_ptr<store::PostgresStore> s;
-        std::string error;
-        if (store::PostgresStore::Connect(pg, &s, &error) != store::StoreStatus::kOk) {
-          throw std::runtime_error(error);
-        }
-        // A long-lived pooled connection's state: this backend has mapped the table's and
-        // the index's shared buffers (see PostgresStore::WarmConnection).
-        if (warm && s->WarmConnection() != store::StoreStatus::kOk) {
-          throw std::runtime_error(s->last_error());
-        }
-        return std::make_unique<SessionWorker>(*sessions, std::move(s), batch);
-      };
-    }
-    rows.push_back(std::move(r));
-  }
-  {
-    RowSpec r{.key = "S6.sqlite",
-              .id = "S6",
-              .name = "session id + SQLite",
-              .variant = "embedded, WAL",
-              .backend = "sqlite"};
-    r.description =
-        "decode the cookie, prepared SELECT on a WITHOUT ROWID table (BLOB primary key), "
-        "one connection per thread, memory-mapped I/O (each connection reads the table once "
-        "before measuring)";
-    if (!env.sqlite) {
-      r.unavailable = env.sqlite_unavailable;
-    } else if (env.sessions == nullptr) {
-      r.unavailable = "no sessions";
-    } else {
-      const SessionSet* sessions = env.sessions;
-      const store::SqliteOptions options = *env.sqlite;
-      r.make_worker = [sessions, options](unsigned) {
-        std::unique_ptr<store::SqliteStore> s;
-        std::string error;
-        if (store::SqliteStore::Open(options, &s, &error) != store::StoreStatus::kOk) {
-          throw std::runtime_error(error);
-        }
-        // Populate this connection's memory map (the file is in the OS page cache after the
-        // load): the row measures warm lookups, like the other stores.
-        if (s->WarmConnection() != store::StoreStatus::kOk) {
-          throw std::runtime_error(s->last_error());
-        }
-        return std::make_unique<SessionWorker>(*sessions, std::move(s), 1);
-      };
-    }
-    rows.push_back(std::move(r));
-  }
-  {
-    RowSpec r{.key = "S7." + jwt_alg,
-              .id = "S7",
-              .name = "JWT + verified-token cache + in-memory revocation",
-              .variant = jwt_alg,
-              .alg = jwt_alg};
-    r.description =
-        "hash the whole token, VerifiedTokenCache::Find (a hit re-checks exp and revocation); "
-        "a miss verifies fully (with revocation) and inserts";
-    if (jwt_pool == nullptr || env.revocation == nullptr) {
-      r.unavailable = "no revocation store";
-    } else {
-      auto verifier = MakeVerifier(*jwt_pool, env.revocation);
-      CacheOptions options;
-      // Room for every token of the pool with margin (8-way sets): the steady state of a
-      // cache sized for the active tokens.
-      options.capacity = env.cache_capacity != 0 ? env.cache_capacity : 4 * jwt_pool->tokens.size();
-      auto cache = std::make_shared<VerifiedTokenCache>(options);
-      r.make_worker = [jwt_pool, verifier, cache, now](unsigned) {
-        return std::make_unique<CachedJwtWorker>(*jwt_pool, verifier, cache, now);
-      };
-      r.counters = [cache] {
-        const VerifiedTokenCache::Stats s = cache->stats();
-        return std::map<std::string, double>{{"cache_hits", static_cast<double>(s.hits)},
-                                             {"cache_misses", static_cast<double>(s.misses)},
-                                             {"cache_evictions", static_cast<double>(s.evictions)}};
-      };
-      r.stats = [cache] {
-        const VerifiedTokenCache::Stats s = cache->stats();
-        return std::map<std::string, double>{{"cache_entries", static_cast<double>(s.entries)},
-                                             {"cache_capacity", static_cast<double>(s.capacity)}};
-      };
-    }
-    rows.push_back(std::move(r));
-  }
+  rows.push_back(NoCheckRow(x));
+  for (Alg alg : s1_algs) rows.push_back(StatelessRow(x, alg));
+  rows.push_back(RevocationRow(x));
+  for (bool pipelined : {false, true}) rows.push_back(RedisDenylistRow(x, pipelined));
+  for (bool pipelined : {false, true}) rows.push_back(RedisSessionRow(x, pipelined));
+  for (bool pipelined : {false, true}) rows.push_back(PostgresSessionRow(x, pipelined));
+  rows.push_back(SqliteSessionRow(x));
+  rows.push_back(CachedRow(x));
   return rows;
+}
+
+bool RowSelected(const std::vector<std::string>& prefixes, const std::string& key) {
+  if (prefixes.empty()) return true;
+  for (const std::string& p : prefixes) {
+    if (key.rfind(p, 0) == 0) return true;
+  }
+  return false;
+}
+
+bool FamilySelected(const std::vector<std::string>& prefixes, const std::string& id_or_key) {
+  if (prefixes.empty()) return true;
+  for (const std::string& p : prefixes) {
+    if (id_or_key.rfind(p, 0) == 0 || p.rfind(id_or_key, 0) == 0) return true;
+  }
+  return false;
 }
 
 }  // namespace jwtgate::bench

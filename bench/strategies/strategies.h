@@ -90,6 +90,13 @@ struct RowSpec {
 // Every row, in report order. `s1_algs` are the S1 algorithms.
 std::vector<RowSpec> MakeRows(Environment& env, const std::vector<Alg>& s1_algs);
 
+// Row selection by --rows. `prefixes` empty selects every row; otherwise a row is selected when
+// its key starts with one of them ("S1" selects every S1 row, "S1.ES256" one of them).
+bool RowSelected(const std::vector<std::string>& prefixes, const std::string& key);
+// Whether some selected row may belong to `id_or_key` (a family such as "S4", or a key): also
+// true when a prefix is longer ("S4.redis.sync" selects "S4"). Decides which fixtures to build.
+bool FamilySelected(const std::vector<std::string>& prefixes, const std::string& id_or_key);
+
 }  // namespace jwtgate::bench
 
 #endif  // JWTGATE_BENCH_STRATEGIES_STRATEGIES_H_

@@ -1,8 +1,8 @@
 // jwtgate keygen --alg ALG [--kid KID] --private FILE --jwks FILE
-#include <CLI/CLI.hpp>
 #include <fmt/core.h>
 #include <simdjson.h>
 
+#include <CLI/CLI.hpp>
 #include <optional>
 #include <string>
 
@@ -32,8 +32,10 @@ unsigned ModeFor(unsigned wanted, std::optional<unsigned> existing) {
 int RunKeygen(const KeygenArgs& a) {
   Alg alg;
   if (!AlgFromName(a.alg, &alg)) {
-    fmt::print(stderr, "error: unknown --alg '{}' (HS256..HS512, RS256..RS512, PS256..PS512, "
-                       "ES256..ES512, EdDSA)\n", a.alg);
+    fmt::print(stderr,
+               "error: unknown --alg '{}' (HS256..HS512, RS256..RS512, PS256..PS512, "
+               "ES256..ES512, EdDSA)\n",
+               a.alg);
     return kExitUsage;
   }
   const std::optional<unsigned> private_mode = PermissionBits(a.private_path);

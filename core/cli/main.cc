@@ -1,6 +1,5 @@
 // jwtgate: key generation, signing, verification and revocation from the command line.
 #include <CLI/CLI.hpp>
-
 #include <cstdio>
 
 #include "cli/commands.h"

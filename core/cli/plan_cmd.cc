@@ -3,9 +3,9 @@
 //              [--headroom H] [--cores-per-server N] [--json]
 // Capacity plan from a strategies benchmark document (scripts/bench-strategies writes it as
 // strategies.json); the model is in cli/plan_model.h and is written out in report.md.
-#include <CLI/CLI.hpp>
 #include <fmt/core.h>
 
+#include <CLI/CLI.hpp>
 #include <cmath>
 #include <memory>
 #include <string>

@@ -161,8 +161,8 @@ bool ParseResults(std::string_view text, Results* out, std::string* error) {
         OpenLoopPoint pt;
         pt.offered_rps = Num(p, "offered_rps");
         pt.achieved_rps = Num(p, "achieved_rps");
-        pt.fraction = Num(p, "fraction_of_max",
-                          row.closed_rps > 0 ? pt.offered_rps / row.closed_rps : 0);
+        pt.fraction =
+            Num(p, "fraction_of_max", row.closed_rps > 0 ? pt.offered_rps / row.closed_rps : 0);
         const Json& lat = Obj(p, "latency_us");
         pt.p50_us = Num(lat, "p50");
         pt.p99_us = Num(lat, "p99");
@@ -171,8 +171,9 @@ bool ParseResults(std::string_view text, Results* out, std::string* error) {
         pt.errors = Num(p, "errors");
         row.open_loop.push_back(pt);
       }
-      std::sort(row.open_loop.begin(), row.open_loop.end(),
-                [](const OpenLoopPoint& a, const OpenLoopPoint& b) { return a.fraction < b.fraction; });
+      std::sort(
+          row.open_loop.begin(), row.open_loop.end(),
+          [](const OpenLoopPoint& a, const OpenLoopPoint& b) { return a.fraction < b.fraction; });
     }
     if (!row.key.empty()) r.rows.push_back(std::move(row));
   }
@@ -250,13 +251,16 @@ void Size(const Results& results, const Request& rq, StrategyPlan* s) {
       any_open_loop = false;
       continue;
     }
-    u_lat = std::min(u_lat, LatencyLimitedFraction(*row, p99_us));
+    const double row_u_lat = LatencyLimitedFraction(*row, p99_us);
+    s->row_u_lat.emplace_back(key, row_u_lat);
+    u_lat = std::min(u_lat, row_u_lat);
     double row_best = std::numeric_limits<double>::infinity();
     for (const OpenLoopPoint& p : row->open_loop) row_best = std::min(row_best, p.p99_us);
     best_p99 = std::max(best_p99, row_best);
   }
   if (!any_open_loop || s->per_core_rps <= 0) {
     s->u_lat = 0;
+    s->row_u_lat.clear();
     s->note = s->per_core_rps <= 0 ? "no CPU figure measured" : "no open-loop runs measured";
     return;
   }
@@ -276,6 +280,7 @@ void Size(const Results& results, const Request& rq, StrategyPlan* s) {
   for (const std::string& key : s->rows) {
     const OpenLoopPoint* p = PointAtOrAbove(*results.Find(key), s->operating_fraction);
     if (p == nullptr) continue;  // cannot happen: operating_fraction <= u <= u_lat
+    s->row_points.emplace_back(key, *p);
     p99 = std::max(p99, p->p99_us);
     mean = std::max(mean, p->mean_us);
   }
@@ -288,8 +293,7 @@ void Size(const Results& results, const Request& rq, StrategyPlan* s) {
       s->db_servers = CeilCount(s->db_cores / rq.cores_per_server) + 1;
     }
     const Row* row = results.Find(s->rows.front());
-    s->pool_connections =
-        std::max(1.0, CeilCount(load * row->service_mean_us / 1e6 / row->batch));
+    s->pool_connections = std::max(1.0, CeilCount(load * row->service_mean_us / 1e6 / row->batch));
   }
   s->feasible = true;
 }
@@ -364,8 +368,8 @@ Plan MakePlan(const Results& results, const Request& request) {
     jwt.push_back(s1);
   }
   StrategyPlan s2;
-    s2.key = "S2";
-    s2.name = "JWT + in-memory revocation";
+  s2.key = "S2";
+  s2.name = "JWT + in-memory revocation";
   if (s1j != nullptr && s2j != nullptr) {
     s2.app_cpu_us = mix_cpu + (s2j->AppCpuUs() - s1j->AppCpuUs());
     add_rows(&s2, mix_rows);
@@ -425,8 +429,8 @@ Plan MakePlan(const Results& results, const Request& request) {
   }
   double best_total = std::numeric_limits<double>::infinity();
   for (const StrategyPlan& s : dbs) {
-    const bool session_lookup = s.key.rfind("S4", 0) == 0 || s.key.rfind("S5", 0) == 0 ||
-                                s.key.rfind("S6", 0) == 0;
+    const bool session_lookup =
+        s.key.rfind("S4", 0) == 0 || s.key.rfind("S5", 0) == 0 || s.key.rfind("S6", 0) == 0;
     if (s.feasible && session_lookup && s.cores + s.db_cores < best_total) {
       best_total = s.cores + s.db_cores;
       plan.best_database = s.key;
@@ -443,8 +447,8 @@ Plan MakePlan(const Results& results, const Request& request) {
     }
   }
   if (!headline_found) {
-    plan.error = fmt::format("strategy {} was not measured in this run (or is not S1, S2, S7)",
-                             rq.strategy);
+    plan.error =
+        fmt::format("strategy {} was not measured in this run (or is not S1, S2, S7)", rq.strategy);
     return plan;
   }
   for (StrategyPlan& s : dbs) plan.strategies.push_back(s);
@@ -453,7 +457,8 @@ Plan MakePlan(const Results& results, const Request& request) {
   if (h.feasible && h.u_lat < rq.utilisation) {
     plan.outside_measured.push_back(fmt::format(
         "{}: the highest measured load that met the objective is {:.2f} of the maximum, below "
-        "the utilisation target {}; planned at {:.2f}", h.key, h.u_lat, rq.utilisation, h.u));
+        "the utilisation target {}; planned at {:.2f}",
+        h.key, h.u_lat, rq.utilisation, h.u));
   }
   return plan;
 }
@@ -462,55 +467,61 @@ std::string FormatPlanText(const Plan& plan, const Results& results) {
   const Request& rq = plan.request;
   std::string out;
   std::string mix;
-  for (const auto& [a, w] : rq.alg_mix) mix += fmt::format("{}{}:{:.3g}", mix.empty() ? "" : ",", a, w);
+  for (const auto& [a, w] : rq.alg_mix)
+    mix += fmt::format("{}{}:{:.3g}", mix.empty() ? "" : ",", a, w);
   out += fmt::format("jwtgate plan: {:.0f} requests/s, p99 <= {} ms, algorithms {}\n", rq.rps,
                      rq.p99_ms, mix);
-  out += fmt::format("  from: {}\n", results.command.empty() ? "(no command recorded)" : results.command);
-  out += fmt::format("  measured on: {} ({:.0f} cores); utilisation target {}, headroom {}, "
-                     "{:.0f} cores per server, N+1\n\n",
-                     results.cpu_model.empty() ? "unknown CPU" : results.cpu_model,
-                     results.machine_cores, rq.utilisation, rq.headroom, rq.cores_per_server);
+  out += fmt::format("  from: {}\n",
+                     results.command.empty() ? "(no command recorded)" : results.command);
+  out += fmt::format(
+      "  measured on: {} ({:.0f} cores); utilisation target {}, headroom {}, "
+      "{:.0f} cores per server, N+1\n\n",
+      results.cpu_model.empty() ? "unknown CPU" : results.cpu_model, results.machine_cores,
+      rq.utilisation, rq.headroom, rq.cores_per_server);
   const StrategyPlan& h = plan.strategies.front();
   if (h.feasible) {
     out += fmt::format("{} ({}):\n", h.key, h.name);
-    out += fmt::format("  cores            {:.0f}  ({:.0f} servers of {:.0f} cores, N+1)\n", h.cores,
-                       h.servers, rq.cores_per_server);
-    out += fmt::format("  memory           {:.1f} MiB per server (revocation set {:.1f} MiB for "
-                       "{:.0f} revoked ids)\n",
-                       h.memory_mib, plan.revocation_memory_mib, plan.revoked);
+    out += fmt::format("  cores            {:.0f}  ({:.0f} servers of {:.0f} cores, N+1)\n",
+                       h.cores, h.servers, rq.cores_per_server);
+    out += fmt::format(
+        "  memory           {:.1f} MiB per server (revocation set {:.1f} MiB for "
+        "{:.0f} revoked ids)\n",
+        h.memory_mib, plan.revocation_memory_mib, plan.revoked);
     out += fmt::format("  expected p99     {:.3f} ms at {:.2f} of the per-core maximum\n",
                        h.expected_p99_ms, h.operating_fraction);
     out += fmt::format("  in flight        {:.1f} requests (Little's law, mean {:.3f} ms)\n",
                        h.in_flight, h.expected_mean_ms);
-    out += fmt::format("  per-core rate    {:.0f}/s at 100 % ({:.4f} CPU us/request), {:.0f}/s "
-                       "at the objective (u = {:.2f})\n",
-                       h.per_core_rps, h.app_cpu_us, h.per_core_rps_at_objective, h.u);
+    out += fmt::format(
+        "  per-core rate    {:.0f}/s at 100 % ({:.4f} CPU us/request), {:.0f}/s "
+        "at the objective (u = {:.2f})\n",
+        h.per_core_rps, h.app_cpu_us, h.per_core_rps_at_objective, h.u);
   } else {
     out += fmt::format("{} ({}): CANNOT PLAN: {}\n", h.key, h.name, h.note);
   }
   if (!plan.best_database.empty()) {
     const StrategyPlan& d = *plan.Find(plan.best_database);
     out += fmt::format("\nDB-lookup alternative {} ({}):\n", d.key, d.name);
-    out += fmt::format("  application cores {:.0f} ({:.0f} servers), database cores {:.0f} "
-                       "({:.0f} servers), pool {:.0f} connections, expected p99 {:.3f} ms\n",
-                       d.cores, d.servers, d.db_cores, d.db_servers, d.pool_connections,
-                       d.expected_p99_ms);
+    out += fmt::format(
+        "  application cores {:.0f} ({:.0f} servers), database cores {:.0f} "
+        "({:.0f} servers), pool {:.0f} connections, expected p99 {:.3f} ms\n",
+        d.cores, d.servers, d.db_cores, d.db_servers, d.pool_connections, d.expected_p99_ms);
   } else {
     out += "\nDB-lookup alternative: none of the measured session lookups meets the objective\n";
   }
   out += "\nAll strategies:\n";
   out += fmt::format("  {:<22} {:>11} {:>12} {:>6} {:>6} {:>8} {:>8} {:>10}  {}\n", "strategy",
-                     "CPU us/req", "core rate/s", "u", "cores", "servers", "DB cores",
-                     "p99 ms", "note");
+                     "CPU us/req", "core rate/s", "u", "cores", "servers", "DB cores", "p99 ms",
+                     "note");
   for (const StrategyPlan& s : plan.strategies) {
     if (s.feasible) {
-      out += fmt::format("  {:<22} {:>11.4f} {:>12.0f} {:>6.2f} {:>6.0f} {:>8.0f} {:>8.0f} "
-                         "{:>10.3f}\n",
-                         s.key, s.app_cpu_us, s.per_core_rps, s.u, s.cores, s.servers,
-                         s.db_cores, s.expected_p99_ms);
+      out += fmt::format(
+          "  {:<22} {:>11.4f} {:>12.0f} {:>6.2f} {:>6.0f} {:>8.0f} {:>8.0f} "
+          "{:>10.3f}\n",
+          s.key, s.app_cpu_us, s.per_core_rps, s.u, s.cores, s.servers, s.db_cores,
+          s.expected_p99_ms);
     } else {
-      out += fmt::format("  {:<22} {:>11.4f} {:>12.0f} {:>6} {:>6} {:>8} {:>8} {:>10}  {}\n",
-                         s.key, s.app_cpu_us, s.per_core_rps, "-", "-", "-", "-", "-", s.note);
+      out += fmt::format("  {:<22} {:>11.4f} {:>12.0f} {:>6} {:>6} {:>8} {:>8} {:>10}  {}\n", s.key,
+                         s.app_cpu_us, s.per_core_rps, "-", "-", "-", "-", "-", s.note);
     }
   }
   if (!plan.outside_measured.empty()) {
@@ -574,6 +585,17 @@ std::string FormatPlanJson(const Plan& plan, const Results& results) {
       o["db_memory_mib"] = s.db_memory_mib;
     }
     if (!s.note.empty()) o["note"] = s.note;
+    OJson row_u_lat = OJson::object();
+    for (const auto& [key, u_lat] : s.row_u_lat) row_u_lat[key] = u_lat;
+    o["u_lat_by_row"] = row_u_lat;
+    OJson points = OJson::object();
+    for (const auto& [key, p] : s.row_points) {
+      points[key] = {{"fraction", p.fraction},
+                     {"offered_rps", p.offered_rps},
+                     {"p99_ms", p.p99_us / 1000.0},
+                     {"mean_ms", p.mean_us / 1000.0}};
+    }
+    o["operating_points"] = points;
     list.push_back(o);
   }
   j["strategies"] = list;

@@ -1,6 +1,7 @@
-// The capacity model behind `jwtgate plan` and scripts/report: pure functions from a
-// strategies benchmark document (schema "jwtgate.strategies/1", bench/strategies/main.cc) and a
-// load request to cores, servers, memory and expected p99. Every figure comes from the
+// The capacity model behind `jwtgate plan` and scripts/report (which takes every model figure
+// from `jwtgate plan --json`): pure functions from a strategies benchmark document (schema
+// "jwtgate.strategies/1", bench/strategies/in_process.cc) and a load request to cores, servers,
+// memory and expected p99. Every figure comes from the
 // document; the only inputs that are not measurements are the request and the two policy knobs
 // (utilisation target, headroom), which are flags with documented defaults.
 //
@@ -48,8 +49,8 @@ struct OpenLoopPoint {
 };
 
 struct Row {
-  std::string key;      // "S1.HS256", "S4.redis.pipelined", ...
-  std::string id;       // "S1"
+  std::string key;  // "S1.HS256", "S4.redis.pipelined", ...
+  std::string id;   // "S1"
   std::string name;
   std::string alg;      // empty for session-id rows
   std::string backend;  // empty, "redis", "postgresql", "sqlite"
@@ -115,9 +116,9 @@ struct StrategyPlan {
   std::vector<std::string> rows;  // the rows it draws on
   double app_cpu_us = 0;
   double server_cpu_us = 0;
-  double per_core_rps = 0;        // C
-  double u_lat = 0;               // 0: the objective was not met at any measured load
-  double best_p99_ms = 0;         // the lowest measured p99 over its open-loop runs
+  double per_core_rps = 0;  // C
+  double u_lat = 0;         // 0: the objective was not met at any measured load
+  double best_p99_ms = 0;   // the lowest measured p99 over its open-loop runs
   double u = 0;
   double per_core_rps_at_objective = 0;  // C * u
   bool feasible = false;
@@ -134,6 +135,12 @@ struct StrategyPlan {
   double memory_mib = 0;     // per application server
   double db_memory_mib = 0;  // measured database server resident set
   std::string note;
+  // How the figures above were read, per row drawn on (in the order of `rows`): the highest
+  // measured load at which the row met the objective (u_lat is their minimum; empty when a
+  // row had no open-loop runs), and, when feasible, the open-loop point at the operating
+  // fraction that expected p99 and mean were taken from.
+  std::vector<std::pair<std::string, double>> row_u_lat;
+  std::vector<std::pair<std::string, OpenLoopPoint>> row_points;
 };
 
 struct Plan {

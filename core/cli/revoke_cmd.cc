@@ -72,9 +72,8 @@ int RunRevoke(const RevokeArgs& a) {
     r = Revocation::Jti(a.jti, a.iss, keep_until);
     what = fmt::format("jti {} {}, kept {}", a.jti,
                        a.iss.empty() ? std::string("under every issuer") : "of issuer " + a.iss,
-                       keep_until == RevocationStore::kNoExp
-                           ? std::string("for ever")
-                           : fmt::format("until {}", keep_until));
+                       keep_until == RevocationStore::kNoExp ? std::string("for ever")
+                                                             : fmt::format("until {}", keep_until));
   } else {
     if (!a.exp.empty() || !a.keep_for.empty()) {
       return Usage("--exp and --keep-for apply to --jti only");

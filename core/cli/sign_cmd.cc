@@ -1,7 +1,7 @@
 // jwtgate sign --key FILE --alg ALG [--kid KID] --claims JSON
-#include <CLI/CLI.hpp>
 #include <fmt/core.h>
 
+#include <CLI/CLI.hpp>
 #include <string>
 
 #include "cli/commands.h"

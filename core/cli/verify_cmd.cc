@@ -1,8 +1,8 @@
 // jwtgate verify --keys JWKS_FILE [--iss ISS]... [--aud AUD]... [--typ T] [--leeway S]
 //                [--now UNIX] [TOKEN|-]
-#include <CLI/CLI.hpp>
 #include <fmt/core.h>
 
+#include <CLI/CLI.hpp>
 #include <algorithm>
 #include <ctime>
 #include <memory>
@@ -159,8 +159,7 @@ void RegisterVerify(CLI::App& app, int* exit_code) {
       "verify",
       "Verify a token. Valid: exit 0, the claims JSON on stdout. Rejected: exit 1,\n"
       "'rejected: <status>' on stderr. Usage or configuration error: exit 2.");
-  cmd->add_option("--keys", args->keys_path, "JWKS file with the trusted public keys")
-      ->required();
+  cmd->add_option("--keys", args->keys_path, "JWKS file with the trusted public keys")->required();
   cmd->add_option("--iss", args->issuers, "Accepted issuer (repeatable; exact match)")
       ->allow_extra_args(false);
   cmd->add_option("--aud", args->audiences, "Accepted audience (repeatable; aud required if set)")
@@ -168,8 +167,8 @@ void RegisterVerify(CLI::App& app, int* exit_code) {
   cmd->add_option("--typ", args->typ, "Required header typ, as a media type (e.g. at+jwt)");
   cmd->add_option("--leeway", args->leeway, "Clock skew allowed on exp/nbf/iat, seconds")
       ->capture_default_str();
-  CLI::Option* now_opt =
-      cmd->add_option("--now", args->now, "Verification time, seconds since the epoch (default: now)");
+  CLI::Option* now_opt = cmd->add_option(
+      "--now", args->now, "Verification time, seconds since the epoch (default: now)");
   cmd->add_option("--max-lifetime", args->max_lifetime,
                   "Largest accepted exp - iat in seconds (0: no limit)")
       ->capture_default_str();

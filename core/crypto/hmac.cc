@@ -28,9 +28,15 @@ std::unique_ptr<HmacKey> HmacKey::Create(Alg alg, std::span<const uint8_t> secre
   bool ok = true;
   if (secret.size() > block) {
     switch (alg) {
-      case Alg::kHS256: ok = SHA256(secret.data(), secret.size(), key) != nullptr; break;
-      case Alg::kHS384: ok = SHA384(secret.data(), secret.size(), key) != nullptr; break;
-      default: ok = SHA512(secret.data(), secret.size(), key) != nullptr; break;
+      case Alg::kHS256:
+        ok = SHA256(secret.data(), secret.size(), key) != nullptr;
+        break;
+      case Alg::kHS384:
+        ok = SHA384(secret.data(), secret.size(), key) != nullptr;
+        break;
+      default:
+        ok = SHA512(secret.data(), secret.size(), key) != nullptr;
+        break;
     }
   } else if (!secret.empty()) {
     std::memcpy(key, secret.data(), secret.size());
@@ -80,7 +86,8 @@ bool HmacKey::Compute(std::string_view message, uint8_t* tag) const noexcept {
     SHA512_CTX c;
     std::memcpy(&c, inner_, sizeof c);
     ok = SHA512_Update(&c, message.data(), message.size()) == 1 &&
-         (alg_ == Alg::kHS384 ? SHA384_Final(inner_digest, &c) : SHA512_Final(inner_digest, &c)) == 1;
+         (alg_ == Alg::kHS384 ? SHA384_Final(inner_digest, &c) : SHA512_Final(inner_digest, &c)) ==
+             1;
     std::memcpy(&c, outer_, sizeof c);
     ok = ok && SHA512_Update(&c, inner_digest, tag_size_) == 1 &&
          (alg_ == Alg::kHS384 ? SHA384_Final(tag, &c) : SHA512_Final(tag, &c)) == 1;

@@ -16,6 +16,7 @@
 #include <span>
 #include <string_view>
 
+#include "base/cache_line.h"
 #include "jwtgate/alg.h"
 
 namespace jwtgate::crypto {
@@ -45,8 +46,8 @@ class HmacKey {
   Alg alg_;
   size_t tag_size_;
   // Inner and outer states after absorbing key^ipad and key^opad. SHA-384 uses SHA512_CTX.
-  alignas(64) unsigned char inner_[256];
-  alignas(64) unsigned char outer_[256];
+  alignas(base::kCacheLine) unsigned char inner_[256];
+  alignas(base::kCacheLine) unsigned char outer_[256];
 };
 
 }  // namespace jwtgate::crypto

@@ -1,5 +1,6 @@
 // Key: one trusted verification key bound to exactly one algorithm (security rule 1). Built by
-// the importers (jose/jwk.h) after validation; immutable afterwards and shared between threads.
+// the importers (crypto/jwk_import.h) after validation; immutable afterwards and shared
+// between threads.
 #ifndef JWTGATE_CRYPTO_KEY_H_
 #define JWTGATE_CRYPTO_KEY_H_
 
@@ -19,7 +20,7 @@ namespace jwtgate {
 
 class Key {
  public:
-  // REQUIRES for each factory: the material was validated for `alg` (see jose/jwk.h).
+  // REQUIRES for each factory: the material was validated for `alg` (see crypto/jwk_import.h).
   // MakeHmac and MakeEvp return null when OpenSSL fails while the key is being prepared; the
   // importer turns that into kInternalError (fail closed, never a half-built key).
   static std::unique_ptr<Key> MakeHmac(Alg alg, std::span<const uint8_t> secret,
@@ -39,9 +40,12 @@ class Key {
   bool VerifySignature(std::string_view signing_input, const uint8_t* sig,
                        size_t sig_len) const noexcept {
     switch (FamilyOf(alg_)) {
-      case AlgFamily::kHmac: return hmac_->Verify(signing_input, sig);
-      case AlgFamily::kEdDsa: return ed25519_->Verify(signing_input, sig);
-      default: return evp_->Verify(signing_input, sig, sig_len);
+      case AlgFamily::kHmac:
+        return hmac_->Verify(signing_input, sig);
+      case AlgFamily::kEdDsa:
+        return ed25519_->Verify(signing_input, sig);
+      default:
+        return evp_->Verify(signing_input, sig, sig_len);
     }
   }
 

@@ -9,8 +9,9 @@
 
 #include <atomic>
 #include <cstring>
-#include <mutex>
-#include <vector>
+
+#include "base/thread_slot.h"
+#include "crypto/ec_curves.h"
 
 namespace jwtgate::crypto {
 namespace {
@@ -72,51 +73,13 @@ size_t HashMessage(Alg alg, std::string_view m, uint8_t* out) noexcept {
   return n;
 }
 
-struct SlotRegistry {
-  std::mutex mu;
-  std::vector<size_t> free;  // GUARDED_BY(mu)
-  size_t next = 0;           // GUARDED_BY(mu)
-};
-
-SlotRegistry& Registry() {
-  static SlotRegistry* r = new SlotRegistry;  // never destroyed: threads may exit after main
-  return *r;
-}
-
-struct SlotHolder {
-  size_t slot;
-  SlotHolder() {
-    auto& r = Registry();
-    std::lock_guard<std::mutex> lock(r.mu);
-    if (!r.free.empty()) {
-      slot = r.free.back();
-      r.free.pop_back();
-    } else if (r.next < kMaxThreadSlots) {
-      slot = r.next++;
-    } else {
-      slot = kMaxThreadSlots;
-    }
-  }
-  ~SlotHolder() {
-    if (slot == kMaxThreadSlots) return;
-    auto& r = Registry();
-    std::lock_guard<std::mutex> lock(r.mu);
-    r.free.push_back(slot);
-  }
-};
-
 }  // namespace
-
-size_t ThisThreadSlot() noexcept {
-  thread_local SlotHolder holder;
-  return holder.slot;
-}
 
 std::unique_ptr<EvpVerifier> EvpVerifier::Create(EVP_PKEY* pkey, Alg alg) {
   const EVP_MD* md = DigestFor(alg);
   size_t sig_size = 0;
   if (FamilyOf(alg) == AlgFamily::kEcdsa) {
-    sig_size = alg == Alg::kES256 ? 64 : alg == Alg::kES384 ? 96 : 132;
+    sig_size = EcdsaSignatureSize(alg);
   } else {
     // RFC 7518 §3.3: an RSA signature is exactly the modulus length. Anything but a positive
     // size equal to ceil(bits / 8) means OpenSSL could not tell: refuse the key.
@@ -136,12 +99,12 @@ EvpVerifier::EvpVerifier(EVP_PKEY* pkey, Alg alg, const EVP_MD* md, size_t sig_s
       alg_(alg),
       md_(md),
       sig_size_(sig_size),
-      ctx_(new std::atomic<EVP_PKEY_CTX*>[kMaxThreadSlots]) {
-  for (size_t i = 0; i < kMaxThreadSlots; ++i) ctx_[i].store(nullptr, std::memory_order_relaxed);
+      ctx_(new std::atomic<EVP_PKEY_CTX*>[kContextSlots]) {
+  for (size_t i = 0; i < kContextSlots; ++i) ctx_[i].store(nullptr, std::memory_order_relaxed);
 }
 
 EvpVerifier::~EvpVerifier() {
-  for (size_t i = 0; i < kMaxThreadSlots; ++i) {
+  for (size_t i = 0; i < kContextSlots; ++i) {
     EVP_PKEY_CTX_free(ctx_[i].load(std::memory_order_acquire));
   }
   EVP_PKEY_free(pkey_);
@@ -150,8 +113,7 @@ EvpVerifier::~EvpVerifier() {
 EVP_PKEY_CTX* EvpVerifier::NewCtx() const noexcept {
   EVP_PKEY_CTX* ctx = EVP_PKEY_CTX_new_from_pkey(nullptr, pkey_, nullptr);
   if (ctx == nullptr) return nullptr;
-  bool ok = EVP_PKEY_verify_init(ctx) == 1 &&
-            EVP_PKEY_CTX_set_signature_md(ctx, md_) == 1;
+  bool ok = EVP_PKEY_verify_init(ctx) == 1 && EVP_PKEY_CTX_set_signature_md(ctx, md_) == 1;
   switch (FamilyOf(alg_)) {
     case AlgFamily::kRsaPkcs1:
       ok = ok && EVP_PKEY_CTX_set_rsa_padding(ctx, RSA_PKCS1_PADDING) == 1;
@@ -176,7 +138,7 @@ EVP_PKEY_CTX* EvpVerifier::NewCtx() const noexcept {
 bool EvpVerifier::VerifyDigest(EVP_PKEY_CTX* ctx, const uint8_t* sig, size_t sig_len,
                                const uint8_t* dgst, size_t dgst_len) const noexcept {
   if (FamilyOf(alg_) == AlgFamily::kEcdsa) {
-    uint8_t der[2 * 66 + 16];
+    uint8_t der[2 * kMaxEcCoordSize + 16];
     const size_t der_len = EcdsaRawToDer(sig, sig_len / 2, der);
     return EVP_PKEY_verify(ctx, der, der_len, dgst, dgst_len) == 1;
   }
@@ -189,8 +151,8 @@ bool EvpVerifier::Verify(std::string_view message, const uint8_t* sig,
   uint8_t dgst[64];
   const size_t dgst_len = HashMessage(alg_, message, dgst);
   if (dgst_len == 0) return false;
-  const size_t slot = ThisThreadSlot();
-  if (slot == kMaxThreadSlots) {
+  const size_t slot = base::ThisThreadSlot();
+  if (slot >= kContextSlots) {
     EVP_PKEY_CTX* ctx = NewCtx();
     if (ctx == nullptr) return false;
     const bool ok = VerifyDigest(ctx, sig, sig_len, dgst, dgst_len);
@@ -199,7 +161,7 @@ bool EvpVerifier::Verify(std::string_view message, const uint8_t* sig,
   }
   // Only this thread reads or writes its slot while it holds it; acquire/release pair with the
   // destructor, which runs after every user is gone, and with a later holder of the slot
-  // (slot hand-over goes through the registry mutex, which also orders these accesses).
+  // (slot hand-over is also ordered by base/thread_slot.h).
   EVP_PKEY_CTX* ctx = ctx_[slot].load(std::memory_order_acquire);
   if (ctx == nullptr) {
     ctx = NewCtx();
@@ -209,9 +171,7 @@ bool EvpVerifier::Verify(std::string_view message, const uint8_t* sig,
   return VerifyDigest(ctx, sig, sig_len, dgst, dgst_len);
 }
 
-Ed25519Verifier::Ed25519Verifier(const uint8_t pk[32]) noexcept {
-  std::memcpy(pk_.data(), pk, 32);
-}
+Ed25519Verifier::Ed25519Verifier(const uint8_t pk[32]) noexcept { std::memcpy(pk_.data(), pk, 32); }
 
 bool Ed25519Verifier::Verify(std::string_view message, const uint8_t* sig) const noexcept {
   return crypto_sign_verify_detached(sig, reinterpret_cast<const unsigned char*>(message.data()),
@@ -226,7 +186,7 @@ bool Ed25519PublicKeyIsValid(const uint8_t pk[32]) noexcept {
 namespace {
 
 // DER INTEGER of a non-negative big-endian number: strip leading zeros, prepend 0x00 when the
-// top bit is set. `n` <= 66, so lengths fit in one byte.
+// top bit is set. `n` <= kMaxEcCoordSize (66), so lengths fit in one byte.
 size_t EncodeDerInteger(const uint8_t* v, size_t n, uint8_t* out) noexcept {
   size_t i = 0;
   while (i + 1 < n && v[i] == 0) ++i;
@@ -245,7 +205,7 @@ size_t EncodeDerInteger(const uint8_t* v, size_t n, uint8_t* out) noexcept {
 // Hand-written instead of ECDSA_SIG_new + BN_bin2bn + i2d_ECDSA_SIG (three allocations per
 // token): Ecdsa-Sig-Value is SEQUENCE { r INTEGER, s INTEGER }, a fixed shape.
 size_t EcdsaRawToDer(const uint8_t* rs, size_t n, uint8_t* der) noexcept {
-  uint8_t body[2 * 66 + 6];
+  uint8_t body[2 * kMaxEcCoordSize + 6];
   size_t len = EncodeDerInteger(rs, n, body);
   len += EncodeDerInteger(rs + n, n, body + len);
   size_t o = 0;

@@ -14,7 +14,6 @@
 #include <memory>
 #include <string_view>
 
-#include "crypto/thread_slot.h"
 #include "jwtgate/alg.h"
 
 typedef struct evp_pkey_st EVP_PKEY;
@@ -48,6 +47,11 @@ class EvpVerifier {
   EVP_PKEY_CTX* NewCtx() const noexcept;
   bool VerifyDigest(EVP_PKEY_CTX* ctx, const uint8_t* sig, size_t sig_len, const uint8_t* dgst,
                     size_t dgst_len) const noexcept;
+
+  // A thread whose ThreadSlot (base/thread_slot.h) is below this keeps a context per key; any
+  // other builds one per call. Slots are handed out lowest first, so the first 256 threads
+  // alive at once (whatever else they use their slot for) are covered, at 2 KiB per key.
+  static constexpr size_t kContextSlots = 256;
 
   EVP_PKEY* pkey_;
   Alg alg_;

@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "crypto/ec_curves.h"
 #include "jose/base64url.h"
 #include "jose/strict_json.h"
 
@@ -22,8 +23,8 @@ namespace jwtgate {
 
 struct Signer::Rep {
   Alg alg;
-  std::string secret;          // HS*
-  EVP_PKEY* pkey = nullptr;    // others
+  std::string secret;        // HS*
+  EVP_PKEY* pkey = nullptr;  // others
   ~Rep() {
     OPENSSL_cleanse(secret.data(), secret.size());
     EVP_PKEY_free(pkey);
@@ -34,9 +35,12 @@ namespace {
 
 const EVP_MD* Md(Alg alg) {
   switch (DigestSize(alg)) {
-    case 32: return EVP_sha256();
-    case 48: return EVP_sha384();
-    default: return EVP_sha512();
+    case 32:
+      return EVP_sha256();
+    case 48:
+      return EVP_sha384();
+    default:
+      return EVP_sha512();
   }
 }
 
@@ -55,17 +59,14 @@ bool KeyFitsAlg(EVP_PKEY* pkey, Alg alg) {
                                          &len) != 1) {
         return false;
       }
-      std::string_view g(group, len);
-      return (alg == Alg::kES256 && g == "prime256v1") || (alg == Alg::kES384 && g == "secp384r1") ||
-             (alg == Alg::kES512 && g == "secp521r1");
+      const crypto::EcCurve* curve = crypto::EcCurveForAlg(alg);
+      return curve != nullptr && std::string_view(group, len) == curve->group_name;
     }
     case AlgFamily::kHmac:
       return false;
   }
   return false;
 }
-
-size_t EcCoordSize(Alg alg) { return alg == Alg::kES256 ? 32 : alg == Alg::kES384 ? 48 : 66; }
 
 // DER Ecdsa-Sig-Value -> raw r||s, each left-padded to the coordinate size (RFC 7518 §3.4).
 bool DerToRaw(const unsigned char* der, size_t der_len, size_t n, std::string* out) {
@@ -183,8 +184,8 @@ Result<std::string> Signer::SignRaw(std::string_view header_json,
     unsigned char tag[EVP_MAX_MD_SIZE];
     unsigned int len = 0;
     if (HMAC(Md(alg), rep_->secret.data(), static_cast<int>(rep_->secret.size()),
-             reinterpret_cast<const unsigned char*>(token.data()), token.size(), tag, &len) ==
-        nullptr) {
+             reinterpret_cast<const unsigned char*>(token.data()), token.size(), tag,
+             &len) == nullptr) {
       return Status::kInternalError;
     }
     sig.assign(reinterpret_cast<char*>(tag), len);
@@ -208,8 +209,9 @@ Result<std::string> Signer::SignRaw(std::string_view header_json,
     if (!ok) return Status::kInternalError;
     out.resize(len);
     if (FamilyOf(alg) == AlgFamily::kEcdsa) {
-      if (!DerToRaw(reinterpret_cast<const unsigned char*>(out.data()), out.size(),
-                    EcCoordSize(alg), &sig)) {
+      const crypto::EcCurve* curve = crypto::EcCurveForAlg(alg);
+      if (curve == nullptr || !DerToRaw(reinterpret_cast<const unsigned char*>(out.data()),
+                                        out.size(), curve->coord_size, &sig)) {
         return Status::kInternalError;
       }
     } else {
@@ -236,10 +238,12 @@ Status GenerateKey(Alg alg, std::optional<std::string_view> kid, std::string* pr
   if (kid) common += ",\"kid\":" + JsonString(*kid);
   if (FamilyOf(alg) == AlgFamily::kHmac) {
     std::string secret(DigestSize(alg), '\0');
-    if (RAND_bytes(reinterpret_cast<unsigned char*>(secret.data()), static_cast<int>(secret.size())) != 1) {
+    if (RAND_bytes(reinterpret_cast<unsigned char*>(secret.data()),
+                   static_cast<int>(secret.size())) != 1) {
       return Status::kInternalError;
     }
-    *public_jwk_out = "{\"kty\":\"oct\",\"k\":\"" + jose::Base64UrlEncode(secret) + "\"" + common + "}";
+    *public_jwk_out =
+        "{\"kty\":\"oct\",\"k\":\"" + jose::Base64UrlEncode(secret) + "\"" + common + "}";
     *private_out = *public_jwk_out + "\n";
     OPENSSL_cleanse(secret.data(), secret.size());
     return Status::kOk;
@@ -251,8 +255,9 @@ Status GenerateKey(Alg alg, std::optional<std::string_view> kid, std::string* pr
       pkey = EVP_PKEY_Q_keygen(nullptr, nullptr, "RSA", static_cast<size_t>(2048));
       break;
     case AlgFamily::kEcdsa:
-      pkey = EVP_PKEY_Q_keygen(nullptr, nullptr, "EC",
-                               alg == Alg::kES256 ? "P-256" : alg == Alg::kES384 ? "P-384" : "P-521");
+      if (const crypto::EcCurve* curve = crypto::EcCurveForAlg(alg); curve != nullptr) {
+        pkey = EVP_PKEY_Q_keygen(nullptr, nullptr, "EC", curve->jwk_name);
+      }
       break;
     case AlgFamily::kEdDsa:
       pkey = EVP_PKEY_Q_keygen(nullptr, nullptr, "ED25519");
@@ -263,7 +268,8 @@ Status GenerateKey(Alg alg, std::optional<std::string_view> kid, std::string* pr
   if (pkey == nullptr) return Status::kInternalError;
   Status result = Status::kOk;
   BIO* bio = BIO_new(BIO_s_mem());
-  if (bio == nullptr || PEM_write_bio_PrivateKey(bio, pkey, nullptr, nullptr, 0, nullptr, nullptr) != 1) {
+  if (bio == nullptr ||
+      PEM_write_bio_PrivateKey(bio, pkey, nullptr, nullptr, 0, nullptr, nullptr) != 1) {
     result = Status::kInternalError;
   } else {
     char* data = nullptr;
@@ -281,7 +287,8 @@ Status GenerateKey(Alg alg, std::optional<std::string_view> kid, std::string* pr
             EVP_PKEY_get_bn_param(pkey, OSSL_PKEY_PARAM_RSA_E, &e) != 1) {
           result = Status::kInternalError;
         } else {
-          *public_jwk_out = "{\"kty\":\"RSA\",\"n\":\"" + BnB64(n, 0) + "\",\"e\":\"" + BnB64(e, 0) + "\"" + common + "}";
+          *public_jwk_out = "{\"kty\":\"RSA\",\"n\":\"" + BnB64(n, 0) + "\",\"e\":\"" +
+                            BnB64(e, 0) + "\"" + common + "}";
         }
         BN_free(n);
         BN_free(e);
@@ -290,14 +297,15 @@ Status GenerateKey(Alg alg, std::optional<std::string_view> kid, std::string* pr
       case AlgFamily::kEcdsa: {
         BIGNUM* x = nullptr;
         BIGNUM* y = nullptr;
-        const size_t c = EcCoordSize(alg);
-        if (EVP_PKEY_get_bn_param(pkey, OSSL_PKEY_PARAM_EC_PUB_X, &x) != 1 ||
+        const crypto::EcCurve* curve = crypto::EcCurveForAlg(alg);
+        if (curve == nullptr || EVP_PKEY_get_bn_param(pkey, OSSL_PKEY_PARAM_EC_PUB_X, &x) != 1 ||
             EVP_PKEY_get_bn_param(pkey, OSSL_PKEY_PARAM_EC_PUB_Y, &y) != 1) {
           result = Status::kInternalError;
         } else {
-          const char* crv = alg == Alg::kES256 ? "P-256" : alg == Alg::kES384 ? "P-384" : "P-521";
-          *public_jwk_out = std::string("{\"kty\":\"EC\",\"crv\":\"") + crv + "\",\"x\":\"" +
-                            BnB64(x, c) + "\",\"y\":\"" + BnB64(y, c) + "\"" + common + "}";
+          const size_t c = curve->coord_size;
+          *public_jwk_out = std::string("{\"kty\":\"EC\",\"crv\":\"") + curve->jwk_name +
+                            "\",\"x\":\"" + BnB64(x, c) + "\",\"y\":\"" + BnB64(y, c) + "\"" +
+                            common + "}";
         }
         BN_free(x);
         BN_free(y);
@@ -309,7 +317,8 @@ Status GenerateKey(Alg alg, std::optional<std::string_view> kid, std::string* pr
         if (EVP_PKEY_get_raw_public_key(pkey, pk, &len) != 1 || len != 32) {
           result = Status::kInternalError;
         } else {
-          *public_jwk_out = "{\"kty\":\"OKP\",\"crv\":\"Ed25519\",\"x\":\"" + B64(pk, 32) + "\"" + common + "}";
+          *public_jwk_out =
+              "{\"kty\":\"OKP\",\"crv\":\"Ed25519\",\"x\":\"" + B64(pk, 32) + "\"" + common + "}";
         }
         break;
       }

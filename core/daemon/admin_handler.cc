@@ -74,11 +74,16 @@ bool ParseRevokeRequest(std::string_view body, RevokeRequest* out, std::string* 
   for (auto field : obj) {
     const std::string_view k = field.key;
     bool* seen = nullptr;
-    if (k == "jti") seen = &has_jti;
-    else if (k == "exp") seen = &has_exp;
-    else if (k == "sub") seen = &has_sub;
-    else if (k == "not_before") seen = &has_nb;
-    else if (k == "iss") seen = &has_iss;
+    if (k == "jti")
+      seen = &has_jti;
+    else if (k == "exp")
+      seen = &has_exp;
+    else if (k == "sub")
+      seen = &has_sub;
+    else if (k == "not_before")
+      seen = &has_nb;
+    else if (k == "iss")
+      seen = &has_iss;
     if (seen == nullptr) {
       *error = "unknown member '" + std::string(k) + "'";
       return false;
@@ -102,7 +107,8 @@ bool ParseRevokeRequest(std::string_view body, RevokeRequest* out, std::string* 
     } else {
       int64_t v = 0;
       if (field.value.get_int64().get(v) != simdjson::SUCCESS || v < 0) {
-        *error = "'" + std::string(k) + "' must be a non-negative integer (seconds since the epoch)";
+        *error =
+            "'" + std::string(k) + "' must be a non-negative integer (seconds since the epoch)";
         return false;
       }
       r.value = v;

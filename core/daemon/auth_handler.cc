@@ -29,10 +29,12 @@ AuthHandler::AuthHandler(const AuthSettings* settings, size_t completion_capacit
   const std::string challenge = "WWW-Authenticate: Bearer realm=\"" + settings->realm + "\"";
   const std::string common = "Cache-Control: no-store\r\n";
   missing_head_ = "HTTP/1.1 401 Unauthorized\r\n" + common + challenge + "\r\n";
-  duplicate_head_ = "HTTP/1.1 401 Unauthorized\r\n" + common + challenge +
-                    ", error=\"invalid_request\", error_description=\"authorization_duplicate\"\r\n";
-  malformed_head_ = "HTTP/1.1 401 Unauthorized\r\n" + common + challenge +
-                    ", error=\"invalid_request\", error_description=\"authorization_malformed\"\r\n";
+  duplicate_head_ =
+      "HTTP/1.1 401 Unauthorized\r\n" + common + challenge +
+      ", error=\"invalid_request\", error_description=\"authorization_duplicate\"\r\n";
+  malformed_head_ =
+      "HTTP/1.1 401 Unauthorized\r\n" + common + challenge +
+      ", error=\"invalid_request\", error_description=\"authorization_malformed\"\r\n";
   unavailable_head_ = "HTTP/1.1 503 Service Unavailable\r\n" + common + "Retry-After: 1\r\n";
   not_found_head_ = "HTTP/1.1 404 Not Found\r\n" + common;
   deny_prefix_ = "HTTP/1.1 401 Unauthorized\r\n" + common + challenge +
@@ -75,8 +77,8 @@ void AuthHandler::AnswerStatic(net::RequestId id, size_t reason, const std::stri
   server_->Finish(id);
 }
 
-void AuthHandler::OnRequest(net::HttpServer& server, net::RequestId id,
-                            const net::HttpRequest& req, std::string_view /*body*/) {
+void AuthHandler::OnRequest(net::HttpServer& server, net::RequestId id, const net::HttpRequest& req,
+                            std::string_view /*body*/) {
   if (!PathMatches(req.path)) {
     AnswerStatic(id, kReasonNotFound, not_found_head_);
     return;
@@ -108,7 +110,8 @@ void AuthHandler::OnRequest(net::HttpServer& server, net::RequestId id,
       Status st;
       const VerifiedToken* entry = nullptr;
       const VerifiedTokenCache::ReadGuard guard;
-      if (cache->Find(token, hash, now, *v, &st, &entry, guard) == VerifiedTokenCache::Lookup::kHit) {
+      if (cache->Find(token, hash, now, *v, &st, &entry, guard) ==
+          VerifiedTokenCache::Lookup::kHit) {
         Finish(id, st, entry);
         latency_.Observe(MonotonicNs() - started);
         return;

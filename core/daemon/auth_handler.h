@@ -51,7 +51,7 @@ struct AuthSettings {
   std::vector<std::string> claim_headers;  // their header names
   size_t max_header_value = 4096;          // longer (encoded) values are sent empty
   Pipeline* pipeline = nullptr;
-  VerifiedTokenCache* cache = nullptr;     // null: no cache
+  VerifiedTokenCache* cache = nullptr;  // null: no cache
   InlineVerify inline_verify = InlineVerify::kHmac;
   // The verifier in force. Every Verifier ever published stays alive for the daemon's lifetime
   // (reloads are rare), so a raw pointer is safe to use after loading it.
@@ -103,8 +103,8 @@ class AuthHandler : public net::RequestHandler {
   LatencyHistogram latency_;
   std::string kid_;  // scratch for the issuer binding check
   // Precomputed response heads.
-  std::string missing_head_, duplicate_head_, malformed_head_, unavailable_head_,
-      not_found_head_, deny_prefix_;
+  std::string missing_head_, duplicate_head_, malformed_head_, unavailable_head_, not_found_head_,
+      deny_prefix_;
 };
 
 }  // namespace jwtgate::daemon

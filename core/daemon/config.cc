@@ -28,7 +28,8 @@ class Reader {
 
   bool Fail(const std::string& path, const YAML::Node& n, const std::string& msg) {
     std::string where = path;
-    if (n.IsDefined() && n.Mark().line >= 0) where += " (line " + std::to_string(n.Mark().line + 1) + ")";
+    if (n.IsDefined() && n.Mark().line >= 0)
+      where += " (line " + std::to_string(n.Mark().line + 1) + ")";
     *error_ = where + ": " + msg;
     return false;
   }
@@ -73,15 +74,15 @@ class Reader {
       return Fail(path, n, "expected an integer, got '" + s + "'");
     }
     if (v < min || v > max) {
-      return Fail(path, n, "must be between " + std::to_string(min) + " and " +
-                               std::to_string(max) + ", got " + s);
+      return Fail(
+          path, n,
+          "must be between " + std::to_string(min) + " and " + std::to_string(max) + ", got " + s);
     }
     *out = static_cast<T>(v);
     return true;
   }
 
-  bool Double(const YAML::Node& n, const std::string& path, double min, double max,
-              double* out) {
+  bool Double(const YAML::Node& n, const std::string& path, double min, double max, double* out) {
     if (!n.IsScalar()) return Fail(path, n, "expected a number");
     std::istringstream in(n.Scalar());
     in.imbue(std::locale::classic());
@@ -110,8 +111,9 @@ class Reader {
     std::string s;
     if (!String(n, path, &s)) return false;
     if (!AlgFromName(s, out)) {
-      return Fail(path, n, "unknown algorithm '" + s +
-                               "' (HS256..HS512, RS256..RS512, PS256..PS512, ES256..ES512, EdDSA)");
+      return Fail(path, n,
+                  "unknown algorithm '" + s +
+                      "' (HS256..HS512, RS256..RS512, PS256..PS512, ES256..ES512, EdDSA)");
     }
     return true;
   }
@@ -148,8 +150,9 @@ bool ParseAuth(Reader& r, const YAML::Node& n, Config* c) {
 }
 
 bool ParseAdmin(Reader& r, const YAML::Node& n, Config* c) {
-  if (!r.Map(n, "admin", {"listen", "token_file", "protect_metrics", "max_connections",
-                          "header_timeout_ms", "idle_timeout_ms"})) {
+  if (!r.Map(n, "admin",
+             {"listen", "token_file", "protect_metrics", "max_connections", "header_timeout_ms",
+              "idle_timeout_ms"})) {
     return false;
   }
   if (n["listen"] && !r.String(n["listen"], "admin.listen", &c->admin_listen)) return false;
@@ -160,16 +163,16 @@ bool ParseAdmin(Reader& r, const YAML::Node& n, Config* c) {
       !r.Bool(n["protect_metrics"], "admin.protect_metrics", &c->admin_protect_metrics)) {
     return false;
   }
-  if (n["max_connections"] && !r.Integer(n["max_connections"], "admin.max_connections", 4,
-                                         65536, &c->admin_max_connections)) {
+  if (n["max_connections"] && !r.Integer(n["max_connections"], "admin.max_connections", 4, 65536,
+                                         &c->admin_max_connections)) {
     return false;
   }
-  if (n["header_timeout_ms"] && !r.Integer(n["header_timeout_ms"], "admin.header_timeout_ms",
-                                           50, 60000, &c->admin_header_timeout_ms)) {
+  if (n["header_timeout_ms"] && !r.Integer(n["header_timeout_ms"], "admin.header_timeout_ms", 50,
+                                           60000, &c->admin_header_timeout_ms)) {
     return false;
   }
-  if (n["idle_timeout_ms"] && !r.Integer(n["idle_timeout_ms"], "admin.idle_timeout_ms", 50,
-                                         kMaxI32, &c->admin_idle_timeout_ms)) {
+  if (n["idle_timeout_ms"] && !r.Integer(n["idle_timeout_ms"], "admin.idle_timeout_ms", 50, kMaxI32,
+                                         &c->admin_idle_timeout_ms)) {
     return false;
   }
   return true;
@@ -197,8 +200,9 @@ bool ParseIssuers(Reader& r, const YAML::Node& n, Config* c) {
 }
 
 bool ParseVerify(Reader& r, const YAML::Node& n, Config* c) {
-  if (!r.Map(n, "verify", {"audiences", "algorithms", "leeway_seconds", "require_exp",
-                           "max_lifetime_seconds", "typ", "required_claims", "max_token_bytes"})) {
+  if (!r.Map(n, "verify",
+             {"audiences", "algorithms", "leeway_seconds", "require_exp", "max_lifetime_seconds",
+              "typ", "required_claims", "max_token_bytes"})) {
     return false;
   }
   if (n["audiences"] && !r.StringList(n["audiences"], "verify.audiences", &c->audiences)) {
@@ -239,8 +243,9 @@ bool ParseVerify(Reader& r, const YAML::Node& n, Config* c) {
 }
 
 bool ParseRevocation(Reader& r, const YAML::Node& n, Config* c) {
-  if (!r.Map(n, "revocation",
-             {"dir", "target_fpr", "initial_capacity", "leeway_seconds", "jti_retention_seconds"})) {
+  if (!r.Map(
+          n, "revocation",
+          {"dir", "target_fpr", "initial_capacity", "leeway_seconds", "jti_retention_seconds"})) {
     return false;
   }
   if (n["jti_retention_seconds"]) {
@@ -252,30 +257,29 @@ bool ParseRevocation(Reader& r, const YAML::Node& n, Config* c) {
     c->revocation_jti_retention_s = v;
   }
   if (n["dir"] && !r.String(n["dir"], "revocation.dir", &c->revocation_dir)) return false;
-  if (n["target_fpr"] && !r.Double(n["target_fpr"], "revocation.target_fpr", 1e-9, 0.5,
-                                   &c->revocation_target_fpr)) {
+  if (n["target_fpr"] &&
+      !r.Double(n["target_fpr"], "revocation.target_fpr", 1e-9, 0.5, &c->revocation_target_fpr)) {
     return false;
   }
-  if (n["initial_capacity"] &&
-      !r.Integer(n["initial_capacity"], "revocation.initial_capacity", 16, int64_t{1} << 32,
-                 &c->revocation_initial_capacity)) {
+  if (n["initial_capacity"] && !r.Integer(n["initial_capacity"], "revocation.initial_capacity", 16,
+                                          int64_t{1} << 32, &c->revocation_initial_capacity)) {
     return false;
   }
-  if (n["leeway_seconds"] && !r.Integer(n["leeway_seconds"], "revocation.leeway_seconds", 0,
-                                        86400, &c->revocation_leeway_s)) {
+  if (n["leeway_seconds"] && !r.Integer(n["leeway_seconds"], "revocation.leeway_seconds", 0, 86400,
+                                        &c->revocation_leeway_s)) {
     return false;
   }
   return true;
 }
 
 bool ParseHttp(Reader& r, const YAML::Node& n, Config* c) {
-  if (!r.Map(n, "http", {"max_connections", "max_pipelined", "header_timeout_ms",
-                         "idle_timeout_ms", "max_request_line_bytes", "max_header_bytes",
-                         "max_headers", "max_body_bytes"})) {
+  if (!r.Map(n, "http",
+             {"max_connections", "max_pipelined", "header_timeout_ms", "idle_timeout_ms",
+              "max_request_line_bytes", "max_header_bytes", "max_headers", "max_body_bytes"})) {
     return false;
   }
-  if (n["max_connections"] && !r.Integer(n["max_connections"], "http.max_connections", 1,
-                                         1 << 22, &c->max_connections)) {
+  if (n["max_connections"] &&
+      !r.Integer(n["max_connections"], "http.max_connections", 1, 1 << 22, &c->max_connections)) {
     return false;
   }
   if (n["max_pipelined"] &&
@@ -286,8 +290,8 @@ bool ParseHttp(Reader& r, const YAML::Node& n, Config* c) {
                                            kMaxI32, &c->header_timeout_ms)) {
     return false;
   }
-  if (n["idle_timeout_ms"] && !r.Integer(n["idle_timeout_ms"], "http.idle_timeout_ms", 50,
-                                         kMaxI32, &c->idle_timeout_ms)) {
+  if (n["idle_timeout_ms"] &&
+      !r.Integer(n["idle_timeout_ms"], "http.idle_timeout_ms", 50, kMaxI32, &c->idle_timeout_ms)) {
     return false;
   }
   if (n["max_request_line_bytes"] &&
@@ -311,7 +315,9 @@ bool ParseHttp(Reader& r, const YAML::Node& n, Config* c) {
 }
 
 bool ParsePipeline(Reader& r, const YAML::Node& n, Config* c) {
-  if (!r.Map(n, "pipeline", {"workers", "queue_capacity", "max_batch", "batch_budget_us", "inline"})) return false;
+  if (!r.Map(n, "pipeline",
+             {"workers", "queue_capacity", "max_batch", "batch_budget_us", "inline"}))
+    return false;
   if (const YAML::Node in = n["inline"]) {
     std::string v;
     if (!r.String(in, "pipeline.inline", &v)) return false;
@@ -328,12 +334,11 @@ bool ParsePipeline(Reader& r, const YAML::Node& n, Config* c) {
   if (n["workers"] && !r.Integer(n["workers"], "pipeline.workers", 0, 1024, &c->workers)) {
     return false;
   }
-  if (n["queue_capacity"] && !r.Integer(n["queue_capacity"], "pipeline.queue_capacity", 2,
-                                        1 << 22, &c->queue_capacity)) {
+  if (n["queue_capacity"] &&
+      !r.Integer(n["queue_capacity"], "pipeline.queue_capacity", 2, 1 << 22, &c->queue_capacity)) {
     return false;
   }
-  if (n["max_batch"] &&
-      !r.Integer(n["max_batch"], "pipeline.max_batch", 1, 256, &c->max_batch)) {
+  if (n["max_batch"] && !r.Integer(n["max_batch"], "pipeline.max_batch", 1, 256, &c->max_batch)) {
     return false;
   }
   if (n["batch_budget_us"] && !r.Integer(n["batch_budget_us"], "pipeline.batch_budget_us", 0,
@@ -370,8 +375,9 @@ bool ParseConfig(std::string_view yaml, Config* out, std::string* error) {
     *error = "line " + std::to_string(e.mark.line + 1) + ": " + e.msg;
     return false;
   }
-  if (!r.Map(root, "", {"auth", "admin", "issuers", "verify", "revocation", "cache", "pipeline",
-                        "io_threads", "http", "shutdown"})) {
+  if (!r.Map(root, "",
+             {"auth", "admin", "issuers", "verify", "revocation", "cache", "pipeline", "io_threads",
+              "http", "shutdown"})) {
     if (!root.IsMap()) *error = "the configuration must be a YAML mapping";
     return false;
   }
@@ -393,15 +399,14 @@ bool ParseConfig(std::string_view yaml, Config* out, std::string* error) {
       }
     }
     if (root["pipeline"] && !ParsePipeline(r, root["pipeline"], &c)) return false;
-    if (root["io_threads"] &&
-        !r.Integer(root["io_threads"], "io_threads", 1, 64, &c.io_threads)) {
+    if (root["io_threads"] && !r.Integer(root["io_threads"], "io_threads", 1, 64, &c.io_threads)) {
       return false;
     }
     if (root["http"] && !ParseHttp(r, root["http"], &c)) return false;
     if (const YAML::Node n = root["shutdown"]) {
       if (!r.Map(n, "shutdown", {"drain_timeout_ms"})) return false;
-      if (n["drain_timeout_ms"] && !r.Integer(n["drain_timeout_ms"], "shutdown.drain_timeout_ms",
-                                              0, 3600000, &c.drain_timeout_ms)) {
+      if (n["drain_timeout_ms"] && !r.Integer(n["drain_timeout_ms"], "shutdown.drain_timeout_ms", 0,
+                                              3600000, &c.drain_timeout_ms)) {
         return false;
       }
     }
@@ -496,15 +501,25 @@ bool ValidateConfig(const Config& c, std::string* error) {
     }
     std::string lower = ch.header;
     for (char& x : lower) x = static_cast<char>(std::tolower(static_cast<unsigned char>(x)));
-    static const std::set<std::string> kReserved = {
-        "content-length", "connection", "transfer-encoding", "www-authenticate", "cache-control",
-        "content-type", "retry-after", "keep-alive", "upgrade", "trailer", "te", "set-cookie"};
+    static const std::set<std::string> kReserved = {"content-length",
+                                                    "connection",
+                                                    "transfer-encoding",
+                                                    "www-authenticate",
+                                                    "cache-control",
+                                                    "content-type",
+                                                    "retry-after",
+                                                    "keep-alive",
+                                                    "upgrade",
+                                                    "trailer",
+                                                    "te",
+                                                    "set-cookie"};
     if (kReserved.count(lower) != 0) {
       *error = path + ".header: '" + ch.header + "' is reserved";
       return false;
     }
     if (!names.insert(lower).second) {
-      *error = path + ".header: '" + ch.header + "' is used twice (X-Auth-Sub and X-Auth-Iss are built in)";
+      *error = path + ".header: '" + ch.header +
+               "' is used twice (X-Auth-Sub and X-Auth-Iss are built in)";
       return false;
     }
   }
@@ -530,7 +545,8 @@ bool ValidateConfig(const Config& c, std::string* error) {
   }
   if (!c.revocation_dir.empty() && c.revocation_leeway_s < c.leeway_s) {
     *error = "revocation.leeway_seconds: must be at least verify.leeway_seconds (" +
-             std::to_string(c.leeway_s) + "), or a revocation could expire while its token is "
+             std::to_string(c.leeway_s) +
+             "), or a revocation could expire while its token is "
              "still accepted";
     return false;
   }

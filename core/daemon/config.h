@@ -23,8 +23,9 @@
 //   http: {max_connections: 10000, header_timeout_ms: 10000}
 //
 // Reload (SIGHUP, POST /reload) re-reads the file and applies `issuers`, `verify`, the admin
-// token and revocation.jti_retention_seconds; the other settings (listeners, threads, limits, cache, revocation, claim headers)
-// need a restart and a reload that changes them keeps their old values and says so.
+// token and revocation.jti_retention_seconds; the other settings (listeners, threads, limits,
+// cache, revocation, claim headers) need a restart and a reload that changes them keeps their old
+// values and says so.
 #ifndef JWTGATE_DAEMON_CONFIG_H_
 #define JWTGATE_DAEMON_CONFIG_H_
 
@@ -40,8 +41,8 @@
 namespace jwtgate::daemon {
 
 struct IssuerConfig {
-  std::string issuer;     // the exact `iss` value; empty only with a single issuer entry
-  std::string jwks_file;  // JWKS document (RFC 7517) of this issuer's public keys
+  std::string issuer;              // the exact `iss` value; empty only with a single issuer entry
+  std::string jwks_file;           // JWKS document (RFC 7517) of this issuer's public keys
   std::optional<Alg> default_alg;  // for RSA/oct keys without `alg`
 };
 
@@ -65,7 +66,7 @@ struct Config {
   std::vector<ClaimHeaderConfig> claim_headers;
   // admin:
   std::string admin_listen = "127.0.0.1:9091";
-  std::string admin_token_file;  // empty: the admin API takes no token (loopback only)
+  std::string admin_token_file;        // empty: the admin API takes no token (loopback only)
   bool admin_protect_metrics = false;  // GET /metrics needs the token too (probes never do)
   // The admin listener under a connection flood: beyond max_connections the oldest idle or
   // slow connection is evicted, and a request head must arrive within header_timeout_ms.

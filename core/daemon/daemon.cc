@@ -1,22 +1,27 @@
 #include "daemon/daemon.h"
 
 #include <signal.h>
-#include <sys/eventfd.h>
 #include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <systemd/sd-daemon.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstring>
 #include <ctime>
 #include <fstream>
 #include <future>
+#include <initializer_list>
 #include <mutex>
 #include <sstream>
 #include <thread>
+#include <variant>
 #include <vector>
 
+#include "base/constant_time.h"
+#include "base/eventfd.h"
+#include "base/thread_annotations.h"
 #include "daemon/admin_handler.h"
 #include "daemon/auth_handler.h"
 #include "daemon/log.h"
@@ -26,6 +31,7 @@
 #include "jwtgate/cache.h"
 #include "jwtgate/pipeline.h"
 #include "jwtgate/revocation.h"
+#include "jwtgate/version.h"
 #include "net/http_server.h"
 #include "net/listener.h"
 #include "net/uring_support.h"
@@ -62,16 +68,6 @@ size_t NextPowerOfTwo(size_t v) {
   size_t p = 1;
   while (p < v) p <<= 1;
   return p;
-}
-
-bool ConstantTimeEquals(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  unsigned char diff = 0;
-  for (size_t i = 0; i < a.size(); ++i) {
-    diff = static_cast<unsigned char>(diff | (static_cast<unsigned char>(a[i]) ^
-                                              static_cast<unsigned char>(b[i])));
-  }
-  return diff == 0;
 }
 
 net::ServerOptions AuthServerOptions(const Config& c) {
@@ -129,9 +125,9 @@ struct Daemon::Rep : public AdminApi {
       RevokeReply reply;
       RevokeDone done;
     };
-    std::mutex mu;
-    std::vector<Outcome> ready;  // GUARDED_BY(mu)
-    int fd = -1;                 // eventfd
+    base::Mutex mu;
+    std::vector<Outcome> ready JWTGATE_GUARDED_BY(mu);
+    int fd = -1;  // eventfd
     ~RevokeOutcomes() {
       if (fd >= 0) ::close(fd);
     }
@@ -222,6 +218,9 @@ struct Daemon::Rep : public AdminApi {
   // AdminApi
   bool Ready(std::string* detail) override;
   std::string RenderMetrics() override;
+  void RenderAuthMetrics(MetricsText& m);
+  void RenderEngineMetrics(MetricsText& m);
+  void RenderListenerMetrics(MetricsText& m);
   bool Reload(std::string* message) override;
   void Revoke(const RevokeRequest& r, RevokeDone done) override;
   void CountRevocation(RevokeReply* reply);
@@ -231,7 +230,7 @@ struct Daemon::Rep : public AdminApi {
   void OnRevokeOutcomes();
   bool AdminTokenAccepts(bool present, std::string_view presented) override {
     if (admin_token.empty()) return true;
-    return present && ConstantTimeEquals(presented, admin_token);
+    return present && base::ConstantTimeEquals(presented, admin_token);
   }
   bool MetricsNeedToken() override { return config.admin_protect_metrics; }
 };
@@ -276,8 +275,8 @@ int Daemon::Rep::Start() {
   ready.store(true, std::memory_order_release);
   const std::string status = "auth " + net::FormatSocketAddress(auth_bound) + ", admin " +
                              net::FormatSocketAddress(admin_bound) + ", " + trust_summary;
-  Log(LogLevel::kInfo, "ready: {}; {} I/O thread(s), {} worker(s), cache {}",
-      status, config.io_threads, pipeline->stats().workers,
+  Log(LogLevel::kInfo, "ready: {}; {} I/O thread(s), {} worker(s), cache {}", status,
+      config.io_threads, pipeline->stats().workers,
       cache ? std::to_string(config.cache_entries) + " entries" : std::string("off"));
   Notify("READY=1\nSTATUS=serving: " + status);
   admin->Run();
@@ -313,8 +312,7 @@ CheckResult Daemon::Rep::LoadTrust(Trust* trust) {
   std::string err;
   if (!BuildTrust(config, store.get(), trust, &err)) return {kExitKeys, err};
   std::vector<std::string> warnings;
-  if (CheckResult r = ReadAdminToken(config.admin_token_file, &admin_token, &warnings);
-      !r.ok()) {
+  if (CheckResult r = ReadAdminToken(config.admin_token_file, &admin_token, &warnings); !r.ok()) {
     return r;
   }
   for (const std::string& w : warnings) Log(LogLevel::kWarning, "{}", w);
@@ -401,7 +399,7 @@ CheckResult Daemon::Rep::StartAdmin() {
   if (!admin->Init(&err)) return {kExitSystem, "admin listener: " + err};
   admin->WatchFd(signal_fd, [this] { OnSignals(); });
   if (store) {
-    revoke_outcomes->fd = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    revoke_outcomes->fd = base::OpenEventFd();
     if (revoke_outcomes->fd < 0) {
       return {kExitSystem, std::string("eventfd: ") + std::strerror(errno)};
     }
@@ -468,8 +466,7 @@ void Daemon::Rep::Shutdown() {
       break;
     }
     signalfd_siginfo si;
-    if (signal_fd >= 0 &&
-        ::read(signal_fd, &si, sizeof si) == static_cast<ssize_t>(sizeof si) &&
+    if (signal_fd >= 0 && ::read(signal_fd, &si, sizeof si) == static_cast<ssize_t>(sizeof si) &&
         (si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT)) {
       Log(LogLevel::kWarning, "signal {} again: dropping the remaining connections", si.ssi_signo);
       break;
@@ -487,11 +484,9 @@ void Daemon::Rep::Shutdown() {
 
 bool Daemon::Rep::Ready(std::string* detail) {
   const bool r = ready.load(std::memory_order_acquire);
-  *detail = std::string(r ? "[+]" : "[-]") + "serving\n" +
-            "[+]keys: " + std::to_string(keys) + "\n" +
-            (last_reload_ok ? "[+]" : "[-]") + "last reload\n" +
-            (draining ? "[-]draining\n" : "[+]not draining\n") +
-            (r ? "ok\n" : "not ready\n");
+  *detail = std::string(r ? "[+]" : "[-]") + "serving\n" + "[+]keys: " + std::to_string(keys) +
+            "\n" + (last_reload_ok ? "[+]" : "[-]") + "last reload\n" +
+            (draining ? "[-]draining\n" : "[+]not draining\n") + (r ? "ok\n" : "not ready\n");
   return r;
 }
 
@@ -605,8 +600,8 @@ void Daemon::Rep::Revoke(const RevokeRequest& r, RevokeDone done) {
       // A token with this exp is rejected as expired: revoking it would change nothing, and
       // an operator who typed the wrong exp must not be told the token is revoked.
       reply.status = Status::kExpired;
-      reply.message = "exp " + std::to_string(r.value) + " has passed (now " +
-                      std::to_string(now) + "); omit exp to revoke the jti whatever its exp";
+      reply.message = "exp " + std::to_string(r.value) + " has passed (now " + std::to_string(now) +
+                      "); omit exp to revoke the jti whatever its exp";
       done(reply);
       return;
     }
@@ -620,13 +615,11 @@ void Daemon::Rep::Revoke(const RevokeRequest& r, RevokeDone done) {
   std::shared_ptr<RevokeOutcomes> outcomes = revoke_outcomes;
   auto on_durable = [outcomes, reply, done](Status s) {
     {
-      std::lock_guard<std::mutex> l(outcomes->mu);
+      base::MutexLock l(&outcomes->mu);
       outcomes->ready.push_back({reply, done});
       outcomes->ready.back().reply.status = s;
     }
-    const uint64_t one = 1;
-    ssize_t unused = ::write(outcomes->fd, &one, sizeof one);
-    (void)unused;  // EAGAIN only when the counter is saturated: still readable
+    base::SignalEventFd(outcomes->fd);
   };
   reply.status = store->RevokeAsync({&rev, 1}, std::move(on_durable));
   if (reply.status == Status::kOk) return;  // answered by OnRevokeOutcomes
@@ -649,12 +642,11 @@ void Daemon::Rep::CountRevocation(RevokeReply* reply) {
 }
 
 void Daemon::Rep::OnRevokeOutcomes() {
-  uint64_t count;
-  ssize_t unused = ::read(revoke_outcomes->fd, &count, sizeof count);
-  (void)unused;  // cleared before taking the queue: a later push signals again
+  // Drained before taking the queue: a later push signals again.
+  base::DrainEventFd(revoke_outcomes->fd);
   std::vector<RevokeOutcomes::Outcome> outcomes;
   {
-    std::lock_guard<std::mutex> l(revoke_outcomes->mu);
+    base::MutexLock l(&revoke_outcomes->mu);
     outcomes.swap(revoke_outcomes->ready);
   }
   for (RevokeOutcomes::Outcome& o : outcomes) {
@@ -663,14 +655,80 @@ void Daemon::Rep::OnRevokeOutcomes() {
   }
 }
 
+namespace {
+
+// A metric family with one sample without labels.
+struct Scalar {
+  const char* name;
+  const char* type;  // gauge or counter
+  const char* help;
+  std::variant<uint64_t, double> value;
+};
+
+void EmitScalars(MetricsText& m, std::initializer_list<Scalar> scalars) {
+  for (const Scalar& s : scalars) {
+    m.Family(s.name, s.type, s.help);
+    std::visit([&m, &s](auto v) { m.Sample(s.name, {}, v); }, s.value);
+  }
+}
+
+// The per-listener counters of net::ServerStats, one family each.
+struct ListenerCounter {
+  const char* name;
+  const char* type;
+  const char* help;
+  std::atomic<uint64_t> net::ServerStats::*field;
+};
+
+constexpr ListenerCounter kListenerCounters[] = {
+    {"jwtgate_connections_active", "gauge", "Open client connections.",
+     &net::ServerStats::connections_active},
+    {"jwtgate_connections_accepted_total", "counter", "Client connections accepted.",
+     &net::ServerStats::connections_accepted},
+    {"jwtgate_connections_rejected_total", "counter",
+     "Connections closed at once because the connection limit was reached.",
+     &net::ServerStats::connections_rejected},
+    {"jwtgate_connections_evicted_total", "counter",
+     "Idle or slow connections closed to make room for a new one at the connection limit.",
+     &net::ServerStats::connections_evicted},
+    {"jwtgate_http_requests_total", "counter", "HTTP requests parsed.",
+     &net::ServerStats::requests},
+    {"jwtgate_recv_buffers_exhausted_total", "counter",
+     "Receives that found every provided buffer in use (the connection waits for one).",
+     &net::ServerStats::recv_buffers_exhausted},
+};
+
+}  // namespace
+
 std::string Daemon::Rep::RenderMetrics() {
   MetricsText m;
   m.Family("jwtgate_build_info", "gauge", "Build information; the value is always 1.");
-  m.Sample("jwtgate_build_info", {{"version", JWTGATE_VERSION}}, uint64_t{1});
+  m.Sample("jwtgate_build_info", {{"version", JWTGATE_VERSION_STRING}}, uint64_t{1});
+  RenderAuthMetrics(m);
+  RenderEngineMetrics(m);
+  RenderListenerMetrics(m);
+  const ProcessStats p = ReadProcessStats();
+  EmitScalars(
+      m, {
+             {"process_cpu_seconds_total", "counter",
+              "Total user and system CPU time spent in seconds.", p.cpu_seconds},
+             {"process_resident_memory_bytes", "gauge", "Resident memory size in bytes.",
+              p.resident_bytes},
+             {"process_virtual_memory_bytes", "gauge", "Virtual memory size in bytes.",
+              p.virtual_bytes},
+             {"process_open_fds", "gauge", "Number of open file descriptors.", p.open_fds},
+             {"process_max_fds", "gauge", "Maximum number of open file descriptors.", p.max_fds},
+             {"process_start_time_seconds", "gauge",
+              "Start time of the process since unix epoch in seconds.", start_time},
+         });
+  return m.text();
+}
 
-  // Auth requests by decision and reason.
+// Auth requests by decision and reason, the verdict latency, tokens in flight.
+void Daemon::Rep::RenderAuthMetrics(MetricsText& m) {
   m.Family("jwtgate_auth_requests_total", "counter",
-           "Auth requests answered, by decision (allow, deny, error) and reason (a stable status name).");
+           "Auth requests answered, by decision (allow, deny, error) and reason (a stable status "
+           "name).");
   for (size_t r = 0; r < kReasonCount; ++r) {
     uint64_t total = 0;
     for (auto& t : io) total += t->handler->counters().Read(r);
@@ -691,162 +749,125 @@ std::string Daemon::Rep::RenderMetrics() {
               h);
   uint64_t in_flight = 0;
   for (auto& t : io) in_flight += t->handler->in_flight();
-  m.Family("jwtgate_verify_in_flight", "gauge", "Tokens submitted for verification and not yet answered.");
-  m.Sample("jwtgate_verify_in_flight", {}, in_flight);
+  EmitScalars(m, {{"jwtgate_verify_in_flight", "gauge",
+                   "Tokens submitted for verification and not yet answered.", in_flight}});
+}
 
-  // Pipeline.
+// The pipeline, the cache, the revocation state, keys and configuration.
+void Daemon::Rep::RenderEngineMetrics(MetricsText& m) {
   const Pipeline::Stats ps = pipeline->stats();
-  m.Family("jwtgate_pipeline_queue_depth", "gauge", "Tokens waiting in the pipeline's queue.");
-  m.Sample("jwtgate_pipeline_queue_depth", {}, static_cast<uint64_t>(ps.queue_depth));
-  m.Family("jwtgate_pipeline_workers", "gauge", "Verification worker threads.");
-  m.Sample("jwtgate_pipeline_workers", {}, static_cast<uint64_t>(ps.workers));
-  m.Family("jwtgate_pipeline_batches_total", "counter", "Batches verified by the workers.");
-  m.Sample("jwtgate_pipeline_batches_total", {}, ps.batches);
-  m.Family("jwtgate_pipeline_completed_total", "counter", "Tokens the pipeline gave a verdict for.");
-  m.Sample("jwtgate_pipeline_completed_total", {}, ps.completed);
-  m.Family("jwtgate_pipeline_deduplicated_total", "counter",
-           "Tokens answered by an identical token verified in the same batch.");
-  m.Sample("jwtgate_pipeline_deduplicated_total", {}, ps.deduplicated);
-  m.Family("jwtgate_overload_rejections_total", "counter",
-           "Tokens refused with 503 because the pipeline or a completion queue was full.");
-  m.Sample("jwtgate_overload_rejections_total", {}, ps.overloaded);
-
-  // Cache.
   const VerifiedTokenCache::Stats cs = cache ? cache->stats() : VerifiedTokenCache::Stats{};
-  m.Family("jwtgate_cache_hits_total", "counter", "Verified-token cache hits.");
-  m.Sample("jwtgate_cache_hits_total", {}, cs.hits);
-  m.Family("jwtgate_cache_misses_total", "counter", "Verified-token cache misses.");
-  m.Sample("jwtgate_cache_misses_total", {}, cs.misses);
-  m.Family("jwtgate_cache_evictions_total", "counter", "Verified-token cache evictions.");
-  m.Sample("jwtgate_cache_evictions_total", {}, cs.evictions);
-  m.Family("jwtgate_cache_entries", "gauge", "Entries in the verified-token cache.");
-  m.Sample("jwtgate_cache_entries", {}, static_cast<uint64_t>(cs.entries));
-  m.Family("jwtgate_cache_capacity_entries", "gauge", "Capacity of the verified-token cache.");
-  m.Sample("jwtgate_cache_capacity_entries", {}, static_cast<uint64_t>(cs.capacity));
-
-  // Revocation.
+  EmitScalars(
+      m, {
+             {"jwtgate_pipeline_queue_depth", "gauge", "Tokens waiting in the pipeline's queue.",
+              uint64_t{ps.queue_depth}},
+             {"jwtgate_pipeline_workers", "gauge", "Verification worker threads.",
+              uint64_t{ps.workers}},
+             {"jwtgate_pipeline_batches_total", "counter", "Batches verified by the workers.",
+              ps.batches},
+             {"jwtgate_pipeline_completed_total", "counter",
+              "Tokens the pipeline gave a verdict for.", ps.completed},
+             {"jwtgate_pipeline_deduplicated_total", "counter",
+              "Tokens answered by an identical token verified in the same batch.", ps.deduplicated},
+             {"jwtgate_overload_rejections_total", "counter",
+              "Tokens refused with 503 because the pipeline or a completion queue was full.",
+              ps.overloaded},
+             {"jwtgate_cache_hits_total", "counter", "Verified-token cache hits.", cs.hits},
+             {"jwtgate_cache_misses_total", "counter", "Verified-token cache misses.", cs.misses},
+             {"jwtgate_cache_evictions_total", "counter", "Verified-token cache evictions.",
+              cs.evictions},
+             {"jwtgate_cache_entries", "gauge", "Entries in the verified-token cache.",
+              uint64_t{cs.entries}},
+             {"jwtgate_cache_capacity_entries", "gauge", "Capacity of the verified-token cache.",
+              uint64_t{cs.capacity}},
+         });
   if (store) {
     const RevocationStats rs = store->Stats();
-    m.Family("jwtgate_revocation_jti_entries", "gauge", "Live jti revocations.");
-    m.Sample("jwtgate_revocation_jti_entries", {}, rs.jti_revocations);
-    m.Family("jwtgate_revocation_subject_watermarks", "gauge", "Live subject watermarks.");
-    m.Sample("jwtgate_revocation_subject_watermarks", {}, rs.subject_watermarks);
-    m.Family("jwtgate_revocation_filter_bytes", "gauge", "Memory of the jti Bloom filters.");
-    m.Sample("jwtgate_revocation_filter_bytes", {}, rs.filter_bytes);
-    m.Family("jwtgate_revocation_exact_bytes", "gauge", "Memory of the exact jti tables.");
-    m.Sample("jwtgate_revocation_exact_bytes", {}, rs.exact_bytes);
-    m.Family("jwtgate_revocation_filter_fill_ratio", "gauge", "Fraction of filter bits set.");
-    m.Sample("jwtgate_revocation_filter_fill_ratio", {}, rs.filter_fill);
-    m.Family("jwtgate_revocation_filter_false_positive_ratio", "gauge",
-             "Modelled false-positive rate of the filters at their current load.");
-    m.Sample("jwtgate_revocation_filter_false_positive_ratio", {}, rs.expected_fpr);
-    m.Family("jwtgate_revocation_log_bytes", "gauge", "Size of the revocation log being appended to.");
-    m.Sample("jwtgate_revocation_log_bytes", {}, rs.log_bytes);
-    m.Family("jwtgate_revocation_syncs_total", "counter",
-             "fdatasync calls of the revocation log since start (revocations share them).");
-    m.Sample("jwtgate_revocation_syncs_total", {}, rs.syncs);
+    EmitScalars(
+        m,
+        {
+            {"jwtgate_revocation_jti_entries", "gauge", "Live jti revocations.",
+             rs.jti_revocations},
+            {"jwtgate_revocation_subject_watermarks", "gauge", "Live subject watermarks.",
+             rs.subject_watermarks},
+            {"jwtgate_revocation_filter_bytes", "gauge", "Memory of the jti Bloom filters.",
+             rs.filter_bytes},
+            {"jwtgate_revocation_exact_bytes", "gauge", "Memory of the exact jti tables.",
+             rs.exact_bytes},
+            {"jwtgate_revocation_filter_fill_ratio", "gauge", "Fraction of filter bits set.",
+             rs.filter_fill},
+            {"jwtgate_revocation_filter_false_positive_ratio", "gauge",
+             "Modelled false-positive rate of the filters at their current load.", rs.expected_fpr},
+            {"jwtgate_revocation_log_bytes", "gauge",
+             "Size of the revocation log being appended to.", rs.log_bytes},
+            {"jwtgate_revocation_syncs_total", "counter",
+             "fdatasync calls of the revocation log since start (revocations share them).",
+             rs.syncs},
+        });
   }
-  m.Family("jwtgate_revocations_total", "counter", "Revocations acknowledged by the admin API, by kind.");
+  m.Family("jwtgate_revocations_total", "counter",
+           "Revocations acknowledged by the admin API, by kind.");
   m.Sample("jwtgate_revocations_total", {{"kind", "jti"}}, revoked_jti);
   m.Sample("jwtgate_revocations_total", {{"kind", "subject"}}, revoked_subject);
-  m.Family("jwtgate_revocation_failures_total", "counter", "Revocations the store could not make durable.");
-  m.Sample("jwtgate_revocation_failures_total", {}, revoke_failures);
-
-  // Keys and configuration.
-  m.Family("jwtgate_keys", "gauge", "Verification keys loaded.");
-  m.Sample("jwtgate_keys", {}, static_cast<uint64_t>(keys));
-  m.Family("jwtgate_config_last_reload_successful", "gauge",
-           "Whether the last configuration reload succeeded (1) or kept the old one (0).");
-  m.Sample("jwtgate_config_last_reload_successful", {}, uint64_t{last_reload_ok ? 1u : 0u});
-  m.Family("jwtgate_config_last_reload_success_timestamp_seconds", "gauge",
-           "When the configuration was last loaded successfully.");
-  m.Sample("jwtgate_config_last_reload_success_timestamp_seconds", {}, last_reload_success);
+  EmitScalars(m,
+              {
+                  {"jwtgate_revocation_failures_total", "counter",
+                   "Revocations the store could not make durable.", revoke_failures},
+                  {"jwtgate_keys", "gauge", "Verification keys loaded.", uint64_t{keys}},
+                  {"jwtgate_config_last_reload_successful", "gauge",
+                   "Whether the last configuration reload succeeded (1) or kept the old one (0).",
+                   uint64_t{last_reload_ok ? 1u : 0u}},
+                  {"jwtgate_config_last_reload_success_timestamp_seconds", "gauge",
+                   "When the configuration was last loaded successfully.", last_reload_success},
+              });
   m.Family("jwtgate_config_reloads_total", "counter", "Configuration reloads, by result.");
   m.Sample("jwtgate_config_reloads_total", {{"result", "success"}}, reloads_ok);
   m.Sample("jwtgate_config_reloads_total", {{"result", "failure"}}, reloads_failed);
-  m.Family("jwtgate_ready", "gauge", "1 while serving and not draining.");
-  m.Sample("jwtgate_ready", {}, uint64_t{ready.load() ? 1u : 0u});
+  EmitScalars(m, {{"jwtgate_ready", "gauge", "1 while serving and not draining.",
+                   uint64_t{ready.load() ? 1u : 0u}}});
+}
 
-  // HTTP listeners.
+// The auth listeners (summed over the I/O threads) and the admin listener.
+void Daemon::Rep::RenderListenerMetrics(MetricsText& m) {
   struct Listener {
     const char* name;
     std::vector<const net::ServerStats*> stats;
   };
   Listener listeners[2] = {{"auth", {}}, {"admin", {&admin->stats()}}};
   for (auto& t : io) listeners[0].stats.push_back(&t->server->stats());
-  auto sum = [](const Listener& l, auto field) {
-    uint64_t v = 0;
-    for (const net::ServerStats* s : l.stats) v += field(*s);
-    return v;
-  };
-  m.Family("jwtgate_connections_active", "gauge", "Open client connections.");
-  for (const Listener& l : listeners) {
-    m.Sample("jwtgate_connections_active", {{"listener", l.name}},
-             sum(l, [](const net::ServerStats& s) { return s.connections_active.load(std::memory_order_relaxed); }));
-  }
-  m.Family("jwtgate_connections_accepted_total", "counter", "Client connections accepted.");
-  for (const Listener& l : listeners) {
-    m.Sample("jwtgate_connections_accepted_total", {{"listener", l.name}},
-             sum(l, [](const net::ServerStats& s) { return s.connections_accepted.load(std::memory_order_relaxed); }));
-  }
-  m.Family("jwtgate_connections_rejected_total", "counter",
-           "Connections closed at once because the connection limit was reached.");
-  for (const Listener& l : listeners) {
-    m.Sample("jwtgate_connections_rejected_total", {{"listener", l.name}},
-             sum(l, [](const net::ServerStats& s) { return s.connections_rejected.load(std::memory_order_relaxed); }));
-  }
-  m.Family("jwtgate_connections_evicted_total", "counter",
-           "Idle or slow connections closed to make room for a new one at the connection limit.");
-  for (const Listener& l : listeners) {
-    m.Sample("jwtgate_connections_evicted_total", {{"listener", l.name}},
-             sum(l, [](const net::ServerStats& s) { return s.connections_evicted.load(std::memory_order_relaxed); }));
-  }
-  m.Family("jwtgate_http_requests_total", "counter", "HTTP requests parsed.");
-  for (const Listener& l : listeners) {
-    m.Sample("jwtgate_http_requests_total", {{"listener", l.name}},
-             sum(l, [](const net::ServerStats& s) { return s.requests.load(std::memory_order_relaxed); }));
+  for (const ListenerCounter& c : kListenerCounters) {
+    m.Family(c.name, c.type, c.help);
+    for (const Listener& l : listeners) {
+      uint64_t v = 0;
+      for (const net::ServerStats* s : l.stats) v += (s->*c.field).load(std::memory_order_relaxed);
+      m.Sample(c.name, {{"listener", l.name}}, v);
+    }
   }
   m.Family("jwtgate_http_timeouts_total", "counter",
-           "Connections closed by a timeout: a request head too slow to arrive (header) or idle keep-alive (idle).");
+           "Connections closed by a timeout: a request head too slow to arrive (header) or idle "
+           "keep-alive (idle).");
   for (const Listener& l : listeners) {
-    m.Sample("jwtgate_http_timeouts_total", {{"listener", l.name}, {"kind", "header"}},
-             sum(l, [](const net::ServerStats& s) { return s.header_timeouts.load(std::memory_order_relaxed); }));
-    m.Sample("jwtgate_http_timeouts_total", {{"listener", l.name}, {"kind", "idle"}},
-             sum(l, [](const net::ServerStats& s) { return s.idle_timeouts.load(std::memory_order_relaxed); }));
+    uint64_t header = 0, idle = 0;
+    for (const net::ServerStats* s : l.stats) {
+      header += s->header_timeouts.load(std::memory_order_relaxed);
+      idle += s->idle_timeouts.load(std::memory_order_relaxed);
+    }
+    m.Sample("jwtgate_http_timeouts_total", {{"listener", l.name}, {"kind", "header"}}, header);
+    m.Sample("jwtgate_http_timeouts_total", {{"listener", l.name}, {"kind", "idle"}}, idle);
   }
   m.Family("jwtgate_http_request_errors_total", "counter",
            "Requests refused before routing (malformed or over a limit), by kind.");
   for (const Listener& l : listeners) {
     for (int e = 1; e < net::kHttpErrorCount; ++e) {
-      m.Sample("jwtgate_http_request_errors_total",
-               {{"listener", l.name}, {"error", net::HttpErrorName(static_cast<net::HttpError>(e))}},
-               sum(l, [e](const net::ServerStats& s) {
-                 return s.http_errors[e].load(std::memory_order_relaxed);
-               }));
+      uint64_t v = 0;
+      for (const net::ServerStats* s : l.stats) {
+        v += s->http_errors[e].load(std::memory_order_relaxed);
+      }
+      m.Sample(
+          "jwtgate_http_request_errors_total",
+          {{"listener", l.name}, {"error", net::HttpErrorName(static_cast<net::HttpError>(e))}}, v);
     }
   }
-  m.Family("jwtgate_recv_buffers_exhausted_total", "counter",
-           "Receives that found every provided buffer in use (the connection waits for one).");
-  for (const Listener& l : listeners) {
-    m.Sample("jwtgate_recv_buffers_exhausted_total", {{"listener", l.name}},
-             sum(l, [](const net::ServerStats& s) { return s.recv_buffers_exhausted.load(std::memory_order_relaxed); }));
-  }
-
-  // Process.
-  const ProcessStats p = ReadProcessStats();
-  m.Family("process_cpu_seconds_total", "counter", "Total user and system CPU time spent in seconds.");
-  m.Sample("process_cpu_seconds_total", {}, p.cpu_seconds);
-  m.Family("process_resident_memory_bytes", "gauge", "Resident memory size in bytes.");
-  m.Sample("process_resident_memory_bytes", {}, p.resident_bytes);
-  m.Family("process_virtual_memory_bytes", "gauge", "Virtual memory size in bytes.");
-  m.Sample("process_virtual_memory_bytes", {}, p.virtual_bytes);
-  m.Family("process_open_fds", "gauge", "Number of open file descriptors.");
-  m.Sample("process_open_fds", {}, p.open_fds);
-  m.Family("process_max_fds", "gauge", "Maximum number of open file descriptors.");
-  m.Sample("process_max_fds", {}, p.max_fds);
-  m.Family("process_start_time_seconds", "gauge", "Start time of the process since unix epoch in seconds.");
-  m.Sample("process_start_time_seconds", {}, start_time);
-  return m.text();
 }
 
 Daemon::Daemon(Config config, ConfigOverrides overrides, std::string config_path)

@@ -7,9 +7,9 @@
 // Exit status: one per class of error, the same under --check-config as for a start
 // (daemon/startup.h): 0 ok, 2 command line, 3 configuration file, 4 key material (key files,
 // admin token file), 5 revocation state, 6 system (io_uring, listener addresses).
-#include <CLI/CLI.hpp>
 #include <signal.h>
 
+#include <CLI/CLI.hpp>
 #include <string>
 #include <vector>
 
@@ -53,8 +53,9 @@ int main(int argc, char** argv) {
   using jwtgate::daemon::kExitConfig;
   using jwtgate::daemon::kExitUsage;
 
-  CLI::App app{"jwtgated: JWT verification for reverse proxies (auth_request, ext_authz, "
-               "ForwardAuth)"};
+  CLI::App app{
+      "jwtgated: JWT verification for reverse proxies (auth_request, ext_authz, "
+      "ForwardAuth)"};
   app.footer(kExitStatusHelp);
   std::string config_path;
   bool check_only = false;
@@ -66,16 +67,18 @@ int main(int argc, char** argv) {
   app.add_flag("-t,--check-config", check_only,
                "Run every check of a start (configuration, key files, admin token, revocation "
                "state, io_uring) short of binding the listeners, then exit (0 when valid)");
-  CLI::Option* o_auth = app.add_option("--auth-listen", auth_listen,
-                                       "Auth listener address (overrides auth.listen)");
+  CLI::Option* o_auth =
+      app.add_option("--auth-listen", auth_listen, "Auth listener address (overrides auth.listen)");
   CLI::Option* o_admin = app.add_option("--admin-listen", admin_listen,
                                         "Admin listener address (overrides admin.listen)");
-  CLI::Option* o_workers =
-      app.add_option("--workers", workers, "Verification workers, 0 = one per core (overrides pipeline.workers)");
-  CLI::Option* o_io = app.add_option("--io-threads", io_threads, "Auth I/O threads (overrides io_threads)")
-                          ->check(CLI::Range(1, 64));
-  CLI::Option* o_cache = app.add_option("--cache-entries", cache_entries,
-                                        "Verified-token cache entries, 0 = off (overrides cache.entries)");
+  CLI::Option* o_workers = app.add_option(
+      "--workers", workers, "Verification workers, 0 = one per core (overrides pipeline.workers)");
+  CLI::Option* o_io =
+      app.add_option("--io-threads", io_threads, "Auth I/O threads (overrides io_threads)")
+          ->check(CLI::Range(1, 64));
+  CLI::Option* o_cache =
+      app.add_option("--cache-entries", cache_entries,
+                     "Verified-token cache entries, 0 = off (overrides cache.entries)");
   CLI::Option* o_rev = app.add_option("--revocation-dir", revocation_dir,
                                       "Revocation state directory (overrides revocation.dir)");
   try {

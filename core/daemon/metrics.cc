@@ -62,10 +62,14 @@ void LatencyHistogram::Snapshot::Add(const Snapshot& o) noexcept {
 std::string_view ReasonName(size_t reason) noexcept {
   if (reason < static_cast<size_t>(kStatusCount)) return ToString(static_cast<Status>(reason));
   switch (reason) {
-    case kReasonMissing: return "token_missing";
-    case kReasonInvalidRequest: return "invalid_request";
-    case kReasonNotFound: return "not_found";
-    default: return "unknown";
+    case kReasonMissing:
+      return "token_missing";
+    case kReasonInvalidRequest:
+      return "invalid_request";
+    case kReasonNotFound:
+      return "not_found";
+    default:
+      return "unknown";
   }
 }
 

@@ -25,8 +25,8 @@ namespace jwtgate::daemon {
 // Upper bounds (seconds) of the latency buckets: 1-2.5-5 steps from 1 µs to 2.5 s, fine enough
 // for an HMAC check (a few µs) and wide enough for a queue backing up.
 inline constexpr std::array<double, 20> kLatencyBounds = {
-    1e-6, 2.5e-6, 5e-6, 1e-5, 2.5e-5, 5e-5, 1e-4, 2.5e-4, 5e-4, 1e-3,
-    2.5e-3, 5e-3, 1e-2, 2.5e-2, 5e-2, 0.1, 0.25, 0.5, 1.0, 2.5};
+    1e-6,   2.5e-6, 5e-6, 1e-5,   2.5e-5, 5e-5, 1e-4, 2.5e-4, 5e-4, 1e-3,
+    2.5e-3, 5e-3,   1e-2, 2.5e-2, 5e-2,   0.1,  0.25, 0.5,    1.0,  2.5};
 
 class LatencyHistogram {
  public:
@@ -87,8 +87,7 @@ class MetricsText {
   void Sample(std::string_view name, Labels labels, double value);
   void Sample(std::string_view name, Labels labels, uint64_t value);
   // A whole histogram family (HELP, TYPE, buckets, sum, count) with the shared bounds.
-  void Histogram(std::string_view name, std::string_view help,
-                 const LatencyHistogram::Snapshot& h);
+  void Histogram(std::string_view name, std::string_view help, const LatencyHistogram::Snapshot& h);
 
   const std::string& text() const noexcept { return text_; }
 

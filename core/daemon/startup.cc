@@ -83,8 +83,8 @@ CheckResult ReadAdminToken(const std::string& path, std::string* token,
   while (!t.empty() && (t.back() == '\n' || t.back() == '\r' || t.back() == ' ')) t.pop_back();
   if (t.empty()) return Fail(kExitKeys, where + ": empty (the token is the file's first line)");
   if (t.size() > kMaxAdminTokenBytes) {
-    return Fail(kExitKeys, where + ": longer than " + std::to_string(kMaxAdminTokenBytes) +
-                               " bytes");
+    return Fail(kExitKeys,
+                where + ": longer than " + std::to_string(kMaxAdminTokenBytes) + " bytes");
   }
   for (char c : t) {
     if (static_cast<unsigned char>(c) <= 0x20 || static_cast<unsigned char>(c) >= 0x7f) {
@@ -119,8 +119,9 @@ CheckResult CheckRevocationDir(const Config& config) {
   }
   if (::access((dir + "/STATE").c_str(), F_OK) != 0) {
     if (HoldsRevocationFiles(dir)) {
-      return Fail(kExitState, where + ": holds revocation logs but no STATE file; a start "
-                                      "refuses to begin a new state over old revocations");
+      return Fail(kExitState, where +
+                                  ": holds revocation logs but no STATE file; a start "
+                                  "refuses to begin a new state over old revocations");
     }
     return {};  // a start creates the state
   }
@@ -135,8 +136,8 @@ CheckResult CheckRevocationDir(const Config& config) {
   std::string error;
   Result<std::unique_ptr<RevocationStore>> r = RevocationStore::Open(ro, &error);
   if (!r.ok()) {
-    return Fail(kExitState, where + ": " + (error.empty() ? std::string(ToString(r.status()))
-                                                         : error));
+    return Fail(kExitState,
+                where + ": " + (error.empty() ? std::string(ToString(r.status())) : error));
   }
   return {};
 }

@@ -31,8 +31,7 @@ class IssuerBinding {
   bool Allows(bool has_kid, std::string_view kid, std::string_view iss) const;
   // Every pair of either (used while a reload swaps the verifier: tokens verified under the
   // old keys and under the new ones are both attributed correctly).
-  static std::shared_ptr<const IssuerBinding> Union(const IssuerBinding& a,
-                                                    const IssuerBinding& b);
+  static std::shared_ptr<const IssuerBinding> Union(const IssuerBinding& a, const IssuerBinding& b);
 
  private:
   std::unordered_map<std::string, std::vector<std::string>> kid_issuers_;

@@ -16,8 +16,12 @@
 namespace jwtgate::jose {
 
 // Exact decoded size of a canonical encoding of length `n` (n % 4 != 1).
-constexpr size_t Base64UrlDecodedSize(size_t n) noexcept { return n / 4 * 3 + (n % 4 ? n % 4 - 1 : 0); }
-constexpr size_t Base64UrlEncodedSize(size_t n) noexcept { return n / 3 * 4 + (n % 3 ? n % 3 + 1 : 0); }
+constexpr size_t Base64UrlDecodedSize(size_t n) noexcept {
+  return n / 4 * 3 + (n % 4 ? n % 4 - 1 : 0);
+}
+constexpr size_t Base64UrlEncodedSize(size_t n) noexcept {
+  return n / 3 * 4 + (n % 3 ? n % 3 + 1 : 0);
+}
 
 // Decodes `in` into `out`, which must hold Base64UrlDecodedSize(in.size()) bytes.
 // Returns false (and leaves `out` unspecified) on any non-canonical input, including empty.

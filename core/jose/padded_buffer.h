@@ -4,20 +4,19 @@
 #ifndef JWTGATE_JOSE_PADDED_BUFFER_H_
 #define JWTGATE_JOSE_PADDED_BUFFER_H_
 
+#include <simdjson.h>
+
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
 #include <memory>
-
-#include <simdjson.h>
 
 namespace jwtgate::jose {
 
 class PaddedBuffer {
  public:
   explicit PaddedBuffer(size_t capacity)
-      : capacity_(capacity),
-        data_(new uint8_t[capacity + simdjson::SIMDJSON_PADDING]) {
+      : capacity_(capacity), data_(new uint8_t[capacity + simdjson::SIMDJSON_PADDING]) {
     std::memset(data_.get(), 0, capacity + simdjson::SIMDJSON_PADDING);
   }
   uint8_t* data() noexcept { return data_.get(); }

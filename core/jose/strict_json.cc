@@ -20,7 +20,8 @@ uint32_t ContainerDepth(simdjson::dom::element e) noexcept {
   uint32_t deepest = 0;
   switch (e.type()) {
     case simdjson::dom::element_type::OBJECT:
-      for (auto field : simdjson::dom::object(e)) deepest = std::max(deepest, ContainerDepth(field.value));
+      for (auto field : simdjson::dom::object(e))
+        deepest = std::max(deepest, ContainerDepth(field.value));
       return deepest + 1;
     case simdjson::dom::element_type::ARRAY:
       for (auto v : simdjson::dom::array(e)) deepest = std::max(deepest, ContainerDepth(v));

@@ -4,11 +4,11 @@
 #ifndef JWTGATE_JOSE_STRICT_JSON_H_
 #define JWTGATE_JOSE_STRICT_JSON_H_
 
+#include <simdjson.h>
+
 #include <cstddef>
 #include <cstdint>
 #include <string_view>
-
-#include <simdjson.h>
 
 namespace jwtgate::jose {
 
@@ -23,7 +23,8 @@ class StrictJsonParser {
   // Parses `len` bytes at `data`. REQUIRES: `data` is followed by at least
   // simdjson::SIMDJSON_PADDING readable bytes (padded storage; see PaddedBuffer).
   // On kOk, `*root` is the top-level object, valid until the next Parse.
-  [[nodiscard]] JsonError Parse(const uint8_t* data, size_t len, simdjson::dom::object* root) noexcept;
+  [[nodiscard]] JsonError Parse(const uint8_t* data, size_t len,
+                                simdjson::dom::object* root) noexcept;
 
  private:
   simdjson::dom::parser parser_;

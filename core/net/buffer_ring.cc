@@ -8,8 +8,7 @@
 
 namespace jwtgate::net {
 
-std::unique_ptr<ProvidedBufferRing> ProvidedBufferRing::Create(io_uring* ring,
-                                                               uint16_t group_id,
+std::unique_ptr<ProvidedBufferRing> ProvidedBufferRing::Create(io_uring* ring, uint16_t group_id,
                                                                unsigned count, unsigned size,
                                                                std::string* error) {
   if (count == 0 || count > 32768 || (count & (count - 1)) != 0 || size == 0) {
@@ -26,8 +25,8 @@ std::unique_ptr<ProvidedBufferRing> ProvidedBufferRing::Create(io_uring* ring,
 
   // The ring itself: page-aligned, as the kernel requires.
   r->ring_bytes_ = sizeof(io_uring_buf) * count;
-  void* mem = ::mmap(nullptr, r->ring_bytes_, PROT_READ | PROT_WRITE,
-                     MAP_ANONYMOUS | MAP_PRIVATE, -1, 0);
+  void* mem =
+      ::mmap(nullptr, r->ring_bytes_, PROT_READ | PROT_WRITE, MAP_ANONYMOUS | MAP_PRIVATE, -1, 0);
   if (mem == MAP_FAILED) {
     *error = std::string("buffer ring: mmap: ") + std::strerror(errno);
     r->ring_bytes_ = 0;
@@ -35,8 +34,7 @@ std::unique_ptr<ProvidedBufferRing> ProvidedBufferRing::Create(io_uring* ring,
   }
   r->br_ = static_cast<io_uring_buf_ring*>(mem);
   r->base_bytes_ = r->stride_ * count;
-  mem = ::mmap(nullptr, r->base_bytes_, PROT_READ | PROT_WRITE, MAP_ANONYMOUS | MAP_PRIVATE, -1,
-               0);
+  mem = ::mmap(nullptr, r->base_bytes_, PROT_READ | PROT_WRITE, MAP_ANONYMOUS | MAP_PRIVATE, -1, 0);
   if (mem == MAP_FAILED) {
     *error = std::string("buffer ring: mmap buffers: ") + std::strerror(errno);
     r->base_bytes_ = 0;

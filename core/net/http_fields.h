@@ -13,10 +13,10 @@
 namespace jwtgate::net {
 
 enum class BearerResult : uint8_t {
-  kOk,           // exactly one Authorization field with a well-formed Bearer credential
-  kMissing,      // no Authorization field, or one with another scheme (no bearer credential)
-  kDuplicate,    // several Authorization fields (RFC 6750 §2: one method, one credential)
-  kMalformed,    // "Bearer" without a credential, or not a b64token ("Bearer a b", "Bearer a,b")
+  kOk,         // exactly one Authorization field with a well-formed Bearer credential
+  kMissing,    // no Authorization field, or one with another scheme (no bearer credential)
+  kDuplicate,  // several Authorization fields (RFC 6750 §2: one method, one credential)
+  kMalformed,  // "Bearer" without a credential, or not a b64token ("Bearer a b", "Bearer a,b")
 };
 
 // Finds the bearer token of `req`. The scheme is matched case-insensitively ("bearer",

@@ -169,28 +169,44 @@ ParseStatus ParseHead(std::string_view head, const HttpLimits& limits, HttpHeade
 
 int HttpErrorStatus(HttpError e) noexcept {
   switch (e) {
-    case HttpError::kNone: return 0;
-    case HttpError::kBadRequest: return 400;
-    case HttpError::kRequestLineTooLong: return 414;
-    case HttpError::kHeadTooLarge: return 431;
-    case HttpError::kTooManyHeaders: return 431;
-    case HttpError::kBodyTooLarge: return 413;
-    case HttpError::kNotImplemented: return 501;
-    case HttpError::kVersionNotSupported: return 505;
+    case HttpError::kNone:
+      return 0;
+    case HttpError::kBadRequest:
+      return 400;
+    case HttpError::kRequestLineTooLong:
+      return 414;
+    case HttpError::kHeadTooLarge:
+      return 431;
+    case HttpError::kTooManyHeaders:
+      return 431;
+    case HttpError::kBodyTooLarge:
+      return 413;
+    case HttpError::kNotImplemented:
+      return 501;
+    case HttpError::kVersionNotSupported:
+      return 505;
   }
   return 400;
 }
 
 std::string_view HttpErrorName(HttpError e) noexcept {
   switch (e) {
-    case HttpError::kNone: return "none";
-    case HttpError::kBadRequest: return "bad_request";
-    case HttpError::kRequestLineTooLong: return "request_line_too_long";
-    case HttpError::kHeadTooLarge: return "head_too_large";
-    case HttpError::kTooManyHeaders: return "too_many_headers";
-    case HttpError::kBodyTooLarge: return "body_too_large";
-    case HttpError::kNotImplemented: return "transfer_encoding";
-    case HttpError::kVersionNotSupported: return "version_not_supported";
+    case HttpError::kNone:
+      return "none";
+    case HttpError::kBadRequest:
+      return "bad_request";
+    case HttpError::kRequestLineTooLong:
+      return "request_line_too_long";
+    case HttpError::kHeadTooLarge:
+      return "head_too_large";
+    case HttpError::kTooManyHeaders:
+      return "too_many_headers";
+    case HttpError::kBodyTooLarge:
+      return "body_too_large";
+    case HttpError::kNotImplemented:
+      return "transfer_encoding";
+    case HttpError::kVersionNotSupported:
+      return "version_not_supported";
   }
   return "bad_request";
 }
@@ -216,9 +232,8 @@ const HttpHeader* HttpRequest::Find(std::string_view name, size_t* count) const 
   return first;
 }
 
-ParseStatus ParseHttpRequest(std::string_view buf, const HttpLimits& limits,
-                             HttpParseState* st, HttpHeader* headers, HttpRequest* req,
-                             HttpError* error) noexcept {
+ParseStatus ParseHttpRequest(std::string_view buf, const HttpLimits& limits, HttpParseState* st,
+                             HttpHeader* headers, HttpRequest* req, HttpError* error) noexcept {
   *error = HttpError::kNone;
   const char* const base = buf.data();
   size_t i = st->scanned;

@@ -24,7 +24,7 @@ struct HttpLimits {
   size_t max_request_line = 4096;  // bytes, without CRLF
   size_t max_head_bytes = 8192;    // request line + headers + the final empty line
   size_t max_headers = 64;
-  size_t max_body_bytes = 0;       // Content-Length above this is refused (413)
+  size_t max_body_bytes = 0;  // Content-Length above this is refused (413)
 };
 
 struct HttpHeader {
@@ -62,7 +62,8 @@ struct HttpRequest {
   bool keep_alive = true;
   bool has_content_length = false;
   size_t content_length = 0;
-  size_t head_bytes = 0;  // from the buffer's start to the end of the empty line (incl. skipped CRLFs)
+  size_t head_bytes =
+      0;  // from the buffer's start to the end of the empty line (incl. skipped CRLFs)
 
   // The first header named `name` (ASCII case-insensitive), or null. `count` (optional)
   // receives how many headers have that name.
@@ -88,9 +89,8 @@ struct HttpParseState {
 //  kIncomplete: more bytes are needed; call again with the same bytes plus more (and the same
 //             `state`).
 //  kError: `*error` says why; the connection must answer and close.
-ParseStatus ParseHttpRequest(std::string_view buf, const HttpLimits& limits,
-                             HttpParseState* state, HttpHeader* headers, HttpRequest* req,
-                             HttpError* error) noexcept;
+ParseStatus ParseHttpRequest(std::string_view buf, const HttpLimits& limits, HttpParseState* state,
+                             HttpHeader* headers, HttpRequest* req, HttpError* error) noexcept;
 
 // ASCII case-insensitive equality.
 bool EqualsIgnoreCase(std::string_view a, std::string_view b) noexcept;

@@ -4,7 +4,6 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
-#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -16,6 +15,7 @@
 #include <cstring>
 #include <ctime>
 
+#include "base/eventfd.h"
 #include "net/buffer_ring.h"
 
 namespace jwtgate::net {
@@ -24,8 +24,7 @@ namespace {
 enum class Op : uint8_t { kAccept = 1, kRecv, kSend, kCancel, kTimer, kWatch, kWake };
 
 constexpr uint64_t UserData(Op op, uint32_t index = 0, uint32_t gen = 0) noexcept {
-  return (static_cast<uint64_t>(op) << 56) | (static_cast<uint64_t>(index & 0xffffff) << 32) |
-         gen;
+  return (static_cast<uint64_t>(op) << 56) | (static_cast<uint64_t>(index & 0xffffff) << 32) | gen;
 }
 constexpr Op OpOf(uint64_t ud) noexcept { return static_cast<Op>(ud >> 56); }
 constexpr uint32_t IndexOf(uint64_t ud) noexcept {
@@ -61,14 +60,22 @@ inline void Drop(std::atomic<uint64_t>& c) noexcept {
 
 std::string_view ReasonPhrase(int status) noexcept {
   switch (status) {
-    case 400: return "Bad Request";
-    case 408: return "Request Timeout";
-    case 413: return "Content Too Large";
-    case 414: return "URI Too Long";
-    case 431: return "Request Header Fields Too Large";
-    case 501: return "Not Implemented";
-    case 505: return "HTTP Version Not Supported";
-    default: return "Error";
+    case 400:
+      return "Bad Request";
+    case 408:
+      return "Request Timeout";
+    case 413:
+      return "Content Too Large";
+    case 414:
+      return "URI Too Long";
+    case 431:
+      return "Request Header Fields Too Large";
+    case 501:
+      return "Not Implemented";
+    case 505:
+      return "HTTP Version Not Supported";
+    default:
+      return "Error";
   }
 }
 
@@ -111,7 +118,7 @@ struct Conn {
   bool starved = false;
   std::string rx;  // unparsed bytes that did not fit a receive buffer's lifetime
   HttpParseState ps;
-  size_t skip = 0;  // body bytes still to discard
+  size_t skip = 0;                           // body bytes still to discard
   std::vector<std::unique_ptr<Slot>> slots;  // allocated on first use; addresses stable
   uint8_t order[kMaxPipelined] = {};
   size_t order_head = 0, order_count = 0;
@@ -232,8 +239,7 @@ struct HttpServer::Impl {
       // EMFILE/ENFILE/ENOMEM: log at most once a second and retry on the next tick.
       if (self->now_ns_ - last_accept_error_log > 1000000000) {
         last_accept_error_log = self->now_ns_;
-        std::fprintf(stderr, "jwtgated: %s: accept: %s\n", opt().name.c_str(),
-                     std::strerror(-res));
+        std::fprintf(stderr, "jwtgated: %s: accept: %s\n", opt().name.c_str(), std::strerror(-res));
       }
     }
     if (!more) {
@@ -610,8 +616,7 @@ struct HttpServer::Impl {
 
   void IssueSend(Conn& c, uint32_t idx) {
     io_uring_sqe* s = Sqe();
-    io_uring_prep_send(s, c.fd, c.sending.data() + c.sent, c.sending.size() - c.sent,
-                       MSG_NOSIGNAL);
+    io_uring_prep_send(s, c.fd, c.sending.data() + c.sent, c.sending.size() - c.sent, MSG_NOSIGNAL);
     io_uring_sqe_set_data64(s, UserData(Op::kSend, idx, c.gen));
     c.send_inflight = true;
   }
@@ -671,8 +676,7 @@ struct HttpServer::Impl {
   }
 
   static bool IsIdle(const Conn& c) {
-    return c.order_count == 0 && !c.send_inflight && c.out.empty() && c.rx.empty() &&
-           c.skip == 0;
+    return c.order_count == 0 && !c.send_inflight && c.out.empty() && c.rx.empty() && c.skip == 0;
   }
 
   // ---- timers, drain -----------------------------------------------------------------------
@@ -737,9 +741,7 @@ struct HttpServer::Impl {
   }
 
   void OnWake() {
-    uint64_t v;
-    ssize_t unused = ::read(wake_fd, &v, sizeof v);
-    (void)unused;
+    base::DrainEventFd(wake_fd);
     if (drain_requested.load(std::memory_order_acquire)) StartDrain();
     if (stop_requested.load(std::memory_order_acquire)) stop = true;
   }
@@ -839,21 +841,22 @@ bool HttpServer::Init(std::string* error) {
     *error = "io_uring lacks IORING_FEAT_NODROP/FAST_POLL (Linux 5.7+ required)";
     return false;
   }
-  m.bufs = ProvidedBufferRing::Create(&m.ring, 0, options_.buffer_count, options_.buffer_size,
-                                      error);
+  m.bufs =
+      ProvidedBufferRing::Create(&m.ring, 0, options_.buffer_count, options_.buffer_size, error);
   if (!m.bufs) return false;
 
-  m.wake_fd = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  m.wake_fd = base::OpenEventFd();
   if (m.wake_fd < 0) {
     *error = std::string("eventfd: ") + std::strerror(errno);
     return false;
   }
   m.conns.resize(options_.max_connections);
   m.free_list.reserve(options_.max_connections);
-  for (size_t i = options_.max_connections; i-- > 0;) m.free_list.push_back(static_cast<uint32_t>(i));
+  for (size_t i = options_.max_connections; i-- > 0;)
+    m.free_list.push_back(static_cast<uint32_t>(i));
   m.headers.resize(options_.limits.max_headers + 1);
-  m.rx_cap = options_.limits.max_head_bytes + (options_.discard_body ? 0 : options_.limits.max_body_bytes) +
-             options_.buffer_size;
+  m.rx_cap = options_.limits.max_head_bytes +
+             (options_.discard_body ? 0 : options_.limits.max_body_bytes) + options_.buffer_size;
   const int64_t tick_ms = std::clamp<int64_t>(options_.header_timeout.count() / 4, 20, 1000);
   m.tick.tv_sec = tick_ms / 1000;
   m.tick.tv_nsec = (tick_ms % 1000) * 1000000;
@@ -875,8 +878,8 @@ void HttpServer::Run() {
   while (!m.stop) {
     const int rc = io_uring_submit_and_wait(&m.ring, 1);
     if (rc < 0 && rc != -EINTR && rc != -EAGAIN && rc != -EBUSY && rc != -ETIME) {
-      std::fprintf(stderr, "jwtgated: %s: io_uring_submit_and_wait: %s\n",
-                   options_.name.c_str(), std::strerror(-rc));
+      std::fprintf(stderr, "jwtgated: %s: io_uring_submit_and_wait: %s\n", options_.name.c_str(),
+                   std::strerror(-rc));
       break;
     }
     now_ns_ = MonotonicNs();
@@ -901,16 +904,12 @@ void HttpServer::Run() {
 
 void HttpServer::BeginDrain() {
   impl_->drain_requested.store(true, std::memory_order_release);
-  const uint64_t one = 1;
-  ssize_t unused = ::write(impl_->wake_fd, &one, sizeof one);
-  (void)unused;
+  base::SignalEventFd(impl_->wake_fd);
 }
 
 void HttpServer::Stop() {
   impl_->stop_requested.store(true, std::memory_order_release);
-  const uint64_t one = 1;
-  ssize_t unused = ::write(impl_->wake_fd, &one, sizeof one);
-  (void)unused;
+  base::SignalEventFd(impl_->wake_fd);
 }
 
 std::string* HttpServer::ResponseHead(RequestId id) {

@@ -78,7 +78,7 @@ struct ServerOptions {
   // Over max_connections, evict the oldest connection owed nothing instead of refusing the
   // newcomer ("Connection limit" above).
   bool evict_when_full = false;
-  size_t max_pipelined = 16;  // 1..64
+  size_t max_pipelined = 16;    // 1..64
   unsigned buffer_count = 512;  // provided receive buffers (power of two)
   unsigned buffer_size = 4096;
   unsigned ring_entries = 1024;

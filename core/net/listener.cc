@@ -11,9 +11,7 @@
 namespace jwtgate::net {
 namespace {
 
-std::string Errno(std::string_view what) {
-  return std::string(what) + ": " + std::strerror(errno);
-}
+std::string Errno(std::string_view what) { return std::string(what) + ": " + std::strerror(errno); }
 
 }  // namespace
 
@@ -40,7 +38,8 @@ bool ParseSocketAddress(std::string_view text, SocketAddress* out, std::string* 
     port_text = text.substr(colon + 1);
   }
   unsigned port = 0;
-  const auto [ptr, ec] = std::from_chars(port_text.data(), port_text.data() + port_text.size(), port);
+  const auto [ptr, ec] =
+      std::from_chars(port_text.data(), port_text.data() + port_text.size(), port);
   if (port_text.empty() || ec != std::errc() || ptr != port_text.data() + port_text.size() ||
       port > 65535) {
     *error = "invalid port in '" + std::string(text) + "'";

@@ -11,17 +11,19 @@ bool CheckIoUringSupport(std::string* error) {
   utsname u;
   if (::uname(&u) == 0) {
     int major = 0, minor = 0;
-    if (std::sscanf(u.release, "%d.%d", &major, &minor) == 2 &&
-        (major < 6)) {
-      *error = std::string("jwtgated needs Linux 6.0 or later (multishot receive with provided "
-                           "buffer rings); this kernel is ") + u.release;
+    if (std::sscanf(u.release, "%d.%d", &major, &minor) == 2 && (major < 6)) {
+      *error = std::string(
+                   "jwtgated needs Linux 6.0 or later (multishot receive with provided "
+                   "buffer rings); this kernel is ") +
+               u.release;
       return false;
     }
   }
   io_uring_probe* probe = io_uring_get_probe();
   if (probe == nullptr) {
-    *error = "io_uring is not available (disabled by the kernel.io_uring_disabled sysctl, a "
-             "seccomp policy or a container runtime?)";
+    *error =
+        "io_uring is not available (disabled by the kernel.io_uring_disabled sysctl, a "
+        "seccomp policy or a container runtime?)";
     return false;
   }
   struct Needed {

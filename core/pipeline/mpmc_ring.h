@@ -16,9 +16,9 @@
 #include <new>
 #include <type_traits>
 
-namespace jwtgate::pipeline {
+#include "base/cache_line.h"
 
-inline constexpr size_t kCacheLine = 64;
+namespace jwtgate::pipeline {
 
 template <typename T>
 class MpmcRing {
@@ -134,7 +134,9 @@ class MpmcRing {
       }
       // The run ends at the first cell not yet published (producers finish out of order).
       m = 1;
-      while (m < max && cells_[(pos + m) & mask_].seq.load(std::memory_order_acquire) == pos + m + 1) ++m;
+      while (m < max &&
+             cells_[(pos + m) & mask_].seq.load(std::memory_order_acquire) == pos + m + 1)
+        ++m;
       if (dequeue_pos_.compare_exchange_weak(pos, pos + m, std::memory_order_relaxed)) break;
     }
     for (size_t i = 0; i < m; ++i) {
@@ -154,15 +156,15 @@ class MpmcRing {
   }
 
  private:
-  struct alignas(kCacheLine) Cell {
+  struct alignas(base::kCacheLine) Cell {
     std::atomic<size_t> seq;
     T value;
   };
   const size_t mask_;
   std::unique_ptr<Cell[]> cells_;
   // Producer and consumer positions on their own cache lines (no false sharing).
-  alignas(kCacheLine) std::atomic<size_t> enqueue_pos_;
-  alignas(kCacheLine) std::atomic<size_t> dequeue_pos_;
+  alignas(base::kCacheLine) std::atomic<size_t> enqueue_pos_;
+  alignas(base::kCacheLine) std::atomic<size_t> dequeue_pos_;
 };
 
 }  // namespace jwtgate::pipeline

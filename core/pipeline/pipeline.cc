@@ -1,13 +1,11 @@
 #include "jwtgate/pipeline.h"
 
 #include <linux/futex.h>
-#include <sys/eventfd.h>
-#include <sys/syscall.h>
-#include <poll.h>
-#include <unistd.h>
-
 #include <oneapi/tbb/global_control.h>
 #include <oneapi/tbb/task_arena.h>
+#include <poll.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <array>
@@ -21,6 +19,9 @@
 #include <thread>
 #include <utility>
 
+#include "base/cache_line.h"
+#include "base/eventfd.h"
+#include "base/thread_annotations.h"
 #include "pipeline/mpmc_ring.h"
 #define XXH_INLINE_ALL
 #include <xxhash.h>
@@ -36,22 +37,20 @@ inline void CpuRelax() noexcept {
 #endif
 }
 
-int64_t SystemClock() {
-  return static_cast<int64_t>(std::time(nullptr));
-}
+int64_t SystemClock() { return static_cast<int64_t>(std::time(nullptr)); }
 
 // futex on a 32-bit word with a timeout (std::atomic::wait has none).
 void FutexWait(std::atomic<uint32_t>* word, uint32_t expected, std::chrono::nanoseconds timeout) {
   struct timespec ts;
   ts.tv_sec = static_cast<time_t>(timeout.count() / 1000000000);
   ts.tv_nsec = static_cast<long>(timeout.count() % 1000000000);
-  syscall(SYS_futex, reinterpret_cast<uint32_t*>(word), FUTEX_WAIT_PRIVATE, expected, &ts,
-          nullptr, 0);
+  syscall(SYS_futex, reinterpret_cast<uint32_t*>(word), FUTEX_WAIT_PRIVATE, expected, &ts, nullptr,
+          0);
 }
 
 void FutexWake(std::atomic<uint32_t>* word, int count) {
-  syscall(SYS_futex, reinterpret_cast<uint32_t*>(word), FUTEX_WAKE_PRIVATE, count, nullptr,
-          nullptr, 0);
+  syscall(SYS_futex, reinterpret_cast<uint32_t*>(word), FUTEX_WAKE_PRIVATE, count, nullptr, nullptr,
+          0);
 }
 
 // How long a waiting submitter polls before it sleeps.
@@ -71,7 +70,7 @@ void FutexWakeAll(std::atomic<uint32_t>* word) {
 struct CompletionQueue::Rep {
   explicit Rep(size_t capacity) : ring(capacity) {}
   pipeline::MpmcRing<Completion> ring;
-  alignas(pipeline::kCacheLine) std::atomic<uint32_t> seq{0};  // bumped once per delivery
+  alignas(base::kCacheLine) std::atomic<uint32_t> seq{0};  // bumped once per delivery
   // Completions delivered and not yet polled. Deliver adds after its pushes are published and
   // Poll subtracts after popping, so it never counts more than the ring holds (it may go
   // briefly negative when a Poll overtakes the add of the completions it popped).
@@ -86,13 +85,13 @@ struct CompletionQueue::Rep {
   std::chrono::nanoseconds spin{kWaitSpin};
   // Deliveries still touching this queue after their completions became visible; the
   // destructor waits for them (the owner may destroy the queue right after its last Poll).
-  alignas(pipeline::kCacheLine) std::atomic<uint32_t> delivering{0};
+  alignas(base::kCacheLine) std::atomic<uint32_t> delivering{0};
 };
 
 CompletionQueue::CompletionQueue(size_t capacity, bool signal)
     : rep_(std::make_unique<Rep>(capacity)) {
   if (signal) {
-    event_fd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    event_fd_ = base::OpenEventFd();
   }
 }
 
@@ -150,9 +149,7 @@ void CompletionQueue::Deliver(Completion* c, size_t n) noexcept {
     FutexWakeAll(&rep_->seq);
   }
   if (event_fd_ >= 0 && !rep_->signalled.exchange(true, std::memory_order_acq_rel)) {
-    const uint64_t one = 1;
-    ssize_t unused = ::write(event_fd_, &one, sizeof one);
-    (void)unused;  // EAGAIN only when the counter is saturated: still readable
+    base::SignalEventFd(event_fd_);
   }
   // release: the destructor (acquire) runs after every access above.
   rep_->delivering.fetch_sub(1, std::memory_order_release);
@@ -160,9 +157,7 @@ void CompletionQueue::Deliver(Completion* c, size_t n) noexcept {
 
 size_t CompletionQueue::Poll(Completion* out, size_t max) noexcept {
   if (event_fd_ >= 0 && rep_->signalled.load(std::memory_order_acquire)) {
-    uint64_t v;
-    ssize_t unused = ::read(event_fd_, &v, sizeof v);
-    (void)unused;
+    base::DrainEventFd(event_fd_);
     // Cleared before polling: a push after this point signals again.
     rep_->signalled.store(false, std::memory_order_release);
   }
@@ -272,7 +267,7 @@ bool CopyForRevocation(const Claims& c, Claims* out, RevocationText* text) {
 // A worker's sleep word: 1 while it is (about to be) asleep on it. A waker claims a sleeping
 // worker by swapping it to 0, so that each sleep costs submitters one wake-up, not one per
 // Submit until the worker is back.
-struct alignas(pipeline::kCacheLine) WorkerSleep {
+struct alignas(base::kCacheLine) WorkerSleep {
   std::atomic<uint32_t> asleep{0};
 };
 
@@ -287,7 +282,7 @@ uint64_t DedupKey(std::string_view tok) noexcept {
   return tail ^ (static_cast<uint64_t>(tok.size()) * 0x9E3779B97F4A7C15ull);
 }
 
-struct alignas(pipeline::kCacheLine) WorkerStats {
+struct alignas(base::kCacheLine) WorkerStats {
   std::atomic<uint64_t> completed{0};
   std::atomic<uint64_t> batches{0};
   std::atomic<uint64_t> deduplicated{0};
@@ -357,11 +352,11 @@ struct Pipeline::Rep {
   // Published under a mutex taken once per batch (not per token): a plain, sanitizer-visible
   // hand-over for hot reload.
   std::shared_ptr<const Verifier> CurrentVerifier() const {
-    std::lock_guard<std::mutex> lock(verifier_mu);
+    base::MutexLock lock(&verifier_mu);
     return verifier;
   }
-  mutable std::mutex verifier_mu;
-  std::shared_ptr<const Verifier> verifier;  // GUARDED_BY(verifier_mu)
+  mutable base::Mutex verifier_mu;
+  std::shared_ptr<const Verifier> verifier JWTGATE_GUARDED_BY(verifier_mu);
   unsigned workers;
   tbb::global_control parallelism;
   tbb::task_arena arena;
@@ -369,13 +364,13 @@ struct Pipeline::Rep {
   std::unique_ptr<WorkerSleep[]> sleep;
 
   // Written by every Submit (a single submitter keeps this line to itself).
-  alignas(pipeline::kCacheLine) std::atomic<bool> accepting{true};
+  alignas(base::kCacheLine) std::atomic<bool> accepting{true};
   std::atomic<int> active_submits{0};
   std::atomic<uint64_t> overloaded{0};
   // Read by every Submit, written only when a worker sleeps or wakes.
-  alignas(pipeline::kCacheLine) std::atomic<int> sleepers{0};
+  alignas(base::kCacheLine) std::atomic<int> sleepers{0};
   std::atomic<bool> stopping{false};
-  alignas(pipeline::kCacheLine) std::atomic<uint32_t> alive{0};
+  alignas(base::kCacheLine) std::atomic<uint32_t> alive{0};
   std::atomic<bool> shut_down{false};
 };
 
@@ -464,7 +459,7 @@ size_t Pipeline::SubmitBatch(const Submission* items, size_t n, CompletionQueue*
 void Pipeline::SetVerifier(std::shared_ptr<const Verifier> verifier) {
   std::shared_ptr<const Verifier> old;
   {
-    std::lock_guard<std::mutex> lock(rep_->verifier_mu);
+    base::MutexLock lock(&rep_->verifier_mu);
     old = std::exchange(rep_->verifier, std::move(verifier));
   }
   if (rep_->options.cache != nullptr) rep_->options.cache->Clear();
@@ -510,7 +505,8 @@ bool Pipeline::Rep::WakeOne() noexcept {
   for (unsigned i = 0; i < workers; ++i) {
     std::atomic<uint32_t>& word = sleep[i].asleep;
     // acq_rel: claims this sleeper for this waker alone; later Submits see 0 and skip it.
-    if (word.load(std::memory_order_relaxed) == 1 && word.exchange(0, std::memory_order_acq_rel) == 1) {
+    if (word.load(std::memory_order_relaxed) == 1 &&
+        word.exchange(0, std::memory_order_acq_rel) == 1) {
       FutexWake(&word, 1);
       return true;
     }

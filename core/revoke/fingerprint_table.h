@@ -7,9 +7,9 @@
 // to its content: after compaction a table holds n entries in n / 0.8 slots, 20 (set) or 30
 // (map) bytes per entry; it grows by 1.5x when it reaches 90 % load, so between compactions
 // an entry costs at most 16 / 0.6 = 26.7 (set) or 24 / 0.6 = 40 (map) bytes. The revocation
-// store uses maps only: each jti entry carries its keep-until time. Collisions use linear probing: at 80-90 % load a hit costs about
-// 3-5 slots (one or two cache lines), a miss more, but misses reach the table only through a
-// filter false positive (about 0.1 % of negative checks).
+// store uses maps only: each jti entry carries its keep-until time. Collisions use linear probing:
+// at 80-90 % load a hit costs about 3-5 slots (one or two cache lines), a miss more, but misses
+// reach the table only through a filter false positive (about 0.1 % of negative checks).
 //
 // Concurrency. One writer at a time (the caller serializes writers); readers need no lock.
 // The writer fills lo and value first and publishes the slot with a release store of hi; a

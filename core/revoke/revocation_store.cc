@@ -20,22 +20,22 @@
 #include <utility>
 #include <vector>
 
+#include "base/epoch.h"
+#include "base/thread_annotations.h"
 #include "jwtgate/revocation.h"
 #include "revoke/crc32c.h"
-#include "revoke/epoch.h"
 #include "revoke/file_io.h"
 #include "revoke/filtered_table.h"
 #include "revoke/hash.h"
 #include "revoke/log_format.h"
 #include "revoke/log_scan.h"
-#include "revoke/thread_annotations.h"
 
 namespace jwtgate {
 namespace {
 
+using base::EpochDomain;
 using revoke::BlockedBloomFilter;
 using revoke::DecodeResult;
-using revoke::EpochDomain;
 using revoke::Fingerprint;
 using revoke::FingerprintMap;
 using revoke::KeyKind;
@@ -81,7 +81,9 @@ JtiKey KeyOf(JtiKind k, const Claims& c) noexcept {
       return {KeyKind::kAnyIssuerJti, 0, c.jti, {}};
     default:
       return {KeyKind::kJti,
-              static_cast<uint64_t>(c.has_exp ? c.exp : RevocationStore::kNoExp), c.jti, {}};
+              static_cast<uint64_t>(c.has_exp ? c.exp : RevocationStore::kNoExp),
+              c.jti,
+              {}};
   }
 }
 
@@ -106,9 +108,10 @@ struct View {
 
 class Store final : public RevocationStore {
  public:
-  Store(const RevocationOptions& options, const revoke::StateFile& state, double bits_per_key,
-        int64_t now)
+  Store(const RevocationOptions& options, FileEnv& env, const revoke::StateFile& state,
+        double bits_per_key, int64_t now)
       : options_(options),
+        env_(env),
         shift_(state.generation_shift),
         hasher_(state.secret),
         bits_per_key_(bits_per_key),
@@ -118,20 +121,20 @@ class Store final : public RevocationStore {
   ~Store() override {
     std::thread committer;
     {
-      revoke::MutexLock l(&mu_);
+      base::MutexLock l(&mu_);
       stopping_ = true;
       commit_cv_.notify_all();
       committer = std::move(committer_);
     }
     // The commit thread drains what was accepted (writes it, calls every `done`), then ends.
     if (committer.joinable()) committer.join();
-    revoke::MutexLock l(&mu_);
+    base::MutexLock l(&mu_);
     while (leader_active_) mu_.Wait(cv_);
     delete view_.load(std::memory_order_relaxed);
   }
 
   // Loads the state; keeps `lock` (the writer lock, null when read-only) for its lifetime.
-  bool Recover(std::unique_ptr<revoke::DirLock> lock, std::string* error);
+  bool Recover(std::unique_ptr<FileLock> lock, std::string* error);
 
   bool IsRevoked(const Claims& claims) const noexcept override;
   void IsRevokedBatch(const Claims* claims, size_t n, bool* revoked) const noexcept override;
@@ -158,7 +161,7 @@ class Store final : public RevocationStore {
   Status Compact() override;
   RevocationStats Stats() const override;
   std::string last_error() const override {
-    revoke::MutexLock l(&mu_);
+    base::MutexLock l(&mu_);
     return last_error_;
   }
 
@@ -167,14 +170,14 @@ class Store final : public RevocationStore {
   struct LogImage {
     uint64_t number;
     std::string path;
-    revoke::MappedFile file;
+    std::unique_ptr<FileImage> file;
     revoke::LogScan scan;
   };
   struct DirImage {
     std::vector<std::string> names;  // the directory listing
     uint64_t snapshot = 0;           // 0: none
     std::vector<uint64_t> obsolete;  // logs a snapshot covers (a compaction was interrupted)
-    revoke::MappedFile snapshot_file;
+    std::unique_ptr<FileImage> snapshot_file;
     revoke::SnapshotImage snapshot_image;
     std::vector<LogImage> logs;
   };
@@ -233,6 +236,7 @@ class Store final : public RevocationStore {
   bool PrepareWritableLocked(DirImage* d, std::string* error) JWTGATE_REQUIRES(mu_);
 
   const RevocationOptions options_;
+  FileEnv& env_;  // outlives the store (RevocationOptions::env)
   const uint32_t shift_;
   const revoke::KeyHasher hasher_;
   const double bits_per_key_;
@@ -241,7 +245,7 @@ class Store final : public RevocationStore {
   // stores a new one with release and frees the old one after a grace period.
   std::atomic<const View*> view_{nullptr};
 
-  mutable revoke::Mutex mu_;
+  mutable base::Mutex mu_;
   std::condition_variable cv_;  // leader_active_ cleared (Compact, the destructor wait on it)
   // Followers of group-commit batch `seq` wait on batch_cv_[seq & 1] (WaitDurableLocked).
   std::condition_variable batch_cv_[2];
@@ -271,7 +275,7 @@ class Store final : public RevocationStore {
 
   // The active log. Written by the group-commit leader with mu_ released; leader_active_
   // keeps everyone else (Compact included) away from it meanwhile.
-  revoke::AppendFile log_;
+  std::unique_ptr<AppendableFile> log_;
   uint64_t log_number_ JWTGATE_GUARDED_BY(mu_) = 0;
   std::string pending_ JWTGATE_GUARDED_BY(mu_);  // encoded records not yet written
   uint64_t next_ticket_ JWTGATE_GUARDED_BY(mu_) = 0;
@@ -298,7 +302,7 @@ class Store final : public RevocationStore {
   uint64_t log_bytes_ JWTGATE_GUARDED_BY(mu_) = 0;  // log_.size() as of the last write
   uint64_t syncs_ JWTGATE_GUARDED_BY(mu_) = 0;
   RevocationStats::Recovery recovery_;
-  std::unique_ptr<revoke::DirLock> lock_;  // null when read-only
+  std::unique_ptr<FileLock> lock_;  // null when read-only
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -341,7 +345,7 @@ bool Store::WatermarkRevoked(const View& v, const Claims& c) const noexcept {
 }
 
 bool Store::IsRevoked(const Claims& c) const noexcept {
-  // The Guard costs two thread-local stores and no fence (revoke/epoch.h: the writer's
+  // The Guard costs two thread-local stores and no fence (base/epoch.h: the writer's
   // membarrier supplies the store-load ordering).
   EpochDomain::Guard guard(epoch_);
   // acquire: pairs with the release store in PublishLocked; everything the View points to
@@ -470,24 +474,33 @@ std::unique_ptr<ValueMap>& Store::MapFor(RecordType t) {
   }
 }
 
-void Store::CountWindowLocked(int64_t keep_until, int delta) {
-  if (keep_until == kNoExp) {
-    forever_ = static_cast<uint64_t>(static_cast<int64_t>(forever_) + delta);
+void CountWindow(int64_t keep_until, int delta, uint32_t shift,
+                 std::map<int64_t, uint64_t>* windows, uint64_t* forever) {
+  if (keep_until == RevocationStore::kNoExp) {
+    *forever = static_cast<uint64_t>(static_cast<int64_t>(*forever) + delta);
     return;
   }
-  const int64_t b = BucketOf(keep_until, shift_);
-  auto it = windows_.try_emplace(b, 0).first;
+  auto it = windows->try_emplace(BucketOf(keep_until, shift), 0).first;
   it->second = static_cast<uint64_t>(static_cast<int64_t>(it->second) + delta);
-  if (it->second == 0) windows_.erase(it);
+  if (it->second == 0) windows->erase(it);
+}
+
+void Store::CountWindowLocked(int64_t keep_until, int delta) {
+  CountWindow(keep_until, delta, shift_, &windows_, &forever_);
 }
 
 void Store::RecountWindowsLocked() {
-  windows_.clear();
-  forever_ = 0;
+  // Counted into locals: the lambda cannot show the thread-safety analysis that mu_ is held.
+  std::map<int64_t, uint64_t> windows;
+  uint64_t forever = 0;
   for (const std::unique_ptr<ValueMap>& m : jtis_) {
     if (!m) continue;
-    m->ForEach([&](const Fingerprint&, int64_t keep_until) { CountWindowLocked(keep_until, 1); });
+    m->ForEach([&](const Fingerprint&, int64_t keep_until) {
+      CountWindow(keep_until, 1, shift_, &windows, &forever);
+    });
   }
+  windows_ = std::move(windows);
+  forever_ = forever;
 }
 
 bool Store::InsertJtiLocked(JtiKind kind, const Fingerprint& f, int64_t keep_until,
@@ -587,11 +600,11 @@ Status Store::FailLocked(std::string message) {
 
 bool Store::WritePendingLocked(std::string* error) {
   if (pending_.empty()) return true;
-  if (!log_.Append(pending_.data(), pending_.size(), error)) return false;
-  if (options_.sync && !log_.Sync(error)) return false;
+  if (!log_->Append(pending_.data(), pending_.size(), error)) return false;
+  if (options_.sync && !log_->Sync(error)) return false;
   records_written_ += pending_.size() / revoke::kRecordBytes;
   ++syncs_;
-  log_bytes_ = log_.size();
+  log_bytes_ = log_->size();
   pending_.clear();
   durable_ticket_ = next_ticket_;
   return true;
@@ -635,8 +648,8 @@ Status Store::WaitDurableLocked(uint64_t ticket, bool gather) {
     std::string error;
     mu_.Unlock();
     const auto write_start = std::chrono::steady_clock::now();
-    bool ok = log_.Append(batch.data(), batch.size(), &error);
-    if (ok && options_.sync) ok = log_.Sync(&error);
+    bool ok = log_->Append(batch.data(), batch.size(), &error);
+    if (ok && options_.sync) ok = log_->Sync(&error);
     const auto write_time = std::chrono::steady_clock::now() - write_start;
     mu_.Lock();
     last_write_time_ = write_time;
@@ -645,7 +658,7 @@ Status Store::WaitDurableLocked(uint64_t ticket, bool gather) {
       durable_ticket_ = upto;
       records_written_ += batch.size() / revoke::kRecordBytes;
       ++syncs_;
-      log_bytes_ = log_.size();  // the leader was the only writer of log_
+      log_bytes_ = log_->size();  // the leader was the only writer of log_
       batch_cv_[batch_seq_ & 1].notify_all();
       batch_cv_[(batch_seq_ + 1) & 1].notify_one();
     } else {
@@ -714,7 +727,7 @@ Status Store::Revoke(std::span<const Revocation> batch) {
   records.reserve(batch.size());
   for (const Revocation& r : batch) records.push_back(ToRecord(r));
 
-  revoke::MutexLock l(&mu_);
+  base::MutexLock l(&mu_);
   // relaxed: only a batching hint, read under mu_.
   arriving_.fetch_sub(1, std::memory_order_relaxed);
   uint64_t ticket = 0;
@@ -729,7 +742,7 @@ Status Store::RevokeAsync(std::span<const Revocation> batch, RevokeDone done) {
   records.reserve(batch.size());
   for (const Revocation& r : batch) records.push_back(ToRecord(r));
 
-  revoke::MutexLock l(&mu_);
+  base::MutexLock l(&mu_);
   // (While the store is being destroyed only a `done` running on the commit thread can get
   // here; that thread drains the queue before it ends.)
   if (!options_.read_only && !failed_ && !stopping_ && !committer_.joinable()) {
@@ -753,7 +766,7 @@ Status Store::RevokeAsync(std::span<const Revocation> batch, RevokeDone done) {
 void Store::CommitLoop() {
   std::vector<AsyncWaiter> ready;
   size_t answered = 0;  // batches completed by the previous round
-  revoke::MutexLock l(&mu_);
+  base::MutexLock l(&mu_);
   for (;;) {
     if (async_.empty()) {
       if (stopping_) return;
@@ -817,9 +830,10 @@ size_t Store::DropJtisLocked(Retired* retired) {
   if (dropped == 0) return 0;
   for (std::unique_ptr<ValueMap>& m : jtis_) {
     if (!m) continue;
+    const int64_t cut = cut_;
     std::unique_ptr<ValueMap> rebuilt =
-        Filtered(*m, bits_per_key_, [this](const Fingerprint&, int64_t keep_until) {
-          return BucketOf(keep_until, shift_) >= cut_;
+        Filtered(*m, bits_per_key_, [this, cut](const Fingerprint&, int64_t keep_until) {
+          return BucketOf(keep_until, shift_) >= cut;
         });
     if (rebuilt && rebuilt->size() == m->size()) continue;  // none of this kind expired
     retired->push_back(std::shared_ptr<ValueMap>(std::move(m)));
@@ -849,7 +863,7 @@ bool Store::DropWatermarksLocked(int64_t now, Retired* retired) {
 }
 
 size_t Store::DropExpired(int64_t now) {
-  revoke::MutexLock l(&mu_);
+  base::MutexLock l(&mu_);
   Retired retired;
   bool changed = false;
   size_t dropped = 0;
@@ -866,26 +880,24 @@ size_t Store::DropExpired(int64_t now) {
 
 bool Store::StartLogLocked(uint64_t number, std::string* error) {
   const std::string path = revoke::JoinPath(options_.dir, revoke::LogFileName(number));
-  revoke::AppendFile f;
-  if (!f.Open(path, /*create=*/true, error)) return false;
+  std::unique_ptr<AppendableFile> f;
   uint8_t header[revoke::kRecordBytes];
   revoke::EncodeRecord(revoke::LogHeaderRecord(number), header);
-  if (!f.Append(header, sizeof(header), error) || !f.Sync(error) ||
-      !revoke::SyncDir(options_.dir, error)) {
+  if (!env_.OpenAppendable(path, /*create=*/true, &f, error) ||
+      !f->Append(header, sizeof(header), error) || !f->Sync(error) ||
+      !env_.SyncDir(options_.dir, error)) {
     return false;
   }
-  f.Close();
-  log_.Close();
-  if (!log_.Open(path, /*create=*/false, error)) return false;
+  log_ = std::move(f);
   log_number_ = number;
-  log_bytes_ = log_.size();
+  log_bytes_ = log_->size();
   return true;
 }
 
 bool Store::WriteSnapshotLocked(uint64_t number, std::string* error) {
   const std::string name = revoke::SnapshotFileName(number);
   const std::string tmp = revoke::JoinPath(options_.dir, name + ".tmp");
-  revoke::SnapshotWriter w;
+  revoke::SnapshotWriter w(env_);
   if (!w.Create(tmp, error)) return false;
   uint8_t header[revoke::kSnapshotHeaderBytes] = {};
   if (!w.Write(header, sizeof(header), error)) return false;  // patched at the end
@@ -924,8 +936,8 @@ bool Store::WriteSnapshotLocked(uint64_t number, std::string* error) {
   // carries each entry's exp.
   static constexpr SectionType kJtiSections[kJtiKinds] = {
       SectionType::kIssuerJti, SectionType::kAnyIssuerJti, SectionType::kLongLived};
-  static constexpr SectionType kWatermarkSections[3] = {
-      SectionType::kIssuer, SectionType::kSubject, SectionType::kIssuerSubject};
+  static constexpr SectionType kWatermarkSections[3] = {SectionType::kIssuer, SectionType::kSubject,
+                                                        SectionType::kIssuerSubject};
   for (size_t k = 0; k < kJtiKinds; ++k) {
     if (jtis_[k] && !write_section(kJtiSections[k], *jtis_[k])) return false;
   }
@@ -943,12 +955,12 @@ bool Store::WriteSnapshotLocked(uint64_t number, std::string* error) {
   sh.base_bucket = cut_;
   revoke::EncodeSnapshotHeader(sh, header);
   if (!w.PatchAt(0, header, sizeof(header), error) || !w.Finish(error)) return false;
-  if (!revoke::RenameFile(tmp, revoke::JoinPath(options_.dir, name), error)) return false;
-  return revoke::SyncDir(options_.dir, error);
+  if (!env_.Rename(tmp, revoke::JoinPath(options_.dir, name), error)) return false;
+  return env_.SyncDir(options_.dir, error);
 }
 
 Status Store::Compact() {
-  revoke::MutexLock l(&mu_);
+  base::MutexLock l(&mu_);
   if (options_.read_only) {
     last_error_ = "the revocation state was opened read-only";
     return Status::kInternalError;
@@ -977,7 +989,7 @@ Status Store::Compact() {
   }
   if (!StartLogLocked(covered + 1, &error)) return FailLocked(std::move(error));
   std::vector<std::string> names;
-  if (!revoke::ListDir(options_.dir, &names, &error)) {
+  if (!env_.ListDir(options_.dir, &names, &error)) {
     last_error_ = std::move(error);
     return Status::kOk;  // the compaction itself is durable; stale files are removed later
   }
@@ -986,15 +998,15 @@ Status Store::Compact() {
     bool is_log = false;
     if (!revoke::ParseFileName(n, &number, &is_log)) continue;
     if ((is_log && number <= covered) || (!is_log && number < covered)) {
-      (void)revoke::RemoveFile(revoke::JoinPath(options_.dir, n), &error);
+      (void)env_.Remove(revoke::JoinPath(options_.dir, n), &error);
     }
   }
-  (void)revoke::SyncDir(options_.dir, &error);
+  (void)env_.SyncDir(options_.dir, &error);
   return Status::kOk;
 }
 
 RevocationStats Store::Stats() const {
-  revoke::MutexLock l(&mu_);
+  base::MutexLock l(&mu_);
   RevocationStats s;
   double filter_bits = 0;
   double set_bits = 0;
@@ -1021,8 +1033,8 @@ RevocationStats Store::Stats() const {
     if (m) s.watermark_bytes += m->filter_bytes() + m->table_bytes();
   }
   s.issuer_watermarks = watermarks_[0] ? watermarks_[0]->size() : 0;
-  s.subject_watermarks = (watermarks_[1] ? watermarks_[1]->size() : 0) +
-                         (watermarks_[2] ? watermarks_[2]->size() : 0);
+  s.subject_watermarks =
+      (watermarks_[1] ? watermarks_[1]->size() : 0) + (watermarks_[2] ? watermarks_[2]->size() : 0);
   s.has_global_watermark = global_ != kNoWatermark;
   s.global_watermark = global_;
   if (s.jti_revocations > 0) {
@@ -1041,13 +1053,12 @@ RevocationStats Store::Stats() const {
 // ---------------------------------------------------------------------------------------------
 // Recovery.
 
-bool Store::Recover(std::unique_ptr<revoke::DirLock> lock, std::string* error) {
+bool Store::Recover(std::unique_ptr<FileLock> lock, std::string* error) {
   lock_ = std::move(lock);
   const auto started = std::chrono::steady_clock::now();
-  revoke::MutexLock l(&mu_);
+  base::MutexLock l(&mu_);
   DirImage d;
-  if (!ListStateLocked(&d, error) || !MapSnapshotLocked(&d, error) ||
-      !ScanLogsLocked(&d, error)) {
+  if (!ListStateLocked(&d, error) || !MapSnapshotLocked(&d, error) || !ScanLogsLocked(&d, error)) {
     return false;
   }
   LoadEntriesLocked(d);
@@ -1065,7 +1076,7 @@ bool Store::Recover(std::unique_ptr<revoke::DirLock> lock, std::string* error) {
 
 // 1. The files: the newest snapshot, the logs after it, and the logs it made obsolete.
 bool Store::ListStateLocked(DirImage* d, std::string* error) {
-  if (!revoke::ListDir(options_.dir, &d->names, error)) return false;
+  if (!env_.ListDir(options_.dir, &d->names, error)) return false;
   std::vector<uint64_t> logs;
   for (const std::string& n : d->names) {
     uint64_t number = 0;
@@ -1093,8 +1104,8 @@ bool Store::ListStateLocked(DirImage* d, std::string* error) {
 bool Store::MapSnapshotLocked(DirImage* d, std::string* error) {
   if (d->snapshot == 0) return true;
   const std::string path = revoke::JoinPath(options_.dir, revoke::SnapshotFileName(d->snapshot));
-  if (!d->snapshot_file.Open(path, error)) return false;
-  if (!revoke::ParseSnapshot(d->snapshot_file.data(), d->snapshot_file.size(), &d->snapshot_image,
+  if (!env_.ReadFile(path, &d->snapshot_file, error)) return false;
+  if (!revoke::ParseSnapshot(d->snapshot_file->data(), d->snapshot_file->size(), &d->snapshot_image,
                              error)) {
     *error = path + ": " + *error;
     return false;
@@ -1116,9 +1127,9 @@ bool Store::MapSnapshotLocked(DirImage* d, std::string* error) {
 bool Store::ScanLogsLocked(DirImage* d, std::string* error) {
   for (size_t i = 0; i < d->logs.size(); ++i) {
     LogImage& li = d->logs[i];
-    if (!li.file.Open(li.path, error)) return false;
+    if (!env_.ReadFile(li.path, &li.file, error)) return false;
     const bool last = i + 1 == d->logs.size();
-    li.scan = revoke::ScanLog(li.file.data(), li.file.size(), li.number, last);
+    li.scan = revoke::ScanLog(li.file->data(), li.file->size(), li.number, last);
     if (!li.scan.error.empty()) {
       *error = li.path + ": " + li.scan.error;
       return false;
@@ -1182,7 +1193,7 @@ void Store::LoadEntriesLocked(const DirImage& d) {
     counts[static_cast<size_t>(section_home(s.header.type))] += s.header.count;
   }
   for (const LogImage& li : d.logs) {
-    li.scan.ForEachRecord(li.file.data(), [&](const LogRecord& r) {
+    li.scan.ForEachRecord(li.file->data(), [&](const LogRecord& r) {
       const int home = record_home(r.type);
       if (home >= 0) ++counts[static_cast<size_t>(home)];
     });
@@ -1204,8 +1215,12 @@ void Store::LoadEntriesLocked(const DirImage& d) {
   auto prefetch = [](const Pending& p) { p.table->table().Prefetch(p.f.hi); };
   auto insert = [](const Pending& p) { p.table->LoadInsert(p.f, p.value); };
   revoke::DelayLine<Pending, decltype(prefetch), decltype(insert)> line(prefetch, insert);
+  // Guarded state is read and written through locals inside the lambdas below: the
+  // thread-safety analysis cannot see that mu_ is held there.
+  const int64_t cut = cut_;
+  int64_t global = global_;
   auto load = [&](int home, const Fingerprint& f, int64_t value) {
-    if (home < static_cast<int>(kJtiKinds) && BucketOf(value, shift_) < cut_) {
+    if (home < static_cast<int>(kJtiKinds) && BucketOf(value, shift_) < cut) {
       ++recovery_.records_expired;  // its window has passed
       return;
     }
@@ -1221,9 +1236,8 @@ void Store::LoadEntriesLocked(const DirImage& d) {
         recovery_.records_expired += s.header.count;
         continue;
       }
-      const int64_t keep_until = b >= (std::numeric_limits<int64_t>::max() >> shift_)
-                                     ? kNoExp
-                                     : ((b + 1) << shift_) - 1;
+      const int64_t keep_until =
+          b >= (std::numeric_limits<int64_t>::max() >> shift_) ? kNoExp : ((b + 1) << shift_) - 1;
       for (uint64_t i = 0; i < s.header.count; ++i) load(home, s.Entry(i), keep_until);
       continue;
     }
@@ -1231,14 +1245,15 @@ void Store::LoadEntriesLocked(const DirImage& d) {
   }
   for (const LogImage& li : d.logs) {
     ++recovery_.logs_replayed;
-    li.scan.ForEachRecord(li.file.data(), [&](const LogRecord& r) {
+    li.scan.ForEachRecord(li.file->data(), [&](const LogRecord& r) {
       ++recovery_.records_replayed;
-      if (r.type == RecordType::kGlobal) global_ = std::max(global_, r.value);
+      if (r.type == RecordType::kGlobal) global = std::max(global, r.value);
       const int home = record_home(r.type);
       if (home >= 0) load(home, r.fp, r.value);
     });
   }
   line.Flush();
+  global_ = global;
   // Tables sized for records that had all expired stay empty: they are dropped.
   for (std::unique_ptr<ValueMap>& m : jtis_) {
     if (m && m->size() == 0) m.reset();
@@ -1256,11 +1271,11 @@ bool Store::PrepareWritableLocked(DirImage* d, std::string* error) {
   const std::string& dir = options_.dir;
   if (!d->logs.empty() && d->logs.back().scan.torn_bytes > 0) {
     LogImage& li = d->logs.back();
-    li.file = revoke::MappedFile();
-    if (!revoke::TruncateFile(li.path, li.scan.valid_end, error)) return false;
+    li.file.reset();  // unmapped before it is cut
+    if (!env_.Truncate(li.path, li.scan.valid_end, error)) return false;
   }
   for (uint64_t n : d->obsolete) {
-    if (!revoke::RemoveFile(revoke::JoinPath(dir, revoke::LogFileName(n)), error)) return false;
+    if (!env_.Remove(revoke::JoinPath(dir, revoke::LogFileName(n)), error)) return false;
   }
   for (const std::string& n : d->names) {
     uint64_t number = 0;
@@ -1269,33 +1284,33 @@ bool Store::PrepareWritableLocked(DirImage* d, std::string* error) {
         revoke::ParseFileName(n, &number, &is_log) && !is_log && number < d->snapshot;
     const bool tmp = n.size() > 4 && n.compare(n.size() - 4, 4, ".tmp") == 0;
     if (stale_snapshot || tmp) {
-      if (!revoke::RemoveFile(revoke::JoinPath(dir, n), error)) return false;
+      if (!env_.Remove(revoke::JoinPath(dir, n), error)) return false;
     }
   }
   if (!d->logs.empty() && d->logs.back().scan.valid_end >= revoke::kRecordBytes) {
-    if (!log_.Open(d->logs.back().path, /*create=*/false, error)) return false;
+    if (!env_.OpenAppendable(d->logs.back().path, /*create=*/false, &log_, error)) return false;
     log_number_ = d->logs.back().number;
-    log_bytes_ = log_.size();
+    log_bytes_ = log_->size();
   } else {
     // No log after the snapshot, or the last one died before its header was durable.
     uint64_t number = std::max<uint64_t>(d->snapshot, d->logs.empty() ? 0 : d->logs.back().number);
     if (!d->logs.empty() && d->logs.back().scan.valid_end < revoke::kRecordBytes) {
-      if (!revoke::RemoveFile(d->logs.back().path, error)) return false;
+      if (!env_.Remove(d->logs.back().path, error)) return false;
       number = d->logs.back().number - 1;
     }
     if (!StartLogLocked(number + 1, error)) return false;
   }
-  return revoke::SyncDir(dir, error);
+  return env_.SyncDir(dir, error);
 }
 
-bool ReadState(const std::string& dir, bool create, uint32_t shift, revoke::StateFile* state,
-               std::string* error) {
+bool ReadState(FileEnv& env, const std::string& dir, bool create, uint32_t shift,
+               revoke::StateFile* state, std::string* error) {
   const std::string path = revoke::JoinPath(dir, revoke::kStateFileName);
-  if (revoke::FileExists(path)) {
-    revoke::MappedFile f;
-    if (!f.Open(path, error)) return false;
+  if (env.Exists(path)) {
+    std::unique_ptr<FileImage> f;
+    if (!env.ReadFile(path, &f, error)) return false;
     std::string why;
-    if (!revoke::DecodeState(f.data(), f.size(), state, &why)) {
+    if (!revoke::DecodeState(f->data(), f->size(), state, &why)) {
       *error = path + ": " + why;
       return false;
     }
@@ -1306,7 +1321,7 @@ bool ReadState(const std::string& dir, bool create, uint32_t shift, revoke::Stat
     return false;
   }
   std::vector<std::string> names;
-  if (!revoke::ListDir(dir, &names, error)) return false;
+  if (!env.ListDir(dir, &names, error)) return false;
   for (const std::string& n : names) {
     uint64_t number;
     bool is_log;
@@ -1326,7 +1341,7 @@ bool ReadState(const std::string& dir, bool create, uint32_t shift, revoke::Stat
   for (uint64_t& w : state->secret.fast) w |= 1;  // odd multipliers
   uint8_t buf[revoke::kStateBytes];
   revoke::EncodeState(*state, buf);
-  return revoke::WriteFileDurably(dir, revoke::kStateFileName, buf, sizeof(buf), error);
+  return revoke::WriteFileDurably(env, dir, revoke::kStateFileName, buf, sizeof(buf), error);
 }
 
 Result<std::unique_ptr<RevocationStore>> OpenStore(const RevocationOptions& options,
@@ -1352,24 +1367,25 @@ Result<std::unique_ptr<RevocationStore>> OpenStore(const RevocationOptions& opti
                          : BlockedBloomFilter::BitsPerKeyForFpr(options.target_fpr);
   const int64_t now = options.now != 0 ? options.now : static_cast<int64_t>(std::time(nullptr));
 
-  if (!revoke::EnsureDir(options.dir, options.create_if_missing && !options.read_only, error)) {
+  FileEnv& env = options.env != nullptr ? *options.env : *DefaultFileEnv();
+  if (!env.EnsureDir(options.dir, options.create_if_missing && !options.read_only, error)) {
     return Status::kInternalError;
   }
 
-  auto lock = std::make_unique<revoke::DirLock>();
+  std::unique_ptr<FileLock> lock;
   if (!options.read_only &&
-      !lock->Acquire(revoke::JoinPath(options.dir, revoke::kLockFileName), error)) {
+      !env.LockFile(revoke::JoinPath(options.dir, revoke::kLockFileName), &lock, error)) {
     return Status::kInternalError;
   }
   revoke::StateFile state;
-  if (!ReadState(options.dir, options.create_if_missing && !options.read_only,
+  if (!ReadState(env, options.dir, options.create_if_missing && !options.read_only,
                  options.generation_shift, &state, error)) {
     return Status::kInternalError;
   }
   // A read-only reader races with the owner's compactions, which replace files; a failed
   // attempt is retried from the directory listing.
   for (int attempt = 0;; ++attempt) {
-    auto store = std::make_unique<Store>(options, state, bpk, now);
+    auto store = std::make_unique<Store>(options, env, state, bpk, now);
     try {
       if (store->Recover(options.read_only ? nullptr : std::move(lock), error)) {
         return std::unique_ptr<RevocationStore>(std::move(store));

@@ -9,11 +9,14 @@
 #include <mutex>
 #include <new>
 
+#include "base/cache_line.h"
+#include "base/thread_annotations.h"
+
 namespace jwtgate::revoke {
 namespace {
 
 constexpr size_t kHugePage = size_t{2} << 20;
-constexpr size_t kAlign = 64;
+constexpr size_t kAlign = base::kCacheLine;
 
 // Maps `len` bytes (a multiple of kHugePage) aligned to 2 MiB, with the huge-page hint.
 void* MapHuge(size_t len) {
@@ -51,7 +54,7 @@ class HugePageArena {
 
   // REQUIRES: 0 < pages < kPages.
   void* Allocate(size_t pages) {
-    std::lock_guard<std::mutex> l(mu_);
+    base::MutexLock l(&mu_);
     Chunk* best = nullptr;
     size_t best_at = 0;
     size_t best_len = kPages + 1;
@@ -82,7 +85,7 @@ class HugePageArena {
 
   void Free(void* p, size_t pages) noexcept {
     const auto addr = reinterpret_cast<uintptr_t>(p);
-    std::lock_guard<std::mutex> l(mu_);
+    base::MutexLock l(&mu_);
     auto it = chunks_.upper_bound(addr);
     --it;  // the chunk holding p: the last one starting at or before it
     Chunk& c = it->second;
@@ -90,7 +93,7 @@ class HugePageArena {
     chunk_used_ -= pages * kPage;
     for (size_t i = 0; i < pages; ++i) c.used.reset(first + i);
     if (c.used.none()) {
-      // Keep one empty chunk: a store that creates and drops generations (or a process that
+      // Keep one empty chunk: a store that builds and drops tables (or a process that
       // opens and closes stores) would otherwise map, fault in and clear a fresh 2 MiB page
       // each time. Zeroing what was used costs no more than the kernel clearing a new page.
       bool has_spare = false;
@@ -107,11 +110,11 @@ class HugePageArena {
   }
 
   size_t chunk_bytes() noexcept {
-    std::lock_guard<std::mutex> l(mu_);
+    base::MutexLock l(&mu_);
     return chunks_.size() * kHugePage;
   }
   size_t used_bytes() noexcept {
-    std::lock_guard<std::mutex> l(mu_);
+    base::MutexLock l(&mu_);
     return chunk_used_;
   }
 
@@ -144,9 +147,9 @@ class HugePageArena {
 
   HugePageArena() = default;
 
-  std::mutex mu_;
-  std::map<uintptr_t, Chunk> chunks_;  // by base address
-  size_t chunk_used_ = 0;
+  base::Mutex mu_;
+  std::map<uintptr_t, Chunk> chunks_ JWTGATE_GUARDED_BY(mu_);  // by base address
+  size_t chunk_used_ JWTGATE_GUARDED_BY(mu_) = 0;
 };
 
 }  // namespace

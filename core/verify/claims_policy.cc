@@ -102,8 +102,8 @@ Status CheckExpiry(const Claims& c, const ClaimsPolicy& policy, int64_t now) noe
   return Status::kOk;
 }
 
-Status ExtractAndCheckClaims(simdjson::dom::object payload, const ClaimsPolicy& policy,
-                             int64_t now, Claims* c) noexcept {
+Status ExtractAndCheckClaims(simdjson::dom::object payload, const ClaimsPolicy& policy, int64_t now,
+                             Claims* c) noexcept {
   c->iss = c->sub = c->jti = {};
   c->has_exp = c->has_nbf = c->has_iat = false;
   c->exp = c->nbf = c->iat = 0;
@@ -185,7 +185,8 @@ Status ExtractAndCheckClaims(simdjson::dom::object payload, const ClaimsPolicy& 
     if (!c->has_typ) return Status::kTypMissing;
     if (!TypMatches(policy.typ, c->typ)) return Status::kTypMismatch;
   }
-  if (n_required != 0 && required_seen != (n_required == 64 ? ~uint64_t{0} : (uint64_t{1} << n_required) - 1)) {
+  if (n_required != 0 &&
+      required_seen != (n_required == 64 ? ~uint64_t{0} : (uint64_t{1} << n_required) - 1)) {
     return Status::kRequiredClaimMissing;
   }
   // Beyond the first 64 names (an unusual policy): one lookup each.

@@ -2,9 +2,9 @@
 #ifndef JWTGATE_VERIFY_CLAIMS_POLICY_H_
 #define JWTGATE_VERIFY_CLAIMS_POLICY_H_
 
-#include <cstdint>
-
 #include <simdjson.h>
+
+#include <cstdint>
 
 #include "jwtgate/claims.h"
 #include "jwtgate/status.h"

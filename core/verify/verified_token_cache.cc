@@ -6,10 +6,11 @@
 #include <new>
 #include <vector>
 
+#include "base/cache_line.h"
+#include "base/epoch.h"
+#include "base/thread_annotations.h"
 #include "jwtgate/cache.h"
 #include "jwtgate/verifier.h"
-#include "pipeline/mpmc_ring.h"  // kCacheLine
-#include "revoke/epoch.h"
 #define XXH_INLINE_ALL
 #include <xxhash.h>
 
@@ -107,47 +108,50 @@ struct VerifiedTokenCache::Node {
   ~Node() = default;
 };
 
-struct alignas(pipeline::kCacheLine) VerifiedTokenCache::Shard {
+struct alignas(base::kCacheLine) VerifiedTokenCache::Shard {
   // Two cache lines: the probe reads the first (tags, CLOCK bits) and, on a tag match, the
   // node pointer in the second.
-  struct alignas(2 * pipeline::kCacheLine) Set {
+  struct alignas(2 * base::kCacheLine) Set {
     // A way's tag (Tag(hash), 0: empty) is a hint for the probe: the node's own hash and token
     // decide. node is the published entry. Readers load both lock-free; writers store them
     // under `mu`.
     std::array<std::atomic<uint32_t>, kWays> tag{};
     std::atomic<uint8_t> ref{0};  // CLOCK reference bits, one per way (readers set, writers clear)
-    uint8_t hand = 0;             // CLOCK hand within the set; GUARDED_BY(mu)
-    alignas(pipeline::kCacheLine) std::array<std::atomic<Node*>, kWays> node{};
+    // CLOCK hand within the set, under the shard's `mu` (which an annotation here cannot
+    // name: the Set does not know its shard).
+    uint8_t hand = 0;
+    alignas(base::kCacheLine) std::array<std::atomic<Node*>, kWays> node{};
   };
   static uint32_t Tag(uint64_t hash) noexcept { return static_cast<uint32_t>(hash >> 32) | 1u; }
-  std::mutex mu;
+  base::Mutex mu;
   std::unique_ptr<Set[]> sets;  // the array itself never changes after construction
-  size_t entries = 0;           // GUARDED_BY(mu)
+  size_t entries JWTGATE_GUARDED_BY(mu) = 0;
   // Written only by writers (under mu); per shard so that writers on different shards never
   // share a cache line.
   std::atomic<uint64_t> inserts{0}, evictions{0};
 };
 
-struct alignas(pipeline::kCacheLine) VerifiedTokenCache::Counters {
+struct alignas(base::kCacheLine) VerifiedTokenCache::Counters {
   std::atomic<uint64_t> hits{0};
   std::atomic<uint64_t> misses{0};
 };
 
 struct VerifiedTokenCache::Retired {
-  std::mutex mu;
-  std::vector<Node*> nodes;  // GUARDED_BY(mu): unpublished, waiting for readers to leave
+  base::Mutex mu;
+  // Unpublished, waiting for readers to leave.
+  std::vector<Node*> nodes JWTGATE_GUARDED_BY(mu);
 };
 
 VerifiedTokenCache::ReadGuard::ReadGuard() noexcept {
-  static_assert(sizeof(revoke::EpochDomain::Guard) <= sizeof(storage_) &&
-                alignof(revoke::EpochDomain::Guard) <= 8);
-  new (storage_) revoke::EpochDomain::Guard(revoke::EpochDomain::Global());
+  static_assert(sizeof(base::EpochDomain::Guard) <= sizeof(storage_) &&
+                alignof(base::EpochDomain::Guard) <= 8);
+  new (storage_) base::EpochDomain::Guard(base::EpochDomain::Global());
   ++t_guard_depth;
 }
 
 VerifiedTokenCache::ReadGuard::~ReadGuard() {
   --t_guard_depth;
-  std::launder(reinterpret_cast<revoke::EpochDomain::Guard*>(storage_))->~Guard();
+  std::launder(reinterpret_cast<base::EpochDomain::Guard*>(storage_))->~Guard();
 }
 
 VerifiedTokenCache::VerifiedTokenCache(CacheOptions options)
@@ -219,14 +223,13 @@ const VerifiedTokenCache::Node* VerifiedTokenCache::Probe(std::string_view token
   return nullptr;
 }
 
-VerifiedTokenCache::Lookup VerifiedTokenCache::Find(std::string_view token, uint64_t hash,
-                                                    int64_t now, const Verifier& verifier,
-                                                    Status* status,
-                                                    std::shared_ptr<const VerifiedToken>* entry) noexcept {
+VerifiedTokenCache::Lookup VerifiedTokenCache::Find(
+    std::string_view token, uint64_t hash, int64_t now, const Verifier& verifier, Status* status,
+    std::shared_ptr<const VerifiedToken>* entry) noexcept {
   const Node* n;
   bool evict = false;
   {
-    revoke::EpochDomain::Guard guard(revoke::EpochDomain::Global());
+    base::EpochDomain::Guard guard(base::EpochDomain::Global());
     n = Probe(token, hash, now, verifier, status);
     if (n == nullptr) return Lookup::kMiss;
     if (*status == Status::kOk) {
@@ -261,7 +264,7 @@ void VerifiedTokenCache::Evict(const Node* node, uint64_t hash) noexcept {
   Shard::Set& set = sh.sets[(hash >> 16) % sets_per_shard_];
   Node* victim = nullptr;
   {
-    std::lock_guard<std::mutex> lock(sh.mu);
+    base::MutexLock lock(&sh.mu);
     for (size_t w = 0; w < kWays; ++w) {
       if (set.node[w].load(std::memory_order_relaxed) == node) {
         victim = set.node[w].load(std::memory_order_relaxed);
@@ -279,7 +282,7 @@ void VerifiedTokenCache::Evict(const Node* node, uint64_t hash) noexcept {
 void VerifiedTokenCache::Retire(Node* node) noexcept {
   bool due;
   {
-    std::lock_guard<std::mutex> lock(retired_->mu);
+    base::MutexLock lock(&retired_->mu);
     retired_->nodes.push_back(node);  // the vector's capacity is kept across batches
     due = retired_->nodes.size() >= kReclaimBatch;
   }
@@ -292,14 +295,14 @@ void VerifiedTokenCache::Reclaim(bool force) noexcept {
   if (t_guard_depth != 0) return;
   std::vector<Node*> batch;
   {
-    std::lock_guard<std::mutex> lock(retired_->mu);
+    base::MutexLock lock(&retired_->mu);
     if (retired_->nodes.empty() || (!force && retired_->nodes.size() < kReclaimBatch)) return;
     batch.swap(retired_->nodes);
     retired_->nodes.reserve(kReclaimBatch);
   }
   // Every reader that loaded one of these nodes did so inside a guard that began before they
   // were unpublished; Synchronize waits for those guards to end.
-  revoke::EpochDomain::Global().Synchronize();
+  base::EpochDomain::Global().Synchronize();
   for (Node* n : batch) Node::Free(n);
 }
 
@@ -311,7 +314,7 @@ void VerifiedTokenCache::Insert(std::shared_ptr<const VerifiedToken> e) noexcept
   Shard::Set& set = sh.sets[(hash >> 16) % sets_per_shard_];
   Node* victim = nullptr;
   {
-    std::lock_guard<std::mutex> lock(sh.mu);
+    base::MutexLock lock(&sh.mu);
     size_t target = kWays;
     for (size_t w = 0; w < kWays; ++w) {
       const Node* n = set.node[w].load(std::memory_order_relaxed);
@@ -360,7 +363,7 @@ void VerifiedTokenCache::Clear() noexcept {
   std::vector<Node*> victims;
   for (size_t i = 0; i <= shard_mask_; ++i) {
     Shard& sh = shards_[i];
-    std::lock_guard<std::mutex> lock(sh.mu);
+    base::MutexLock lock(&sh.mu);
     for (size_t s = 0; s < sets_per_shard_; ++s) {
       Shard::Set& set = sh.sets[s];
       for (size_t w = 0; w < kWays; ++w) {
@@ -376,7 +379,7 @@ void VerifiedTokenCache::Clear() noexcept {
     sh.entries = 0;
   }
   {
-    std::lock_guard<std::mutex> lock(retired_->mu);
+    base::MutexLock lock(&retired_->mu);
     retired_->nodes.insert(retired_->nodes.end(), victims.begin(), victims.end());
   }
   Reclaim(/*force=*/true);
@@ -393,7 +396,7 @@ VerifiedTokenCache::Stats VerifiedTokenCache::stats() const noexcept {
     Shard& sh = shards_[i];
     s.inserts += sh.inserts.load(std::memory_order_relaxed);
     s.evictions += sh.evictions.load(std::memory_order_relaxed);
-    std::lock_guard<std::mutex> lock(sh.mu);
+    base::MutexLock lock(&sh.mu);
     s.entries += sh.entries;
   }
   return s;

@@ -76,7 +76,7 @@ struct VerifyContext::Impl {
   jose::StrictJsonParser payload_parser;
   simdjson::dom::object payload;  // valid after a successful Verify
   bool payload_valid = false;
-  uint8_t sig_buf[1024 + 4];      // RSA-8192 signatures are 1024 bytes
+  uint8_t sig_buf[1024 + 4];  // RSA-8192 signatures are 1024 bytes
   HeaderMemo memo;
   char number_text[32];
 };
@@ -167,8 +167,8 @@ Status ParseHeader(simdjson::dom::object h, const VerifierOptions& opt, AlgSet a
       if (v.get_string().get(cty) == simdjson::SUCCESS && IsNestedJwtCty(cty)) {
         return Status::kNestedJwtUnsupported;
       }
-    } else if (k == "enc" || k == "epk" || k == "p2c" || k == "p2s" || k == "iv" ||
-               k == "tag" || k == "apu" || k == "apv") {
+    } else if (k == "enc" || k == "epk" || k == "p2c" || k == "p2s" || k == "iv" || k == "tag" ||
+               k == "apu" || k == "apv") {
       return Status::kJweHeaderParameter;
     }
   }
@@ -232,11 +232,16 @@ Status Verifier::VerifyBeforeRevocation(std::string_view token, int64_t now, Ver
     }
     simdjson::dom::object header_obj;
     switch (cx.header_parser.Parse(cx.header_buf.data(), header_len, &header_obj)) {
-      case jose::JsonError::kOk: break;
-      case jose::JsonError::kNotObject: return Status::kHeaderNotObject;
-      case jose::JsonError::kDuplicateMember: return Status::kHeaderDuplicateMember;
-      case jose::JsonError::kTooLarge: return Status::kHeaderTooLarge;
-      default: return Status::kHeaderBadJson;
+      case jose::JsonError::kOk:
+        break;
+      case jose::JsonError::kNotObject:
+        return Status::kHeaderNotObject;
+      case jose::JsonError::kDuplicateMember:
+        return Status::kHeaderDuplicateMember;
+      case jose::JsonError::kTooLarge:
+        return Status::kHeaderTooLarge;
+      default:
+        return Status::kHeaderBadJson;
     }
     if (Status s = ParseHeader(header_obj, options_, allowed_, &h); s != Status::kOk) return s;
     // Key by (kid, alg): the algorithm is the key's; the header only has to name it exactly.
@@ -283,18 +288,24 @@ Status Verifier::VerifyBeforeRevocation(std::string_view token, int64_t now, Ver
     return s;
   }
   switch (cx.payload_parser.Parse(cx.payload_buf.data(), payload_len, &cx.payload)) {
-    case jose::JsonError::kOk: break;
-    case jose::JsonError::kNotObject: return Status::kPayloadNotObject;
-    case jose::JsonError::kDuplicateMember: return Status::kPayloadDuplicateMember;
-    case jose::JsonError::kTooLarge: return Status::kPayloadTooLarge;
-    default: return Status::kPayloadBadJson;
+    case jose::JsonError::kOk:
+      break;
+    case jose::JsonError::kNotObject:
+      return Status::kPayloadNotObject;
+    case jose::JsonError::kDuplicateMember:
+      return Status::kPayloadDuplicateMember;
+    case jose::JsonError::kTooLarge:
+      return Status::kPayloadTooLarge;
+    default:
+      return Status::kPayloadBadJson;
   }
   c->alg = h.alg;
   c->has_kid = h.has_kid;
   c->kid = h.kid;
   c->typ = h.typ;
   c->has_typ = h.has_typ;
-  c->payload_json = std::string_view(reinterpret_cast<const char*>(cx.payload_buf.data()), payload_len);
+  c->payload_json =
+      std::string_view(reinterpret_cast<const char*>(cx.payload_buf.data()), payload_len);
   if (Status s = verify::ExtractAndCheckClaims(cx.payload, options_.policy, now, c);
       s != Status::kOk) {
     return s;

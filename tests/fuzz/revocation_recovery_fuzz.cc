@@ -12,9 +12,10 @@
 // same content (revocation and watermark counts, global watermark) and the new revocation in
 // effect. Never a crash, leak, hang or sanitizer report.
 //
-// The state directory lives in a revoke::MemoryFileSystem: the store's recovery, append,
-// snapshot and compaction code runs unchanged over it, without the dozens of system calls per
-// input that real files cost (which held this target to about a thousand inputs per second).
+// The state directory lives in a NewMemoryFileEnv() passed in the store's options: the store's
+// recovery, append, snapshot and compaction code runs unchanged over it, without the dozens
+// of system calls per input that real files cost (which held this target to about a thousand
+// inputs per second).
 // The real-file path of the same code is covered by the unit and crash tests.
 #include <cstddef>
 #include <cstdint>
@@ -28,7 +29,7 @@
 #include "fuzz_support.h"
 #include "jwtgate/revocation.h"
 #include "revoke/crc32c.h"
-#include "revoke/file_io.h"
+#include "jwtgate/file_env.h"
 #include "revoke/log_format.h"
 
 namespace jwtgate::fuzz {
@@ -83,24 +84,26 @@ void FixSnapshotChecksums(std::vector<uint8_t>* snap) {
 
 constexpr char kStateDir[] = "fuzz-state";
 
-revoke::MemoryFileSystem& Files() {
-  static revoke::MemoryFileSystem* const files = [] {
-    auto* f = new revoke::MemoryFileSystem();  // never destroyed: stores may outlive main
-    revoke::MemoryFileSystem::Install(f);
-    return f;
-  }();
+// The file system of the current input: a new one for each input.
+std::unique_ptr<FileEnv>& Files() {
+  static std::unique_ptr<FileEnv>* const files = new std::unique_ptr<FileEnv>();  // never freed
   return *files;
 }
 
 void WriteFile(const std::string& path, const uint8_t* data, size_t n) {
-  Files().WriteFile(path, data, n);
+  std::unique_ptr<WritableFile> f;
+  std::string error;
+  if (!Files()->CreateWritable(path, &f, &error) || !f->Write(data, n, &error)) {
+    Fail("writing the input's files", error);
+  }
 }
 
 // A fresh directory holding the fixed STATE (generation shift 12, as the store's default).
 void ResetDir() {
   const std::string dir = kStateDir;
-  Files().Clear();
-  Files().MakeDir(dir);
+  Files() = NewMemoryFileEnv();
+  std::string error;
+  if (!Files()->EnsureDir(dir, /*create=*/true, &error)) Fail("making the state directory", error);
   revoke::StateFile state;
   state.generation_shift = 12;
   state.secret.fast = {0x9e3779b97f4a7c15ull, 0xbf58476d1ce4e5b9ull, 0x94d049bb133111ebull,
@@ -116,6 +119,7 @@ void ResetDir() {
 RevocationOptions Options(uint8_t flags) {
   RevocationOptions o;
   o.dir = kStateDir;
+  o.env = Files().get();
   o.create_if_missing = false;
   o.read_only = (flags & kReadOnly) != 0;
   o.skip_corrupt_records = (flags & kSkipCorrupt) != 0;

@@ -24,6 +24,7 @@
 #include "jwtgate/signer.h"
 #include "jwtgate/status.h"
 #include "jwtgate/verifier.h"
+#include "test_support.h"
 
 namespace jwtgate {
 namespace {
@@ -31,13 +32,6 @@ namespace {
 using namespace std::string_view_literals;
 
 constexpr int64_t kNow = 1'700'000'000;
-
-#define CHECK_STATUS(got, want)                                     \
-  do {                                                              \
-    const ::jwtgate::Status got_ = (got);                           \
-    const ::jwtgate::Status want_ = (want);                         \
-    CHECK(::jwtgate::ToString(got_) == ::jwtgate::ToString(want_)); \
-  } while (false)
 
 struct KeyPair {
   std::string private_key;  // PEM, or the oct JWK for HS*

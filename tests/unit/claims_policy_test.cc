@@ -17,19 +17,12 @@
 #include "jwtgate/signer.h"
 #include "jwtgate/status.h"
 #include "jwtgate/verifier.h"
+#include "test_support.h"
 
 namespace jwtgate {
 namespace {
 
 using namespace std::string_literals;
-
-// Checks a status by name, so that a failure prints "want expired, got signature_invalid".
-#define CHECK_STATUS(got, want)                                     \
-  do {                                                              \
-    const ::jwtgate::Status got_ = (got);                           \
-    const ::jwtgate::Status want_ = (want);                         \
-    CHECK(::jwtgate::ToString(got_) == ::jwtgate::ToString(want_)); \
-  } while (false)
 
 constexpr int64_t kNow = 1'700'000'000;
 constexpr int64_t kMax = std::numeric_limits<int64_t>::max();

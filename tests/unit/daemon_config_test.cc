@@ -12,30 +12,13 @@
 #include "daemon/config.h"
 #include "daemon/trust.h"
 #include "jwtgate/signer.h"
+#include "temp_dir.h"
 
 namespace {
 
 using jwtgate::daemon::Config;
 using jwtgate::daemon::ParseConfig;
-
-// A temporary directory removed at the end of the test.
-class TempDir {
- public:
-  TempDir() {
-    char tmpl[] = "/tmp/jwtgate-config-test-XXXXXX";
-    path_ = ::mkdtemp(tmpl);
-  }
-  ~TempDir() { std::system(("rm -rf '" + path_ + "'").c_str()); }
-  std::string Write(const std::string& name, const std::string& text) const {
-    const std::string p = path_ + "/" + name;
-    std::ofstream(p) << text;
-    return p;
-  }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
+using jwtgate::test::TempDir;
 
 std::string Jwks(jwtgate::Alg alg, const std::string& kid, std::string* private_key = nullptr) {
   std::string priv, pub;

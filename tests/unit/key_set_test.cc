@@ -22,28 +22,21 @@
 #include "jwtgate/alg.h"
 #include "jwtgate/keys.h"
 #include "jwtgate/status.h"
+#include "test_support.h"
 
 namespace jwtgate {
 namespace {
 
 using namespace std::string_literals;
-using jose::Base64UrlEncode;
-
-// Checks a status by name, so that a failure prints "want expired, got signature_invalid".
-#define CHECK_STATUS(got, want)                                     \
-  do {                                                              \
-    const ::jwtgate::Status got_ = (got);                           \
-    const ::jwtgate::Status want_ = (want);                         \
-    CHECK(::jwtgate::ToString(got_) == ::jwtgate::ToString(want_)); \
-  } while (false)
+using test::B64;
+using test::BioContents;
+using test::Hex;
+using test::Pkcs1Pem;
+using test::Pkey;
+using test::SpkiPem;
 
 // ---------------------------------------------------------------------------------------------
 // Test keys, made with OpenSSL's EVP API.
-
-struct PkeyFree {
-  void operator()(EVP_PKEY* p) const noexcept { EVP_PKEY_free(p); }
-};
-using Pkey = std::unique_ptr<EVP_PKEY, PkeyFree>;
 
 Pkey GenerateRsa(size_t bits) {
   Pkey key(EVP_PKEY_Q_keygen(nullptr, nullptr, "RSA", bits));
@@ -67,13 +60,6 @@ Pkey GenerateEd25519() {
 const EVP_PKEY* Rsa2048() {
   static const Pkey key = GenerateRsa(2048);
   return key.get();
-}
-
-std::string BioContents(BIO* bio) {
-  std::string out(BIO_ctrl_pending(bio), '\0');
-  if (!out.empty()) REQUIRE(BIO_read(bio, out.data(), static_cast<int>(out.size())) > 0);
-  BIO_free(bio);
-  return out;
 }
 
 std::string BnParam(const EVP_PKEY* key, const char* name) {
@@ -102,32 +88,11 @@ std::string Ed25519Raw(const EVP_PKEY* key) {
   return std::string(reinterpret_cast<const char*>(buf), len);
 }
 
-std::string SpkiPem(const EVP_PKEY* key) {
-  BIO* bio = BIO_new(BIO_s_mem());
-  REQUIRE(PEM_write_bio_PUBKEY(bio, key) == 1);
-  return BioContents(bio);
-}
-
-// "-----BEGIN RSA PUBLIC KEY-----" (PKCS#1 RSAPublicKey).
-std::string Pkcs1Pem(const EVP_PKEY* key) {
-  OSSL_ENCODER_CTX* ctx = OSSL_ENCODER_CTX_new_for_pkey(key, OSSL_KEYMGMT_SELECT_PUBLIC_KEY, "PEM",
-                                                        "type-specific", nullptr);
-  REQUIRE(ctx != nullptr);
-  BIO* bio = BIO_new(BIO_s_mem());
-  REQUIRE(OSSL_ENCODER_to_bio(ctx, bio) == 1);
-  OSSL_ENCODER_CTX_free(ctx);
-  std::string pem = BioContents(bio);
-  REQUIRE(pem.find("-----BEGIN RSA PUBLIC KEY-----") == 0);
-  return pem;
-}
-
 std::string Pkcs8Pem(const EVP_PKEY* key) {
   BIO* bio = BIO_new(BIO_s_mem());
   REQUIRE(PEM_write_bio_PrivateKey(bio, key, nullptr, nullptr, 0, nullptr, nullptr) == 1);
   return BioContents(bio);
 }
-
-std::string B64(std::string_view bytes) { return Base64UrlEncode(bytes); }
 
 // Minimal big-endian encoding of an unsigned integer (RFC 7518 §2 Base64urlUInt).
 std::string UInt(uint64_t v) {
@@ -137,14 +102,6 @@ std::string UInt(uint64_t v) {
     v >>= 8;
   }
   if (out.empty()) out = std::string(1, '\0');
-  return out;
-}
-
-std::string Hex(std::string_view hex) {
-  std::string out;
-  for (size_t i = 0; i + 1 < hex.size(); i += 2) {
-    out += static_cast<char>(std::stoi(std::string(hex.substr(i, 2)), nullptr, 16));
-  }
   return out;
 }
 

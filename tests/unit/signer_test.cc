@@ -25,29 +25,20 @@
 #include "jwtgate/keys.h"
 #include "jwtgate/status.h"
 #include "jwtgate/verifier.h"
+#include "test_support.h"
 
 namespace jwtgate {
 namespace {
 
 using namespace std::string_literals;
-
-// Checks a status by name, so that a failure prints "want expired, got signature_invalid".
-#define CHECK_STATUS(got, want)                                     \
-  do {                                                              \
-    const ::jwtgate::Status got_ = (got);                           \
-    const ::jwtgate::Status want_ = (want);                         \
-    CHECK(::jwtgate::ToString(got_) == ::jwtgate::ToString(want_)); \
-  } while (false)
+using test::LoadPrivatePem;
+using test::Pkey;
+using test::SpkiPem;
+using test::Unb64;
 
 constexpr int64_t kNow = 1'700'000'000;
 
 std::string Payload() { return "{\"sub\":\"alice\",\"exp\":" + std::to_string(kNow + 600) + "}"; }
-
-std::string Unb64(std::string_view s) {
-  std::string out;
-  REQUIRE(jose::Base64UrlDecode(s, &out));
-  return out;
-}
 
 struct Parts {
   std::string header;
@@ -82,28 +73,6 @@ bool HasMember(std::string_view json, const char* name) {
   simdjson::dom::object obj;
   REQUIRE(parser.parse(doc).get(obj) == simdjson::SUCCESS);
   return obj[name].error() == simdjson::SUCCESS;
-}
-
-struct PkeyFree {
-  void operator()(EVP_PKEY* p) const noexcept { EVP_PKEY_free(p); }
-};
-using Pkey = std::unique_ptr<EVP_PKEY, PkeyFree>;
-
-Pkey LoadPrivatePem(std::string_view pem) {
-  BIO* bio = BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size()));
-  Pkey key(PEM_read_bio_PrivateKey(bio, nullptr, nullptr, nullptr));
-  BIO_free(bio);
-  REQUIRE(key != nullptr);
-  return key;
-}
-
-std::string PublicPem(const EVP_PKEY* key) {
-  BIO* bio = BIO_new(BIO_s_mem());
-  REQUIRE(PEM_write_bio_PUBKEY(bio, key) == 1);
-  std::string out(BIO_ctrl_pending(bio), '\0');
-  REQUIRE(BIO_read(bio, out.data(), static_cast<int>(out.size())) > 0);
-  BIO_free(bio);
-  return out;
 }
 
 const EVP_MD* Md(Alg alg) {
@@ -337,7 +306,7 @@ TEST_CASE("Signer::FromPem refuses a key of the wrong type for the algorithm", "
 
   SECTION("not a private key") {
     const Pkey key = LoadPrivatePem(rsa);
-    CHECK_FALSE(Signer::FromPem(PublicPem(key.get()), Alg::kRS256).ok());
+    CHECK_FALSE(Signer::FromPem(SpkiPem(key.get()), Alg::kRS256).ok());
     CHECK(ToString(Signer::FromPem("garbage", Alg::kRS256).status()) ==
           ToString(Status::kPemInvalid));
     CHECK(ToString(Signer::FromPem("", Alg::kES256).status()) == ToString(Status::kPemInvalid));

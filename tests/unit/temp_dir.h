@@ -7,6 +7,7 @@
 #include <catch2/catch.hpp>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <string>
 #include <system_error>
 
@@ -30,6 +31,14 @@ class TempDir {
   TempDir& operator=(const TempDir&) = delete;
 
   const std::string& path() const { return path_; }
+  // Writes `text` to the file `name` directly inside; returns its path.
+  std::string Write(const std::string& name, const std::string& text) const {
+    const std::string p = path_ + "/" + name;
+    std::ofstream out(p, std::ios::binary | std::ios::trunc);
+    out << text;
+    REQUIRE(out.good());
+    return p;
+  }
   // A state directory inside (not created).
   std::string state() const { return path_ + "/state"; }
   std::string file(const std::string& name) const { return state() + "/" + name; }

@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <initializer_list>
 #include <string>
 #include <thread>
 #include <vector>
@@ -274,7 +275,7 @@ TEST_CASE("Cache readers race inserts, evictions, re-check failures and reloads 
 TEST_CASE("Cache hash is the seeded XXH3-64 of the whole token, short and long", "[cache]") {
   VerifiedTokenCache a(CacheOptions{64, 1, 7}), b(CacheOptions{64, 1, 8});
   // Below and above XXH3's 240-byte switch to its long-input path (tokens are mostly longer).
-  for (const size_t len : {0, 17, 240, 241, 600, 5000}) {
+  for (const size_t len : std::initializer_list<size_t>{0, 17, 240, 241, 600, 5000}) {
     std::string t(len, 'x');
     for (size_t i = 0; i < len; ++i) t[i] = static_cast<char>('a' + (i * 7) % 26);
     INFO("length " << len);

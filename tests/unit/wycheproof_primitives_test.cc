@@ -3,7 +3,7 @@
 // ECDSA P-256/384/521 in P1363 form, Ed25519 and Ed448, RSA PKCS#1 v1.5, RSA-PSS and HMAC.
 //
 // Each group's key goes through the importer the way a configured key would: the group's
-// public JWK (jose::ImportJwk), cross-checked against its PEM (jose::ImportPem), or an `oct`
+// public JWK (crypto::ImportJwk), cross-checked against its PEM (crypto::ImportPem), or an `oct`
 // JWK built from the raw HMAC key. The file's curve and hash name the JWS algorithm (ES256/384/
 // 512, EdDSA, RS*, PS* with salt length = digest length, HS*), and the importer must bind the
 // key to exactly that algorithm. Before the check the verifier's JWS rules apply: the signature
@@ -39,9 +39,9 @@
 #include <catch2/catch.hpp>
 #include <simdjson.h>
 
+#include "crypto/jwk_import.h"
 #include "crypto/key.h"
 #include "jose/base64url.h"
-#include "jose/jwk.h"
 #include "jwtgate/alg.h"
 #include "jwtgate/keys.h"
 #include "jwtgate/status.h"
@@ -80,7 +80,7 @@ struct GroupKey {
 };
 
 Status ImportJwkObject(simdjson::dom::object jwk, std::unique_ptr<Key>* out) {
-  return jose::ImportJwk(jwk, JwksOptions{}, out);
+  return crypto::ImportJwk(jwk, JwksOptions{}, out);
 }
 
 Status ImportJwkText(const std::string& text, std::unique_ptr<Key>* out) {
@@ -89,7 +89,7 @@ Status ImportJwkText(const std::string& text, std::unique_ptr<Key>* out) {
   REQUIRE(parser.parse(text).get(root) == simdjson::SUCCESS);
   simdjson::dom::object o;
   REQUIRE(root.get_object().get(o) == simdjson::SUCCESS);
-  return jose::ImportJwk(o, JwksOptions{}, out);
+  return crypto::ImportJwk(o, JwksOptions{}, out);
 }
 
 // Imports the group's public JWK (member `jwk_member`) when it has one, else its PEM, for `alg`.
@@ -103,7 +103,7 @@ void ImportPublicKey(simdjson::dom::element group, std::string_view jwk_member, 
   REQUIRE((has_jwk || has_pem));
   std::unique_ptr<Key> from_pem;
   Status pem_status = Status::kOk;
-  if (has_pem) pem_status = jose::ImportPem(pem, alg, std::nullopt, &from_pem);
+  if (has_pem) pem_status = crypto::ImportPem(pem, alg, std::nullopt, &from_pem);
   if (has_jwk) {
     out->status = ImportJwkObject(jwk, &out->key);
     if (has_pem) {

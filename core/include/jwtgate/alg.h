@@ -11,10 +11,18 @@
 namespace jwtgate {
 
 enum class Alg : uint8_t {
-  kHS256, kHS384, kHS512,
-  kRS256, kRS384, kRS512,
-  kPS256, kPS384, kPS512,
-  kES256, kES384, kES512,
+  kHS256,
+  kHS384,
+  kHS512,
+  kRS256,
+  kRS384,
+  kRS512,
+  kPS256,
+  kPS384,
+  kPS512,
+  kES256,
+  kES384,
+  kES512,
   kEdDSA,
 };
 
@@ -47,11 +55,24 @@ constexpr bool AlgFromName(std::string_view name, Alg* out) noexcept {
 
 constexpr AlgFamily FamilyOf(Alg a) noexcept {
   switch (a) {
-    case Alg::kHS256: case Alg::kHS384: case Alg::kHS512: return AlgFamily::kHmac;
-    case Alg::kRS256: case Alg::kRS384: case Alg::kRS512: return AlgFamily::kRsaPkcs1;
-    case Alg::kPS256: case Alg::kPS384: case Alg::kPS512: return AlgFamily::kRsaPss;
-    case Alg::kES256: case Alg::kES384: case Alg::kES512: return AlgFamily::kEcdsa;
-    case Alg::kEdDSA: return AlgFamily::kEdDsa;
+    case Alg::kHS256:
+    case Alg::kHS384:
+    case Alg::kHS512:
+      return AlgFamily::kHmac;
+    case Alg::kRS256:
+    case Alg::kRS384:
+    case Alg::kRS512:
+      return AlgFamily::kRsaPkcs1;
+    case Alg::kPS256:
+    case Alg::kPS384:
+    case Alg::kPS512:
+      return AlgFamily::kRsaPss;
+    case Alg::kES256:
+    case Alg::kES384:
+    case Alg::kES512:
+      return AlgFamily::kEcdsa;
+    case Alg::kEdDSA:
+      return AlgFamily::kEdDsa;
   }
   return AlgFamily::kHmac;
 }
@@ -60,9 +81,18 @@ constexpr AlgFamily FamilyOf(Alg a) noexcept {
 // (SHA-512 inside Ed25519), used only for sizing.
 constexpr size_t DigestSize(Alg a) noexcept {
   switch (a) {
-    case Alg::kHS256: case Alg::kRS256: case Alg::kPS256: case Alg::kES256: return 32;
-    case Alg::kHS384: case Alg::kRS384: case Alg::kPS384: case Alg::kES384: return 48;
-    default: return 64;
+    case Alg::kHS256:
+    case Alg::kRS256:
+    case Alg::kPS256:
+    case Alg::kES256:
+      return 32;
+    case Alg::kHS384:
+    case Alg::kRS384:
+    case Alg::kPS384:
+    case Alg::kES384:
+      return 48;
+    default:
+      return 64;
   }
 }
 

@@ -2,8 +2,8 @@
 // batches.
 //
 //   Submit --> bounded MPMC ring --> worker (TBB arena, one per core): batch closes on
-//   max_batch, batch_budget or batch_deadline --> cache hits answered, identical tokens verified once,
-//   tokens grouped by header (hence by key), signatures, claims, revocation (batched, with
+//   max_batch, batch_budget or batch_deadline --> cache hits answered, identical tokens verified
+//   once, tokens grouped by header (hence by key), signatures, claims, revocation (batched, with
 //   prefetch) --> Completion pushed to the submitter's CompletionQueue (lock-free MPSC ring,
 //   optional eventfd signal).
 //
@@ -78,9 +78,9 @@ class CompletionQueue {
 
  private:
   friend class Pipeline;
-  bool Reserve() noexcept;                 // Submit side: one more in flight
-  size_t ReserveUpTo(size_t n) noexcept;   // Submit side: up to n more; returns how many
-  void Unreserve(size_t n = 1) noexcept;   // Submit failed after Reserve
+  bool Reserve() noexcept;                // Submit side: one more in flight
+  size_t ReserveUpTo(size_t n) noexcept;  // Submit side: up to n more; returns how many
+  void Unreserve(size_t n = 1) noexcept;  // Submit failed after Reserve
   // Worker side: moves c[0, n) in (never fails: the slots were reserved) and, if the owner
   // sleeps in Wait and now has as many completions as it waits for, wakes it once.
   void Deliver(Completion* c, size_t n) noexcept;

@@ -51,7 +51,7 @@
 // Thread safety. Every method may be called from any thread concurrently. IsRevoked and
 // IsRevokedBatch never block, never fail, take no lock and perform no atomic
 // read-modify-write; they allocate nothing beyond a thread's one-time registration with the
-// reclamation scheme on its first call (revoke/epoch.h). Writers (Revoke*, DropExpired,
+// reclamation scheme on its first call (base/epoch.h). Writers (Revoke*, DropExpired,
 // Compact) are serialized internally and block each other, never readers. The store must
 // outlive every call; destroying it while another thread is inside a method is undefined.
 #ifndef JWTGATE_REVOCATION_H_
@@ -67,6 +67,7 @@
 #include <string_view>
 
 #include "jwtgate/claims.h"
+#include "jwtgate/file_env.h"
 #include "jwtgate/result.h"
 #include "jwtgate/status.h"
 #include "jwtgate/verifier.h"
@@ -77,6 +78,9 @@ struct RevocationOptions {
   // The state directory. Created (with parents' existence required) when missing and
   // create_if_missing is set.
   std::string dir;
+  // The file system the state lives in; null: DefaultFileEnv(). Tests and fuzz targets pass
+  // a NewMemoryFileEnv(). REQUIRES: outlives the store.
+  FileEnv* env = nullptr;
   bool create_if_missing = true;
   // Open without the writer lock and without modifying anything: for tools that only check
   // tokens (jwtgate verify --state) while a daemon owns the directory. Revoke*, Compact fail
@@ -120,7 +124,7 @@ struct RevocationOptions {
 struct Revocation {
   enum class Kind : uint8_t { kJti, kSubject, kIssuer, kAll };
   Kind kind = Kind::kJti;
-  std::string_view id;   // jti, subject or issuer; empty for kAll
+  std::string_view id;  // jti, subject or issuer; empty for kAll
   // kJti, kSubject: restrict to this issuer; empty: every issuer.
   std::string_view iss;
   // kJti: keep the entry until this time (seconds since the epoch; RevocationStore::kNoExp:

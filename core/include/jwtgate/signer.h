@@ -8,10 +8,9 @@
 #include <string>
 #include <string_view>
 
-#include "jwtgate/status.h"
-
 #include "jwtgate/alg.h"
 #include "jwtgate/result.h"
+#include "jwtgate/status.h"
 
 namespace jwtgate {
 

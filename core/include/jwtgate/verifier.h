@@ -30,7 +30,7 @@ struct Limits {
   size_t max_header_bytes = 1024;   // decoded
   size_t max_payload_bytes = 6144;  // decoded
   size_t max_kid_bytes = 256;
-  uint32_t max_json_depth = 16;     // header and payload
+  uint32_t max_json_depth = 16;  // header and payload
 
   // Caps for tokens of up to `max_token_bytes`: the decoded payload may hold all a token of
   // that size can carry (3/4 of it, base64url's ratio), the decoded header max(1 KiB, 1/8
@@ -122,7 +122,7 @@ class Verifier {
   std::shared_ptr<const KeySet> keys_;
   VerifierOptions options_;
   const RevocationCheck* revocation_;
-  uint64_t id_;  // unique per Verifier in the process: keys per-context memos
+  uint64_t id_;     // unique per Verifier in the process: keys per-context memos
   AlgSet allowed_;  // options_.algorithms intersected with the key set's algorithms
 };
 

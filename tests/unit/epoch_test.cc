@@ -6,14 +6,14 @@
 #include <thread>
 #include <vector>
 
-#include "revoke/epoch.h"
+#include "base/epoch.h"
 
-namespace jwtgate::revoke {
+namespace jwtgate::base {
 namespace {
 
 using std::chrono::milliseconds;
 
-TEST_CASE("Synchronize waits for a reader inside a Guard", "[revocation_epoch][concurrency]") {
+TEST_CASE("Synchronize waits for a reader inside a Guard", "[epoch][concurrency]") {
   EpochDomain& d = EpochDomain::Global();
   std::atomic<bool> entered{false};
   std::atomic<bool> leave{false};
@@ -37,7 +37,7 @@ TEST_CASE("Synchronize waits for a reader inside a Guard", "[revocation_epoch][c
 }
 
 TEST_CASE("Nested guards and idle threads do not hold up Synchronize",
-          "[revocation_epoch][concurrency]") {
+          "[epoch][concurrency]") {
   EpochDomain& d = EpochDomain::Global();
   {
     EpochDomain::Guard outer(d);
@@ -57,7 +57,7 @@ TEST_CASE("Nested guards and idle threads do not hold up Synchronize",
 }
 
 TEST_CASE("A freed object is never reached through a pointer loaded in a Guard",
-          "[revocation_epoch][concurrency]") {
+          "[epoch][concurrency]") {
   // The pattern of the revocation store: readers load a pointer and read the object; the
   // writer swaps the pointer, synchronizes and frees the old object (poisoning it first, so a
   // reader that still saw it would notice even without a sanitizer).
@@ -93,4 +93,4 @@ TEST_CASE("A freed object is never reached through a pointer loaded in a Guard",
 }
 
 }  // namespace
-}  // namespace jwtgate::revoke
+}  // namespace jwtgate::base

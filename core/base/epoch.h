@@ -1,11 +1,13 @@
-// EpochDomain: safe memory reclamation for the lock-free revocation read path.
+// EpochDomain: safe memory reclamation for lock-free read paths. Two users: the revocation
+// read path (RevocationStore::IsRevoked reads filters and tables that a writer replaces when a
+// table grows or expired revocations are dropped) and the verified-token cache (a hit reads an
+// entry that a writer may replace or evict).
 //
-// Readers (IsRevoked, on any thread) follow pointers to filters and tables that a writer may
-// replace (a table grows, expired revocations are dropped). A writer unpublishes an object, calls
-// Synchronize(), and only then frees it: Synchronize returns once every read-side critical
-// section that could still hold the old pointer has ended.
+// Readers (on any thread) follow pointers that a writer may unpublish. A writer unpublishes an
+// object, calls Synchronize(), and only then frees it: Synchronize returns once every
+// read-side critical section that could still hold the old pointer has ended.
 //
-// Read side. Each thread owns one slot (claimed at its first Guard, released when it exits).
+// Read side. Each thread uses its ThreadSlot (base/thread_slot.h) as its reader slot here.
 // Entering stores the current epoch into the slot, leaving stores 0. Between the slot store
 // and the pointer loads that follow, a store-load barrier is needed (Dekker: the writer stores
 // the pointer, then loads the slots). On Linux with membarrier(2) that barrier is asymmetric:
@@ -19,21 +21,25 @@
 // that is busy with an older epoch. Readers never wait for anything; writers wait only for
 // readers, whose critical sections are a few hundred nanoseconds.
 //
-// More than kMaxSlots concurrent reader threads fall back to a shared counter (correct, but
-// an atomic increment per Guard, and a writer may then wait until that counter drains).
-#ifndef JWTGATE_REVOKE_EPOCH_H_
-#define JWTGATE_REVOKE_EPOCH_H_
+// A thread without a ThreadSlot (more than kMaxThreadSlots threads, or a thread that is
+// exiting) falls back to a shared counter (correct, but an atomic increment per Guard, and a
+// writer may then wait until that counter drains).
+//
+// Thread safety: Guard and Synchronize may be used from any thread at the same time.
+#ifndef JWTGATE_BASE_EPOCH_H_
+#define JWTGATE_BASE_EPOCH_H_
 
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
 
-namespace jwtgate::revoke {
+#include "base/cache_line.h"
+#include "base/thread_slot.h"
+
+namespace jwtgate::base {
 
 class EpochDomain {
  public:
-  static constexpr size_t kMaxSlots = 1024;
-
   // The process-wide domain (never destroyed, so guards in thread-exit paths stay valid).
   static EpochDomain& Global() noexcept;
 
@@ -47,12 +53,13 @@ class EpochDomain {
         slot_ = kNested;
         return;
       }
-      const int s = t_slot_;
-      if (s >= 0) [[likely]] {
-        slot_ = s;
+      const size_t s = ThisThreadSlot();
+      if (s != kNoThreadSlot) [[likely]] {
+        slot_ = static_cast<int>(s);
         d_.EnterSlot(s);
       } else {
-        slot_ = d_.EnterSlow();
+        slot_ = kShared;
+        d_.EnterShared();
       }
     }
     ~Guard() {
@@ -81,12 +88,11 @@ class EpochDomain {
   bool asymmetric() const noexcept { return asymmetric_; }
 
  private:
-  static constexpr int kNoSlot = -1;  // t_slot_: this thread has not claimed a slot yet
-  static constexpr int kShared = -2;  // no slot (all taken, or the thread is exiting)
+  static constexpr int kShared = -2;  // Guard::slot_ without a ThreadSlot: shared counter
   static constexpr int kNested = -3;  // Guard::slot_ of an inner Guard
 
   EpochDomain() noexcept;
-  void EnterSlot(int s) noexcept {
+  void EnterSlot(size_t s) noexcept {
     // acquire: a reader that sees an epoch advanced by Synchronize also sees what that
     // writer unpublished before advancing it.
     const uint64_t e = epoch_.load(std::memory_order_acquire);
@@ -99,30 +105,25 @@ class EpochDomain {
       StoreLoadFence(slot, e);
     }
   }
-  // Claims a slot for this thread (first Guard) or falls back to the shared counter; returns
-  // the slot or kShared.
-  int EnterSlow() noexcept;
-  int ClaimSlot() noexcept;
+  // Enters through the shared counter (no ThreadSlot).
+  void EnterShared() noexcept;
   static void StoreLoadFence(std::atomic<uint64_t>& slot, uint64_t e) noexcept;
   void HeavyBarrier() noexcept;
-  friend struct SlotReleaser;
 
-  // Trivially constructed thread-locals: no TLS init wrapper on the fast path.
-  static inline thread_local int t_slot_ = kNoSlot;
+  // Trivially constructed thread-local: no TLS init wrapper on the fast path.
   static inline thread_local int t_depth_ = 0;
 
-  struct alignas(64) Slot {
+  // One per ThreadSlot, on a line of its own: only its thread writes it.
+  struct alignas(kCacheLine) Slot {
     std::atomic<uint64_t> epoch{0};  // 0: idle; else the epoch at entry
-    std::atomic<bool> claimed{false};
   };
 
-  Slot slots_[kMaxSlots];
-  alignas(64) std::atomic<uint64_t> epoch_{1};
-  std::atomic<size_t> high_water_{0};  // slots [0, high_water_) have ever been claimed
-  alignas(64) std::atomic<uint64_t> shared_readers_{0};
+  Slot slots_[kMaxThreadSlots];
+  alignas(kCacheLine) std::atomic<uint64_t> epoch_{1};
+  alignas(kCacheLine) std::atomic<uint64_t> shared_readers_{0};
   bool asymmetric_ = false;
 };
 
-}  // namespace jwtgate::revoke
+}  // namespace jwtgate::base
 
-#endif  // JWTGATE_REVOKE_EPOCH_H_
+#endif  // JWTGATE_BASE_EPOCH_H_

@@ -1,7 +1,9 @@
 // Clang thread-safety annotations (no-ops for other compilers) and a Mutex that carries them,
-// so that `clang -Wthread-safety` checks which state each lock protects.
-#ifndef JWTGATE_REVOKE_THREAD_ANNOTATIONS_H_
-#define JWTGATE_REVOKE_THREAD_ANNOTATIONS_H_
+// so that `clang -Wthread-safety` checks which state each lock protects (LevelDB
+// port/thread_annotations.h). Mutex wraps a std::mutex (not recursive) and may be locked from
+// any thread; MutexLock holds one for a scope.
+#ifndef JWTGATE_BASE_THREAD_ANNOTATIONS_H_
+#define JWTGATE_BASE_THREAD_ANNOTATIONS_H_
 
 #include <condition_variable>
 #include <mutex>
@@ -20,7 +22,7 @@
 #define JWTGATE_RELEASE(...) JWTGATE_THREAD_ANNOTATION(release_capability(__VA_ARGS__))
 #define JWTGATE_EXCLUDES(...) JWTGATE_THREAD_ANNOTATION(locks_excluded(__VA_ARGS__))
 
-namespace jwtgate::revoke {
+namespace jwtgate::base {
 
 class JWTGATE_CAPABILITY("mutex") Mutex {
  public:
@@ -56,6 +58,6 @@ class JWTGATE_SCOPED_CAPABILITY MutexLock {
   Mutex* mu_;
 };
 
-}  // namespace jwtgate::revoke
+}  // namespace jwtgate::base
 
-#endif  // JWTGATE_REVOKE_THREAD_ANNOTATIONS_H_
+#endif  // JWTGATE_BASE_THREAD_ANNOTATIONS_H_

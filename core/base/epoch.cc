@@ -1,4 +1,4 @@
-#include "revoke/epoch.h"
+#include "base/epoch.h"
 
 #include <linux/membarrier.h>
 #include <sys/syscall.h>
@@ -8,7 +8,7 @@
 #include <cstdlib>
 #include <thread>
 
-namespace jwtgate::revoke {
+namespace jwtgate::base {
 namespace {
 
 #if defined(__SANITIZE_THREAD__)
@@ -30,25 +30,6 @@ void WriterFence() noexcept { std::atomic_thread_fence(std::memory_order_seq_cst
 
 }  // namespace
 
-// Returns the slot of an exiting thread (a thread_local with a destructor; the fast path reads
-// only the trivially destructible t_slot_).
-struct SlotReleaser {
-  int index = EpochDomain::kNoSlot;
-  ~SlotReleaser() {
-    if (index >= 0) {
-      EpochDomain& d = EpochDomain::Global();
-      d.slots_[index].epoch.store(0, std::memory_order_release);
-      d.slots_[index].claimed.store(false, std::memory_order_release);
-    }
-    // Guards run by later thread-exit code use the shared counter.
-    EpochDomain::t_slot_ = EpochDomain::kShared;
-  }
-};
-
-namespace {
-thread_local SlotReleaser t_releaser;
-}  // namespace
-
 EpochDomain& EpochDomain::Global() noexcept {
   static EpochDomain* const domain = new EpochDomain();  // never destroyed, see header
   return *domain;
@@ -63,24 +44,6 @@ EpochDomain::EpochDomain() noexcept {
   }
 }
 
-int EpochDomain::ClaimSlot() noexcept {
-  for (size_t i = 0; i < kMaxSlots; ++i) {
-    bool expected = false;
-    if (!slots_[i].claimed.load(std::memory_order_relaxed) &&
-        slots_[i].claimed.compare_exchange_strong(expected, true, std::memory_order_acq_rel)) {
-      size_t hw = high_water_.load(std::memory_order_relaxed);
-      while (hw < i + 1 &&
-             !high_water_.compare_exchange_weak(hw, i + 1, std::memory_order_acq_rel)) {
-      }
-      t_releaser.index = static_cast<int>(i);
-      t_slot_ = static_cast<int>(i);
-      return t_slot_;
-    }
-  }
-  t_slot_ = kShared;
-  return kShared;
-}
-
 void EpochDomain::StoreLoadFence(std::atomic<uint64_t>& slot, uint64_t e) noexcept {
 #if defined(__SANITIZE_THREAD__)
   slot.exchange(e, std::memory_order_seq_cst);
@@ -90,15 +53,9 @@ void EpochDomain::StoreLoadFence(std::atomic<uint64_t>& slot, uint64_t e) noexce
 #endif
 }
 
-int EpochDomain::EnterSlow() noexcept {
-  int s = t_slot_;
-  if (s == kNoSlot) s = ClaimSlot();
-  if (s >= 0) {
-    EnterSlot(s);
-    return s;
-  }
+void EpochDomain::EnterShared() noexcept {
+  // seq_cst: the store-load barrier between entering and the pointer loads that follow.
   shared_readers_.fetch_add(1, std::memory_order_seq_cst);
-  return kShared;
 }
 
 void EpochDomain::HeavyBarrier() noexcept {
@@ -121,7 +78,9 @@ void EpochDomain::Synchronize() noexcept {
   // seq_cst: ordered after the caller's unpublishing stores and before the slot loads.
   const uint64_t target = epoch_.fetch_add(1, std::memory_order_seq_cst) + 1;
   HeavyBarrier();
-  const size_t hw = high_water_.load(std::memory_order_acquire);
+  // A slot claimed too late to be counted here was claimed after the barrier above, so its
+  // reader sees what the caller unpublished.
+  const size_t hw = ThreadSlotHighWater();
   for (size_t i = 0; i < hw; ++i) {
     for (int spins = 0;; ++spins) {
       // acquire: pairs with the release store of a leaving reader.
@@ -135,4 +94,4 @@ void EpochDomain::Synchronize() noexcept {
   }
 }
 
-}  // namespace jwtgate::revoke
+}  // namespace jwtgate::base

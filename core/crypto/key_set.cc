@@ -7,8 +7,8 @@
 #include <utility>
 #include <vector>
 
+#include "crypto/jwk_import.h"
 #include "crypto/key.h"
-#include "jose/jwk.h"
 #include "jose/strict_json.h"
 #include "jwtgate/keys.h"
 
@@ -42,8 +42,7 @@ std::vector<KeySet::Info> KeySet::Describe() const {
   return out;
 }
 
-Status KeySet::Find(bool has_kid, std::string_view kid, Alg alg,
-                    const Key** out) const noexcept {
+Status KeySet::Find(bool has_kid, std::string_view kid, Alg alg, const Key** out) const noexcept {
   const Rep& r = *rep_;
   if (!has_kid) {
     const auto i = static_cast<size_t>(alg);
@@ -52,9 +51,10 @@ Status KeySet::Find(bool has_kid, std::string_view kid, Alg alg,
     *out = r.per_alg_single[i];
     return Status::kOk;
   }
-  auto lo = std::lower_bound(r.index.begin(), r.index.end(), kid, [](const Rep::Entry& e, std::string_view k) {
-    return std::tuple(e.has_kid, e.kid) < std::tuple(true, k);
-  });
+  auto lo = std::lower_bound(r.index.begin(), r.index.end(), kid,
+                             [](const Rep::Entry& e, std::string_view k) {
+                               return std::tuple(e.has_kid, e.kid) < std::tuple(true, k);
+                             });
   if (lo == r.index.end() || !lo->has_kid || lo->kid != kid) return Status::kUnknownKid;
   for (auto it = lo; it != r.index.end() && it->has_kid && it->kid == kid; ++it) {
     if (it->alg == alg) {
@@ -194,7 +194,7 @@ Status KeySet::Builder::AddJwks(std::string_view json, const JwksOptions& option
   std::vector<Imported> imported;
   for (size_t i = 0; i < jwks.size(); ++i) {
     std::unique_ptr<Key> key;
-    if (Status s = jose::ImportJwk(jwks[i], options, &key); s != Status::kOk) {
+    if (Status s = crypto::ImportJwk(jwks[i], options, &key); s != Status::kOk) {
       failed_index_ = i;
       failed_kid_ = KidOf(jwks[i]);
       failed_status_ = s;
@@ -218,7 +218,7 @@ Status KeySet::Builder::AddJwks(std::string_view json, const JwksOptions& option
 
 Status KeySet::Builder::AddPem(std::string_view pem, Alg alg, std::optional<std::string> kid) {
   std::unique_ptr<Key> key;
-  if (Status s = jose::ImportPem(pem, alg, std::move(kid), &key); s != Status::kOk) return s;
+  if (Status s = crypto::ImportPem(pem, alg, std::move(kid), &key); s != Status::kOk) return s;
   return Insert(std::move(key));
 }
 
@@ -240,10 +240,9 @@ std::shared_ptr<const KeySet> KeySet::Builder::Build() {
     rep->per_alg_single[i] = k.get();
     rep->algs.Add(k->alg());
   }
-  std::sort(rep->index.begin(), rep->index.end(),
-            [](const Rep::Entry& a, const Rep::Entry& b) {
-              return std::tuple(a.has_kid, a.kid, a.alg) < std::tuple(b.has_kid, b.kid, b.alg);
-            });
+  std::sort(rep->index.begin(), rep->index.end(), [](const Rep::Entry& a, const Rep::Entry& b) {
+    return std::tuple(a.has_kid, a.kid, a.alg) < std::tuple(b.has_kid, b.kid, b.alg);
+  });
   return std::shared_ptr<const KeySet>(new KeySet(std::move(rep)));
 }
 

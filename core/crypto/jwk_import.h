@@ -1,20 +1,22 @@
 // Importers: JWK (RFC 7517/7518/8037) and PEM into validated, algorithm-bound Keys. The rules
 // are listed in jwtgate/keys.h. Start-up and reload path only (allocates, may call decoders).
-#ifndef JWTGATE_JOSE_JWK_H_
-#define JWTGATE_JOSE_JWK_H_
+// Beside the keys they build (crypto/key.h); the JSON and base64url they read are parsed by
+// jose/. Thread-safe: no shared state.
+#ifndef JWTGATE_CRYPTO_JWK_IMPORT_H_
+#define JWTGATE_CRYPTO_JWK_IMPORT_H_
+
+#include <simdjson.h>
 
 #include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
 
-#include <simdjson.h>
-
 #include "crypto/key.h"
 #include "jwtgate/keys.h"
 #include "jwtgate/status.h"
 
-namespace jwtgate::jose {
+namespace jwtgate::crypto {
 
 // Imports one JWK object. On kOk, `*out` holds the key. When options.skip_unsupported is set
 // and the JWK is of a type or use this verifier does not handle, returns kOk with `*out`
@@ -30,6 +32,6 @@ namespace jwtgate::jose {
 // point, EVP_PKEY_public_check). Does not take ownership.
 [[nodiscard]] Status ValidatePublicKey(EVP_PKEY* pkey, Alg alg);
 
-}  // namespace jwtgate::jose
+}  // namespace jwtgate::crypto
 
-#endif  // JWTGATE_JOSE_JWK_H_
+#endif  // JWTGATE_CRYPTO_JWK_IMPORT_H_

@@ -1,4 +1,4 @@
-#include "jose/jwk.h"
+#include "crypto/jwk_import.h"
 
 #include <openssl/bn.h>
 #include <openssl/core_names.h>
@@ -12,42 +12,38 @@
 #include <string>
 #include <vector>
 
+#include "crypto/ec_curves.h"
 #include "crypto/signature.h"
 #include "jose/base64url.h"
 
-namespace jwtgate::jose {
+namespace jwtgate::crypto {
 namespace {
 
 constexpr size_t kMaxKidBytes = 256;
 constexpr int kMinRsaBits = 2048;
 constexpr int kMaxRsaBits = 8192;
 
-struct BnDeleter { void operator()(BIGNUM* b) const { BN_free(b); } };
-struct PkeyDeleter { void operator()(EVP_PKEY* p) const { EVP_PKEY_free(p); } };
-struct PkeyCtxDeleter { void operator()(EVP_PKEY_CTX* c) const { EVP_PKEY_CTX_free(c); } };
-struct BldDeleter { void operator()(OSSL_PARAM_BLD* b) const { OSSL_PARAM_BLD_free(b); } };
-struct ParamDeleter { void operator()(OSSL_PARAM* p) const { OSSL_PARAM_free(p); } };
+struct BnDeleter {
+  void operator()(BIGNUM* b) const { BN_free(b); }
+};
+struct PkeyDeleter {
+  void operator()(EVP_PKEY* p) const { EVP_PKEY_free(p); }
+};
+struct PkeyCtxDeleter {
+  void operator()(EVP_PKEY_CTX* c) const { EVP_PKEY_CTX_free(c); }
+};
+struct BldDeleter {
+  void operator()(OSSL_PARAM_BLD* b) const { OSSL_PARAM_BLD_free(b); }
+};
+struct ParamDeleter {
+  void operator()(OSSL_PARAM* p) const { OSSL_PARAM_free(p); }
+};
 using BnPtr = std::unique_ptr<BIGNUM, BnDeleter>;
 using PkeyPtr = std::unique_ptr<EVP_PKEY, PkeyDeleter>;
 
-const char* CurveForAlg(Alg a) {
-  switch (a) {
-    case Alg::kES256: return "P-256";
-    case Alg::kES384: return "P-384";
-    case Alg::kES512: return "P-521";
-    default: return nullptr;
-  }
-}
-
-const char* OpenSslGroupForCurve(std::string_view crv, size_t* coord_len) {
-  if (crv == "P-256") { *coord_len = 32; return "prime256v1"; }
-  if (crv == "P-384") { *coord_len = 48; return "secp384r1"; }
-  if (crv == "P-521") { *coord_len = 66; return "secp521r1"; }
-  return nullptr;
-}
-
 // Reads an optional string member. Returns false when present but not a string.
-bool OptString(simdjson::dom::object o, std::string_view name, std::optional<std::string_view>* out) {
+bool OptString(simdjson::dom::object o, std::string_view name,
+               std::optional<std::string_view>* out) {
   simdjson::dom::element e;
   if (o[name].get(e) != simdjson::SUCCESS) {
     out->reset();
@@ -64,7 +60,7 @@ bool OptString(simdjson::dom::object o, std::string_view name, std::optional<std
 Status RequiredBytes(simdjson::dom::object o, std::string_view name, std::string* out) {
   std::optional<std::string_view> s;
   if (!OptString(o, name, &s) || !s) return Status::kJwkInvalid;
-  if (!Base64UrlDecode(*s, out)) return Status::kJwkInvalid;
+  if (!jose::Base64UrlDecode(*s, out)) return Status::kJwkInvalid;
   return Status::kOk;
 }
 
@@ -103,9 +99,9 @@ bool HasPrivateMembers(simdjson::dom::object o) {
 // fingerprint and also when a BN_mod_word call fails: a check that could not run refuses the
 // key (fail closed).
 Status CheckRocaFingerprint(const BIGNUM* n) {
-  static constexpr unsigned kPrimes[] = {3,  5,  7,  11, 13, 17, 19, 23, 29, 31, 37, 41, 43,
-                                         47, 53, 59, 61, 67, 71, 73, 79, 83, 89, 97, 101, 103,
-                                         107, 109, 113, 127, 131, 137, 139, 149, 151, 157, 163, 167};
+  static constexpr unsigned kPrimes[] = {
+      3,  5,  7,  11, 13, 17,  19,  23,  29,  31,  37,  41,  43,  47,  53,  59,  61,  67,  71,
+      73, 79, 83, 89, 97, 101, 103, 107, 109, 113, 127, 131, 137, 139, 149, 151, 157, 163, 167};
   for (unsigned r : kPrimes) {
     const BN_ULONG rem = BN_mod_word(n, r);
     if (rem == static_cast<BN_ULONG>(-1)) return Status::kKeyInvalid;
@@ -182,25 +178,23 @@ Status CheckRsa(EVP_PKEY* pkey) {
 Status CheckEc(EVP_PKEY* pkey, Alg alg) {
   char group[64];
   size_t len = 0;
-  if (EVP_PKEY_get_utf8_string_param(pkey, OSSL_PKEY_PARAM_GROUP_NAME, group, sizeof group,
-                                     &len) != 1) {
+  if (EVP_PKEY_get_utf8_string_param(pkey, OSSL_PKEY_PARAM_GROUP_NAME, group, sizeof group, &len) !=
+      1) {
     return Status::kKeyInvalid;
   }
-  size_t coord = 0;
-  const char* want = OpenSslGroupForCurve(CurveForAlg(alg), &coord);
+  const EcCurve* want = EcCurveForAlg(alg);
   std::string_view g(group, len);
-  if (g != want) {
+  if (want == nullptr || g != want->group_name) {
     // Known curve bound to another ES alg, or a curve we do not support at all.
-    size_t unused = 0;
-    const bool supported = g == "prime256v1" || g == "secp384r1" || g == "secp521r1" ||
-                           OpenSslGroupForCurve(g, &unused) != nullptr;
+    const bool supported = EcCurveForGroup(g) != nullptr || EcCurveForJwkName(g) != nullptr;
     return supported ? Status::kKeyAlgMismatch : Status::kKeyUnsupportedCurve;
   }
   return Status::kOk;
 }
 
 Status PublicCheck(EVP_PKEY* pkey) {
-  std::unique_ptr<EVP_PKEY_CTX, PkeyCtxDeleter> ctx(EVP_PKEY_CTX_new_from_pkey(nullptr, pkey, nullptr));
+  std::unique_ptr<EVP_PKEY_CTX, PkeyCtxDeleter> ctx(
+      EVP_PKEY_CTX_new_from_pkey(nullptr, pkey, nullptr));
   if (!ctx) return Status::kInternalError;
   return EVP_PKEY_public_check(ctx.get()) == 1 ? Status::kOk : Status::kKeyInvalid;
 }
@@ -208,7 +202,8 @@ Status PublicCheck(EVP_PKEY* pkey) {
 Status BuildEvp(const char* type, OSSL_PARAM_BLD* bld, PkeyPtr* out) {
   std::unique_ptr<OSSL_PARAM, ParamDeleter> params(OSSL_PARAM_BLD_to_param(bld));
   if (!params) return Status::kInternalError;
-  std::unique_ptr<EVP_PKEY_CTX, PkeyCtxDeleter> ctx(EVP_PKEY_CTX_new_from_name(nullptr, type, nullptr));
+  std::unique_ptr<EVP_PKEY_CTX, PkeyCtxDeleter> ctx(
+      EVP_PKEY_CTX_new_from_name(nullptr, type, nullptr));
   if (!ctx || EVP_PKEY_fromdata_init(ctx.get()) != 1) return Status::kInternalError;
   EVP_PKEY* pkey = nullptr;
   if (EVP_PKEY_fromdata(ctx.get(), &pkey, EVP_PKEY_PUBLIC_KEY, params.get()) != 1) {
@@ -227,8 +222,10 @@ Status ImportRsaJwk(simdjson::dom::object o, Alg alg, std::optional<std::string>
   if (n[0] == 0 || e[0] == 0) return Status::kJwkInvalid;
   if (e.size() > 5) return Status::kKeyBadExponent;
   if (n.size() * 8 > static_cast<size_t>(kMaxRsaBits)) return Status::kKeyTooLarge;
-  BnPtr bn_n(BN_bin2bn(reinterpret_cast<const unsigned char*>(n.data()), static_cast<int>(n.size()), nullptr));
-  BnPtr bn_e(BN_bin2bn(reinterpret_cast<const unsigned char*>(e.data()), static_cast<int>(e.size()), nullptr));
+  BnPtr bn_n(BN_bin2bn(reinterpret_cast<const unsigned char*>(n.data()), static_cast<int>(n.size()),
+                       nullptr));
+  BnPtr bn_e(BN_bin2bn(reinterpret_cast<const unsigned char*>(e.data()), static_cast<int>(e.size()),
+                       nullptr));
   std::unique_ptr<OSSL_PARAM_BLD, BldDeleter> bld(OSSL_PARAM_BLD_new());
   if (!bn_n || !bn_e || !bld ||
       OSSL_PARAM_BLD_push_BN(bld.get(), OSSL_PKEY_PARAM_RSA_N, bn_n.get()) != 1 ||
@@ -244,9 +241,9 @@ Status ImportRsaJwk(simdjson::dom::object o, Alg alg, std::optional<std::string>
 
 Status ImportEcJwk(simdjson::dom::object o, std::string_view crv, Alg alg,
                    std::optional<std::string> kid, std::unique_ptr<Key>* out) {
-  size_t coord = 0;
-  const char* group = OpenSslGroupForCurve(crv, &coord);
-  if (group == nullptr) return Status::kKeyUnsupportedCurve;
+  const EcCurve* curve = EcCurveForJwkName(crv);
+  if (curve == nullptr) return Status::kKeyUnsupportedCurve;
+  const size_t coord = curve->coord_size;
   std::string x, y;
   if (Status s = RequiredBytes(o, "x", &x); s != Status::kOk) return s;
   if (Status s = RequiredBytes(o, "y", &y); s != Status::kOk) return s;
@@ -259,7 +256,8 @@ Status ImportEcJwk(simdjson::dom::object o, std::string_view crv, Alg alg,
   point += y;
   std::unique_ptr<OSSL_PARAM_BLD, BldDeleter> bld(OSSL_PARAM_BLD_new());
   if (!bld ||
-      OSSL_PARAM_BLD_push_utf8_string(bld.get(), OSSL_PKEY_PARAM_GROUP_NAME, group, 0) != 1 ||
+      OSSL_PARAM_BLD_push_utf8_string(bld.get(), OSSL_PKEY_PARAM_GROUP_NAME, curve->group_name,
+                                      0) != 1 ||
       OSSL_PARAM_BLD_push_octet_string(bld.get(), OSSL_PKEY_PARAM_PUB_KEY, point.data(),
                                        point.size()) != 1) {
     return Status::kInternalError;
@@ -273,11 +271,15 @@ Status ImportEcJwk(simdjson::dom::object o, std::string_view crv, Alg alg,
 
 bool AlgMatchesKty(Alg alg, std::string_view kty) {
   switch (FamilyOf(alg)) {
-    case AlgFamily::kHmac: return kty == "oct";
+    case AlgFamily::kHmac:
+      return kty == "oct";
     case AlgFamily::kRsaPkcs1:
-    case AlgFamily::kRsaPss: return kty == "RSA";
-    case AlgFamily::kEcdsa: return kty == "EC";
-    case AlgFamily::kEdDsa: return kty == "OKP";
+    case AlgFamily::kRsaPss:
+      return kty == "RSA";
+    case AlgFamily::kEcdsa:
+      return kty == "EC";
+    case AlgFamily::kEdDsa:
+      return kty == "OKP";
   }
   return false;
 }
@@ -305,7 +307,7 @@ Status ValidatePublicKey(EVP_PKEY* pkey, Alg alg) {
       uint8_t pk[32];
       size_t len = sizeof pk;
       if (EVP_PKEY_get_raw_public_key(pkey, pk, &len) != 1 || len != 32) return Status::kKeyInvalid;
-      return crypto::Ed25519PublicKeyIsValid(pk) ? Status::kOk : Status::kKeyInvalid;
+      return Ed25519PublicKeyIsValid(pk) ? Status::kOk : Status::kKeyInvalid;
     }
     case AlgFamily::kHmac:
       return Status::kKeyAlgMismatch;
@@ -342,10 +344,11 @@ Status ImportJwk(simdjson::dom::object o, const JwksOptions& options, std::uniqu
     if (!AlgMatchesKty(alg, *kty)) return Status::kKeyAlgMismatch;
   } else if (*kty == "EC") {
     if (!crv) return Status::kJwkInvalid;
-    if (*crv == "P-256") alg = Alg::kES256;
-    else if (*crv == "P-384") alg = Alg::kES384;
-    else if (*crv == "P-521") alg = Alg::kES512;
-    else return options.skip_unsupported ? Status::kOk : Status::kKeyUnsupportedCurve;
+    const EcCurve* curve = EcCurveForJwkName(*crv);
+    if (curve == nullptr) {
+      return options.skip_unsupported ? Status::kOk : Status::kKeyUnsupportedCurve;
+    }
+    alg = curve->alg;
   } else if (*kty == "OKP") {
     alg = Alg::kEdDSA;
   } else if (options.default_alg && AlgMatchesKty(*options.default_alg, *kty)) {
@@ -357,21 +360,22 @@ Status ImportJwk(simdjson::dom::object o, const JwksOptions& options, std::uniqu
   if (*kty == "RSA") return ImportRsaJwk(o, alg, std::move(kid), out);
   if (*kty == "EC") {
     if (!crv) return Status::kJwkInvalid;
-    size_t coord = 0;
-    if (OpenSslGroupForCurve(*crv, &coord) == nullptr) {
+    if (EcCurveForJwkName(*crv) == nullptr) {
       return options.skip_unsupported ? Status::kOk : Status::kKeyUnsupportedCurve;
     }
-    if (*crv != CurveForAlg(alg)) return Status::kKeyAlgMismatch;
+    const EcCurve* for_alg = EcCurveForAlg(alg);
+    if (for_alg == nullptr || *crv != for_alg->jwk_name) return Status::kKeyAlgMismatch;
     return ImportEcJwk(o, *crv, alg, std::move(kid), out);
   }
   if (*kty == "OKP") {
     if (!crv) return Status::kJwkInvalid;
-    if (*crv != "Ed25519") return options.skip_unsupported ? Status::kOk : Status::kKeyUnsupportedCurve;
+    if (*crv != "Ed25519")
+      return options.skip_unsupported ? Status::kOk : Status::kKeyUnsupportedCurve;
     std::string x;
     if (Status s = RequiredBytes(o, "x", &x); s != Status::kOk) return s;
     if (x.size() != 32) return Status::kKeyInvalid;
     const auto* pk = reinterpret_cast<const uint8_t*>(x.data());
-    if (!crypto::Ed25519PublicKeyIsValid(pk)) return Status::kKeyInvalid;
+    if (!Ed25519PublicKeyIsValid(pk)) return Status::kKeyInvalid;
     *out = Key::MakeEd25519(pk, std::move(kid));
     return Status::kOk;
   }
@@ -403,9 +407,9 @@ Status ImportPem(std::string_view pem, Alg alg, std::optional<std::string> kid,
   if (pem.find("PRIVATE KEY-----") != std::string_view::npos) return Status::kJwkPrivateMaterial;
   if (!spki && !pkcs1) return Status::kPemInvalid;
   EVP_PKEY* raw = nullptr;
-  OSSL_DECODER_CTX* dctx = OSSL_DECODER_CTX_new_for_pkey(
-      &raw, "PEM", pkcs1 ? "type-specific" : "SubjectPublicKeyInfo", pkcs1 ? "RSA" : nullptr,
-      EVP_PKEY_PUBLIC_KEY, nullptr, nullptr);
+  OSSL_DECODER_CTX* dctx =
+      OSSL_DECODER_CTX_new_for_pkey(&raw, "PEM", pkcs1 ? "type-specific" : "SubjectPublicKeyInfo",
+                                    pkcs1 ? "RSA" : nullptr, EVP_PKEY_PUBLIC_KEY, nullptr, nullptr);
   if (dctx == nullptr) return Status::kInternalError;
   const auto* data = reinterpret_cast<const unsigned char*>(pem.data());
   size_t data_len = pem.size();
@@ -429,4 +433,4 @@ Status ImportPem(std::string_view pem, Alg alg, std::optional<std::string> kid,
   return *out != nullptr ? Status::kOk : Status::kInternalError;
 }
 
-}  // namespace jwtgate::jose
+}  // namespace jwtgate::crypto
