@@ -34,6 +34,8 @@ std::string_view StripApplication(std::string_view t, bool* ok) {
 
 }  // namespace
 
+namespace verify {
+
 bool TypMatches(std::string_view configured, std::string_view received) noexcept {
   if (configured.empty() || received.empty()) return false;
   bool ok_c = false, ok_r = false;
@@ -43,7 +45,6 @@ bool TypMatches(std::string_view configured, std::string_view received) noexcept
   return EqualsIgnoreCase(c, r);
 }
 
-namespace verify {
 namespace {
 
 // NumericDate (RFC 7519 §2): a JSON number, in [0, 2^53); fractions truncated toward zero.

@@ -21,6 +21,10 @@ inline constexpr int64_t kMaxNumericDate = (int64_t{1} << 53) - 1;
                                            const ClaimsPolicy& policy, int64_t now,
                                            Claims* claims) noexcept;
 
+// Media-type comparison for `typ` (ClaimsPolicy::typ): case-insensitive, with "application/"
+// implied when there is no '/', so "at+jwt" matches "application/at+jwt".
+bool TypMatches(std::string_view configured, std::string_view received) noexcept;
+
 // The time part of the policy alone (exp with leeway), for re-checks of cached claims.
 [[nodiscard]] Status CheckExpiry(const Claims& claims, const ClaimsPolicy& policy,
                                  int64_t now) noexcept;

@@ -6,6 +6,7 @@
 #include <utility>
 
 #include "crypto/key.h"
+#include "crypto/key_set_access.h"
 #include "jose/base64url.h"
 #include "jose/compact.h"
 #include "jose/padded_buffer.h"
@@ -133,7 +134,7 @@ namespace {
 
 bool IsNestedJwtCty(std::string_view cty) {
   // RFC 7519 §5.2: "JWT", compared as a media type.
-  return TypMatches("JWT", cty);
+  return verify::TypMatches("JWT", cty);
 }
 
 // One pass over the protected header. Members this verifier does not know are ignored, as
@@ -245,7 +246,10 @@ Status Verifier::VerifyBeforeRevocation(std::string_view token, int64_t now, Ver
     }
     if (Status s = ParseHeader(header_obj, options_, allowed_, &h); s != Status::kOk) return s;
     // Key by (kid, alg): the algorithm is the key's; the header only has to name it exactly.
-    if (Status s = keys_->Find(h.has_kid, h.kid, h.alg, &key); s != Status::kOk) return s;
+    if (Status s = crypto::KeySetAccess::Find(*keys_, h.has_kid, h.kid, h.alg, &key);
+        s != Status::kOk) {
+      return s;
+    }
     memo.verifier_id = 0;
     if (parts.header.size() <= HeaderMemo::kMaxSegment) {
       // Decoded kid and typ are shorter than the segment, so they fit.

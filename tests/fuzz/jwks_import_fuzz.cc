@@ -12,6 +12,7 @@
 #include <string_view>
 #include <vector>
 
+#include "crypto/key_set_access.h"
 #include "fuzz_support.h"
 #include "jwtgate/keys.h"
 #include "jwtgate/status.h"
@@ -45,7 +46,7 @@ void CheckSet(const KeySet& set) {
   for (const KeySet::Info& info : infos) {
     if (!set.algs().Contains(info.alg)) Fail("algs() misses a key's alg");
     const Key* key = nullptr;
-    const Status s = set.Find(info.has_kid, info.kid, info.alg, &key);
+    const Status s = crypto::KeySetAccess::Find(set, info.has_kid, info.kid, info.alg, &key);
     // Without kid a key is found only when it is the one key of its alg.
     if (info.has_kid && (s != Status::kOk || key == nullptr)) {
       Fail("a key is not found by its own (kid, alg)", ToString(s));

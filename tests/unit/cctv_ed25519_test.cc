@@ -34,6 +34,7 @@
 #include <simdjson.h>
 
 #include "crypto/key.h"
+#include "crypto/key_set_access.h"
 #include "crypto/signature.h"
 #include "jose/base64url.h"
 #include "jwtgate/alg.h"
@@ -95,7 +96,7 @@ Status JwtgateVerdict(const std::string& pk, const std::string& msg, const std::
   if (import != Status::kOk) return import;
   const std::shared_ptr<const KeySet> keys = builder.Build();
   const Key* key = nullptr;
-  REQUIRE(keys->Find(false, "", Alg::kEdDSA, &key) == Status::kOk);
+  REQUIRE(crypto::KeySetAccess::Find(*keys, false, "", Alg::kEdDSA, &key) == Status::kOk);
   REQUIRE(key->signature_size() == sig.size());
   return key->VerifySignature(msg, reinterpret_cast<const uint8_t*>(sig.data()), sig.size())
              ? Status::kOk

@@ -18,6 +18,7 @@
 #include "jwtgate/status.h"
 #include "jwtgate/verifier.h"
 #include "test_support.h"
+#include "verify/claims_policy.h"
 
 namespace jwtgate {
 namespace {
@@ -459,7 +460,7 @@ TEST_CASE("typ is compared as a media type", "[claims]") {
     };
     for (const TypCase& c : cases) {
       INFO("configured " << c.configured << ", received " << c.received);
-      CHECK(TypMatches(c.configured, c.received) == c.want);
+      CHECK(verify::TypMatches(c.configured, c.received) == c.want);
     }
   }
 

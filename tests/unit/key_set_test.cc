@@ -20,6 +20,7 @@
 
 #include "jose/base64url.h"
 #include "jwtgate/alg.h"
+#include "crypto/key_set_access.h"
 #include "jwtgate/keys.h"
 #include "jwtgate/status.h"
 #include "test_support.h"
@@ -749,32 +750,32 @@ TEST_CASE("KeySet::Find selects by (kid, alg)", "[keys]") {
   const Key* r1 = nullptr;
   const Key* r2 = nullptr;
   const Key* key = nullptr;
-  CHECK_STATUS(set->Find(true, "r1", Alg::kRS256, &r1), Status::kOk);
-  CHECK_STATUS(set->Find(true, "r2", Alg::kRS256, &r2), Status::kOk);
+  CHECK_STATUS(crypto::KeySetAccess::Find(*set, true, "r1", Alg::kRS256, &r1), Status::kOk);
+  CHECK_STATUS(crypto::KeySetAccess::Find(*set, true, "r2", Alg::kRS256, &r2), Status::kOk);
   CHECK(r1 != nullptr);
   CHECK(r2 != nullptr);
   CHECK(r1 != r2);
   // No kid: chosen only when it is the single candidate for the alg.
-  CHECK_STATUS(set->Find(false, "", Alg::kRS256, &key), Status::kKidRequired);
+  CHECK_STATUS(crypto::KeySetAccess::Find(*set, false, "", Alg::kRS256, &key), Status::kKidRequired);
   key = nullptr;
-  CHECK_STATUS(set->Find(false, "", Alg::kES256, &key), Status::kOk);
+  CHECK_STATUS(crypto::KeySetAccess::Find(*set, false, "", Alg::kES256, &key), Status::kOk);
   CHECK(key != nullptr);
   key = nullptr;
-  CHECK_STATUS(set->Find(false, "", Alg::kHS256, &key), Status::kOk);
+  CHECK_STATUS(crypto::KeySetAccess::Find(*set, false, "", Alg::kHS256, &key), Status::kOk);
   CHECK(key != nullptr);
   // Unknown kid, and a kid that exists for another algorithm (RS/PS and ES confusion, A3).
-  CHECK_STATUS(set->Find(true, "zz", Alg::kRS256, &key), Status::kUnknownKid);
-  CHECK_STATUS(set->Find(true, "R1", Alg::kRS256, &key), Status::kUnknownKid);
-  CHECK_STATUS(set->Find(true, "r1 ", Alg::kRS256, &key), Status::kUnknownKid);
-  CHECK_STATUS(set->Find(true, "e1", Alg::kRS256, &key), Status::kKeyNotFound);
-  CHECK_STATUS(set->Find(true, "r1", Alg::kPS256, &key), Status::kKeyNotFound);
-  CHECK_STATUS(set->Find(true, "r1", Alg::kHS256, &key), Status::kKeyNotFound);
-  CHECK_STATUS(set->Find(true, "e1", Alg::kES384, &key), Status::kKeyNotFound);
+  CHECK_STATUS(crypto::KeySetAccess::Find(*set, true, "zz", Alg::kRS256, &key), Status::kUnknownKid);
+  CHECK_STATUS(crypto::KeySetAccess::Find(*set, true, "R1", Alg::kRS256, &key), Status::kUnknownKid);
+  CHECK_STATUS(crypto::KeySetAccess::Find(*set, true, "r1 ", Alg::kRS256, &key), Status::kUnknownKid);
+  CHECK_STATUS(crypto::KeySetAccess::Find(*set, true, "e1", Alg::kRS256, &key), Status::kKeyNotFound);
+  CHECK_STATUS(crypto::KeySetAccess::Find(*set, true, "r1", Alg::kPS256, &key), Status::kKeyNotFound);
+  CHECK_STATUS(crypto::KeySetAccess::Find(*set, true, "r1", Alg::kHS256, &key), Status::kKeyNotFound);
+  CHECK_STATUS(crypto::KeySetAccess::Find(*set, true, "e1", Alg::kES384, &key), Status::kKeyNotFound);
   // No key at all for the alg.
-  CHECK_STATUS(set->Find(false, "", Alg::kPS256, &key), Status::kKeyNotFound);
-  CHECK_STATUS(set->Find(false, "", Alg::kEdDSA, &key), Status::kKeyNotFound);
+  CHECK_STATUS(crypto::KeySetAccess::Find(*set, false, "", Alg::kPS256, &key), Status::kKeyNotFound);
+  CHECK_STATUS(crypto::KeySetAccess::Find(*set, false, "", Alg::kEdDSA, &key), Status::kKeyNotFound);
   // A token kid never matches a key that has none.
-  CHECK_STATUS(set->Find(true, "h", Alg::kHS256, &key), Status::kUnknownKid);
+  CHECK_STATUS(crypto::KeySetAccess::Find(*set, true, "h", Alg::kHS256, &key), Status::kUnknownKid);
 
   const auto info = set->Describe();
   REQUIRE(info.size() == 4);
@@ -791,11 +792,11 @@ TEST_CASE("KeySet::Find with a kid shared by several algorithms", "[keys]") {
   const auto set = builder.Build();
   const Key* a = nullptr;
   const Key* b = nullptr;
-  CHECK_STATUS(set->Find(true, "k", Alg::kHS256, &a), Status::kOk);
-  CHECK_STATUS(set->Find(true, "k", Alg::kHS512, &b), Status::kOk);
+  CHECK_STATUS(crypto::KeySetAccess::Find(*set, true, "k", Alg::kHS256, &a), Status::kOk);
+  CHECK_STATUS(crypto::KeySetAccess::Find(*set, true, "k", Alg::kHS512, &b), Status::kOk);
   CHECK(a != b);
   const Key* c = nullptr;
-  CHECK_STATUS(set->Find(true, "k", Alg::kHS384, &c), Status::kKeyNotFound);
+  CHECK_STATUS(crypto::KeySetAccess::Find(*set, true, "k", Alg::kHS384, &c), Status::kKeyNotFound);
 }
 
 TEST_CASE("an empty KeySet finds nothing", "[keys]") {
@@ -804,7 +805,7 @@ TEST_CASE("an empty KeySet finds nothing", "[keys]") {
   CHECK(set->size() == 0);
   CHECK(set->algs().Empty());
   const Key* key = nullptr;
-  CHECK_STATUS(set->Find(false, "", Alg::kHS256, &key), Status::kKeyNotFound);
+  CHECK_STATUS(crypto::KeySetAccess::Find(*set, false, "", Alg::kHS256, &key), Status::kKeyNotFound);
 }
 
 TEST_CASE("PEM import: SPKI and PKCS#1, validated like JWKs", "[keys]") {

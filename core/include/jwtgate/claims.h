@@ -57,9 +57,6 @@ struct ClaimsPolicy {
   std::vector<std::string> required_claims;
 };
 
-// Media-type comparison for `typ` as described above. Exposed for tests.
-bool TypMatches(std::string_view configured, std::string_view received) noexcept;
-
 }  // namespace jwtgate
 
 #endif  // JWTGATE_CLAIMS_H_

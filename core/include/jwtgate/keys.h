@@ -34,6 +34,9 @@
 namespace jwtgate {
 
 class Key;  // private: core/crypto/key.h
+namespace crypto {
+class KeySetAccess;  // private: core/crypto/key_set_access.h
+}  // namespace crypto
 
 struct JwksOptions {
   // Applied to keys without `alg` whose type does not imply one (RSA, oct).
@@ -52,26 +55,27 @@ class KeySet {
   KeySet(const KeySet&) = delete;
   KeySet& operator=(const KeySet&) = delete;
 
-  // Selects the key for a token. `has_kid` false means the token carries no kid: then the key
-  // is chosen only when exactly one key is bound to `alg`.
-  // Returns kOk, kUnknownKid (no key with this kid), kKeyNotFound (no key for this alg, or the
-  // kid exists but for another alg), kKidRequired (several candidates, no kid).
-  // Thread-safe, allocation-free.
-  [[nodiscard]] Status Find(bool has_kid, std::string_view kid, Alg alg,
-                            const Key** out) const noexcept;
-
   size_t size() const noexcept;
   // The algorithms at least one key is bound to.
   AlgSet algs() const noexcept;
 
   struct Info {
     std::string kid;
-    bool has_kid;
-    Alg alg;
+    bool has_kid = false;
+    Alg alg = Alg::kHS256;
   };
   std::vector<Info> Describe() const;
 
  private:
+  friend class crypto::KeySetAccess;
+  // Selects the key for a token (through KeySetAccess: Key is private). `has_kid` false means
+  // the token carries no kid: then the key is chosen only when exactly one key is bound to
+  // `alg`. Returns kOk, kUnknownKid (no key with this kid), kKeyNotFound (no key for this alg,
+  // or the kid exists but for another alg), kKidRequired (several candidates, no kid).
+  // Thread-safe, allocation-free.
+  [[nodiscard]] Status Find(bool has_kid, std::string_view kid, Alg alg,
+                            const Key** out) const noexcept;
+
   struct Rep;
   explicit KeySet(std::unique_ptr<Rep> rep);
   std::unique_ptr<Rep> rep_;

@@ -74,10 +74,9 @@ class CompletionQueue {
   size_t in_flight() const noexcept { return in_flight_.load(std::memory_order_relaxed); }
   size_t capacity() const noexcept;
 
-  struct Rep;
-
  private:
   friend class Pipeline;
+  struct Rep;
   bool Reserve() noexcept;                // Submit side: one more in flight
   size_t ReserveUpTo(size_t n) noexcept;  // Submit side: up to n more; returns how many
   void Unreserve(size_t n = 1) noexcept;  // Submit failed after Reserve
@@ -152,9 +151,8 @@ class Pipeline {
   };
   Stats stats() const noexcept;
 
-  struct Rep;
-
  private:
+  struct Rep;
   std::unique_ptr<Rep> rep_;
 };
 

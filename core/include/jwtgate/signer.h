@@ -1,5 +1,8 @@
 // Signer: makes compact JWS tokens. Used by the CLI (`jwtgate sign`), the tests and the
 // benchmarks; not on the verification path.
+//
+// Thread safety: a Signer is immutable after it is made; Sign and SignRaw may be called from
+// several threads at once (each call uses an OpenSSL context of its own over the shared key).
 #ifndef JWTGATE_SIGNER_H_
 #define JWTGATE_SIGNER_H_
 
@@ -38,9 +41,8 @@ class Signer {
                            std::optional<std::string_view> kid = std::nullopt,
                            std::optional<std::string_view> typ = "JWT") const;
 
-  struct Rep;
-
  private:
+  struct Rep;
   explicit Signer(std::unique_ptr<Rep> rep);
   std::unique_ptr<Rep> rep_;
 };

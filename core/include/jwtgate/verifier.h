@@ -80,10 +80,10 @@ class VerifyContext {
   // Views are valid until the next Verify with this context.
   bool ClaimAsString(std::string_view name, std::string_view* out) const noexcept;
 
+ private:
+  friend class Verifier;
   struct Impl;
   Impl& impl() noexcept { return *impl_; }
-
- private:
   std::unique_ptr<Impl> impl_;
 };
 
@@ -100,7 +100,10 @@ class Verifier {
   [[nodiscard]] Status Verify(std::string_view token, int64_t now, VerifyContext& ctx,
                               Claims* out) const noexcept;
 
-  // Same, with a context owned by the calling thread.
+  // Same, with a context owned by the calling thread (created on its first call, released at
+  // thread exit). The views in `*out` point into that context: they stay valid until the
+  // calling thread's next call of this overload, on any Verifier. kInternalError when the
+  // context cannot be allocated.
   [[nodiscard]] Status Verify(std::string_view token, int64_t now, Claims* out) const noexcept;
 
   // Everything but the revocation check: for callers that run revocation themselves, in
