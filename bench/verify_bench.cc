@@ -71,6 +71,7 @@
 
 #include <jwt/jwt.hpp>
 
+#include "crypto/sha2.h"
 #include "jwtgate/alg.h"
 #include "jwtgate/claims.h"
 #include "jwtgate/keys.h"
@@ -173,17 +174,6 @@ std::vector<uint8_t> EcdsaRawToDer(const std::vector<uint8_t>& raw) {
   unsigned char* p = der.data();
   Check(i2d_ECDSA_SIG(sig.get(), &p) == len, "i2d_ECDSA_SIG");
   return der;
-}
-
-const EVP_MD* DigestOf(Alg alg) {
-  switch (jwtgate::DigestSize(alg)) {
-    case 32:
-      return EVP_sha256();
-    case 48:
-      return EVP_sha384();
-    default:
-      return EVP_sha512();
-  }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -413,7 +403,7 @@ void SetUp(Fixture* f, int64_t now) {
       f->verify_ctx.reset(EVP_PKEY_CTX_new_from_pkey(nullptr, f->public_key.get(), nullptr));
       EVP_PKEY_CTX* ctx = f->verify_ctx.get();
       Check(ctx != nullptr && EVP_PKEY_verify_init(ctx) == 1, "EVP_PKEY_verify_init");
-      const EVP_MD* md = DigestOf(alg);
+      const EVP_MD* md = jwtgate::crypto::Sha2For(alg);
       Check(EVP_PKEY_CTX_set_signature_md(ctx, md) == 1, "set_signature_md");
       if (family == AlgFamily::kRsaPkcs1) {
         Check(EVP_PKEY_CTX_set_rsa_padding(ctx, RSA_PKCS1_PADDING) == 1, "PKCS#1 padding");

@@ -8,6 +8,7 @@
 
 #include "cli/commands.h"
 #include "cli/io.h"
+#include "cli/subcommand.h"
 #include "jwtgate/alg.h"
 #include "jwtgate/keys.h"
 #include "jwtgate/signer.h"
@@ -117,9 +118,8 @@ int RunKeygen(const KeygenArgs& a) {
 }  // namespace
 
 void RegisterKeygen(CLI::App& app, int* exit_code) {
-  auto args = std::make_shared<KeygenArgs>();
-  CLI::App* cmd = app.add_subcommand(
-      "keygen",
+  auto [cmd, args] = AddSubcommand(
+      app, exit_code, RunKeygen, "keygen",
       "Generate a signing key: the private key goes to --private (PEM PKCS#8, or a JWK of kty\n"
       "oct for HS*), the public JWK is added to the --jwks key set (created if missing).\n"
       "An HS* key is a secret and the set gets the secret itself: a set holding one is written\n"
@@ -132,7 +132,6 @@ void RegisterKeygen(CLI::App& app, int* exit_code) {
   cmd->add_option("--jwks", args->jwks_path, "JWKS file to add the public key (HS*: the secret) to")
       ->required();
   cmd->add_flag("--force", args->force, "Overwrite an existing private key file");
-  cmd->callback([args, exit_code] { *exit_code = RunKeygen(*args); });
 }
 
 }  // namespace jwtgate::cli

@@ -7,12 +7,12 @@
 
 #include <CLI/CLI.hpp>
 #include <cmath>
-#include <memory>
 #include <string>
 
 #include "cli/commands.h"
 #include "cli/io.h"
 #include "cli/plan_model.h"
+#include "cli/subcommand.h"
 
 namespace jwtgate::cli {
 namespace {
@@ -101,9 +101,8 @@ int RunPlan(const PlanArgs& a) {
 }  // namespace
 
 void RegisterPlan(CLI::App& app, int* exit_code) {
-  auto args = std::make_shared<PlanArgs>();
-  CLI::App* cmd = app.add_subcommand(
-      "plan",
+  auto [cmd, args] = AddSubcommand(
+      app, exit_code, RunPlan, "plan",
       "Capacity plan (cores, servers, memory, expected p99, the DB-lookup alternative) from a "
       "measured strategies.json. Exit 1 when the chosen strategy cannot meet the request "
       "within the measured data; figures outside it are listed under OUTSIDE WHAT WAS MEASURED");
@@ -129,7 +128,6 @@ void RegisterPlan(CLI::App& app, int* exit_code) {
   cmd->add_option("--cores-per-server", args->cores_per_server,
                   "cores of one server (default: the measured machine's cores)");
   cmd->add_flag("--json", args->json, "print the plan as JSON (schema jwtgate.plan/1)");
-  cmd->callback([args, exit_code] { *exit_code = RunPlan(*args); });
 }
 
 }  // namespace jwtgate::cli

@@ -15,6 +15,7 @@
 #include <string>
 
 #include "cli/commands.h"
+#include "cli/subcommand.h"
 #include "jwtgate/revocation.h"
 
 namespace jwtgate::cli {
@@ -132,9 +133,8 @@ int RunRevoke(const RevokeArgs& a) {
 }  // namespace
 
 void RegisterRevoke(CLI::App& app, int* exit_code) {
-  auto args = std::make_shared<RevokeArgs>();
-  CLI::App* cmd = app.add_subcommand(
-      "revoke",
+  auto [cmd, args] = AddSubcommand(
+      app, exit_code, RunRevoke, "revoke",
       "Revoke one token by its jti (within --iss, or under every issuer without it), or every\n"
       "token issued at or before a time (--sub: one subject, optionally within --iss; --iss\n"
       "alone: one issuer; --all). A jti revocation is kept until --exp (the token's exp, when\n"
@@ -164,7 +164,6 @@ void RegisterRevoke(CLI::App& app, int* exit_code) {
                   "Tokens whose iat is at or before this time are revoked (tokens without iat "
                   "too)")
       ->type_name("UNIX");
-  cmd->callback([args, exit_code] { *exit_code = RunRevoke(*args); });
 }
 
 }  // namespace jwtgate::cli

@@ -6,6 +6,7 @@
 
 #include "cli/commands.h"
 #include "cli/io.h"
+#include "cli/subcommand.h"
 #include "jose/padded_buffer.h"
 #include "jose/strict_json.h"
 #include "jwtgate/signer.h"
@@ -79,9 +80,9 @@ int RunSign(const SignArgs& a) {
 }  // namespace
 
 void RegisterSign(CLI::App& app, int* exit_code) {
-  auto args = std::make_shared<SignArgs>();
-  CLI::App* cmd = app.add_subcommand(
-      "sign", "Sign a claims set and print the compact token (JWS) on standard output.");
+  auto [cmd, args] =
+      AddSubcommand(app, exit_code, RunSign, "sign",
+                    "Sign a claims set and print the compact token (JWS) on standard output.");
   cmd->add_option("--key", args->key_path,
                   "Private key file: PEM for RS/PS/ES/EdDSA, oct JWK for HS* (from keygen)")
       ->required();
@@ -91,7 +92,6 @@ void RegisterSign(CLI::App& app, int* exit_code) {
       ->required();
   cmd->add_option("--typ", args->typ, "Header typ")->capture_default_str();
   cmd->add_flag("--no-typ", args->no_typ, "Omit the typ header");
-  cmd->callback([args, exit_code] { *exit_code = RunSign(*args); });
 }
 
 }  // namespace jwtgate::cli

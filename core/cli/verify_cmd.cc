@@ -11,6 +11,7 @@
 
 #include "cli/commands.h"
 #include "cli/io.h"
+#include "cli/subcommand.h"
 #include "jwtgate/keys.h"
 #include "jwtgate/revocation.h"
 #include "jwtgate/verifier.h"
@@ -29,19 +30,21 @@ struct VerifyArgs {
   int64_t leeway = 30;
   int64_t max_lifetime = 0;
   int64_t now = -1;
-  bool now_given = false;
   bool no_exp = false;
-  bool token_given = false;
   std::string token;
   std::string state_dir;
+  // The --now and token options: given when their count() > 0.
+  const CLI::Option* now_option = nullptr;
+  const CLI::Option* token_option = nullptr;
 };
 
 int RunVerify(const VerifyArgs& a) {
-  if (!a.token_given) {
+  const bool now_given = a.now_option->count() > 0;
+  if (a.token_option->count() == 0) {
     fmt::print(stderr, "error: no token given (pass it as an argument, or - to read stdin)\n");
     return kExitUsage;
   }
-  if (a.now_given && a.now < 0) {
+  if (now_given && a.now < 0) {
     fmt::print(stderr, "error: --now must be seconds since the epoch (>= 0)\n");
     return kExitUsage;
   }
@@ -121,7 +124,7 @@ int RunVerify(const VerifyArgs& a) {
         return kExitUsage;
     }
   }
-  const int64_t now = a.now_given ? a.now : static_cast<int64_t>(std::time(nullptr));
+  const int64_t now = now_given ? a.now : static_cast<int64_t>(std::time(nullptr));
   std::unique_ptr<RevocationStore> store;
   if (!a.state_dir.empty()) {
     RevocationOptions ro;
@@ -154,11 +157,10 @@ int RunVerify(const VerifyArgs& a) {
 }  // namespace
 
 void RegisterVerify(CLI::App& app, int* exit_code) {
-  auto args = std::make_shared<VerifyArgs>();
-  CLI::App* cmd = app.add_subcommand(
-      "verify",
-      "Verify a token. Valid: exit 0, the claims JSON on stdout. Rejected: exit 1,\n"
-      "'rejected: <status>' on stderr. Usage or configuration error: exit 2.");
+  auto [cmd, args] =
+      AddSubcommand(app, exit_code, RunVerify, "verify",
+                    "Verify a token. Valid: exit 0, the claims JSON on stdout. Rejected: exit 1,\n"
+                    "'rejected: <status>' on stderr. Usage or configuration error: exit 2.");
   cmd->add_option("--keys", args->keys_path, "JWKS file with the trusted public keys")->required();
   cmd->add_option("--iss", args->issuers, "Accepted issuer (repeatable; exact match)")
       ->allow_extra_args(false);
@@ -167,8 +169,8 @@ void RegisterVerify(CLI::App& app, int* exit_code) {
   cmd->add_option("--typ", args->typ, "Required header typ, as a media type (e.g. at+jwt)");
   cmd->add_option("--leeway", args->leeway, "Clock skew allowed on exp/nbf/iat, seconds")
       ->capture_default_str();
-  CLI::Option* now_opt = cmd->add_option(
-      "--now", args->now, "Verification time, seconds since the epoch (default: now)");
+  args->now_option = cmd->add_option("--now", args->now,
+                                     "Verification time, seconds since the epoch (default: now)");
   cmd->add_option("--max-lifetime", args->max_lifetime,
                   "Largest accepted exp - iat in seconds (0: no limit)")
       ->capture_default_str();
@@ -181,13 +183,8 @@ void RegisterVerify(CLI::App& app, int* exit_code) {
   cmd->add_flag("--no-exp-required", args->no_exp, "Accept tokens without exp");
   cmd->add_option("--state", args->state_dir,
                   "Revocation state directory (from jwtgate revoke): revoked tokens are rejected");
-  CLI::Option* token_opt =
+  args->token_option =
       cmd->add_option("token", args->token, "The token, or - to read it from stdin");
-  cmd->callback([args, exit_code, now_opt, token_opt] {
-    args->now_given = now_opt->count() > 0;
-    args->token_given = token_opt->count() > 0;
-    *exit_code = RunVerify(*args);
-  });
 }
 
 }  // namespace jwtgate::cli

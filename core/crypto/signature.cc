@@ -36,41 +36,38 @@ const EVP_MD* DigestFor(Alg alg) noexcept {
   return fetched;
 }
 
+// One low-level SHA-2 computation: Init, Update and Final on a context on the stack, with the
+// functions as template arguments so that the calls stay direct. True when all three
+// succeeded.
+template <typename Ctx, int (*Init)(Ctx*), int (*Update)(Ctx*, const void*, size_t),
+          int (*Final)(unsigned char*, Ctx*)>
+bool Sha2(std::string_view m, uint8_t* out) noexcept {
+  Ctx c;
+  return Init(&c) == 1 && Update(&c, m.data(), m.size()) == 1 && Final(out, &c) == 1;
+}
+
 // SHA-2 over the signing input with the low-level contexts on the stack. Not the one-shot
 // SHA256(): in OpenSSL 3 it is EVP_Q_digest, which fetches the digest by name and allocates
 // an EVP_MD_CTX on every call (about 300 ns on a 280-byte input, measured). The low-level
 // functions are deprecated in 3.0 but supported through 3.x (see crypto/hmac.h). Returns the
 // digest length, or 0 (with `out` zeroed) when any call failed: the caller must reject.
 size_t HashMessage(Alg alg, std::string_view m, uint8_t* out) noexcept {
-  size_t n = 0;
-  switch (DigestSize(alg)) {
-    case 32: {
-      SHA256_CTX c;
-      if (SHA256_Init(&c) == 1 && SHA256_Update(&c, m.data(), m.size()) == 1 &&
-          SHA256_Final(out, &c) == 1) {
-        n = 32;
-      }
+  bool ok;
+  const size_t n = DigestSize(alg);
+  switch (n) {
+    case 32:
+      ok = Sha2<SHA256_CTX, SHA256_Init, SHA256_Update, SHA256_Final>(m, out);
       break;
-    }
-    case 48: {
-      SHA512_CTX c;
-      if (SHA384_Init(&c) == 1 && SHA384_Update(&c, m.data(), m.size()) == 1 &&
-          SHA384_Final(out, &c) == 1) {
-        n = 48;
-      }
+    case 48:
+      ok = Sha2<SHA512_CTX, SHA384_Init, SHA384_Update, SHA384_Final>(m, out);
       break;
-    }
-    default: {
-      SHA512_CTX c;
-      if (SHA512_Init(&c) == 1 && SHA512_Update(&c, m.data(), m.size()) == 1 &&
-          SHA512_Final(out, &c) == 1) {
-        n = 64;
-      }
+    default:
+      ok = Sha2<SHA512_CTX, SHA512_Init, SHA512_Update, SHA512_Final>(m, out);
       break;
-    }
   }
-  if (n == 0) std::memset(out, 0, 64);
-  return n;
+  if (ok) return n;
+  std::memset(out, 0, 64);
+  return 0;
 }
 
 }  // namespace

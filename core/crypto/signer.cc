@@ -15,7 +15,9 @@
 #include <string>
 #include <vector>
 
+#include "base/json_string.h"
 #include "crypto/ec_curves.h"
+#include "crypto/sha2.h"
 #include "jose/base64url.h"
 #include "jose/strict_json.h"
 
@@ -32,17 +34,6 @@ struct Signer::Rep {
 };
 
 namespace {
-
-const EVP_MD* Md(Alg alg) {
-  switch (DigestSize(alg)) {
-    case 32:
-      return EVP_sha256();
-    case 48:
-      return EVP_sha384();
-    default:
-      return EVP_sha512();
-  }
-}
 
 bool KeyFitsAlg(EVP_PKEY* pkey, Alg alg) {
   switch (FamilyOf(alg)) {
@@ -82,25 +73,6 @@ bool DerToRaw(const unsigned char* der, size_t der_len, size_t n, std::string* o
                   BN_bn2binpad(s, o + n, static_cast<int>(n)) == static_cast<int>(n);
   ECDSA_SIG_free(sig);
   return ok;
-}
-
-std::string JsonString(std::string_view s) {
-  std::string out = "\"";
-  for (char ch : s) {
-    const auto c = static_cast<unsigned char>(ch);
-    if (c == '"' || c == '\\') {
-      out.push_back('\\');
-      out.push_back(ch);
-    } else if (c < 0x20) {
-      char buf[8];
-      std::snprintf(buf, sizeof buf, "\\u%04x", c);
-      out += buf;
-    } else {
-      out.push_back(ch);
-    }
-  }
-  out.push_back('"');
-  return out;
 }
 
 std::string B64(const unsigned char* p, size_t n) {
@@ -183,7 +155,7 @@ Result<std::string> Signer::SignRaw(std::string_view header_json,
   if (FamilyOf(alg) == AlgFamily::kHmac) {
     unsigned char tag[EVP_MAX_MD_SIZE];
     unsigned int len = 0;
-    if (HMAC(Md(alg), rep_->secret.data(), static_cast<int>(rep_->secret.size()),
+    if (HMAC(crypto::Sha2For(alg), rep_->secret.data(), static_cast<int>(rep_->secret.size()),
              reinterpret_cast<const unsigned char*>(token.data()), token.size(), tag,
              &len) == nullptr) {
       return Status::kInternalError;
@@ -192,12 +164,12 @@ Result<std::string> Signer::SignRaw(std::string_view header_json,
   } else {
     EVP_MD_CTX* md = EVP_MD_CTX_new();
     EVP_PKEY_CTX* pctx = nullptr;
-    const EVP_MD* digest = FamilyOf(alg) == AlgFamily::kEdDsa ? nullptr : Md(alg);
+    const EVP_MD* digest = FamilyOf(alg) == AlgFamily::kEdDsa ? nullptr : crypto::Sha2For(alg);
     bool ok = md != nullptr && EVP_DigestSignInit(md, &pctx, digest, nullptr, rep_->pkey) == 1;
     if (ok && FamilyOf(alg) == AlgFamily::kRsaPss) {
       ok = EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_PSS_PADDING) == 1 &&
            EVP_PKEY_CTX_set_rsa_pss_saltlen(pctx, RSA_PSS_SALTLEN_DIGEST) == 1 &&
-           EVP_PKEY_CTX_set_rsa_mgf1_md(pctx, Md(alg)) == 1;
+           EVP_PKEY_CTX_set_rsa_mgf1_md(pctx, crypto::Sha2For(alg)) == 1;
     }
     size_t len = 0;
     const auto* msg = reinterpret_cast<const unsigned char*>(token.data());
@@ -225,17 +197,17 @@ Result<std::string> Signer::SignRaw(std::string_view header_json,
 
 Result<std::string> Signer::Sign(std::string_view payload_json, std::optional<std::string_view> kid,
                                  std::optional<std::string_view> typ) const {
-  std::string header = "{\"alg\":" + JsonString(AlgName(rep_->alg));
-  if (typ) header += ",\"typ\":" + JsonString(*typ);
-  if (kid) header += ",\"kid\":" + JsonString(*kid);
+  std::string header = "{\"alg\":" + base::JsonString(AlgName(rep_->alg));
+  if (typ) header += ",\"typ\":" + base::JsonString(*typ);
+  if (kid) header += ",\"kid\":" + base::JsonString(*kid);
   header += "}";
   return SignRaw(header, payload_json);
 }
 
 Status GenerateKey(Alg alg, std::optional<std::string_view> kid, std::string* private_out,
                    std::string* public_jwk_out) {
-  std::string common = ",\"alg\":" + JsonString(AlgName(alg)) + ",\"use\":\"sig\"";
-  if (kid) common += ",\"kid\":" + JsonString(*kid);
+  std::string common = ",\"alg\":" + base::JsonString(AlgName(alg)) + ",\"use\":\"sig\"";
+  if (kid) common += ",\"kid\":" + base::JsonString(*kid);
   if (FamilyOf(alg) == AlgFamily::kHmac) {
     std::string secret(DigestSize(alg), '\0');
     if (RAND_bytes(reinterpret_cast<unsigned char*>(secret.data()),

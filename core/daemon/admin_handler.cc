@@ -2,6 +2,7 @@
 
 #include <simdjson.h>
 
+#include "base/json_string.h"
 #include "jwtgate/revocation.h"
 #include "net/http_fields.h"
 
@@ -29,25 +30,6 @@ void Text(net::HttpServer& server, net::RequestId id, int status, std::string_vi
 void Json(net::HttpServer& server, net::RequestId id, int status, std::string_view reason,
           std::string_view body) {
   Respond(server, id, status, reason, "application/json", body);
-}
-
-std::string JsonString(std::string_view s) {
-  std::string out = "\"";
-  for (char c : s) {
-    const auto u = static_cast<unsigned char>(c);
-    if (c == '"' || c == '\\') {
-      out.push_back('\\');
-      out.push_back(c);
-    } else if (u < 0x20) {
-      char buf[8];
-      std::snprintf(buf, sizeof buf, "\\u%04x", u);
-      out.append(buf);
-    } else {
-      out.push_back(c);
-    }
-  }
-  out.push_back('"');
-  return out;
 }
 
 }  // namespace
@@ -173,14 +155,14 @@ void AdminHandler::OnRequest(net::HttpServer& server, net::RequestId id,
       std::string message;
       const bool ok = api_->Reload(&message);
       const std::string json = std::string("{\"reloaded\":") + (ok ? "true" : "false") +
-                               ",\"message\":" + JsonString(message) + "}\n";
+                               ",\"message\":" + base::JsonString(message) + "}\n";
       return ok ? Json(server, id, 200, "OK", json)
                 : Json(server, id, 500, "Internal Server Error", json);
     }
     RevokeRequest r;
     std::string error;
     if (!ParseRevokeRequest(body, &r, &error)) {
-      return Json(server, id, 400, "Bad Request", "{\"error\":" + JsonString(error) + "}\n");
+      return Json(server, id, 400, "Bad Request", "{\"error\":" + base::JsonString(error) + "}\n");
     }
     // The answer may come later, on this thread; a connection closed meanwhile makes `id`
     // stale, and the server then drops the response.
@@ -199,11 +181,11 @@ void AdminHandler::OnRequest(net::HttpServer& server, net::RequestId id,
         const bool unconfigured = reply.message == kRevocationNotConfigured;
         return Json(*srv, id, unconfigured ? 501 : 503,
                     unconfigured ? "Not Implemented" : "Service Unavailable",
-                    "{\"error\":" + JsonString(reply.message) + "}\n");
+                    "{\"error\":" + base::JsonString(reply.message) + "}\n");
       }
       std::string why(ToString(reply.status));
       if (!reply.message.empty()) why += ": " + reply.message;
-      return Json(*srv, id, 400, "Bad Request", "{\"error\":" + JsonString(why) + "}\n");
+      return Json(*srv, id, 400, "Bad Request", "{\"error\":" + base::JsonString(why) + "}\n");
     });
     return;
   }

@@ -879,12 +879,27 @@ Daemon::Daemon(Config config, ConfigOverrides overrides, std::string config_path
 
 Daemon::~Daemon() = default;
 
-int Daemon::Run() {
+namespace {
+
+// What Run's signalfd takes: SIGHUP (reload), SIGTERM and SIGINT (shut down).
+sigset_t DaemonSignals() {
   sigset_t set;
   sigemptyset(&set);
   sigaddset(&set, SIGHUP);
   sigaddset(&set, SIGTERM);
   sigaddset(&set, SIGINT);
+  return set;
+}
+
+}  // namespace
+
+void Daemon::BlockSignals() {
+  const sigset_t set = DaemonSignals();
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+}
+
+int Daemon::Run() {
+  const sigset_t set = DaemonSignals();
   rep_->signal_fd = ::signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
   if (rep_->signal_fd < 0) {
     Log(LogLevel::kError, "signalfd: {}", std::strerror(errno));

@@ -29,9 +29,13 @@ class Daemon {
   Daemon(const Daemon&) = delete;
   Daemon& operator=(const Daemon&) = delete;
 
+  // Blocks SIGHUP, SIGTERM and SIGINT, the signals Run takes from a signalfd, in the calling
+  // thread and so in every thread it starts afterwards. Call before anything starts a thread.
+  static void BlockSignals();
+
   // Runs until shut down; returns the process exit status: 0 after a graceful drain, else the
-  // class of what kept it from starting (daemon/startup.h). REQUIRES: SIGHUP, SIGTERM, SIGINT
-  // are blocked in every thread (main does this before anything starts a thread).
+  // class of what kept it from starting (daemon/startup.h). REQUIRES: the signals are blocked
+  // in every thread (main calls BlockSignals before anything starts a thread).
   int Run();
 
   struct Rep;

@@ -109,12 +109,7 @@ int main(int argc, char** argv) {
 
   // Signals are taken from a signalfd on the main thread; block them before any thread starts
   // so that every thread inherits the mask.
-  sigset_t set;
-  sigemptyset(&set);
-  sigaddset(&set, SIGHUP);
-  sigaddset(&set, SIGTERM);
-  sigaddset(&set, SIGINT);
-  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  jwtgate::daemon::Daemon::BlockSignals();
   signal(SIGPIPE, SIG_IGN);
   signal(SIGUSR1, SIG_IGN);  // no log files to reopen: logs go to stderr
 

@@ -2,6 +2,7 @@
 
 #include <array>
 #include <cstring>
+#include <iterator>
 
 namespace jwtgate::net {
 namespace {
@@ -67,6 +68,24 @@ void ApplyConnection(std::string_view v, bool* keep_alive) noexcept {
     v.remove_prefix(comma + 1);
   }
 }
+
+// The status answered and the metrics name of each HttpError, indexed by it.
+struct HttpErrorInfo {
+  int status;
+  std::string_view name;
+};
+constexpr HttpErrorInfo kHttpErrors[] = {
+    {0, "none"},                     // kNone
+    {400, "bad_request"},            // kBadRequest
+    {414, "request_line_too_long"},  // kRequestLineTooLong
+    {431, "head_too_large"},         // kHeadTooLarge
+    {431, "too_many_headers"},       // kTooManyHeaders
+    {413, "body_too_large"},         // kBodyTooLarge
+    {501, "transfer_encoding"},      // kNotImplemented
+    {505, "version_not_supported"},  // kVersionNotSupported
+};
+static_assert(std::size(kHttpErrors) == static_cast<size_t>(kHttpErrorCount) &&
+              static_cast<int>(HttpError::kVersionNotSupported) + 1 == kHttpErrorCount);
 
 ParseStatus Fail(HttpError e, HttpError* error) noexcept {
   *error = e;
@@ -168,47 +187,13 @@ ParseStatus ParseHead(std::string_view head, const HttpLimits& limits, HttpHeade
 }  // namespace
 
 int HttpErrorStatus(HttpError e) noexcept {
-  switch (e) {
-    case HttpError::kNone:
-      return 0;
-    case HttpError::kBadRequest:
-      return 400;
-    case HttpError::kRequestLineTooLong:
-      return 414;
-    case HttpError::kHeadTooLarge:
-      return 431;
-    case HttpError::kTooManyHeaders:
-      return 431;
-    case HttpError::kBodyTooLarge:
-      return 413;
-    case HttpError::kNotImplemented:
-      return 501;
-    case HttpError::kVersionNotSupported:
-      return 505;
-  }
-  return 400;
+  const auto i = static_cast<size_t>(e);
+  return i < std::size(kHttpErrors) ? kHttpErrors[i].status : 400;
 }
 
 std::string_view HttpErrorName(HttpError e) noexcept {
-  switch (e) {
-    case HttpError::kNone:
-      return "none";
-    case HttpError::kBadRequest:
-      return "bad_request";
-    case HttpError::kRequestLineTooLong:
-      return "request_line_too_long";
-    case HttpError::kHeadTooLarge:
-      return "head_too_large";
-    case HttpError::kTooManyHeaders:
-      return "too_many_headers";
-    case HttpError::kBodyTooLarge:
-      return "body_too_large";
-    case HttpError::kNotImplemented:
-      return "transfer_encoding";
-    case HttpError::kVersionNotSupported:
-      return "version_not_supported";
-  }
-  return "bad_request";
+  const auto i = static_cast<size_t>(e);
+  return i < std::size(kHttpErrors) ? kHttpErrors[i].name : "bad_request";
 }
 
 bool EqualsIgnoreCase(std::string_view a, std::string_view b) noexcept {

@@ -134,6 +134,14 @@ struct Watch {
   std::function<void()> on_ready;
 };
 
+// What ResponseHead and ResponseBody hand out for a request that is gone (its connection
+// closed, or the id is stale): an empty string whose contents are never sent.
+std::string* DiscardedResponse() {
+  static thread_local std::string sink;
+  sink.clear();
+  return &sink;
+}
+
 }  // namespace
 
 struct HttpServer::Impl {
@@ -569,6 +577,12 @@ struct HttpServer::Impl {
     *conn = &c;
     return c.slots[s].get();
   }
+  // The same, for callers that need only the slot.
+  Slot* SlotFor(RequestId id) {
+    Conn* c;
+    uint32_t idx;
+    return SlotFor(id, &c, &idx);
+  }
 
   // Moves the answers that are ready, in request order, into the output.
   void FlushReady(Conn& c, uint32_t idx) {
@@ -913,27 +927,13 @@ void HttpServer::Stop() {
 }
 
 std::string* HttpServer::ResponseHead(RequestId id) {
-  Conn* c;
-  uint32_t idx;
-  Slot* s = impl_->SlotFor(id, &c, &idx);
-  static thread_local std::string sink;
-  if (s == nullptr) {
-    sink.clear();
-    return &sink;
-  }
-  return &s->head;
+  Slot* s = impl_->SlotFor(id);
+  return s != nullptr ? &s->head : DiscardedResponse();
 }
 
 std::string* HttpServer::ResponseBody(RequestId id) {
-  Conn* c;
-  uint32_t idx;
-  Slot* s = impl_->SlotFor(id, &c, &idx);
-  static thread_local std::string sink;
-  if (s == nullptr) {
-    sink.clear();
-    return &sink;
-  }
-  return &s->body;
+  Slot* s = impl_->SlotFor(id);
+  return s != nullptr ? &s->body : DiscardedResponse();
 }
 
 void HttpServer::Finish(RequestId id, bool close) {
@@ -947,9 +947,7 @@ void HttpServer::Finish(RequestId id, bool close) {
 }
 
 std::string_view HttpServer::Pin(RequestId id, std::string_view bytes) {
-  Conn* c;
-  uint32_t idx;
-  Slot* s = impl_->SlotFor(id, &c, &idx);
+  Slot* s = impl_->SlotFor(id);
   if (s == nullptr) return {};
   Impl& m = *impl_;
   if (m.cur_bid >= 0 && s->pinned_bid < 0 &&
@@ -964,22 +962,16 @@ std::string_view HttpServer::Pin(RequestId id, std::string_view bytes) {
 }
 
 int64_t HttpServer::DispatchTimeNs(RequestId id) const {
-  Conn* c;
-  uint32_t idx;
-  Slot* s = impl_->SlotFor(id, &c, &idx);
+  const Slot* s = impl_->SlotFor(id);
   return s == nullptr ? now_ns_ : s->dispatched_ns;
 }
 
 void HttpServer::SetTag(RequestId id, uint64_t tag) {
-  Conn* c;
-  uint32_t idx;
-  if (Slot* s = impl_->SlotFor(id, &c, &idx)) s->tag = tag;
+  if (Slot* s = impl_->SlotFor(id)) s->tag = tag;
 }
 
 uint64_t HttpServer::Tag(RequestId id) const {
-  Conn* c;
-  uint32_t idx;
-  const Slot* s = impl_->SlotFor(id, &c, &idx);
+  const Slot* s = impl_->SlotFor(id);
   return s == nullptr ? 0 : s->tag;
 }
 

@@ -46,25 +46,25 @@ bool ParseSocketAddress(std::string_view text, SocketAddress* out, std::string* 
     return false;
   }
   *out = SocketAddress();
+  const int family = v6 ? AF_INET6 : AF_INET;
+  void* ip;  // where inet_pton writes the address
   if (v6) {
     auto* sa = reinterpret_cast<sockaddr_in6*>(&out->storage);
-    sa->sin6_family = AF_INET6;
     sa->sin6_port = htons(static_cast<uint16_t>(port));
-    if (inet_pton(AF_INET6, host.c_str(), &sa->sin6_addr) != 1) {
-      *error = "invalid IPv6 address '" + host + "'";
-      return false;
-    }
-    out->length = sizeof(sockaddr_in6);
+    ip = &sa->sin6_addr;
   } else {
     auto* sa = reinterpret_cast<sockaddr_in*>(&out->storage);
-    sa->sin_family = AF_INET;
     sa->sin_port = htons(static_cast<uint16_t>(port));
-    if (inet_pton(AF_INET, host.c_str(), &sa->sin_addr) != 1) {
-      *error = "invalid IPv4 address '" + host + "' (a numeric address is required)";
-      return false;
-    }
-    out->length = sizeof(sockaddr_in);
+    ip = &sa->sin_addr;
   }
+  // Every sockaddr_* has its family where sockaddr_storage has ss_family.
+  out->storage.ss_family = static_cast<sa_family_t>(family);
+  if (inet_pton(family, host.c_str(), ip) != 1) {
+    *error = v6 ? "invalid IPv6 address '" + host + "'"
+                : "invalid IPv4 address '" + host + "' (a numeric address is required)";
+    return false;
+  }
+  out->length = v6 ? sizeof(sockaddr_in6) : sizeof(sockaddr_in);
   return true;
 }
 

@@ -3,6 +3,7 @@
 #include <cinttypes>
 #include <cstdio>
 #include <cstring>
+#include <iterator>
 
 #include "revoke/crc32c.h"
 
@@ -66,21 +67,19 @@ LogRecord DecodeValidRecord(const uint8_t in[kRecordBytes]) noexcept {
 }
 
 const char* DescribeDecodeResult(DecodeResult r) noexcept {
-  switch (r) {
-    case DecodeResult::kOk:
-      return "valid";
-    case DecodeResult::kZero:
-      return "all zero bytes";
-    case DecodeResult::kBadChecksum:
-      return "checksum mismatch";
-    case DecodeResult::kBadVersion:
-      return "unknown format version";
-    case DecodeResult::kBadType:
-      return "unknown record type";
-    case DecodeResult::kZeroFingerprint:
-      return "zero fingerprint";
-  }
-  return "invalid";
+  // Indexed by DecodeResult.
+  static constexpr const char* kDescriptions[] = {
+      "valid",                   // kOk
+      "all zero bytes",          // kZero
+      "checksum mismatch",       // kBadChecksum
+      "unknown format version",  // kBadVersion
+      "unknown record type",     // kBadType
+      "zero fingerprint",        // kZeroFingerprint
+  };
+  static_assert(std::size(kDescriptions) ==
+                static_cast<size_t>(DecodeResult::kZeroFingerprint) + 1);
+  const auto i = static_cast<size_t>(r);
+  return i < std::size(kDescriptions) ? kDescriptions[i] : "invalid";
 }
 
 LogRecord LogHeaderRecord(uint64_t log_number) noexcept {

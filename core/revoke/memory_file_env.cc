@@ -30,6 +30,21 @@ struct MemoryFs {
   bool DirExistsLocked(const std::string& dir) const JWTGATE_REQUIRES(mu) {
     return dir.empty() || dirs.count(dir) != 0;
   }
+  // The bytes of the file at `path`; null, with open's ENOENT message, when there is none.
+  std::vector<uint8_t>* FindLocked(const std::string& path, std::string* error)
+      JWTGATE_REQUIRES(mu) {
+    auto it = files.find(path);
+    if (it != files.end()) return &it->second;
+    *error = ErrnoMessage("open", path, ENOENT);
+    return nullptr;
+  }
+  // Whether a file can be created at `path`: false, with open's ENOENT message, when its
+  // directory does not exist.
+  bool CanCreateLocked(const std::string& path, std::string* error) const JWTGATE_REQUIRES(mu) {
+    if (DirExistsLocked(DirOf(path))) return true;
+    *error = ErrnoMessage("open", path, ENOENT);
+    return false;
+  }
 };
 
 class MemoryImage final : public FileImage {
@@ -111,44 +126,35 @@ class MemoryFileEnv final : public FileEnv {
   bool ReadFile(const std::string& path, std::unique_ptr<FileImage>* out,
                 std::string* error) override {
     base::MutexLock l(&fs_->mu);
-    auto it = fs_->files.find(path);
-    if (it == fs_->files.end()) {
-      *error = ErrnoMessage("open", path, ENOENT);
-      return false;
-    }
-    *out = std::make_unique<MemoryImage>(it->second);
+    const std::vector<uint8_t>* bytes = fs_->FindLocked(path, error);
+    if (bytes == nullptr) return false;
+    *out = std::make_unique<MemoryImage>(*bytes);
     return true;
   }
 
   bool OpenAppendable(const std::string& path, bool create, std::unique_ptr<AppendableFile>* out,
                       std::string* error) override {
     base::MutexLock l(&fs_->mu);
-    auto it = fs_->files.find(path);
+    const std::vector<uint8_t>* bytes;
     if (create) {
-      if (it != fs_->files.end()) {
+      if (fs_->files.count(path) != 0) {
         *error = ErrnoMessage("open", path, EEXIST);
         return false;
       }
-      if (!fs_->DirExistsLocked(MemoryFs::DirOf(path))) {
-        *error = ErrnoMessage("open", path, ENOENT);
-        return false;
-      }
-      it = fs_->files.emplace(path, std::vector<uint8_t>()).first;
-    } else if (it == fs_->files.end()) {
-      *error = ErrnoMessage("open", path, ENOENT);
-      return false;
+      if (!fs_->CanCreateLocked(path, error)) return false;
+      bytes = &fs_->files[path];
+    } else {
+      bytes = fs_->FindLocked(path, error);
+      if (bytes == nullptr) return false;
     }
-    *out = std::make_unique<MemoryAppendable>(fs_, path, it->second.size());
+    *out = std::make_unique<MemoryAppendable>(fs_, path, bytes->size());
     return true;
   }
 
   bool CreateWritable(const std::string& path, std::unique_ptr<WritableFile>* out,
                       std::string* error) override {
     base::MutexLock l(&fs_->mu);
-    if (!fs_->DirExistsLocked(MemoryFs::DirOf(path))) {
-      *error = ErrnoMessage("open", path, ENOENT);
-      return false;
-    }
+    if (!fs_->CanCreateLocked(path, error)) return false;
     fs_->files[path].clear();
     *out = std::make_unique<MemoryWritable>(fs_, path);
     return true;
@@ -156,12 +162,9 @@ class MemoryFileEnv final : public FileEnv {
 
   bool Truncate(const std::string& path, uint64_t size, std::string* error) override {
     base::MutexLock l(&fs_->mu);
-    auto it = fs_->files.find(path);
-    if (it == fs_->files.end()) {
-      *error = ErrnoMessage("open", path, ENOENT);
-      return false;
-    }
-    it->second.resize(static_cast<size_t>(size));
+    std::vector<uint8_t>* bytes = fs_->FindLocked(path, error);
+    if (bytes == nullptr) return false;
+    bytes->resize(static_cast<size_t>(size));
     return true;
   }
 
@@ -228,10 +231,7 @@ class MemoryFileEnv final : public FileEnv {
   bool LockFile(const std::string& path, std::unique_ptr<FileLock>* out,
                 std::string* error) override {
     base::MutexLock l(&fs_->mu);
-    if (!fs_->DirExistsLocked(MemoryFs::DirOf(path))) {
-      *error = ErrnoMessage("open", path, ENOENT);
-      return false;
-    }
+    if (!fs_->CanCreateLocked(path, error)) return false;
     if (!fs_->locks.insert(path).second) {
       *error = path +
                ": held by another process (a daemon or a jwtgate revoke owns this state "

@@ -32,6 +32,28 @@ bool WriteAll(int fd, const void* data, size_t n, const std::string& path, std::
   return true;
 }
 
+// open(2) with O_CLOEXEC; a file it creates gets mode 0600 (the state directory holds the
+// hashing secret). -1, with the error, on failure.
+int OpenFile(const std::string& path, int flags, std::string* error) {
+  const int fd = ::open(path.c_str(), flags | O_CLOEXEC, 0600);
+  if (fd < 0) *error = ErrnoMessage("open", path);
+  return fd;
+}
+
+// OpenFile and the file's size; -1, with the error, on failure.
+int OpenFileWithSize(const std::string& path, int flags, uint64_t* size, std::string* error) {
+  const int fd = OpenFile(path, flags, error);
+  if (fd < 0) return -1;
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) {
+    *error = ErrnoMessage("fstat", path);
+    ::close(fd);
+    return -1;
+  }
+  *size = static_cast<uint64_t>(st.st_size);
+  return fd;
+}
+
 // A private, read-only map of the whole file, read ahead (MAP_POPULATE, sequential advice):
 // recovery reads every byte once.
 class MappedImage final : public FileImage {
@@ -118,18 +140,10 @@ class PosixFileEnv final : public FileEnv {
  public:
   bool ReadFile(const std::string& path, std::unique_ptr<FileImage>* out,
                 std::string* error) override {
-    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-      *error = ErrnoMessage("open", path);
-      return false;
-    }
-    struct stat st {};
-    if (::fstat(fd, &st) != 0) {
-      *error = ErrnoMessage("fstat", path);
-      ::close(fd);
-      return false;
-    }
-    const auto size = static_cast<size_t>(st.st_size);
+    uint64_t file_size = 0;
+    const int fd = OpenFileWithSize(path, O_RDONLY, &file_size, error);
+    if (fd < 0) return false;
+    const auto size = static_cast<size_t>(file_size);
     uint8_t* data = nullptr;
     if (size > 0) {
       void* p = ::mmap(nullptr, size, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0);
@@ -148,39 +162,25 @@ class PosixFileEnv final : public FileEnv {
 
   bool OpenAppendable(const std::string& path, bool create, std::unique_ptr<AppendableFile>* out,
                       std::string* error) override {
-    const int flags = O_WRONLY | O_APPEND | O_CLOEXEC | (create ? (O_CREAT | O_EXCL) : 0);
-    const int fd = ::open(path.c_str(), flags, 0600);
-    if (fd < 0) {
-      *error = ErrnoMessage("open", path);
-      return false;
-    }
-    struct stat st {};
-    if (::fstat(fd, &st) != 0) {
-      *error = ErrnoMessage("fstat", path);
-      ::close(fd);
-      return false;
-    }
-    *out = std::make_unique<PosixAppendable>(fd, path, static_cast<uint64_t>(st.st_size));
+    const int flags = O_WRONLY | O_APPEND | (create ? (O_CREAT | O_EXCL) : 0);
+    uint64_t size = 0;
+    const int fd = OpenFileWithSize(path, flags, &size, error);
+    if (fd < 0) return false;
+    *out = std::make_unique<PosixAppendable>(fd, path, size);
     return true;
   }
 
   bool CreateWritable(const std::string& path, std::unique_ptr<WritableFile>* out,
                       std::string* error) override {
-    const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    if (fd < 0) {
-      *error = ErrnoMessage("open", path);
-      return false;
-    }
+    const int fd = OpenFile(path, O_WRONLY | O_CREAT | O_TRUNC, error);
+    if (fd < 0) return false;
     *out = std::make_unique<PosixWritable>(fd, path);
     return true;
   }
 
   bool Truncate(const std::string& path, uint64_t size, std::string* error) override {
-    const int fd = ::open(path.c_str(), O_WRONLY | O_CLOEXEC);
-    if (fd < 0) {
-      *error = ErrnoMessage("open", path);
-      return false;
-    }
+    const int fd = OpenFile(path, O_WRONLY, error);
+    if (fd < 0) return false;
     bool ok = ::ftruncate(fd, static_cast<off_t>(size)) == 0;
     if (!ok) *error = ErrnoMessage("ftruncate", path);
     if (ok && ::fsync(fd) != 0) {
@@ -192,11 +192,8 @@ class PosixFileEnv final : public FileEnv {
   }
 
   bool SyncDir(const std::string& dir, std::string* error) override {
-    const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0) {
-      *error = ErrnoMessage("open", dir);
-      return false;
-    }
+    const int fd = OpenFile(dir, O_RDONLY | O_DIRECTORY, error);
+    if (fd < 0) return false;
     const bool ok = ::fsync(fd) == 0;
     if (!ok) *error = ErrnoMessage("fsync", dir);
     ::close(fd);
@@ -262,11 +259,8 @@ class PosixFileEnv final : public FileEnv {
 
   bool LockFile(const std::string& path, std::unique_ptr<FileLock>* out,
                 std::string* error) override {
-    const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-    if (fd < 0) {
-      *error = ErrnoMessage("open", path);
-      return false;
-    }
+    const int fd = OpenFile(path, O_RDWR | O_CREAT, error);
+    if (fd < 0) return false;
     if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
       *error = errno == EWOULDBLOCK ? path +
                                           ": held by another process (a daemon or a jwtgate "

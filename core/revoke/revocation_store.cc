@@ -10,6 +10,7 @@
 #include <ctime>
 #include <deque>
 #include <functional>
+#include <iterator>
 #include <limits>
 #include <map>
 #include <memory>
@@ -195,8 +196,14 @@ class Store final : public RevocationStore {
     }
     return false;
   }
-  static bool FindWatermark(const ValueMap::Ref& r, const Fingerprint& f, int64_t* w) noexcept {
-    return r.table->Find(f, w);
+  // The watermark `r` holds for the key (kind, value, a, b), if it holds one: the filter first,
+  // the table only on a "maybe". REQUIRES: r.filter != nullptr. Always inlined, as
+  // KeyHasher::Lo: it is on the path of every check while watermarks exist.
+  [[gnu::always_inline]] bool FindWatermark(const ValueMap::Ref& r, KeyKind kind, uint64_t value,
+                                            std::string_view a, std::string_view b,
+                                            int64_t* w) const noexcept {
+    const uint64_t lo = hasher_.Lo(kind, value, a, b);
+    return r.filter->MayContain(lo) && r.table->Find({lo, hasher_.Hi(kind, value, a, b)}, w);
   }
   LogRecord ToRecord(const Revocation& r) const noexcept;
 
@@ -312,31 +319,20 @@ bool Store::WatermarkRevoked(const View& v, const Claims& c) const noexcept {
   int64_t eff = v.global;
   bool applies = v.global != kNoWatermark;
   int64_t w;
-  if (v.issuers.filter != nullptr && !c.iss.empty()) {
-    const uint64_t lo = hasher_.Lo(KeyKind::kIssuer, 0, c.iss);
-    if (v.issuers.filter->MayContain(lo) &&
-        FindWatermark(v.issuers, {lo, hasher_.Hi(KeyKind::kIssuer, 0, c.iss)}, &w)) {
-      eff = std::max(eff, w);
-      applies = true;
-    }
+  if (v.issuers.filter != nullptr && !c.iss.empty() &&
+      FindWatermark(v.issuers, KeyKind::kIssuer, 0, c.iss, {}, &w)) {
+    eff = std::max(eff, w);
+    applies = true;
   }
-  if (v.subjects.filter != nullptr && !c.sub.empty()) {
-    const uint64_t lo = hasher_.Lo(KeyKind::kSubject, 0, c.sub);
-    if (v.subjects.filter->MayContain(lo) &&
-        FindWatermark(v.subjects, {lo, hasher_.Hi(KeyKind::kSubject, 0, c.sub)}, &w)) {
-      eff = std::max(eff, w);
-      applies = true;
-    }
+  if (v.subjects.filter != nullptr && !c.sub.empty() &&
+      FindWatermark(v.subjects, KeyKind::kSubject, 0, c.sub, {}, &w)) {
+    eff = std::max(eff, w);
+    applies = true;
   }
-  if (v.issuer_subjects.filter != nullptr && !c.sub.empty() && !c.iss.empty()) {
-    const uint64_t n = c.iss.size();
-    const uint64_t lo = hasher_.Lo(KeyKind::kIssuerSubject, n, c.iss, c.sub);
-    if (v.issuer_subjects.filter->MayContain(lo) &&
-        FindWatermark(v.issuer_subjects, {lo, hasher_.Hi(KeyKind::kIssuerSubject, n, c.iss, c.sub)},
-                      &w)) {
-      eff = std::max(eff, w);
-      applies = true;
-    }
+  if (v.issuer_subjects.filter != nullptr && !c.sub.empty() && !c.iss.empty() &&
+      FindWatermark(v.issuer_subjects, KeyKind::kIssuerSubject, c.iss.size(), c.iss, c.sub, &w)) {
+    eff = std::max(eff, w);
+    applies = true;
   }
   if (!applies) return false;
   // Fail closed: without iat the token cannot show it was issued after the watermark.
@@ -1153,23 +1149,20 @@ bool Store::ScanLogsLocked(DirImage* d, std::string* error) {
 void Store::LoadEntriesLocked(const DirImage& d) {
   // Where an entry goes: a jti table (kind) or a watermark map (3 + index); -1: nowhere. A
   // log record goes where the snapshot section of its kind does.
+  static constexpr int kSectionHome[] = {
+      -1,             // 0: no section type
+      kLegacyJti,     // kGeneration
+      kLegacyJti,     // kLongLived
+      3,              // kIssuer
+      4,              // kSubject
+      5,              // kIssuerSubject
+      kIssuerJti,     // kIssuerJti
+      kAnyIssuerJti,  // kAnyIssuerJti
+  };
+  static_assert(std::size(kSectionHome) == static_cast<size_t>(SectionType::kAnyIssuerJti) + 1);
   auto section_home = [](SectionType t) -> int {
-    switch (t) {
-      case SectionType::kGeneration:
-      case SectionType::kLongLived:
-        return kLegacyJti;
-      case SectionType::kIssuerJti:
-        return kIssuerJti;
-      case SectionType::kAnyIssuerJti:
-        return kAnyIssuerJti;
-      case SectionType::kIssuer:
-        return 3;
-      case SectionType::kSubject:
-        return 4;
-      case SectionType::kIssuerSubject:
-        return 5;
-    }
-    return -1;
+    const auto i = static_cast<size_t>(t);
+    return i < std::size(kSectionHome) ? kSectionHome[i] : -1;
   };
   auto record_home = [&section_home](RecordType t) -> int {
     static constexpr struct {

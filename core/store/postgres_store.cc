@@ -9,30 +9,16 @@
 #include <cstring>
 #include <utility>
 
+#include "store/c_handle.h"
+#include "store/table_name.h"
+
 namespace jwtgate::store {
 namespace {
 
 constexpr const char* kGetStatement = "jwtgate_session_get";
 
-struct ResultFree {
-  void operator()(PGresult* r) const noexcept { PQclear(r); }
-};
-using ResultPtr = std::unique_ptr<PGresult, ResultFree>;
-
-struct ConnFree {
-  void operator()(PGconn* c) const noexcept { PQfinish(c); }
-};
-using ConnPtr = std::unique_ptr<PGconn, ConnFree>;
-
-bool ValidIdentifier(std::string_view name) {
-  if (name.empty() || name.size() > 63) return false;
-  for (size_t i = 0; i < name.size(); ++i) {
-    const char c = name[i];
-    const bool ok = c == '_' || (c >= 'a' && c <= 'z') || (i > 0 && c >= '0' && c <= '9');
-    if (!ok) return false;
-  }
-  return true;
-}
+using ResultPtr = CHandle<PGresult, PQclear>;
+using ConnPtr = CHandle<PGconn, PQfinish>;
 
 std::string Trimmed(const char* message) {
   std::string s = message != nullptr ? message : "";
@@ -40,16 +26,48 @@ std::string Trimmed(const char* message) {
   return s;
 }
 
+// The server's message about `r`, or the connection's when there is no result (out of memory,
+// connection lost).
+std::string ResultError(PGconn* conn, const PGresult* r) {
+  return Trimmed(r != nullptr ? PQresultErrorMessage(r) : PQerrorMessage(conn));
+}
+
+// Checks the table name and connects. kInvalidArgument or kConnectFailed with *error (when not
+// null) set on failure.
+StoreStatus OpenConnection(const PostgresOptions& options, ConnPtr* conn, std::string* error) {
+  if (StoreStatus s = CheckTableName("postgresql", options.table, error); s != StoreStatus::kOk) {
+    return s;
+  }
+  conn->reset(PQconnectdb(options.conninfo.c_str()));
+  if (*conn == nullptr || PQstatus(conn->get()) != CONNECTION_OK) {
+    if (error != nullptr) {
+      *error = "postgresql (" + options.conninfo +
+               "): " + Trimmed(*conn != nullptr ? PQerrorMessage(conn->get()) : "out of memory");
+    }
+    return StoreStatus::kConnectFailed;
+  }
+  return StoreStatus::kOk;
+}
+
 // Runs a command that returns no rows; false with *error set on failure.
 bool Exec(PGconn* conn, const std::string& sql, std::string* error) {
   ResultPtr r(PQexec(conn, sql.c_str()));
   const ExecStatusType st = r != nullptr ? PQresultStatus(r.get()) : PGRES_FATAL_ERROR;
   if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) return true;
-  if (error != nullptr) {
-    *error = "postgresql: " + sql + ": " +
-             Trimmed(r != nullptr ? PQresultErrorMessage(r.get()) : PQerrorMessage(conn));
-  }
+  if (error != nullptr) *error = "postgresql: " + sql + ": " + ResultError(conn, r.get());
   return false;
+}
+
+// Runs a query that returns one row; *value (when not null) receives its first column as an
+// integer. False with *error set on failure.
+bool QueryInt64(PGconn* conn, const std::string& sql, int64_t* value, std::string* error) {
+  ResultPtr r(PQexec(conn, sql.c_str()));
+  if (r == nullptr || PQresultStatus(r.get()) != PGRES_TUPLES_OK || PQntuples(r.get()) != 1) {
+    if (error != nullptr) *error = "postgresql: " + sql + ": " + ResultError(conn, r.get());
+    return false;
+  }
+  if (value != nullptr) *value = std::atoll(PQgetvalue(r.get(), 0, 0));
+  return true;
 }
 
 void PutU16(std::string* buf, uint16_t v) {
@@ -65,28 +83,15 @@ void PutU32(std::string* buf, uint32_t v) {
 
 StoreStatus PostgresStore::Connect(const PostgresOptions& options,
                                    std::unique_ptr<PostgresStore>* out, std::string* error) {
-  if (!ValidIdentifier(options.table)) {
-    if (error != nullptr) *error = "postgresql: invalid table name '" + options.table + "'";
-    return StoreStatus::kInvalidArgument;
-  }
-  PGconn* conn = PQconnectdb(options.conninfo.c_str());
-  if (conn == nullptr || PQstatus(conn) != CONNECTION_OK) {
-    if (error != nullptr) {
-      *error = "postgresql (" + options.conninfo +
-               "): " + Trimmed(conn != nullptr ? PQerrorMessage(conn) : "out of memory");
-    }
-    PQfinish(conn);
-    return StoreStatus::kConnectFailed;
-  }
-  std::unique_ptr<PostgresStore> store(new PostgresStore(conn, options.table));
+  ConnPtr owned;
+  if (StoreStatus s = OpenConnection(options, &owned, error); s != StoreStatus::kOk) return s;
+  PGconn* const conn = owned.get();
+  std::unique_ptr<PostgresStore> store(new PostgresStore(owned.release(), options.table));
   const std::string sql = "SELECT value FROM " + options.table + " WHERE id = $1";
   const std::array<Oid, 1> types = {17};  // bytea
   ResultPtr r(PQprepare(conn, kGetStatement, sql.c_str(), 1, types.data()));
   if (r == nullptr || PQresultStatus(r.get()) != PGRES_COMMAND_OK) {
-    if (error != nullptr) {
-      *error = "postgresql: PREPARE " + sql + ": " +
-               Trimmed(r != nullptr ? PQresultErrorMessage(r.get()) : PQerrorMessage(conn));
-    }
+    if (error != nullptr) *error = "postgresql: PREPARE " + sql + ": " + ResultError(conn, r.get());
     return StoreStatus::kServerError;
   }
   store->backend_pid_ = PQbackendPID(conn);
@@ -97,18 +102,8 @@ StoreStatus PostgresStore::Connect(const PostgresOptions& options,
 StoreStatus PostgresStore::CreateAndLoad(const PostgresOptions& options,
                                          std::span<const SessionRecord> records,
                                          std::string* error) {
-  if (!ValidIdentifier(options.table)) {
-    if (error != nullptr) *error = "postgresql: invalid table name '" + options.table + "'";
-    return StoreStatus::kInvalidArgument;
-  }
-  ConnPtr conn(PQconnectdb(options.conninfo.c_str()));
-  if (conn == nullptr || PQstatus(conn.get()) != CONNECTION_OK) {
-    if (error != nullptr) {
-      *error = "postgresql (" + options.conninfo +
-               "): " + Trimmed(conn != nullptr ? PQerrorMessage(conn.get()) : "out of memory");
-    }
-    return StoreStatus::kConnectFailed;
-  }
+  ConnPtr conn;
+  if (StoreStatus s = OpenConnection(options, &conn, error); s != StoreStatus::kOk) return s;
   PGconn* c = conn.get();
   const std::string& t = options.table;
   if (!Exec(c, "SET client_min_messages = warning", error) ||
@@ -121,10 +116,7 @@ StoreStatus PostgresStore::CreateAndLoad(const PostgresOptions& options,
   {
     ResultPtr r(PQexec(c, ("COPY " + t + " FROM STDIN (FORMAT binary, FREEZE)").c_str()));
     if (r == nullptr || PQresultStatus(r.get()) != PGRES_COPY_IN) {
-      if (error != nullptr) {
-        *error = "postgresql: COPY: " +
-                 Trimmed(r != nullptr ? PQresultErrorMessage(r.get()) : PQerrorMessage(c));
-      }
+      if (error != nullptr) *error = "postgresql: COPY: " + ResultError(c, r.get());
       return StoreStatus::kServerError;
     }
   }
@@ -170,18 +162,8 @@ StoreStatus PostgresStore::CreateAndLoad(const PostgresOptions& options,
 
 StoreStatus PostgresStore::Prewarm(const PostgresOptions& options, int64_t* pages,
                                    std::string* error) {
-  if (!ValidIdentifier(options.table)) {
-    if (error != nullptr) *error = "postgresql: invalid table name '" + options.table + "'";
-    return StoreStatus::kInvalidArgument;
-  }
-  ConnPtr conn(PQconnectdb(options.conninfo.c_str()));
-  if (conn == nullptr || PQstatus(conn.get()) != CONNECTION_OK) {
-    if (error != nullptr) {
-      *error = "postgresql (" + options.conninfo +
-               "): " + Trimmed(conn != nullptr ? PQerrorMessage(conn.get()) : "out of memory");
-    }
-    return StoreStatus::kConnectFailed;
-  }
+  ConnPtr conn;
+  if (StoreStatus s = OpenConnection(options, &conn, error); s != StoreStatus::kOk) return s;
   PGconn* c = conn.get();
   if (!Exec(c, "SET client_min_messages = warning", error) ||
       !Exec(c, "CREATE EXTENSION IF NOT EXISTS pg_prewarm", error)) {
@@ -190,16 +172,7 @@ StoreStatus PostgresStore::Prewarm(const PostgresOptions& options, int64_t* page
   // The primary key's index is named <table>_pkey by default (CreateAndLoad).
   const std::string t = options.table;
   const std::string sql = "SELECT pg_prewarm('" + t + "') + pg_prewarm('" + t + "_pkey')";
-  ResultPtr r(PQexec(c, sql.c_str()));
-  if (r == nullptr || PQresultStatus(r.get()) != PGRES_TUPLES_OK || PQntuples(r.get()) != 1) {
-    if (error != nullptr) {
-      *error = "postgresql: " + sql + ": " +
-               Trimmed(r != nullptr ? PQresultErrorMessage(r.get()) : PQerrorMessage(c));
-    }
-    return StoreStatus::kServerError;
-  }
-  if (pages != nullptr) *pages = std::atoll(PQgetvalue(r.get(), 0, 0));
-  return StoreStatus::kOk;
+  return QueryInt64(c, sql, pages, error) ? StoreStatus::kOk : StoreStatus::kServerError;
 }
 
 PostgresStore::PostgresStore(pg_conn* conn, std::string table)
@@ -219,13 +192,7 @@ StoreStatus PostgresStore::WarmConnection(int64_t* rows) noexcept {
     return Fail(StoreStatus::kServerError, error);
   }
   const std::string sql = "SELECT count(*), sum(length(value)) FROM " + table_;
-  ResultPtr r(PQexec(conn_, sql.c_str()));
-  if (r == nullptr || PQresultStatus(r.get()) != PGRES_TUPLES_OK || PQntuples(r.get()) != 1) {
-    return Fail(StoreStatus::kServerError,
-                "postgresql: " + sql + ": " +
-                    Trimmed(r != nullptr ? PQresultErrorMessage(r.get()) : PQerrorMessage(conn_)));
-  }
-  if (rows != nullptr) *rows = std::atoll(PQgetvalue(r.get(), 0, 0));
+  if (!QueryInt64(conn_, sql, rows, &error)) return Fail(StoreStatus::kServerError, error);
   return StoreStatus::kOk;
 }
 

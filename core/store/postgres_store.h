@@ -63,8 +63,6 @@ class PostgresStore final : public SessionStore {
                              std::string* error = nullptr);
 
   ~PostgresStore() override;
-  PostgresStore(const PostgresStore&) = delete;
-  PostgresStore& operator=(const PostgresStore&) = delete;
 
   std::string_view backend() const noexcept override { return "postgresql"; }
   StoreStatus Get(std::string_view id, std::string* value) noexcept override;

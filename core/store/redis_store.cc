@@ -9,13 +9,12 @@
 #include <utility>
 #include <vector>
 
+#include "store/c_handle.h"
+
 namespace jwtgate::store {
 namespace {
 
-struct ReplyFree {
-  void operator()(redisReply* r) const noexcept { freeReplyObject(r); }
-};
-using ReplyPtr = std::unique_ptr<redisReply, ReplyFree>;
+using ReplyPtr = CHandle<redisReply, freeReplyObject>;
 
 timeval Timeval(int ms) {
   timeval tv{};
@@ -23,6 +22,8 @@ timeval Timeval(int ms) {
   tv.tv_usec = static_cast<suseconds_t>((ms % 1000) * 1000);
   return tv;
 }
+
+constexpr std::string_view kGetUnexpected = "redis GET: unexpected reply type";
 
 int ParseProcessId(std::string_view info) {
   constexpr std::string_view kField = "process_id:";
@@ -112,115 +113,102 @@ ReplyPtr NextReply(redisContext* ctx) noexcept {
 
 }  // namespace
 
-StoreStatus RedisStore::Get(std::string_view id, std::string* value) noexcept {
-  value->clear();
-  if (broken_) return StoreStatus::kIoError;
-  if (!AppendKeyed("GET", id)) return Fail(StoreStatus::kIoError, "redis GET: append");
+size_t RedisStore::AppendEach(std::string_view cmd, std::span<const std::string_view> keys,
+                              std::string_view append_error) noexcept {
+  if (broken_) return 0;
+  for (size_t i = 0; i < keys.size(); ++i) {
+    if (!AppendKeyed(cmd, keys[i])) {
+      (void)Fail(StoreStatus::kIoError, append_error);
+      return i;
+    }
+  }
+  return keys.size();
+}
+
+StoreStatus RedisStore::ReadValueReply(std::string* value, ValueReply accept,
+                                       std::string_view io_error,
+                                       std::string_view unexpected) noexcept {
   ReplyPtr r = NextReply(ctx_);
-  if (r == nullptr) return Fail(StoreStatus::kIoError, "redis GET");
+  if (r == nullptr) return Fail(StoreStatus::kIoError, io_error);
+  const bool scalar = accept == ValueReply::kScalar;
   switch (r->type) {
     case REDIS_REPLY_STRING:
       value->assign(r->str, r->len);
+      return StoreStatus::kOk;
+    case REDIS_REPLY_STATUS:
+      if (!scalar) break;
+      value->assign(r->str, r->len);
+      return StoreStatus::kOk;
+    case REDIS_REPLY_INTEGER:
+      if (!scalar) break;
+      value->assign(std::to_string(r->integer));
       return StoreStatus::kOk;
     case REDIS_REPLY_NIL:
       return StoreStatus::kNotFound;
     case REDIS_REPLY_ERROR:
       return Fail(StoreStatus::kServerError, std::string_view(r->str, r->len));
     default:
-      return Fail(StoreStatus::kProtocolError, "redis GET: unexpected reply type");
+      break;
   }
+  return Fail(StoreStatus::kProtocolError, unexpected);
+}
+
+StoreStatus RedisStore::ReadExistsReply(std::string_view io_error) noexcept {
+  ReplyPtr r = NextReply(ctx_);
+  if (r == nullptr) return Fail(StoreStatus::kIoError, io_error);
+  if (r->type == REDIS_REPLY_INTEGER) {
+    return r->integer > 0 ? StoreStatus::kOk : StoreStatus::kNotFound;
+  }
+  if (r->type == REDIS_REPLY_ERROR) {
+    return Fail(StoreStatus::kServerError, std::string_view(r->str, r->len));
+  }
+  return Fail(StoreStatus::kProtocolError, "redis EXISTS: unexpected reply type");
+}
+
+StoreStatus RedisStore::Get(std::string_view id, std::string* value) noexcept {
+  value->clear();
+  if (broken_) return StoreStatus::kIoError;
+  if (!AppendKeyed("GET", id)) return Fail(StoreStatus::kIoError, "redis GET: append");
+  return ReadValueReply(value, ValueReply::kString, "redis GET", kGetUnexpected);
 }
 
 void RedisStore::GetBatch(std::span<const std::string_view> ids, std::span<std::string> values,
                           std::span<StoreStatus> statuses) noexcept {
-  const size_t n = ids.size();
-  size_t appended = 0;
-  if (!broken_) {
-    for (; appended < n; ++appended) {
-      if (!AppendKeyed("GET", ids[appended])) {
-        (void)Fail(StoreStatus::kIoError, "redis GET: append");
-        break;
-      }
-    }
-  }
-  for (size_t i = 0; i < n; ++i) {
+  const size_t appended = AppendEach("GET", ids, "redis GET: append");
+  for (size_t i = 0; i < ids.size(); ++i) {
     values[i].clear();
-    if (broken_ || i >= appended) {
-      statuses[i] = StoreStatus::kIoError;
-      continue;
-    }
-    ReplyPtr r = NextReply(ctx_);
-    if (r == nullptr) {
-      statuses[i] = Fail(StoreStatus::kIoError, "redis GET (pipelined)");
-      continue;
-    }
-    switch (r->type) {
-      case REDIS_REPLY_STRING:
-        values[i].assign(r->str, r->len);
-        statuses[i] = StoreStatus::kOk;
-        break;
-      case REDIS_REPLY_NIL:
-        statuses[i] = StoreStatus::kNotFound;
-        break;
-      case REDIS_REPLY_ERROR:
-        statuses[i] = Fail(StoreStatus::kServerError, std::string_view(r->str, r->len));
-        break;
-      default:
-        statuses[i] = Fail(StoreStatus::kProtocolError, "redis GET: unexpected reply type");
-        break;
-    }
+    statuses[i] = broken_ || i >= appended
+                      ? StoreStatus::kIoError
+                      : ReadValueReply(&values[i], ValueReply::kString, "redis GET (pipelined)",
+                                       kGetUnexpected);
   }
 }
-
-namespace {
-
-StoreStatus ExistsStatus(const redisReply& r) noexcept {
-  if (r.type == REDIS_REPLY_INTEGER) {
-    return r.integer > 0 ? StoreStatus::kOk : StoreStatus::kNotFound;
-  }
-  return r.type == REDIS_REPLY_ERROR ? StoreStatus::kServerError : StoreStatus::kProtocolError;
-}
-
-}  // namespace
 
 StoreStatus RedisStore::Exists(std::string_view key) noexcept {
   if (broken_) return StoreStatus::kIoError;
   if (!AppendKeyed("EXISTS", key)) return Fail(StoreStatus::kIoError, "redis EXISTS: append");
-  ReplyPtr r = NextReply(ctx_);
-  if (r == nullptr) return Fail(StoreStatus::kIoError, "redis EXISTS");
-  const StoreStatus s = ExistsStatus(*r);
-  if (s == StoreStatus::kServerError) return Fail(s, std::string_view(r->str, r->len));
-  if (s == StoreStatus::kProtocolError) return Fail(s, "redis EXISTS: unexpected reply type");
-  return s;
+  return ReadExistsReply("redis EXISTS");
 }
 
 void RedisStore::ExistsBatch(std::span<const std::string_view> keys,
                              std::span<StoreStatus> statuses) noexcept {
-  const size_t n = keys.size();
-  size_t appended = 0;
-  if (!broken_) {
-    for (; appended < n; ++appended) {
-      if (!AppendKeyed("EXISTS", keys[appended])) {
-        (void)Fail(StoreStatus::kIoError, "redis EXISTS: append");
-        break;
-      }
-    }
+  const size_t appended = AppendEach("EXISTS", keys, "redis EXISTS: append");
+  for (size_t i = 0; i < keys.size(); ++i) {
+    statuses[i] = broken_ || i >= appended ? StoreStatus::kIoError
+                                           : ReadExistsReply("redis EXISTS (pipelined)");
   }
-  for (size_t i = 0; i < n; ++i) {
-    if (broken_ || i >= appended) {
-      statuses[i] = StoreStatus::kIoError;
-      continue;
-    }
-    ReplyPtr r = NextReply(ctx_);
-    if (r == nullptr) {
-      statuses[i] = Fail(StoreStatus::kIoError, "redis EXISTS (pipelined)");
-      continue;
-    }
-    statuses[i] = ExistsStatus(*r);
-    if (statuses[i] == StoreStatus::kServerError) {
-      (void)Fail(statuses[i], std::string_view(r->str, r->len));
-    }
+}
+
+bool RedisStore::ReadWriteReply(std::string_view io_error, StoreStatus* first) noexcept {
+  ReplyPtr r = NextReply(ctx_);
+  if (r == nullptr) {
+    (void)Fail(StoreStatus::kIoError, io_error);
+    return false;
   }
+  if (r->type == REDIS_REPLY_ERROR && *first == StoreStatus::kOk) {
+    *first = Fail(StoreStatus::kServerError, std::string_view(r->str, r->len));
+  }
+  return true;
 }
 
 StoreStatus RedisStore::SetMany(std::span<const SessionRecord> records, int64_t ttl_s,
@@ -251,11 +239,7 @@ StoreStatus RedisStore::SetMany(std::span<const SessionRecord> records, int64_t 
           REDIS_OK) {
         return Fail(StoreStatus::kIoError, "redis MSET: append");
       }
-      ReplyPtr r = NextReply(ctx_);
-      if (r == nullptr) return Fail(StoreStatus::kIoError, "redis MSET");
-      if (r->type == REDIS_REPLY_ERROR && first == StoreStatus::kOk) {
-        first = Fail(StoreStatus::kServerError, std::string_view(r->str, r->len));
-      }
+      if (!ReadWriteReply("redis MSET", &first)) return StoreStatus::kIoError;
     }
     return first;
   }
@@ -268,11 +252,7 @@ StoreStatus RedisStore::SetMany(std::span<const SessionRecord> records, int64_t 
       }
     }
     for (size_t i = begin; i < end; ++i) {
-      ReplyPtr r = NextReply(ctx_);
-      if (r == nullptr) return Fail(StoreStatus::kIoError, "redis SET (pipelined)");
-      if (r->type == REDIS_REPLY_ERROR && first == StoreStatus::kOk) {
-        first = Fail(StoreStatus::kServerError, std::string_view(r->str, r->len));
-      }
+      if (!ReadWriteReply("redis SET (pipelined)", &first)) return StoreStatus::kIoError;
     }
   }
   return first;
@@ -295,23 +275,7 @@ StoreStatus RedisStore::Command(std::span<const std::string_view> argv,
       REDIS_OK) {
     return Fail(StoreStatus::kIoError, "redis: append");
   }
-  ReplyPtr r = NextReply(ctx_);
-  if (r == nullptr) return Fail(StoreStatus::kIoError, "redis");
-  switch (r->type) {
-    case REDIS_REPLY_STRING:
-    case REDIS_REPLY_STATUS:
-      reply->assign(r->str, r->len);
-      return StoreStatus::kOk;
-    case REDIS_REPLY_INTEGER:
-      reply->assign(std::to_string(r->integer));
-      return StoreStatus::kOk;
-    case REDIS_REPLY_NIL:
-      return StoreStatus::kNotFound;
-    case REDIS_REPLY_ERROR:
-      return Fail(StoreStatus::kServerError, std::string_view(r->str, r->len));
-    default:
-      return Fail(StoreStatus::kProtocolError, "redis: array reply not supported");
-  }
+  return ReadValueReply(reply, ValueReply::kScalar, "redis", "redis: array reply not supported");
 }
 
 }  // namespace jwtgate::store

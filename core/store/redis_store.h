@@ -49,8 +49,6 @@ class RedisStore final : public SessionStore {
   static StoreStatus Connect(const RedisOptions& options, std::unique_ptr<RedisStore>* out,
                              std::string* error = nullptr);
   ~RedisStore() override;
-  RedisStore(const RedisStore&) = delete;
-  RedisStore& operator=(const RedisStore&) = delete;
 
   std::string_view backend() const noexcept override { return "redis"; }
 
@@ -84,6 +82,23 @@ class RedisStore final : public SessionStore {
   // Appends "<cmd> prefix+key [more...]" to the output buffer.
   bool AppendKeyed(std::string_view cmd, std::string_view key, std::string_view arg1 = {},
                    std::string_view arg2 = {}, std::string_view arg3 = {}) noexcept;
+  // Appends "<cmd> prefix+key" for every key, as a pipeline. Returns how many were appended:
+  // all of them, or fewer after Fail(kIoError, append_error), or 0 on a broken connection.
+  size_t AppendEach(std::string_view cmd, std::span<const std::string_view> keys,
+                    std::string_view append_error) noexcept;
+  // Which replies ReadValueReply takes as a value: a bulk string only (GET), or also a status
+  // or an integer reply, as text (Command).
+  enum class ValueReply : uint8_t { kString, kScalar };
+  // The readers of the next reply; each reports an I/O error as Fail(kIoError, io_error).
+  // A value: kOk with it in *value; nil: kNotFound; an error reply: kServerError; any other
+  // type: Fail(kProtocolError, unexpected).
+  StoreStatus ReadValueReply(std::string* value, ValueReply accept, std::string_view io_error,
+                             std::string_view unexpected) noexcept;
+  // EXISTS's count: kOk when the key exists, kNotFound when not.
+  StoreStatus ReadExistsReply(std::string_view io_error) noexcept;
+  // A SET's or MSET's reply: an error reply goes to *first unless it already holds a failure.
+  // False on an I/O error.
+  bool ReadWriteReply(std::string_view io_error, StoreStatus* first) noexcept;
   StoreStatus Fail(StoreStatus s, std::string_view what) noexcept;
 
   redisContext* ctx_;

@@ -41,6 +41,8 @@ struct SessionRecord {
 class SessionStore {
  public:
   virtual ~SessionStore() = default;
+  SessionStore(const SessionStore&) = delete;
+  SessionStore& operator=(const SessionStore&) = delete;
 
   // "redis", "postgresql" or "sqlite".
   virtual std::string_view backend() const noexcept = 0;
@@ -56,6 +58,9 @@ class SessionStore {
   virtual int server_pid() const noexcept = 0;
 
   virtual const std::string& last_error() const noexcept = 0;
+
+ protected:
+  SessionStore() = default;
 };
 
 }  // namespace jwtgate::store

@@ -6,28 +6,14 @@
 #include <utility>
 #include <vector>
 
+#include "store/c_handle.h"
+#include "store/table_name.h"
+
 namespace jwtgate::store {
 namespace {
 
-bool ValidIdentifier(std::string_view name) {
-  if (name.empty() || name.size() > 63) return false;
-  for (size_t i = 0; i < name.size(); ++i) {
-    const char c = name[i];
-    const bool ok = c == '_' || (c >= 'a' && c <= 'z') || (i > 0 && c >= '0' && c <= '9');
-    if (!ok) return false;
-  }
-  return true;
-}
-
-struct DbClose {
-  void operator()(sqlite3* db) const noexcept { sqlite3_close_v2(db); }
-};
-using DbPtr = std::unique_ptr<sqlite3, DbClose>;
-
-struct StmtFinalize {
-  void operator()(sqlite3_stmt* s) const noexcept { sqlite3_finalize(s); }
-};
-using StmtPtr = std::unique_ptr<sqlite3_stmt, StmtFinalize>;
+using DbPtr = CHandle<sqlite3, sqlite3_close_v2>;
+using StmtPtr = CHandle<sqlite3_stmt, sqlite3_finalize>;
 
 bool Exec(sqlite3* db, const std::string& sql, std::string* error) {
   char* message = nullptr;
@@ -39,7 +25,13 @@ bool Exec(sqlite3* db, const std::string& sql, std::string* error) {
   return false;
 }
 
-StoreStatus OpenDb(const std::string& path, int flags, DbPtr* out, std::string* error) {
+// Checks the table name and opens the database with sqlite3_open_v2 `flags`. kInvalidArgument
+// or kConnectFailed with *error (when not null) set on failure.
+StoreStatus OpenDb(const SqliteOptions& options, int flags, DbPtr* out, std::string* error) {
+  if (StoreStatus s = CheckTableName("sqlite", options.table, error); s != StoreStatus::kOk) {
+    return s;
+  }
+  const std::string& path = options.path;
   sqlite3* raw = nullptr;
   const int rc = sqlite3_open_v2(path.c_str(), &raw, flags, nullptr);
   out->reset(raw);
@@ -52,16 +44,24 @@ StoreStatus OpenDb(const std::string& path, int flags, DbPtr* out, std::string* 
   return StoreStatus::kOk;
 }
 
+// Prepares `sql` with sqlite3_prepare_v3 `prep_flags`; false with *error (when not null) set on
+// failure.
+bool Prepare(sqlite3* db, const std::string& sql, unsigned prep_flags, StmtPtr* out,
+             std::string* error) {
+  sqlite3_stmt* raw = nullptr;
+  const int rc = sqlite3_prepare_v3(db, sql.c_str(), -1, prep_flags, &raw, nullptr);
+  out->reset(raw);
+  if (rc == SQLITE_OK) return true;
+  if (error != nullptr) *error = "sqlite: prepare " + sql + ": " + sqlite3_errmsg(db);
+  return false;
+}
+
 }  // namespace
 
 StoreStatus SqliteStore::Open(const SqliteOptions& options, std::unique_ptr<SqliteStore>* out,
                               std::string* error) {
-  if (!ValidIdentifier(options.table)) {
-    if (error != nullptr) *error = "sqlite: invalid table name '" + options.table + "'";
-    return StoreStatus::kInvalidArgument;
-  }
   DbPtr db;
-  StoreStatus s = OpenDb(options.path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, &db, error);
+  StoreStatus s = OpenDb(options, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, &db, error);
   if (s != StoreStatus::kOk) return s;
   sqlite3_busy_timeout(db.get(), options.busy_timeout_ms);
   if (!Exec(db.get(), "PRAGMA journal_mode = WAL", error) ||
@@ -71,25 +71,19 @@ StoreStatus SqliteStore::Open(const SqliteOptions& options, std::unique_ptr<Sqli
     return StoreStatus::kServerError;
   }
   const std::string sql = "SELECT value FROM " + options.table + " WHERE id = ?1";
-  sqlite3_stmt* stmt = nullptr;
-  if (sqlite3_prepare_v3(db.get(), sql.c_str(), -1, SQLITE_PREPARE_PERSISTENT, &stmt, nullptr) !=
-      SQLITE_OK) {
-    if (error != nullptr) *error = "sqlite: prepare " + sql + ": " + sqlite3_errmsg(db.get());
+  StmtPtr get;
+  if (!Prepare(db.get(), sql, SQLITE_PREPARE_PERSISTENT, &get, error)) {
     return StoreStatus::kServerError;
   }
-  out->reset(new SqliteStore(db.release(), stmt, options.table));
+  out->reset(new SqliteStore(db.release(), get.release(), options.table));
   return StoreStatus::kOk;
 }
 
 StoreStatus SqliteStore::CreateAndLoad(const SqliteOptions& options,
                                        std::span<const SessionRecord> records, std::string* error) {
-  if (!ValidIdentifier(options.table)) {
-    if (error != nullptr) *error = "sqlite: invalid table name '" + options.table + "'";
-    return StoreStatus::kInvalidArgument;
-  }
   DbPtr db;
-  StoreStatus s = OpenDb(
-      options.path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, &db, error);
+  StoreStatus s =
+      OpenDb(options, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, &db, error);
   if (s != StoreStatus::kOk) return s;
   sqlite3* d = db.get();
   const std::string& t = options.table;
@@ -103,13 +97,10 @@ StoreStatus SqliteStore::CreateAndLoad(const SqliteOptions& options,
       !Exec(d, "BEGIN", error)) {
     return StoreStatus::kServerError;
   }
-  sqlite3_stmt* raw = nullptr;
-  const std::string sql = "INSERT INTO " + t + " (id, value) VALUES (?1, ?2)";
-  if (sqlite3_prepare_v2(d, sql.c_str(), -1, &raw, nullptr) != SQLITE_OK) {
-    if (error != nullptr) *error = "sqlite: prepare " + sql + ": " + sqlite3_errmsg(d);
+  StmtPtr insert;
+  if (!Prepare(d, "INSERT INTO " + t + " (id, value) VALUES (?1, ?2)", 0, &insert, error)) {
     return StoreStatus::kServerError;
   }
-  StmtPtr insert(raw);
   std::vector<const SessionRecord*> order(records.size());
   for (size_t i = 0; i < records.size(); ++i) order[i] = &records[i];
   // BLOB keys compare with memcmp, then length: the same order as string_view comparison.
@@ -140,14 +131,11 @@ SqliteStore::SqliteStore(sqlite3* db, sqlite3_stmt* get, std::string table)
 
 StoreStatus SqliteStore::WarmConnection(int64_t* rows) noexcept {
   // length(value) forces every row's payload (overflow pages included) to be read.
-  const std::string sql = "SELECT count(*), sum(length(value)) FROM " + table_;
-  sqlite3_stmt* raw = nullptr;
-  if (sqlite3_prepare_v2(db_, sql.c_str(), -1, &raw, nullptr) != SQLITE_OK) {
+  StmtPtr stmt;
+  if (!Prepare(db_, "SELECT count(*), sum(length(value)) FROM " + table_, 0, &stmt, nullptr) ||
+      sqlite3_step(stmt.get()) != SQLITE_ROW) {
     return Fail(StoreStatus::kServerError, "sqlite: warm connection");
   }
-  StmtPtr stmt(raw);
-  if (sqlite3_step(stmt.get()) != SQLITE_ROW)
-    return Fail(StoreStatus::kServerError, "sqlite: warm connection");
   if (rows != nullptr) *rows = sqlite3_column_int64(stmt.get(), 0);
   return StoreStatus::kOk;
 }

@@ -60,8 +60,6 @@ class SqliteStore final : public SessionStore {
                                    std::string* error = nullptr);
 
   ~SqliteStore() override;
-  SqliteStore(const SqliteStore&) = delete;
-  SqliteStore& operator=(const SqliteStore&) = delete;
 
   std::string_view backend() const noexcept override { return "sqlite"; }
   StoreStatus Get(std::string_view id, std::string* value) noexcept override;

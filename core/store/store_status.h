@@ -8,7 +8,9 @@
 #ifndef JWTGATE_STORE_STORE_STATUS_H_
 #define JWTGATE_STORE_STORE_STATUS_H_
 
+#include <cstddef>
 #include <cstdint>
+#include <iterator>
 #include <string_view>
 
 namespace jwtgate::store {
@@ -25,23 +27,19 @@ enum class [[nodiscard]] StoreStatus : uint8_t{
 };
 
 constexpr std::string_view ToString(StoreStatus s) noexcept {
-  switch (s) {
-    case StoreStatus::kOk:
-      return "ok";
-    case StoreStatus::kNotFound:
-      return "not_found";
-    case StoreStatus::kConnectFailed:
-      return "connect_failed";
-    case StoreStatus::kIoError:
-      return "io_error";
-    case StoreStatus::kServerError:
-      return "server_error";
-    case StoreStatus::kProtocolError:
-      return "protocol_error";
-    case StoreStatus::kInvalidArgument:
-      return "invalid_argument";
-  }
-  return "unknown";
+  // Indexed by StoreStatus.
+  constexpr std::string_view kNames[] = {
+      "ok",                // kOk
+      "not_found",         // kNotFound
+      "connect_failed",    // kConnectFailed
+      "io_error",          // kIoError
+      "server_error",      // kServerError
+      "protocol_error",    // kProtocolError
+      "invalid_argument",  // kInvalidArgument
+  };
+  static_assert(std::size(kNames) == static_cast<size_t>(StoreStatus::kInvalidArgument) + 1);
+  const auto i = static_cast<size_t>(s);
+  return i < std::size(kNames) ? kNames[i] : "unknown";
 }
 
 }  // namespace jwtgate::store

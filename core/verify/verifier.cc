@@ -178,12 +178,42 @@ Status ParseHeader(simdjson::dom::object h, const VerifierOptions& opt, AlgSet a
   return Status::kOk;
 }
 
+// How a JSON segment (the header or the payload) fails, in its own statuses.
+struct SegmentStatuses {
+  Status too_large;
+  Status bad_base64;
+  Status not_object;
+  Status duplicate_member;
+  Status bad_json;
+};
+constexpr SegmentStatuses kHeaderStatuses = {
+    Status::kHeaderTooLarge, Status::kHeaderBadBase64, Status::kHeaderNotObject,
+    Status::kHeaderDuplicateMember, Status::kHeaderBadJson};
+constexpr SegmentStatuses kPayloadStatuses = {
+    Status::kPayloadTooLarge, Status::kPayloadBadBase64, Status::kPayloadNotObject,
+    Status::kPayloadDuplicateMember, Status::kPayloadBadJson};
+
 Status DecodeSegment(std::string_view b64, size_t max_decoded, jose::PaddedBuffer& buf,
-                     Status too_large, Status bad, size_t* len) noexcept {
-  if (b64.size() % 4 == 1) return bad;
-  if (jose::Base64UrlDecodedSize(b64.size()) > max_decoded) return too_large;
-  if (!jose::Base64UrlDecode(b64, buf.data(), len)) return bad;
+                     const SegmentStatuses& st, size_t* len) noexcept {
+  if (b64.size() % 4 == 1) return st.bad_base64;
+  if (jose::Base64UrlDecodedSize(b64.size()) > max_decoded) return st.too_large;
+  if (!jose::Base64UrlDecode(b64, buf.data(), len)) return st.bad_base64;
   return Status::kOk;
+}
+
+Status ParseStatus(jose::JsonError e, const SegmentStatuses& st) noexcept {
+  switch (e) {
+    case jose::JsonError::kOk:
+      return Status::kOk;
+    case jose::JsonError::kNotObject:
+      return st.not_object;
+    case jose::JsonError::kDuplicateMember:
+      return st.duplicate_member;
+    case jose::JsonError::kTooLarge:
+      return st.too_large;
+    default:
+      return st.bad_json;
+  }
 }
 
 thread_local VerifyContext* tls_context = nullptr;
@@ -226,23 +256,16 @@ Status Verifier::VerifyBeforeRevocation(std::string_view token, int64_t now, Ver
     key = memo.key;
   } else {
     size_t header_len = 0;
-    if (Status s = DecodeSegment(parts.header, lim.max_header_bytes, cx.header_buf,
-                                 Status::kHeaderTooLarge, Status::kHeaderBadBase64, &header_len);
+    if (Status s = DecodeSegment(parts.header, lim.max_header_bytes, cx.header_buf, kHeaderStatuses,
+                                 &header_len);
         s != Status::kOk) {
       return s;
     }
     simdjson::dom::object header_obj;
-    switch (cx.header_parser.Parse(cx.header_buf.data(), header_len, &header_obj)) {
-      case jose::JsonError::kOk:
-        break;
-      case jose::JsonError::kNotObject:
-        return Status::kHeaderNotObject;
-      case jose::JsonError::kDuplicateMember:
-        return Status::kHeaderDuplicateMember;
-      case jose::JsonError::kTooLarge:
-        return Status::kHeaderTooLarge;
-      default:
-        return Status::kHeaderBadJson;
+    if (Status s = ParseStatus(
+            cx.header_parser.Parse(cx.header_buf.data(), header_len, &header_obj), kHeaderStatuses);
+        s != Status::kOk) {
+      return s;
     }
     if (Status s = ParseHeader(header_obj, options_, allowed_, &h); s != Status::kOk) return s;
     // Key by (kid, alg): the algorithm is the key's; the header only has to name it exactly.
@@ -287,21 +310,15 @@ Status Verifier::VerifyBeforeRevocation(std::string_view token, int64_t now, Ver
   // Claims, on authenticated bytes only.
   size_t payload_len = 0;
   if (Status s = DecodeSegment(parts.payload, lim.max_payload_bytes, cx.payload_buf,
-                               Status::kPayloadTooLarge, Status::kPayloadBadBase64, &payload_len);
+                               kPayloadStatuses, &payload_len);
       s != Status::kOk) {
     return s;
   }
-  switch (cx.payload_parser.Parse(cx.payload_buf.data(), payload_len, &cx.payload)) {
-    case jose::JsonError::kOk:
-      break;
-    case jose::JsonError::kNotObject:
-      return Status::kPayloadNotObject;
-    case jose::JsonError::kDuplicateMember:
-      return Status::kPayloadDuplicateMember;
-    case jose::JsonError::kTooLarge:
-      return Status::kPayloadTooLarge;
-    default:
-      return Status::kPayloadBadJson;
+  if (Status s =
+          ParseStatus(cx.payload_parser.Parse(cx.payload_buf.data(), payload_len, &cx.payload),
+                      kPayloadStatuses);
+      s != Status::kOk) {
+    return s;
   }
   c->alg = h.alg;
   c->has_kid = h.has_kid;

@@ -1,8 +1,8 @@
 // Fuzz target: the bytes of a revocation state directory's snapshot and log, recovered by
 // RevocationStore::Open (core/revoke/log_format.h describes the formats).
 //
-// Input: a flags byte (Flags below), then (with kHasSnapshot) a 16-bit little-endian length and that many
-// snapshot bytes, then the log bytes. The directory gets a fixed, valid STATE file; the
+// Input: a flags byte (Flags below), then (with kHasSnapshot) a 16-bit little-endian length and
+// that many snapshot bytes, then the log bytes. The directory gets a fixed, valid STATE file; the
 // snapshot becomes 000001.snap and the log 000002.log (000001.log without snapshot). With
 // kFixChecksums the target recomputes every CRC-32C it can locate, so that mutations reach the
 // meaning of records and sections, not only the checksum test.
@@ -27,20 +27,20 @@
 #include <vector>
 
 #include "fuzz_support.h"
+#include "jwtgate/file_env.h"
 #include "jwtgate/revocation.h"
 #include "revoke/crc32c.h"
-#include "jwtgate/file_env.h"
 #include "revoke/log_format.h"
 
 namespace jwtgate::fuzz {
 namespace {
 
 enum Flags : uint8_t {
-  kFixChecksums = 1,
-  kReadOnly = 2,
-  kSkipCorrupt = 4,
-  kHasSnapshot = 8,
-  kCompact = 16,
+  kFixChecksums = 1 << 0,
+  kReadOnly = 1 << 1,
+  kSkipCorrupt = 1 << 2,
+  kHasSnapshot = 1 << 3,
+  kCompact = 1 << 4,
 };
 
 uint64_t Get(const uint8_t* p, int bytes) {
@@ -172,7 +172,8 @@ void Run(uint8_t flags) {
   if (Verbose()) {
     std::fprintf(stderr, "open: %s\n",
                  opened.ok() ? ("ok, " + std::to_string((*opened)->Stats().jti_revocations) +
-                                " jti revocations").c_str()
+                                " jti revocations")
+                                   .c_str()
                              : error.c_str());
   }
   if (!opened.ok()) {
@@ -209,7 +210,8 @@ void Run(uint8_t flags) {
   store->DropExpired(kNow);
   const Content after = ContentOf(store->Stats());
   if (!(after == before)) {
-    Fail("the compacted state differs", "before " + Describe(before) + ", after " + Describe(after));
+    Fail("the compacted state differs",
+         "before " + Describe(before) + ", after " + Describe(after));
   }
   if (!store->IsRevoked(added)) Fail("a compacted revocation is lost");
 }

@@ -13,14 +13,15 @@
 #include <limits>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "jwtgate/revocation.h"
+#include "revocation_support.h"
 #include "revoke/crc32c.h"
 #include "revoke/hash.h"
 #include "revoke/log_format.h"
 #include "revoke/log_scan.h"
-#include "revocation_support.h"
 #include "temp_dir.h"
 
 namespace jwtgate::revoke {
@@ -152,11 +153,12 @@ TEST_CASE("KeyHasher fingerprints are pinned (they are stored on disk)", "[revoc
     uint64_t hi;
   };
   const Row rows[] = {
-      {"legacy jti tok-1, exp 2000000000", h.LegacyJti("tok-1", 2000000000),
-       0x0ba137a05f20f171ull, 0x92c53dc1e3637d01ull},
+      {"legacy jti tok-1, exp 2000000000", h.LegacyJti("tok-1", 2000000000), 0x0ba137a05f20f171ull,
+       0x92c53dc1e3637d01ull},
       {"jti tok-1 of https://a.example", h.IssuerJti("https://a.example", "tok-1"),
        0x3a70b41cab171235ull, 0x970896351732b497ull},
-      {"jti tok-1 under every issuer", h.AnyIssuerJti("tok-1"), 0x1ccc1a4e10fc4955ull, 0x35f6bb3d0f3fd6abull},
+      {"jti tok-1 under every issuer", h.AnyIssuerJti("tok-1"), 0x1ccc1a4e10fc4955ull,
+       0x35f6bb3d0f3fd6abull},
       {"subject alice", h.Of(KeyKind::kSubject, 0, "alice"), 0xd2709329dc26e4b6ull,
        0xca5144f10b8a4e05ull},
       {"subject alice in https://a.example",
@@ -265,9 +267,9 @@ TEST_CASE("DecodeRecord names what is wrong with a record", "[revocation_log]") 
 
   // A valid checksum over a fingerprint the store never writes (hi == 0, the tables' empty
   // slot) is refused for every record type that carries a fingerprint.
-  for (const RecordType t : {RecordType::kJti, RecordType::kSubject, RecordType::kIssuerSubject,
-                             RecordType::kIssuer, RecordType::kIssuerJti,
-                             RecordType::kAnyIssuerJti}) {
+  for (const RecordType t :
+       {RecordType::kJti, RecordType::kSubject, RecordType::kIssuerSubject, RecordType::kIssuer,
+        RecordType::kIssuerJti, RecordType::kAnyIssuerJti}) {
     INFO("type " << static_cast<int>(t));
     uint8_t z[kRecordBytes];
     EncodeRecord({t, 5, {7, 0}}, z);  // (lo, hi) = (7, 0)
@@ -277,6 +279,22 @@ TEST_CASE("DecodeRecord names what is wrong with a record", "[revocation_log]") 
   uint8_t g[kRecordBytes];
   EncodeRecord({RecordType::kGlobal, 5, {0, 0}}, g);  // no fingerprint: valid
   CHECK(DecodeRecord(g, &out) == DecodeResult::kOk);
+}
+
+TEST_CASE("DescribeDecodeResult names every DecodeResult", "[revocation_log]") {
+  // Recovery errors quote these ("corrupt record at offset 96 (checksum mismatch); ...").
+  const std::pair<DecodeResult, std::string> rows[] = {
+      {DecodeResult::kOk, "valid"},
+      {DecodeResult::kZero, "all zero bytes"},
+      {DecodeResult::kBadChecksum, "checksum mismatch"},
+      {DecodeResult::kBadVersion, "unknown format version"},
+      {DecodeResult::kBadType, "unknown record type"},
+      {DecodeResult::kZeroFingerprint, "zero fingerprint"},
+  };
+  for (const auto& [result, description] : rows) {
+    CHECK(DescribeDecodeResult(result) == description);
+  }
+  CHECK(DescribeDecodeResult(static_cast<DecodeResult>(200)) == std::string("invalid"));
 }
 
 TEST_CASE("A revocation lands in the log exactly as pinned", "[revocation_log]") {
@@ -642,8 +660,8 @@ struct LegacyEntry {
   int64_t exp;
 };
 
-void AppendSection(std::vector<uint8_t>* out, SectionType type, int64_t bucket,
-                   const KeyHasher& h, const std::vector<LegacyEntry>& entries) {
+void AppendSection(std::vector<uint8_t>* out, SectionType type, int64_t bucket, const KeyHasher& h,
+                   const std::vector<LegacyEntry>& entries) {
   const bool with_value = type != SectionType::kGeneration;
   std::vector<uint8_t> body;
   for (const LegacyEntry& e : entries) {

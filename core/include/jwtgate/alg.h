@@ -34,11 +34,35 @@ inline constexpr std::array<Alg, kAlgCount> kAllAlgs = {
 
 enum class AlgFamily : uint8_t { kHmac, kRsaPkcs1, kRsaPss, kEcdsa, kEdDsa };
 
+// What each algorithm is, in the order of Alg: a table (the hot path reads it by index).
+struct AlgTraits {
+  std::string_view name;
+  AlgFamily family;
+  // Digest length in bytes of the hash the algorithm uses (SHA-256/384/512); 64 for EdDSA
+  // (SHA-512 inside Ed25519).
+  size_t digest_size;
+};
+
+inline constexpr std::array<AlgTraits, kAlgCount> kAlgTraits = {{
+    {"HS256", AlgFamily::kHmac, 32},
+    {"HS384", AlgFamily::kHmac, 48},
+    {"HS512", AlgFamily::kHmac, 64},
+    {"RS256", AlgFamily::kRsaPkcs1, 32},
+    {"RS384", AlgFamily::kRsaPkcs1, 48},
+    {"RS512", AlgFamily::kRsaPkcs1, 64},
+    {"PS256", AlgFamily::kRsaPss, 32},
+    {"PS384", AlgFamily::kRsaPss, 48},
+    {"PS512", AlgFamily::kRsaPss, 64},
+    {"ES256", AlgFamily::kEcdsa, 32},
+    {"ES384", AlgFamily::kEcdsa, 48},
+    {"ES512", AlgFamily::kEcdsa, 64},
+    {"EdDSA", AlgFamily::kEdDsa, 64},
+}};
+static_assert(static_cast<size_t>(Alg::kEdDSA) + 1 == kAlgCount && kAlgTraits[12].name == "EdDSA",
+              "kAlgTraits follows the order of Alg");
+
 constexpr std::string_view AlgName(Alg a) noexcept {
-  constexpr std::array<std::string_view, kAlgCount> kNames = {
-      "HS256", "HS384", "HS512", "RS256", "RS384", "RS512", "PS256",
-      "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"};
-  return kNames[static_cast<size_t>(a)];
+  return kAlgTraits[static_cast<size_t>(a)].name;
 }
 
 // Byte-exact, case-sensitive match (RFC 7515 §4.1.1 values are case-sensitive; "none", "None",
@@ -53,47 +77,10 @@ constexpr bool AlgFromName(std::string_view name, Alg* out) noexcept {
   return false;
 }
 
-constexpr AlgFamily FamilyOf(Alg a) noexcept {
-  switch (a) {
-    case Alg::kHS256:
-    case Alg::kHS384:
-    case Alg::kHS512:
-      return AlgFamily::kHmac;
-    case Alg::kRS256:
-    case Alg::kRS384:
-    case Alg::kRS512:
-      return AlgFamily::kRsaPkcs1;
-    case Alg::kPS256:
-    case Alg::kPS384:
-    case Alg::kPS512:
-      return AlgFamily::kRsaPss;
-    case Alg::kES256:
-    case Alg::kES384:
-    case Alg::kES512:
-      return AlgFamily::kEcdsa;
-    case Alg::kEdDSA:
-      return AlgFamily::kEdDsa;
-  }
-  return AlgFamily::kHmac;
-}
+constexpr AlgFamily FamilyOf(Alg a) noexcept { return kAlgTraits[static_cast<size_t>(a)].family; }
 
-// Digest length in bytes of the hash the algorithm uses (SHA-256/384/512); 64 for EdDSA
-// (SHA-512 inside Ed25519), used only for sizing.
 constexpr size_t DigestSize(Alg a) noexcept {
-  switch (a) {
-    case Alg::kHS256:
-    case Alg::kRS256:
-    case Alg::kPS256:
-    case Alg::kES256:
-      return 32;
-    case Alg::kHS384:
-    case Alg::kRS384:
-    case Alg::kPS384:
-    case Alg::kES384:
-      return 48;
-    default:
-      return 64;
-  }
+  return kAlgTraits[static_cast<size_t>(a)].digest_size;
 }
 
 // A set of algorithms, one bit each.
