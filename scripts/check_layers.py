@@ -33,10 +33,11 @@ LAYERS = {
     "verify": ("crypto",),
     "revoke": ("verify",),
     "pipeline": ("verify",),
+    "keys": ("verify",),
     "net": ("base",),
     "store": ("base",),
-    "daemon": ("revoke", "pipeline", "net", "store"),
-    "cli": ("revoke", "pipeline", "net", "store"),
+    "daemon": ("revoke", "pipeline", "keys", "net", "store"),
+    "cli": ("revoke", "pipeline", "keys", "net", "store"),
 }
 
 # The layer of each public header (core/include/jwtgate/): the layer that implements it.
@@ -50,6 +51,8 @@ PUBLIC_HEADERS = {
     "cache.h": "verify",
     "claims.h": "verify",
     "verifier.h": "verify",
+    "verifier_cell.h": "verify",
+    "key_source.h": "keys",
     "file_env.h": "revoke",
     "revocation.h": "revoke",
     "pipeline.h": "pipeline",

@@ -14,6 +14,8 @@ namespace jwtgate::cli {
 inline constexpr int kExitOk = 0;
 inline constexpr int kExitRejected = 1;
 inline constexpr int kExitUsage = 2;
+// verify --jwks-uri / --discovery: the keys could not be fetched (network, TLS, refused set).
+inline constexpr int kExitKeysUnavailable = 3;
 
 void RegisterKeygen(CLI::App& app, int* exit_code);
 void RegisterSign(CLI::App& app, int* exit_code);

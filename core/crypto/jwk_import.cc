@@ -323,6 +323,7 @@ Status ImportJwk(simdjson::dom::object o, const JwksOptions& options, std::uniqu
       !OptString(o, "crv", &crv)) {
     return Status::kJwkInvalid;
   }
+  if (*kty == "oct" && !options.allow_symmetric) return Status::kJwkSymmetricNotAllowed;
   const bool known_kty = *kty == "RSA" || *kty == "EC" || *kty == "OKP" || *kty == "oct";
   if (!known_kty) return options.skip_unsupported ? Status::kOk : Status::kJwkUnsupportedKty;
   if (Status s = CheckUsage(o); s != Status::kOk) {

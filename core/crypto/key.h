@@ -32,6 +32,14 @@ class Key {
   Alg alg() const noexcept { return alg_; }
   bool has_kid() const noexcept { return has_kid_; }
   const std::string& kid() const noexcept { return kid_; }
+  // The issuer the key speaks for ("" : any accepted issuer), and whether it only names a
+  // failure (JwksOptions::issuer, fail_closed). Set by the importer before the key is shared.
+  const std::string& issuer() const noexcept { return issuer_; }
+  bool fail_closed() const noexcept { return fail_closed_; }
+  void Bind(std::string issuer, bool fail_closed) {
+    issuer_ = std::move(issuer);
+    fail_closed_ = fail_closed;
+  }
 
   // Exact decoded signature length a JWS for this key must carry.
   size_t signature_size() const noexcept { return sig_size_; }
@@ -54,6 +62,8 @@ class Key {
   Alg alg_;
   bool has_kid_;
   std::string kid_;
+  std::string issuer_;
+  bool fail_closed_ = false;
   size_t sig_size_ = 0;
   std::unique_ptr<crypto::HmacKey> hmac_;
   std::unique_ptr<crypto::EvpVerifier> evp_;

@@ -48,6 +48,7 @@ Status KeySet::Find(bool has_kid, std::string_view kid, Alg alg, const Key** out
     const auto i = static_cast<size_t>(alg);
     if (r.per_alg_count[i] == 0) return Status::kKeyNotFound;
     if (r.per_alg_count[i] > 1) return Status::kKidRequired;
+    if (r.per_alg_single[i]->fail_closed()) return Status::kIssuerKeysStale;
     *out = r.per_alg_single[i];
     return Status::kOk;
   }
@@ -58,6 +59,7 @@ Status KeySet::Find(bool has_kid, std::string_view kid, Alg alg, const Key** out
   if (lo == r.index.end() || !lo->has_kid || lo->kid != kid) return Status::kUnknownKid;
   for (auto it = lo; it != r.index.end() && it->has_kid && it->kid == kid; ++it) {
     if (it->alg == alg) {
+      if (it->key->fail_closed()) return Status::kIssuerKeysStale;
       *out = it->key;
       return Status::kOk;
     }
@@ -200,7 +202,10 @@ Status KeySet::Builder::AddJwks(std::string_view json, const JwksOptions& option
       failed_status_ = s;
       return s;
     }
-    if (key) imported.push_back(Imported{i, std::move(key)});
+    if (key) {
+      key->Bind(options.issuer, options.fail_closed);
+      imported.push_back(Imported{i, std::move(key)});
+    }
   }
   // All or nothing: a set with one bad key is rejected whole.
   const size_t before = keys_.size();

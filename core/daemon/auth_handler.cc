@@ -1,13 +1,18 @@
 #include "daemon/auth_handler.h"
 
+#include <unistd.h>
+
 #include <ctime>
 
+#include "base/eventfd.h"
 #include "net/http_fields.h"
 
 namespace jwtgate::daemon {
 namespace {
 
 constexpr size_t kCompletionBatch = 256;
+// Tag bit of a request verified again after an unknown-kid refetch (generations stay below).
+constexpr uint64_t kRetriedTag = uint64_t{1} << 63;
 
 int64_t MonotonicNs() noexcept {
   timespec ts;
@@ -41,11 +46,17 @@ AuthHandler::AuthHandler(const AuthSettings* settings, size_t completion_capacit
                  ", error=\"invalid_token\", error_description=\"";
 }
 
-AuthHandler::~AuthHandler() = default;
+AuthHandler::~AuthHandler() {
+  if (wake_fd_ >= 0) ::close(wake_fd_);
+}
 
 void AuthHandler::Attach(net::HttpServer* server) {
   server_ = server;
   server->WatchFd(cq_.event_fd(), [this] { DrainCompletions(); });
+  if (settings_->unknown_kid != nullptr) {
+    wake_fd_ = base::OpenEventFd();
+    if (wake_fd_ >= 0) server->WatchFd(wake_fd_, [this] { OnRefetched(); });
+  }
   // Also poll at the end of every iteration: completions that arrived while the loop was busy
   // are answered in the same batch of sends.
   server->SetIterationHook([this] {
@@ -59,7 +70,7 @@ bool AuthHandler::PathMatches(std::string_view path) const noexcept {
   return p.back() == '/' || path.size() == p.size() || path[p.size()] == '/';
 }
 
-bool AuthHandler::VerifyHere(const Verifier& /*v*/) const noexcept {
+bool AuthHandler::VerifyHere() const noexcept {
   switch (settings_->inline_verify) {
     case InlineVerify::kAll:
       return true;
@@ -77,8 +88,8 @@ void AuthHandler::AnswerStatic(net::RequestId id, size_t reason, const std::stri
   server_->Finish(id);
 }
 
-void AuthHandler::OnRequest(net::HttpServer& server, net::RequestId id, const net::HttpRequest& req,
-                            std::string_view /*body*/) {
+void AuthHandler::OnRequest(net::HttpServer& /*server*/, net::RequestId id,
+                            const net::HttpRequest& req, std::string_view /*body*/) {
   if (!PathMatches(req.path)) {
     AnswerStatic(id, kReasonNotFound, not_found_head_);
     return;
@@ -98,12 +109,17 @@ void AuthHandler::OnRequest(net::HttpServer& server, net::RequestId id, const ne
       break;
   }
 
-  const Verifier* v = settings_->verifier.load(std::memory_order_acquire);
+  Dispatch(id, token, /*retried=*/false);
+}
+
+void AuthHandler::Dispatch(net::RequestId id, std::string_view token, bool retried) {
   VerifiedTokenCache* cache = settings_->cache;
-  const bool here = VerifyHere(*v);
+  const bool here = VerifyHere();
   if (cache != nullptr || here) {
     const int64_t started = MonotonicNs();
     const int64_t now = UnixSeconds();
+    // The verifier in force for this request; a swap meanwhile waits for the reader to end.
+    const VerifierCell::Reader v(*settings_->verifier);
     uint64_t hash = 0;
     if (cache != nullptr) {
       hash = cache->Hash(token);
@@ -121,7 +137,7 @@ void AuthHandler::OnRequest(net::HttpServer& server, net::RequestId id, const ne
       Claims claims;
       const Status st = v->Verify(token, now, ctx_, &claims);
       if (st != Status::kOk) {
-        Finish(id, st, nullptr);
+        Verdict(id, st, nullptr, token, retried);
       } else {
         extra_.resize(settings_->claims.size());
         for (size_t i = 0; i < extra_.size(); ++i) {
@@ -138,12 +154,7 @@ void AuthHandler::OnRequest(net::HttpServer& server, net::RequestId id, const ne
           cache->Insert(entry);
           Finish(id, Status::kOk, entry.get());
         } else {
-          const Status b = CheckBinding(token, claims.iss);
-          if (b == Status::kOk) {
-            Allow(id, claims.sub, claims.iss, &extra_);
-          } else {
-            Finish(id, b, nullptr);
-          }
+          Allow(id, claims.sub, claims.iss, &extra_);
         }
       }
       latency_.Observe(MonotonicNs() - started);
@@ -151,8 +162,10 @@ void AuthHandler::OnRequest(net::HttpServer& server, net::RequestId id, const ne
     }
   }
 
-  const std::string_view pinned = server.Pin(id, token);
-  server.SetTag(id, settings_->generation.load(std::memory_order_acquire));
+  const std::string_view pinned = retried ? token : server_->Pin(id, token);
+  // The top bit marks a retry after a refetch (its verdict is final).
+  server_->SetTag(
+      id, settings_->generation.load(std::memory_order_acquire) | (retried ? kRetriedTag : 0));
   const Status s = settings_->pipeline->Submit(pinned, id, &cq_);
   if (s != Status::kOk) {
     // kOverloaded or kShuttingDown: no completion follows.
@@ -171,24 +184,65 @@ void AuthHandler::DrainCompletions() {
       latency_.Observe(now - server_->DispatchTimeNs(c.ticket));
       if (c.status == Status::kOk && c.token && cache != nullptr &&
           server_->Tag(c.ticket) == settings_->generation.load(std::memory_order_acquire)) {
+        // (A retried request's tag has kRetriedTag set: never equal, never cached.)
         // The pipeline runs without the cache (hits never reach it); remember the verdict here,
         // keyed with the cache's own seeded hash.
         auto entry = std::make_shared<VerifiedToken>(*c.token);
         entry->hash = cache->Hash(entry->token);
         cache->Insert(entry);
       }
-      Finish(c.ticket, c.status, c.token.get());
+      Verdict(c.ticket, c.status, c.token.get(), c.submitted,
+              (server_->Tag(c.ticket) & kRetriedTag) != 0);
       c.token.reset();
     }
     if (n < batch_.size()) return;
   }
 }
 
-Status AuthHandler::CheckBinding(std::string_view token, std::string_view iss) {
-  const IssuerBinding* binding = settings_->binding.load(std::memory_order_acquire);
-  if (binding == nullptr) return Status::kOk;
-  if (!ReadHeaderKid(token, &kid_)) return Status::kKidRequired;
-  return binding->Allows(true, kid_, iss) ? Status::kOk : Status::kIssNotAllowed;
+void AuthHandler::Verdict(net::RequestId id, Status status, const VerifiedToken* token,
+                          std::string_view token_text, bool retried) {
+  if (status == Status::kUnknownKid && !retried && Park(id, token_text)) return;
+  Finish(id, status, token);
+}
+
+bool AuthHandler::Park(net::RequestId id, std::string_view token) {
+  UnknownKidRouter* router = settings_->unknown_kid;
+  if (router == nullptr || wake_fd_ < 0 || parked_.size() >= settings_->max_parked) return false;
+  auto state = std::make_shared<std::atomic<int>>(kWaiting);
+  const int fd = wake_fd_;
+  // Runs on the fetch thread. The handler outlives every key source (the daemon stops them
+  // first), so the eventfd is still open.
+  auto done = [state, fd](bool changed) {
+    // release: the loop thread that reads the state (acquire) also sees the new keys.
+    state->store(changed ? kChanged : kUnchanged, std::memory_order_release);
+    base::SignalEventFd(fd);
+  };
+  if (!router->Refetch(token, std::move(done))) return false;
+  // The pipeline path pinned the token when it was submitted; an inline one is pinned here.
+  const std::string_view pinned = server_->Pin(id, token);
+  parked_.push_back(Parked{id, pinned, std::move(state)});
+  return true;
+}
+
+void AuthHandler::OnRefetched() {
+  base::DrainEventFd(wake_fd_);
+  std::vector<Parked> ready;
+  size_t keep = 0;
+  for (Parked& p : parked_) {
+    if (p.state->load(std::memory_order_acquire) == kWaiting) {
+      parked_[keep++] = std::move(p);
+    } else {
+      ready.push_back(std::move(p));
+    }
+  }
+  parked_.resize(keep);
+  for (const Parked& p : ready) {
+    if (p.state->load(std::memory_order_relaxed) == kChanged) {
+      Dispatch(p.id, p.token, /*retried=*/true);
+    } else {
+      Finish(p.id, Status::kUnknownKid, nullptr);
+    }
+  }
 }
 
 void AuthHandler::Allow(net::RequestId id, std::string_view sub, std::string_view iss,
@@ -212,7 +266,6 @@ void AuthHandler::Allow(net::RequestId id, std::string_view sub, std::string_vie
 
 void AuthHandler::Finish(net::RequestId id, Status status, const VerifiedToken* token) {
   if (status == Status::kOk && token == nullptr) status = Status::kInternalError;
-  if (status == Status::kOk) status = CheckBinding(token->token, token->iss);
   if (status == Status::kOk) {
     Allow(id, token->sub, token->iss, &token->extra);
     return;
@@ -222,6 +275,7 @@ void AuthHandler::Finish(net::RequestId id, Status status, const VerifiedToken* 
     case Status::kOverloaded:
     case Status::kShuttingDown:
     case Status::kInternalError:
+    case Status::kIssuerKeysStale:
       head->assign(unavailable_head_);
       break;
     default:

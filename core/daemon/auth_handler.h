@@ -9,7 +9,10 @@
 //       ok                          -> 200  X-Auth-Sub, X-Auth-Iss, configured claim headers
 //       rejected (status s)         -> 401  ... error="invalid_token", error_description="s"
 //       overloaded, shutting down,
-//       internal error              -> 503  Retry-After: 1
+//       internal error, the issuer's
+//       keys stale (fail closed)    -> 503  Retry-After: 1
+//   unknown kid of a remote issuer  -> waits for that issuer's refetch (shared, bounded by the
+//                                      fetch timeout), then verified again with the new keys
 //   path outside the prefix         -> 404
 // Never a 2xx on an error; never a 400 for a token problem (nginx turns a 400 into a 500).
 // Identity headers: every configured header is always present, empty when the claim is
@@ -28,22 +31,34 @@
 #define JWTGATE_DAEMON_AUTH_HANDLER_H_
 
 #include <atomic>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "daemon/config.h"
 #include "daemon/metrics.h"
-#include "daemon/trust.h"
 #include "jwtgate/cache.h"
 #include "jwtgate/pipeline.h"
 #include "jwtgate/verifier.h"
+#include "jwtgate/verifier_cell.h"
 #include "net/http_server.h"
 
 namespace jwtgate::daemon {
 
+// Where a token whose kid is unknown goes: the daemon routes it to the remote issuer it claims
+// (the issuer may have rotated its keys) for one shared refetch.
+class UnknownKidRouter {
+ public:
+  virtual ~UnknownKidRouter() = default;
+  // True when a refetch will call `done(changed)` (on another thread) for this token; false
+  // when the token is to be answered unknown_kid now (no remote issuer claimed, or its refetch
+  // is cooling down).
+  virtual bool Refetch(std::string_view token, std::function<void(bool changed)> done) = 0;
+};
+
 // What every I/O thread's handler shares: set up once, read-only afterwards except the atomics,
-// which reloads publish.
+// which reloads and key updates publish.
 struct AuthSettings {
   std::string path_prefix = "/";
   std::string realm = "jwtgate";
@@ -53,17 +68,17 @@ struct AuthSettings {
   Pipeline* pipeline = nullptr;
   VerifiedTokenCache* cache = nullptr;  // null: no cache
   InlineVerify inline_verify = InlineVerify::kHmac;
-  // The verifier in force. Every Verifier ever published stays alive for the daemon's lifetime
-  // (reloads are rare), so a raw pointer is safe to use after loading it.
-  std::atomic<const Verifier*> verifier{nullptr};
+  // The verifier in force (swapped by reloads and key updates; read in a VerifierCell::Reader).
+  const VerifierCell* verifier = nullptr;
   // Whether every key of `verifier` is an HMAC key (InlineVerify::kHmac applies).
   std::atomic<bool> hmac_only{false};
   // Bumped after each verifier swap. A pipeline verdict is cached only when no swap happened
   // since its token was submitted (it may have been checked with the old keys).
   std::atomic<uint64_t> generation{0};
-  // With several issuers: the kid-to-issuer binding checked after verification (null with a
-  // single issuer). Kept alive like the verifiers.
-  std::atomic<const IssuerBinding*> binding{nullptr};
+  // Null: an unknown kid is answered at once.
+  UnknownKidRouter* unknown_kid = nullptr;
+  // Requests one I/O thread keeps waiting for unknown-kid refetches; more are answered at once.
+  size_t max_parked = 4096;
 };
 
 class AuthHandler : public net::RequestHandler {
@@ -83,11 +98,26 @@ class AuthHandler : public net::RequestHandler {
   size_t in_flight() const noexcept { return cq_.in_flight(); }
 
  private:
+  // A request waiting for an unknown-kid refetch; `state` is set by the fetch thread
+  // (kWaiting, then kChanged or kUnchanged) before it signals wake_fd_.
+  enum ParkState : int { kWaiting = 0, kChanged = 1, kUnchanged = 2 };
+  struct Parked {
+    net::RequestId id;
+    std::string_view token;  // pinned
+    std::shared_ptr<std::atomic<int>> state;
+  };
+
   bool PathMatches(std::string_view path) const noexcept;
-  bool VerifyHere(const Verifier& v) const noexcept;
+  bool VerifyHere() const noexcept;
+  // Verifies `token` (pinned when it will outlive this call) here or in the pipeline, and
+  // answers. `retried`: after an unknown-kid refetch (never parked twice).
+  void Dispatch(net::RequestId id, std::string_view token, bool retried);
   void DrainCompletions();
-  // Applies the issuer binding to a verified token; returns the final status.
-  Status CheckBinding(std::string_view token, std::string_view iss);
+  // Answers a verdict, or parks the request when its kid was unknown and a refetch may help.
+  void Verdict(net::RequestId id, Status status, const VerifiedToken* token,
+               std::string_view token_text, bool retried);
+  bool Park(net::RequestId id, std::string_view token);
+  void OnRefetched();
   void Allow(net::RequestId id, std::string_view sub, std::string_view iss,
              const std::vector<std::string>* extra);
   void Finish(net::RequestId id, Status status, const VerifiedToken* token);
@@ -101,7 +131,8 @@ class AuthHandler : public net::RequestHandler {
   std::vector<std::string> extra_;  // scratch: claim values of an inline verification
   AuthCounters counters_;
   LatencyHistogram latency_;
-  std::string kid_;  // scratch for the issuer binding check
+  std::vector<Parked> parked_;
+  int wake_fd_ = -1;  // eventfd: a refetch some parked request waits for has ended
   // Precomputed response heads.
   std::string missing_head_, duplicate_head_, malformed_head_, unavailable_head_, not_found_head_,
       deny_prefix_;

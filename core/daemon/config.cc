@@ -178,22 +178,82 @@ bool ParseAdmin(Reader& r, const YAML::Node& n, Config* c) {
   return true;
 }
 
+bool ParseIssuer(Reader& r, const YAML::Node& e, const std::string& path, IssuerConfig* ic) {
+  if (!r.Map(
+          e, path,
+          {"issuer", "jwks_file", "jwks_uri", "discovery", "default_alg", "ca_file", "allow_http",
+           "refresh_min_seconds", "refresh_max_seconds", "unknown_kid_cooldown_seconds",
+           "max_stale_seconds", "fetch_timeout_ms", "max_jwks_bytes"})) {
+    return false;
+  }
+  if (e["issuer"] && !r.String(e["issuer"], path + ".issuer", &ic->issuer)) return false;
+  if (e["jwks_file"] && !r.String(e["jwks_file"], path + ".jwks_file", &ic->jwks_file)) {
+    return false;
+  }
+  if (e["jwks_uri"] && !r.String(e["jwks_uri"], path + ".jwks_uri", &ic->jwks_uri)) return false;
+  if (e["discovery"] && !r.Bool(e["discovery"], path + ".discovery", &ic->discovery)) return false;
+  const int sources = (e["jwks_file"] ? 1 : 0) + (e["jwks_uri"] ? 1 : 0) + (ic->discovery ? 1 : 0);
+  if (sources != 1) {
+    return r.Fail(path, e,
+                  sources == 0 ? "missing key 'jwks_file' (or 'jwks_uri', or 'discovery: true')"
+                               : "give one of 'jwks_file', 'jwks_uri' and 'discovery: true'");
+  }
+  if (e["default_alg"]) {
+    Alg a;
+    if (!r.AlgValue(e["default_alg"], path + ".default_alg", &a)) return false;
+    ic->default_alg = a;
+  }
+  // Settings of a remote key source: refused with a jwks_file, where they would do nothing.
+  static constexpr const char* kRemoteOnly[] = {"ca_file",
+                                                "allow_http",
+                                                "refresh_min_seconds",
+                                                "refresh_max_seconds",
+                                                "unknown_kid_cooldown_seconds",
+                                                "max_stale_seconds",
+                                                "fetch_timeout_ms",
+                                                "max_jwks_bytes"};
+  for (const char* k : kRemoteOnly) {
+    if (e[k] && !ic->remote()) {
+      return r.Fail(path + "." + k, e[k], "applies to jwks_uri or discovery only");
+    }
+  }
+  if (e["ca_file"] && !r.String(e["ca_file"], path + ".ca_file", &ic->ca_file)) return false;
+  if (e["allow_http"] && !r.Bool(e["allow_http"], path + ".allow_http", &ic->allow_http)) {
+    return false;
+  }
+  constexpr int64_t kWeek = 7 * 86400;
+  struct Bound {
+    const char* key;
+    int64_t min, max;
+    int64_t* out;
+  };
+  const Bound bounds[] = {
+      {"refresh_min_seconds", 1, kWeek, &ic->refresh_min_s},
+      {"refresh_max_seconds", 1, kWeek, &ic->refresh_max_s},
+      {"unknown_kid_cooldown_seconds", 1, 86400, &ic->unknown_kid_cooldown_s},
+      {"max_stale_seconds", 2, 365 * 86400, &ic->max_stale_s},
+  };
+  for (const Bound& b : bounds) {
+    if (e[b.key] && !r.Integer(e[b.key], path + "." + b.key, b.min, b.max, b.out)) return false;
+  }
+  if (e["fetch_timeout_ms"] && !r.Integer(e["fetch_timeout_ms"], path + ".fetch_timeout_ms", 100,
+                                          60000, &ic->fetch_timeout_ms)) {
+    return false;
+  }
+  if (e["max_jwks_bytes"] && !r.Integer(e["max_jwks_bytes"], path + ".max_jwks_bytes", 1024,
+                                        16 << 20, &ic->max_jwks_bytes)) {
+    return false;
+  }
+  return true;
+}
+
 bool ParseIssuers(Reader& r, const YAML::Node& n, Config* c) {
   if (!n.IsSequence()) return r.Fail("issuers", n, "expected a list");
   c->issuers.clear();
   size_t i = 0;
   for (const auto& e : n) {
-    const std::string path = "issuers[" + std::to_string(i++) + "]";
-    if (!r.Map(e, path, {"issuer", "jwks_file", "default_alg"})) return false;
     IssuerConfig ic;
-    if (e["issuer"] && !r.String(e["issuer"], path + ".issuer", &ic.issuer)) return false;
-    if (!e["jwks_file"]) return r.Fail(path, e, "missing key 'jwks_file'");
-    if (!r.String(e["jwks_file"], path + ".jwks_file", &ic.jwks_file)) return false;
-    if (e["default_alg"]) {
-      Alg a;
-      if (!r.AlgValue(e["default_alg"], path + ".default_alg", &a)) return false;
-      ic.default_alg = a;
-    }
+    if (!ParseIssuer(r, e, "issuers[" + std::to_string(i++) + "]", &ic)) return false;
     c->issuers.push_back(std::move(ic));
   }
   return true;
@@ -376,8 +436,8 @@ bool ParseConfig(std::string_view yaml, Config* out, std::string* error) {
     return false;
   }
   if (!r.Map(root, "",
-             {"auth", "admin", "issuers", "verify", "revocation", "cache", "pipeline", "io_threads",
-              "http", "shutdown"})) {
+             {"auth", "admin", "issuers", "key_cache_dir", "verify", "revocation", "cache",
+              "pipeline", "io_threads", "http", "shutdown"})) {
     if (!root.IsMap()) *error = "the configuration must be a YAML mapping";
     return false;
   }
@@ -389,6 +449,10 @@ bool ParseConfig(std::string_view yaml, Config* out, std::string* error) {
       return false;
     }
     if (!ParseIssuers(r, root["issuers"], &c)) return false;
+    if (root["key_cache_dir"] &&
+        !r.String(root["key_cache_dir"], "key_cache_dir", &c.key_cache_dir)) {
+      return false;
+    }
     if (root["verify"] && !ParseVerify(r, root["verify"], &c)) return false;
     if (root["revocation"] && !ParseRevocation(r, root["revocation"], &c)) return false;
     if (const YAML::Node n = root["cache"]) {
@@ -530,13 +594,31 @@ bool ValidateConfig(const Config& c, std::string* error) {
   std::set<std::string> issuers;
   for (size_t i = 0; i < c.issuers.size(); ++i) {
     const std::string path = "issuers[" + std::to_string(i) + "]";
-    if (c.issuers[i].jwks_file.empty()) {
+    const IssuerConfig& ic = c.issuers[i];
+    if (!ic.remote() && ic.jwks_file.empty()) {
       *error = path + ".jwks_file: empty";
       return false;
     }
-    if (c.issuers[i].issuer.empty() && c.issuers.size() > 1) {
+    if (ic.issuer.empty() && c.issuers.size() > 1) {
       *error = path + ".issuer: required when several issuers are configured";
       return false;
+    }
+    if (ic.remote()) {
+      if (ic.issuer.empty()) {
+        *error = path + ".issuer: required with " + (ic.discovery ? "discovery" : "jwks_uri") +
+                 " (the keys are bound to it)";
+        return false;
+      }
+      if (ic.refresh_max_s < ic.refresh_min_s) {
+        *error = path + ".refresh_max_seconds: less than refresh_min_seconds";
+        return false;
+      }
+      if (ic.max_stale_s <= ic.refresh_max_s) {
+        *error = path + ".max_stale_seconds: must exceed refresh_max_seconds (" +
+                 std::to_string(ic.refresh_max_s) +
+                 "), or the keys would go stale between two refreshes";
+        return false;
+      }
     }
     if (!issuers.insert(c.issuers[i].issuer).second) {
       *error = path + ".issuer: '" + c.issuers[i].issuer + "' is configured twice";
@@ -575,6 +657,13 @@ bool ValidateConfig(const Config& c, std::string* error) {
 
 std::vector<std::string> ConfigWarnings(const Config& c) {
   std::vector<std::string> out;
+  for (size_t i = 0; i < c.issuers.size(); ++i) {
+    if (c.issuers[i].remote() && c.key_cache_dir.empty()) {
+      out.push_back("issuers[" + std::to_string(i) + "] (" + c.issuers[i].issuer +
+                    ") fetches its keys but key_cache_dir is not set: a restart while its "
+                    "server is unreachable will have no keys for it until the server answers");
+    }
+  }
   net::SocketAddress addr;
   std::string e;
   if (net::ParseSocketAddress(c.admin_listen, &addr, &e) && !net::IsLoopback(addr)) {
@@ -611,6 +700,7 @@ std::string RestartOnlyChanges(const Config& a, const Config& b) {
            a.revocation_leeway_s != b.revocation_leeway_s,
        "revocation");
   note(a.cache_entries != b.cache_entries, "cache");
+  note(a.key_cache_dir != b.key_cache_dir, "key_cache_dir");
   note(a.workers != b.workers || a.queue_capacity != b.queue_capacity ||
            a.max_batch != b.max_batch || a.batch_budget_us != b.batch_budget_us ||
            a.inline_verify != b.inline_verify,

@@ -15,6 +15,9 @@
 //   issuers:
 //     - issuer: https://id.example.com
 //       jwks_file: /etc/jwtgate/id.jwks
+//     - issuer: https://login.example.org/realms/main   # keys fetched from the issuer
+//       discovery: true
+//   key_cache_dir: /var/cache/jwtgate/keys
 //   verify: {audiences: [api], algorithms: [ES256], leeway_seconds: 30}
 //   revocation: {dir: /var/lib/jwtgate/revocations}
 //   cache: {entries: 65536}
@@ -22,6 +25,7 @@
 //   io_threads: 1
 //   http: {max_connections: 10000, header_timeout_ms: 10000}
 //
+// Remote issuers' keys follow the issuer without a reload (jwtgate/key_source.h).
 // Reload (SIGHUP, POST /reload) re-reads the file and applies `issuers`, `verify`, the admin
 // token and revocation.jti_retention_seconds; the other settings (listeners, threads, limits,
 // cache, revocation, claim headers) need a restart and a reload that changes them keeps their old
@@ -40,10 +44,25 @@
 
 namespace jwtgate::daemon {
 
+// One issuer and where its keys come from: exactly one of jwks_file, jwks_uri, discovery.
 struct IssuerConfig {
-  std::string issuer;              // the exact `iss` value; empty only with a single issuer entry
+  std::string issuer;              // the exact `iss` value; empty only with a single jwks_file
   std::string jwks_file;           // JWKS document (RFC 7517) of this issuer's public keys
+  std::string jwks_uri;            // https URL of the issuer's JWKS (RemoteKeys)
+  bool discovery = false;          // the JWKS URL from <issuer>/.well-known/openid-configuration
   std::optional<Alg> default_alg;  // for RSA/oct keys without `alg`
+  // Remote keys only (jwtgate/key_source.h explains each):
+  std::string ca_file;      // CA certificates for this issuer's HTTPS; "": the system's
+  bool allow_http = false;  // http:// to a loopback host
+  int64_t refresh_min_s = 60;
+  int64_t refresh_max_s = 3600;
+  int64_t unknown_kid_cooldown_s = 30;
+  int64_t max_stale_s = 86400;
+  uint32_t fetch_timeout_ms = 5000;
+  size_t max_jwks_bytes = 1 << 20;
+
+  bool remote() const { return !jwks_uri.empty() || discovery; }
+  bool operator==(const IssuerConfig&) const = default;
 };
 
 struct ClaimHeaderConfig {
@@ -75,6 +94,9 @@ struct Config {
   uint32_t admin_idle_timeout_ms = 10000;
   // issuers:
   std::vector<IssuerConfig> issuers;
+  // key_cache_dir: where remote issuers' last good key sets are kept ("": nowhere; a restart
+  // while an issuer's server is down then has no keys for it).
+  std::string key_cache_dir;
   // verify:
   std::vector<std::string> audiences;
   std::vector<Alg> algorithms;  // empty: every algorithm the keys are bound to

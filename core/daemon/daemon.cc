@@ -13,6 +13,7 @@
 #include <fstream>
 #include <future>
 #include <initializer_list>
+#include <map>
 #include <mutex>
 #include <sstream>
 #include <thread>
@@ -29,8 +30,10 @@
 #include "daemon/startup.h"
 #include "daemon/trust.h"
 #include "jwtgate/cache.h"
+#include "jwtgate/key_source.h"
 #include "jwtgate/pipeline.h"
 #include "jwtgate/revocation.h"
+#include "jwtgate/verifier_cell.h"
 #include "jwtgate/version.h"
 #include "net/http_server.h"
 #include "net/listener.h"
@@ -116,7 +119,7 @@ net::ServerOptions AdminServerOptions(const Config& c) {
 
 }  // namespace
 
-struct Daemon::Rep : public AdminApi {
+struct Daemon::Rep : public AdminApi, public UnknownKidRouter {
   // Outcomes of admin revocations, queued by the store's commit thread and answered on the
   // admin thread (woken through `fd`). Shared with the store's callbacks, so it outlives
   // the store whatever the order of destruction.
@@ -149,13 +152,28 @@ struct Daemon::Rep : public AdminApi {
   std::unique_ptr<VerifiedTokenCache> cache;
   std::unique_ptr<Pipeline> pipeline;
   AuthSettings auth;
-  // Every verifier and binding ever published stays alive: I/O threads read them through raw
-  // pointers. (Reloads are rare; each keeps a key set.)
-  std::vector<std::shared_ptr<const Verifier>> verifiers;
-  std::vector<std::shared_ptr<const IssuerBinding>> bindings;
-  std::shared_ptr<const IssuerBinding> current_binding;
-  size_t keys = 0;
-  std::string trust_summary;
+  // The verifier in force (AuthSettings::verifier points here). A swap waits for the I/O
+  // threads' readers of the old one, then releases it.
+  std::unique_ptr<VerifierCell> cell;
+
+  // A remote issuer's key source, with the configuration it was made from (a reload keeps a
+  // source whose configuration did not change, and its keys).
+  struct Source {
+    IssuerConfig config;
+    std::string cache_dir;
+    std::shared_ptr<RemoteKeys> keys;
+  };
+  // Trust rebuilds (a reload on the admin thread, a key update on a fetch thread) one at a
+  // time; `config`'s trust settings are read by fetch threads under it.
+  base::Mutex trust_mu;
+  std::vector<Source> sources JWTGATE_GUARDED_BY(trust_mu);  // one per issuer; keys null: a file
+  std::map<std::string, std::shared_ptr<const KeySet>> issuer_keys JWTGATE_GUARDED_BY(trust_mu);
+  // What the I/O threads route unknown kids by: issuer -> source. Replaced whole.
+  base::Mutex routes_mu;
+  std::shared_ptr<const std::map<std::string, std::shared_ptr<RemoteKeys>>> routes
+      JWTGATE_GUARDED_BY(routes_mu);
+  std::atomic<size_t> keys{0};
+  std::string trust_summary;  // admin thread
   std::string admin_token;
 
   std::vector<std::unique_ptr<IoThread>> io;
@@ -175,17 +193,27 @@ struct Daemon::Rep : public AdminApi {
   std::shared_ptr<RevokeOutcomes> revoke_outcomes = std::make_shared<RevokeOutcomes>();
 
   ~Rep() override {
+    StopSources();
     if (signal_fd >= 0) ::close(signal_fd);
   }
 
-  void PublishBinding(std::shared_ptr<const IssuerBinding> b) {
-    if (b) bindings.push_back(b);
-    auth.binding.store(b.get(), std::memory_order_release);
+  // Stops every key source (their pending unknown-kid waiters are answered). Their threads may
+  // be in OnKeysChanged: they are joined outside trust_mu.
+  void StopSources() {
+    std::vector<Source> stopping;
+    {
+      base::MutexLock lock(&trust_mu);
+      stopping.swap(sources);
+    }
+    {
+      base::MutexLock lock(&routes_mu);
+      routes.reset();
+    }
+    stopping.clear();
   }
 
   // Makes `v` the verifier of the inline path and of the pipeline.
   void PublishVerifier(const std::shared_ptr<const Verifier>& v) {
-    verifiers.push_back(v);
     bool hmac_only = false;
     const AlgSet algs = v->keys().algs();
     for (Alg a : kAllAlgs) {
@@ -197,7 +225,7 @@ struct Daemon::Rep : public AdminApi {
       hmac_only = true;
     }
     auth.hmac_only.store(hmac_only, std::memory_order_relaxed);
-    auth.verifier.store(v.get(), std::memory_order_release);
+    cell->Store(v);
     if (pipeline) pipeline->SetVerifier(v);
     // release: a submit that sees the new generation is verified with `v` (or newer).
     auth.generation.fetch_add(1, std::memory_order_release);
@@ -208,6 +236,18 @@ struct Daemon::Rep : public AdminApi {
   CheckResult OpenRevocationState();
   CheckResult LoadTrust(Trust* trust);
   void StartPipeline(const Trust& trust);
+  // Remote key sources: made for `issuers` (reusing those of `sources` whose configuration is
+  // unchanged), their snapshots, started, and rebuilt into the trust when their keys change.
+  bool MakeSources(const Config& next, std::vector<Source>* out, std::string* error)
+      JWTGATE_REQUIRES(trust_mu);
+  RemoteSnapshots Snapshots(const std::vector<Source>& list) const;
+  RemoteKeysOptions SourceOptions(const IssuerConfig& ic, const std::string& cache_dir);
+  void PublishRoutes(const std::vector<Source>& list);
+  void OnKeysChanged(const std::string& issuer);
+  // Publishes a new trust: the verifier swap and the cache clears around it.
+  void SwapTrust(const Trust& trust);
+  // UnknownKidRouter
+  bool Refetch(std::string_view token, std::function<void(bool changed)> done) override;
   CheckResult OpenListenerSockets(std::vector<int>* auth_fds, std::vector<int>* admin_fds);
   CheckResult StartIoThreads();
   CheckResult StartAdmin();
@@ -221,6 +261,7 @@ struct Daemon::Rep : public AdminApi {
   void RenderAuthMetrics(MetricsText& m);
   void RenderEngineMetrics(MetricsText& m);
   void RenderListenerMetrics(MetricsText& m);
+  void RenderKeySourceMetrics(MetricsText& m);
   bool Reload(std::string* message) override;
   void Revoke(const RevokeRequest& r, RevokeDone done) override;
   void CountRevocation(RevokeReply* reply);
@@ -272,6 +313,14 @@ int Daemon::Rep::Start() {
     return refuse(r);
   }
 
+  {
+    // The key sources start fetching once the daemon can publish what they fetch.
+    base::MutexLock lock(&trust_mu);
+    for (Source& src : sources) {
+      if (src.keys) src.keys->Start();
+    }
+    PublishRoutes(sources);
+  }
   ready.store(true, std::memory_order_release);
   const std::string status = "auth " + net::FormatSocketAddress(auth_bound) + ", admin " +
                              net::FormatSocketAddress(admin_bound) + ", " + trust_summary;
@@ -310,15 +359,141 @@ CheckResult Daemon::Rep::OpenRevocationState() {
 
 CheckResult Daemon::Rep::LoadTrust(Trust* trust) {
   std::string err;
-  if (!BuildTrust(config, store.get(), trust, &err)) return {kExitKeys, err};
+  {
+    base::MutexLock lock(&trust_mu);
+    std::vector<Source> made;
+    if (!MakeSources(config, &made, &err)) return {kExitConfig, err};
+    if (!BuildTrust(config, store.get(), trust, &err, Snapshots(made))) return {kExitKeys, err};
+    sources = std::move(made);
+    issuer_keys = trust->per_issuer;
+  }
   std::vector<std::string> warnings;
   if (CheckResult r = ReadAdminToken(config.admin_token_file, &admin_token, &warnings); !r.ok()) {
     return r;
   }
   for (const std::string& w : warnings) Log(LogLevel::kWarning, "{}", w);
-  keys = trust->keys;
+  keys.store(trust->keys, std::memory_order_relaxed);
   trust_summary = trust->summary;
   return {};
+}
+
+RemoteKeysOptions Daemon::Rep::SourceOptions(const IssuerConfig& ic, const std::string& cache_dir) {
+  RemoteKeysOptions o = RemoteOptionsFor(ic, cache_dir);
+  const std::string issuer = ic.issuer;
+  // A fetched set must not share a kid with another issuer (a token's kid then names one
+  // issuer's key), and with several issuers every key needs one.
+  o.validate = [this, issuer](const KeySet& set, std::string* why) {
+    base::MutexLock lock(&trust_mu);
+    if (config.issuers.size() > 1) {
+      for (const KeySet::Info& k : set.Describe()) {
+        if (!k.has_kid) {
+          *why = "a key without kid (every key needs one when several issuers are configured)";
+          return false;
+        }
+      }
+    }
+    for (const auto& [other, other_set] : issuer_keys) {
+      if (other == issuer || !other_set) continue;
+      if (std::string shared = SharedKids(set, *other_set); !shared.empty()) {
+        *why = "kid " + shared + " is also used by issuer " + other;
+        return false;
+      }
+    }
+    return true;
+  };
+  o.on_change = [this, issuer] { OnKeysChanged(issuer); };
+  o.log = [](bool warning, const std::string& line) {
+    Log(warning ? LogLevel::kWarning : LogLevel::kInfo, "{}", line);
+  };
+  return o;
+}
+
+bool Daemon::Rep::MakeSources(const Config& next, std::vector<Source>* out, std::string* error) {
+  out->clear();
+  for (size_t i = 0; i < next.issuers.size(); ++i) {
+    const IssuerConfig& ic = next.issuers[i];
+    Source src{ic, next.key_cache_dir, nullptr};
+    if (ic.remote()) {
+      for (const Source& old : sources) {
+        if (old.keys && old.config == ic && old.cache_dir == next.key_cache_dir)
+          src.keys = old.keys;
+      }
+      if (!src.keys) {
+        std::unique_ptr<RemoteKeys> k =
+            RemoteKeys::Create(SourceOptions(ic, next.key_cache_dir), error);
+        if (!k) {
+          *error = "issuers[" + std::to_string(i) + "]: " + *error;
+          return false;
+        }
+        src.keys = std::move(k);
+      }
+    }
+    out->push_back(std::move(src));
+  }
+  return true;
+}
+
+RemoteSnapshots Daemon::Rep::Snapshots(const std::vector<Source>& list) const {
+  RemoteSnapshots out(list.size());
+  for (size_t i = 0; i < list.size(); ++i) {
+    if (list[i].keys) out[i] = list[i].keys->Current();
+  }
+  return out;
+}
+
+void Daemon::Rep::PublishRoutes(const std::vector<Source>& list) {
+  auto next = std::make_shared<std::map<std::string, std::shared_ptr<RemoteKeys>>>();
+  for (const Source& src : list) {
+    if (src.keys) (*next)[src.config.issuer] = src.keys;
+  }
+  base::MutexLock lock(&routes_mu);
+  routes = std::move(next);
+}
+
+void Daemon::Rep::OnKeysChanged(const std::string& issuer) {
+  base::MutexLock lock(&trust_mu);
+  if (!cell) return;  // not serving yet: the start builds the trust itself
+  bool ours = false;
+  for (const Source& src : sources) ours = ours || (src.keys && src.config.issuer == issuer);
+  if (!ours) return;  // a source being replaced or stopped
+  Trust trust;
+  std::string err;
+  if (!BuildTrust(config, store.get(), &trust, &err, Snapshots(sources))) {
+    Log(LogLevel::kError, "keys of {} changed but cannot be used; keeping the previous: {}", issuer,
+        err);
+    return;
+  }
+  issuer_keys = trust.per_issuer;
+  SwapTrust(trust);
+  keys.store(trust.keys, std::memory_order_relaxed);
+  Log(LogLevel::kInfo, "keys of {} changed: now {}", issuer, trust.summary);
+}
+
+void Daemon::Rep::SwapTrust(const Trust& trust) {
+  // The cache is cleared at the swap and once more after verifications that started under the
+  // old keys have finished (they may insert their verdicts after the first clear).
+  PublishVerifier(trust.verifier);
+  if (cache) {
+    cache->Clear();
+    // Batches and inline checks that loaded the old verifier finish within microseconds to
+    // milliseconds; wait generously.
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    cache->Clear();
+  }
+}
+
+bool Daemon::Rep::Refetch(std::string_view token, std::function<void(bool changed)> done) {
+  thread_local std::string iss;
+  if (!PeekUnverifiedIssuer(token, &iss)) return false;
+  std::shared_ptr<const std::map<std::string, std::shared_ptr<RemoteKeys>>> r;
+  {
+    base::MutexLock lock(&routes_mu);
+    r = routes;
+  }
+  if (!r) return false;
+  const auto it = r->find(iss);
+  if (it == r->end()) return false;
+  return it->second->OnUnknownKid(std::move(done)) == RemoteKeys::KidRefetch::kWaiting;
 }
 
 void Daemon::Rep::StartPipeline(const Trust& trust) {
@@ -342,14 +517,15 @@ void Daemon::Rep::StartPipeline(const Trust& trust) {
     auth.claim_headers.push_back(ch.header);
   }
   pipeline = std::make_unique<Pipeline>(trust.verifier, po);
+  cell = std::make_unique<VerifierCell>(trust.verifier);
+  auth.verifier = cell.get();
+  auth.unknown_kid = this;
   auth.path_prefix = config.path_prefix;
   auth.realm = config.realm;
   auth.pipeline = pipeline.get();
   auth.cache = cache.get();
   auth.inline_verify = config.inline_verify;
   PublishVerifier(trust.verifier);
-  current_binding = trust.binding;
-  PublishBinding(trust.binding);
 }
 
 CheckResult Daemon::Rep::OpenListenerSockets(std::vector<int>* auth_fds,
@@ -446,6 +622,8 @@ void Daemon::Rep::OnSignals() {
 }
 
 void Daemon::Rep::Shutdown() {
+  // Requests waiting for a refetch are answered now, and no new one waits.
+  StopSources();
   if (!draining) {
     draining = true;
     ready.store(false, std::memory_order_release);
@@ -483,9 +661,31 @@ void Daemon::Rep::Shutdown() {
 }
 
 bool Daemon::Rep::Ready(std::string* detail) {
-  const bool r = ready.load(std::memory_order_acquire);
-  *detail = std::string(r ? "[+]" : "[-]") + "serving\n" + "[+]keys: " + std::to_string(keys) +
-            "\n" + (last_reload_ok ? "[+]" : "[-]") + "last reload\n" +
+  bool r = ready.load(std::memory_order_acquire);
+  std::string issuers;
+  std::shared_ptr<const std::map<std::string, std::shared_ptr<RemoteKeys>>> rs;
+  {
+    base::MutexLock lock(&routes_mu);
+    rs = routes;
+  }
+  // Not ready until every issuer has keys (from its server or the cache directory): a node
+  // that would answer unknown_kid to every token of an issuer must not get traffic.
+  if (rs) {
+    for (const auto& [issuer, src] : *rs) {
+      const RemoteKeys::Stats st = src->stats();
+      const bool has = st.keys > 0;
+      r = r && has;
+      issuers += std::string(has ? "[+]" : "[-]") + "keys of " + issuer + ": " +
+                 (has ? std::to_string(st.keys) + (st.stale        ? " (stale: failing closed)"
+                                                   : st.from_cache ? " (from the cache dir)"
+                                                                   : "")
+                      : std::string("none yet")) +
+                 "\n";
+    }
+  }
+  *detail = std::string(ready.load(std::memory_order_acquire) ? "[+]" : "[-]") + "serving\n" +
+            "[+]keys: " + std::to_string(keys.load(std::memory_order_relaxed)) + "\n" + issuers +
+            (last_reload_ok ? "[+]" : "[-]") + "last reload\n" +
             (draining ? "[-]draining\n" : "[+]not draining\n") + (r ? "ok\n" : "not ready\n");
   return r;
 }
@@ -522,8 +722,6 @@ bool Daemon::Rep::Reload(std::string* message) {
   merged.revocation_jti_retention_s = next.revocation_jti_retention_s;
   merged.admin_protect_metrics = next.admin_protect_metrics;
   if (!ValidateConfig(merged, &err)) return fail(err);
-  Trust trust;
-  if (!BuildTrust(merged, store.get(), &trust, &err)) return fail(err);
   std::string token;
   std::vector<std::string> warnings;
   if (CheckResult r = ReadAdminToken(merged.admin_token_file, &token, &warnings); !r.ok()) {
@@ -531,29 +729,31 @@ bool Daemon::Rep::Reload(std::string* message) {
   }
   for (const std::string& w : warnings) Log(LogLevel::kWarning, "reload: {}", w);
 
-  // Swap. With several issuers the binding first becomes the union of old and new, so that
-  // tokens verified by either verifier during the swap are attributed; then the new one.
-  // The cache is cleared at the swap and once more after verifications that started under the
-  // old keys have finished (they may insert their verdicts after the first clear).
-  const std::shared_ptr<const IssuerBinding> old_binding = current_binding;
-  if (trust.binding && old_binding) {
-    PublishBinding(IssuerBinding::Union(*old_binding, *trust.binding));
-  } else if (trust.binding) {
-    PublishBinding(trust.binding);
+  Trust trust;
+  std::vector<Source> made, retired;
+  {
+    base::MutexLock lock(&trust_mu);
+    // Sources whose configuration did not change are kept, with their keys and schedule.
+    if (!MakeSources(merged, &made, &err)) return fail(err);
+    if (!BuildTrust(merged, store.get(), &trust, &err, Snapshots(made))) return fail(err);
+    SwapTrust(trust);
+    for (Source& old : sources) {
+      bool kept = false;
+      for (const Source& n : made) kept = kept || (old.keys && n.keys == old.keys);
+      if (old.keys && !kept) retired.push_back(std::move(old));
+    }
+    sources = made;
+    issuer_keys = trust.per_issuer;
+    config = std::move(merged);
+    for (Source& src : sources) {
+      if (src.keys) src.keys->Start();
+    }
+    PublishRoutes(sources);
   }
-  PublishVerifier(trust.verifier);
-  if (cache) cache->Clear();
-  if ((trust.binding && old_binding) || cache) {
-    // Batches and inline checks that loaded the old verifier finish within microseconds to
-    // milliseconds; wait generously.
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  }
-  if (cache) cache->Clear();
-  PublishBinding(trust.binding);
-  current_binding = trust.binding;
+  // Outside trust_mu: a retired source's thread may be waiting for it.
+  retired.clear();
   admin_token = std::move(token);
-  config = std::move(merged);
-  keys = trust.keys;
+  keys.store(trust.keys, std::memory_order_relaxed);
   trust_summary = trust.summary;
   last_reload_ok = true;
   last_reload_success = WallSeconds();
@@ -813,7 +1013,8 @@ void Daemon::Rep::RenderEngineMetrics(MetricsText& m) {
               {
                   {"jwtgate_revocation_failures_total", "counter",
                    "Revocations the store could not make durable.", revoke_failures},
-                  {"jwtgate_keys", "gauge", "Verification keys loaded.", uint64_t{keys}},
+                  {"jwtgate_keys", "gauge", "Verification keys loaded.",
+                   uint64_t{keys.load(std::memory_order_relaxed)}},
                   {"jwtgate_config_last_reload_successful", "gauge",
                    "Whether the last configuration reload succeeded (1) or kept the old one (0).",
                    uint64_t{last_reload_ok ? 1u : 0u}},
@@ -825,6 +1026,69 @@ void Daemon::Rep::RenderEngineMetrics(MetricsText& m) {
   m.Sample("jwtgate_config_reloads_total", {{"result", "failure"}}, reloads_failed);
   EmitScalars(m, {{"jwtgate_ready", "gauge", "1 while serving and not draining.",
                    uint64_t{ready.load() ? 1u : 0u}}});
+  RenderKeySourceMetrics(m);
+}
+
+namespace {
+
+// Gauges and counters of a remote issuer's key source, one family each.
+struct KeySourceMetric {
+  const char* name;
+  const char* type;
+  const char* help;
+  double (*value)(const RemoteKeys::Stats& s, double now);
+};
+
+constexpr KeySourceMetric kKeySourceMetrics[] = {
+    {"jwtgate_jwks_keys", "gauge", "Keys held for the issuer.",
+     [](const RemoteKeys::Stats& s, double) { return static_cast<double>(s.keys); }},
+    {"jwtgate_jwks_age_seconds", "gauge",
+     "Seconds since a fetch last confirmed the issuer's keys (or since the cached set was).",
+     [](const RemoteKeys::Stats& s, double now) {
+       return s.confirmed_at == 0 ? 0.0 : now - static_cast<double>(s.confirmed_at);
+     }},
+    {"jwtgate_jwks_stale", "gauge",
+     "1 when no fetch has succeeded for max_stale_seconds: the issuer's tokens are refused.",
+     [](const RemoteKeys::Stats& s, double) { return s.stale ? 1.0 : 0.0; }},
+    {"jwtgate_jwks_from_cache", "gauge",
+     "1 when the keys held came from key_cache_dir and no fetch has confirmed them since.",
+     [](const RemoteKeys::Stats& s, double) { return s.from_cache ? 1.0 : 0.0; }},
+    {"jwtgate_jwks_unknown_kid_refetches_total", "counter",
+     "Fetches started because a token named a kid the issuer's keys lack.",
+     [](const RemoteKeys::Stats& s, double) {
+       return static_cast<double>(s.unknown_kid_refetches);
+     }},
+    {"jwtgate_jwks_cooldown_rejections_total", "counter",
+     "Tokens with an unknown kid refused at once during the refetch cooldown.",
+     [](const RemoteKeys::Stats& s, double) { return static_cast<double>(s.cooldown_rejections); }},
+};
+
+}  // namespace
+
+// Per remote issuer: fetches by outcome, key-set age, keys held, refetches and refusals.
+void Daemon::Rep::RenderKeySourceMetrics(MetricsText& m) {
+  std::shared_ptr<const std::map<std::string, std::shared_ptr<RemoteKeys>>> rs;
+  {
+    base::MutexLock lock(&routes_mu);
+    rs = routes;
+  }
+  if (!rs || rs->empty()) return;
+  std::vector<std::pair<std::string, RemoteKeys::Stats>> stats;
+  for (const auto& [issuer, src] : *rs) stats.emplace_back(issuer, src->stats());
+  m.Family("jwtgate_jwks_fetches_total", "counter",
+           "Fetches of the issuer's keys (discovery included), by outcome.");
+  for (const auto& [issuer, st] : stats) {
+    for (size_t o = 0; o < kFetchOutcomeCount; ++o) {
+      m.Sample("jwtgate_jwks_fetches_total",
+               {{"issuer", issuer}, {"outcome", ToString(static_cast<FetchOutcome>(o))}},
+               st.fetches[o]);
+    }
+  }
+  const double now = WallSeconds();
+  for (const KeySourceMetric& k : kKeySourceMetrics) {
+    m.Family(k.name, k.type, k.help);
+    for (const auto& [issuer, st] : stats) m.Sample(k.name, {{"issuer", issuer}}, k.value(st, now));
+  }
 }
 
 // The auth listeners (summed over the I/O threads) and the admin listener.

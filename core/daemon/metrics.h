@@ -4,7 +4,8 @@
 // LatencyHistogram is the only one that writes it (relaxed load + store, no locked
 // read-modify-write on the request path); the exporter sums the threads' values when
 // /metrics is scraped. Labels only ever take values from fixed sets (decision, the stable
-// status names of status.h, HTTP error kinds): never a kid, an issuer, a subject or a path
+// status names of status.h, HTTP error kinds, fetch outcomes) or from the configuration (the
+// `issuer` label of the key-source families): never a kid, an issuer, a subject or a path
 // from a request.
 #ifndef JWTGATE_DAEMON_METRICS_H_
 #define JWTGATE_DAEMON_METRICS_H_

@@ -148,8 +148,18 @@ CheckResult CheckStartup(const Config& config, std::string* summary,
   std::string error;
   if (!net::CheckIoUringSupport(&error)) return Fail(kExitSystem, error);
   if (CheckResult r = CheckRevocationDir(config); !r.ok()) return r;
+  // Remote issuers: their options (URLs, CA file, cache directory) and any cached set; their
+  // servers are not asked (a start does that in the background).
+  RemoteSnapshots remote(config.issuers.size());
+  for (size_t i = 0; i < config.issuers.size(); ++i) {
+    if (!config.issuers[i].remote()) continue;
+    std::unique_ptr<RemoteKeys> k =
+        RemoteKeys::Create(RemoteOptionsFor(config.issuers[i], config.key_cache_dir), &error);
+    if (!k) return Fail(kExitConfig, "issuers[" + std::to_string(i) + "]: " + error);
+    remote[i] = k->Current();
+  }
   Trust trust;
-  if (!BuildTrust(config, nullptr, &trust, &error)) return Fail(kExitKeys, error);
+  if (!BuildTrust(config, nullptr, &trust, &error, remote)) return Fail(kExitKeys, error);
   std::string token;
   if (CheckResult r = ReadAdminToken(config.admin_token_file, &token, warnings); !r.ok()) {
     return r;

@@ -56,58 +56,109 @@ bool ReadSmallFile(const std::string& path, size_t max, std::string* out, std::s
 
 }  // namespace
 
-void IssuerBinding::Add(std::string kid, std::string issuer) {
-  auto& v = kid_issuers_[std::move(kid)];
-  if (std::find(v.begin(), v.end(), issuer) == v.end()) v.push_back(std::move(issuer));
+JwksOptions IssuerJwksOptions(const IssuerConfig& ic) {
+  JwksOptions opts;
+  opts.default_alg = ic.default_alg;
+  opts.max_bytes = ic.remote() ? ic.max_jwks_bytes : kMaxJwksBytes;
+  opts.issuer = ic.issuer;
+  opts.allow_symmetric = !ic.remote();
+  return opts;
 }
 
-bool IssuerBinding::Allows(bool has_kid, std::string_view kid, std::string_view iss) const {
-  if (!has_kid) return false;
-  const auto it = kid_issuers_.find(std::string(kid));
-  if (it == kid_issuers_.end()) return false;
-  return std::find(it->second.begin(), it->second.end(), iss) != it->second.end();
+RemoteKeysOptions RemoteOptionsFor(const IssuerConfig& ic, const std::string& key_cache_dir) {
+  RemoteKeysOptions o;
+  o.issuer = ic.issuer;
+  o.jwks_uri = ic.jwks_uri;
+  o.discovery = ic.discovery;
+  o.ca_file = ic.ca_file;
+  o.allow_http = ic.allow_http;
+  o.refresh_min = std::chrono::seconds(ic.refresh_min_s);
+  o.refresh_max = std::chrono::seconds(ic.refresh_max_s);
+  o.unknown_kid_cooldown = std::chrono::seconds(ic.unknown_kid_cooldown_s);
+  o.max_stale = std::chrono::seconds(ic.max_stale_s);
+  o.fetch_timeout = std::chrono::milliseconds(ic.fetch_timeout_ms);
+  o.max_bytes = ic.max_jwks_bytes;
+  o.default_alg = ic.default_alg;
+  o.cache_dir = key_cache_dir;
+  return o;
 }
 
-std::shared_ptr<const IssuerBinding> IssuerBinding::Union(const IssuerBinding& a,
-                                                          const IssuerBinding& b) {
-  auto u = std::make_shared<IssuerBinding>(a);
-  for (const auto& [kid, issuers] : b.kid_issuers_) {
-    for (const auto& iss : issuers) u->Add(kid, iss);
+std::string SharedKids(const KeySet& keys, const KeySet& other) {
+  std::set<std::string> theirs;
+  for (const KeySet::Info& k : other.Describe()) {
+    if (k.has_kid) theirs.insert(k.kid);
   }
-  return u;
+  std::string out;
+  for (const KeySet::Info& k : keys.Describe()) {
+    if (!k.has_kid || theirs.count(k.kid) == 0) continue;
+    out += out.empty() ? "'" : ", '";
+    out += k.kid.substr(0, 64) + "'";
+  }
+  return out;
 }
+
+namespace {
+
+// One issuer's document, ready to import: where it came from (for messages) and how.
+struct IssuerDocument {
+  std::string where;
+  std::string json;
+  JwksOptions options;
+  bool present = false;  // false: a remote issuer without keys yet
+};
+
+bool ReadIssuerDocument(const Config& config, size_t i, const RemoteSnapshots& remote,
+                        IssuerDocument* doc, std::string* error) {
+  const IssuerConfig& ic = config.issuers[i];
+  const std::string at = "issuers[" + std::to_string(i) + "]";
+  doc->options = IssuerJwksOptions(ic);
+  if (ic.remote()) {
+    doc->where = at + " (" + ic.issuer + ", fetched keys)";
+    const RemoteKeys::Snapshot* snap = i < remote.size() ? remote[i].get() : nullptr;
+    if (snap == nullptr || !snap->keys) return true;
+    doc->json = snap->jwks;
+    doc->options.fail_closed = snap->stale;
+    doc->present = true;
+    return true;
+  }
+  doc->where = at + ".jwks_file: " + ic.jwks_file;
+  std::string e;
+  if (!ReadSmallFile(ic.jwks_file, kMaxJwksBytes, &doc->json, &e)) {
+    *error = at + ".jwks_file: " + e;
+    return false;
+  }
+  doc->present = true;
+  return true;
+}
+
+}  // namespace
 
 bool BuildTrust(const Config& config, const RevocationCheck* revocation, Trust* out,
-                std::string* error) {
+                std::string* error, const RemoteSnapshots& remote) {
+  Trust t;
   KeySet::Builder all;
-  auto binding = std::make_shared<IssuerBinding>();
   std::set<std::string> kids_seen;
   const bool several = config.issuers.size() > 1;
   AlgSet key_algs;
   std::string algs_text;
   for (size_t i = 0; i < config.issuers.size(); ++i) {
-    const IssuerConfig& ic = config.issuers[i];
-    const std::string where = "issuers[" + std::to_string(i) + "].jwks_file: " + ic.jwks_file;
-    std::string json;
-    std::string e;
-    if (!ReadSmallFile(ic.jwks_file, kMaxJwksBytes, &json, &e)) {
-      *error = "issuers[" + std::to_string(i) + "].jwks_file: " + e;
-      return false;
-    }
-    JwksOptions opts;
-    opts.default_alg = ic.default_alg;
-    opts.max_bytes = kMaxJwksBytes;
+    IssuerDocument doc;
+    if (!ReadIssuerDocument(config, i, remote, &doc, error)) return false;
+    if (!doc.present) continue;
+    const std::string& where = doc.where;
     // One issuer's keys on their own first: their kids, and a message that names this file.
     KeySet::Builder own;
-    if (own.AddJwks(json, opts) != Status::kOk) {
+    if (own.AddJwks(doc.json, doc.options) != Status::kOk) {
       *error = where + ": " + own.DescribeFailure();
       return false;
     }
     const std::shared_ptr<const KeySet> own_set = own.Build();
+    t.per_issuer[config.issuers[i].issuer] = own_set;
     if (own_set->size() == 0) {
       *error = where + ": no keys (\"keys\" is empty)";
       return false;
     }
+    std::set<std::string> own_kids;
     for (const KeySet::Info& k : own_set->Describe()) {
       key_algs.Add(k.alg);
       if (!several) continue;
@@ -115,19 +166,15 @@ bool BuildTrust(const Config& config, const RevocationCheck* revocation, Trust* 
         *error = where + ": every key needs a kid when several issuers are configured";
         return false;
       }
-      binding->Add(k.kid, ic.issuer);
+      own_kids.insert(k.kid);
     }
-    if (several) {
-      std::set<std::string> own_kids;
-      for (const KeySet::Info& k : own_set->Describe()) own_kids.insert(k.kid);
-      for (const std::string& kid : own_kids) {
-        if (!kids_seen.insert(kid).second) {
-          *error = where + ": kid '" + kid + "' is also used by another issuer";
-          return false;
-        }
+    for (const std::string& kid : own_kids) {
+      if (!kids_seen.insert(kid).second) {
+        *error = where + ": kid '" + kid + "' is also used by another issuer";
+        return false;
       }
     }
-    if (all.AddJwks(json, opts) != Status::kOk) {
+    if (all.AddJwks(doc.json, doc.options) != Status::kOk) {
       *error = where + ": " + all.DescribeFailure() + " (together with the other issuers' keys)";
       return false;
     }
@@ -164,28 +211,28 @@ bool BuildTrust(const Config& config, const RevocationCheck* revocation, Trust* 
       algs_text += AlgName(a);
     }
   }
-  Trust t;
   const std::shared_ptr<const KeySet> keys = all.Build();
   t.keys = keys->size();
   t.verifier = std::make_shared<const Verifier>(keys, std::move(vo), revocation);
-  if (several) t.binding = std::move(binding);
   t.summary = std::to_string(config.issuers.size()) + " issuer(s), " + std::to_string(t.keys) +
               " key(s) [" + algs_text + "]";
   *out = std::move(t);
   return true;
 }
 
-bool ReadHeaderKid(std::string_view token, std::string* kid) {
-  const size_t dot = token.find('.');
-  if (dot == std::string_view::npos || dot == 0 || dot > 2048) return false;
-  std::string header;
-  if (!jose::Base64UrlDecode(token.substr(0, dot), &header)) return false;
+bool PeekUnverifiedIssuer(std::string_view token, std::string* iss) {
+  const size_t dot1 = token.find('.');
+  if (dot1 == std::string_view::npos) return false;
+  const size_t dot2 = token.find('.', dot1 + 1);
+  if (dot2 == std::string_view::npos || dot2 - dot1 - 1 > 16384) return false;
+  std::string payload;
+  if (!jose::Base64UrlDecode(token.substr(dot1 + 1, dot2 - dot1 - 1), &payload)) return false;
   thread_local simdjson::dom::parser parser;
   simdjson::dom::element doc;
-  if (parser.parse(header).get(doc) != simdjson::SUCCESS) return false;
+  if (parser.parse(payload).get(doc) != simdjson::SUCCESS) return false;
   std::string_view v;
-  if (doc["kid"].get_string().get(v) != simdjson::SUCCESS) return false;
-  kid->assign(v);
+  if (doc["iss"].get_string().get(v) != simdjson::SUCCESS) return false;
+  iss->assign(v);
   return true;
 }
 

@@ -722,6 +722,7 @@ void Pipeline::Rep::Complete(size_t n, BatchScratch& b, bool capture) {
   for (size_t k = 0; k < n; ++k) {
     const size_t i = by_target[k];
     out[k].ticket = items[i].ticket;
+    out[k].submitted = std::string_view(items[i].data, items[i].size);
     out[k].status = b.status[i];
     out[k].token = capture ? std::move(b.identity[i]) : nullptr;
   }

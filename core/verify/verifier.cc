@@ -331,6 +331,10 @@ Status Verifier::VerifyBeforeRevocation(std::string_view token, int64_t now, Ver
       s != Status::kOk) {
     return s;
   }
+  // Issuer binding: a key that speaks for one issuer vouches only for tokens of that issuer.
+  if (const std::string& bound = key->issuer(); !bound.empty() && c->iss != bound) {
+    return c->iss.empty() ? Status::kIssMissing : Status::kIssNotAllowed;
+  }
   cx.payload_valid = true;
   return Status::kOk;
 }

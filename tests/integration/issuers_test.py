@@ -2,9 +2,10 @@
 """Several issuers: a key speaks only for its own issuer.
 
 jwtgated trusts issuer A (ES256 key "ka") and issuer B (HS256 key "kb"). A token signed with A's
-key but claiming `iss: B` must be refused (iss_not_allowed), as must a token without a kid
-(kid_required: it cannot be attributed to one issuer's key). Checked with verification in the
-pipeline and on the I/O thread, with and without the verified-token cache.
+key but claiming `iss: B` must be refused (iss_not_allowed). The binding is the key's (the
+library's JwksOptions::issuer), not the kid's: a token without a kid that selects A's key by
+its algorithm is accepted for A and refused for B. Checked with verification in the pipeline
+and on the I/O thread, with and without the verified-token cache.
 
 Usage: issuers_test.py --daemon PATH --cli PATH
 """
@@ -56,13 +57,20 @@ def scenario(tmp, args):
                           json.dumps(dict(claims, iss=ISS_A))],
                          check=True, capture_output=True, text=True)
     no_kid = out.stdout.strip()
+    out = subprocess.run([args.cli, "sign", "--key", priv_a, "--alg", "ES256", "--claims",
+                          json.dumps(dict(claims, iss=ISS_B))],
+                         check=True, capture_output=True, text=True)
+    no_kid_for_b = out.stdout.strip()
 
     cases = [
         ("A's key for A", a_for_a, 200, None),
         ("B's key for B", b_for_b, 200, None),
         ("A's key claiming B", a_for_b, 401, "iss_not_allowed"),
         ("B's key claiming A", b_for_a, 401, "iss_not_allowed"),
-        ("no kid", no_kid, 401, "kid_required"),
+        # Without a kid the key is chosen by algorithm (A's is the only ES256 key) and stays
+        # bound to its issuer: a token for A verifies, one claiming B does not.
+        ("no kid, A's key for A", no_kid, 200, None),
+        ("no kid, A's key claiming B", no_kid_for_b, 401, "iss_not_allowed"),
     ]
     for inline, cache in (("none", 1024), ("all", 0), ("all", 1024)):
         d = Daemon(args.daemon, tmp, lambda d: config_text(d, jwks_a, jwks_b, inline, cache))

@@ -245,7 +245,6 @@ TEST_CASE("daemon trust: builds a verifier from JWKS files", "[daemon_config]") 
   jwtgate::daemon::Trust t;
   REQUIRE(jwtgate::daemon::BuildTrust(c, nullptr, &t, &error));
   CHECK(t.keys == 1);
-  CHECK(t.binding == nullptr);  // one issuer: no binding needed
   CHECK_THAT(t.summary, Catch::Matchers::Contains("ES256"));
 
   auto signer = jwtgate::Signer::FromPem(priv, jwtgate::Alg::kES256);
@@ -257,10 +256,11 @@ TEST_CASE("daemon trust: builds a verifier from JWKS files", "[daemon_config]") 
   CHECK(t.verifier->Verify(*good, 1700000000, nullptr) == jwtgate::Status::kOk);
   CHECK(t.verifier->Verify(*other_iss, 1700000000, nullptr) == jwtgate::Status::kIssNotAllowed);
 
-  std::string kid;
-  REQUIRE(jwtgate::daemon::ReadHeaderKid(*good, &kid));
-  CHECK(kid == "k1");
-  CHECK_FALSE(jwtgate::daemon::ReadHeaderKid("not-a-token", &kid));
+  std::string iss;
+  REQUIRE(jwtgate::daemon::PeekUnverifiedIssuer(*other_iss, &iss));
+  CHECK(iss == "https://b");
+  CHECK_FALSE(jwtgate::daemon::PeekUnverifiedIssuer("not-a-token", &iss));
+  CHECK_FALSE(jwtgate::daemon::PeekUnverifiedIssuer("e30.e30.", &iss));  // {} . {}: no iss
 }
 
 TEST_CASE("daemon trust: several issuers bind each kid to its issuer", "[daemon_config]") {
@@ -275,19 +275,24 @@ TEST_CASE("daemon trust: several issuers bind each kid to its issuer", "[daemon_
                       &c, &error));
   jwtgate::daemon::Trust t;
   REQUIRE(jwtgate::daemon::BuildTrust(c, nullptr, &t, &error));
-  REQUIRE(t.binding != nullptr);
-  CHECK(t.binding->Allows(true, "ka", "https://a"));
-  CHECK_FALSE(t.binding->Allows(true, "ka", "https://b"));  // A's key vouching for B
-  CHECK(t.binding->Allows(true, "kb", "https://b"));
-  CHECK_FALSE(t.binding->Allows(false, "", "https://a"));
-  CHECK_FALSE(t.binding->Allows(true, "unknown", "https://a"));
-
-  jwtgate::daemon::IssuerBinding other;
-  other.Add("kc", "https://c");
-  const auto u = jwtgate::daemon::IssuerBinding::Union(*t.binding, other);
-  CHECK(u->Allows(true, "ka", "https://a"));
-  CHECK(u->Allows(true, "kc", "https://c"));
-  CHECK_FALSE(u->Allows(true, "kc", "https://a"));
+  // The binding is the library's (JwksOptions::issuer): the verifier itself refuses a key of
+  // issuer A vouching for a token that claims B, though both issuers are accepted.
+  auto signer = jwtgate::Signer::FromPem(priv_a, jwtgate::Alg::kES256);
+  REQUIRE(signer.ok());
+  const auto as_a = signer->Sign(R"({"iss":"https://a","sub":"u","exp":4102444800})", "ka");
+  const auto as_b = signer->Sign(R"({"iss":"https://b","sub":"u","exp":4102444800})", "ka");
+  const auto no_iss = signer->Sign(R"({"sub":"u","exp":4102444800})", "ka");
+  REQUIRE(as_a.ok());
+  REQUIRE(as_b.ok());
+  REQUIRE(no_iss.ok());
+  CHECK(t.verifier->Verify(*as_a, 1700000000, nullptr) == jwtgate::Status::kOk);
+  CHECK(t.verifier->Verify(*as_b, 1700000000, nullptr) == jwtgate::Status::kIssNotAllowed);
+  CHECK(t.verifier->Verify(*no_iss, 1700000000, nullptr) == jwtgate::Status::kIssMissing);
+  REQUIRE(t.per_issuer.count("https://a") == 1);
+  REQUIRE(t.per_issuer.count("https://b") == 1);
+  CHECK(jwtgate::daemon::SharedKids(*t.per_issuer["https://a"], *t.per_issuer["https://b"]) == "");
+  CHECK(jwtgate::daemon::SharedKids(*t.per_issuer["https://a"], *t.per_issuer["https://a"]) ==
+        "'ka'");
 }
 
 TEST_CASE("daemon trust: refuses ambiguous or unusable key sets", "[daemon_config]") {

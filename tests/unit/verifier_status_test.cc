@@ -168,6 +168,20 @@ TEST_CASE("every token-path and key-import status is reachable", "[verifier][sta
            Status::kKeyNotFound);
     expect("no kid, two candidates", v(Hs256(hs, p)), Status::kKidRequired);
   }
+  {
+    // An issuer whose fetched keys have not been confirmed for max_stale: its keys only name
+    // the failure (RemoteKeys marks them; JwksOptions::fail_closed).
+    JwksOptions stale;
+    stale.fail_closed = true;
+    KeySet::Builder b;
+    REQUIRE(b.AddJwks(R"({"kty":"oct","alg":"HS256","kid":"s","k":")" +
+                          B64(std::string(kSecret)) + "\"}",
+                      stale) == Status::kOk);
+    Env v(b.Build());
+    expect("issuer keys stale", v(Hs256(R"({"alg":"HS256","kid":"s"})", p)),
+           Status::kIssuerKeysStale);
+    expect("issuer keys stale, no kid", v(Hs256(hs, p)), Status::kIssuerKeysStale);
+  }
 
   // --- Key import.
   {
@@ -206,6 +220,11 @@ TEST_CASE("every token-path and key-import status is reachable", "[verifier][sta
         jwks(R"({"kty":"OKP","crv":"Ed25519","x":"AQAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"})"),
         Status::kKeyInvalid);
     expect("key use", jwks(oct + R"(,"use":"enc"})"), Status::kKeyUsageMismatch);
+    JwksOptions remote;
+    remote.allow_symmetric = false;
+    remote.skip_unsupported = true;  // no matter: a published secret refuses the whole set
+    expect("jwk symmetric from a remote set", jwks(oct + "}", remote),
+           Status::kJwkSymmetricNotAllowed);
     expect("key duplicate",
            jwks(R"({"keys":[)" + oct + R"(,"kid":"d"},)" + oct + R"(,"kid":"d"}]})"),
            Status::kKeyDuplicate);

@@ -46,6 +46,18 @@ struct JwksOptions {
   // When true, a JWK the importer cannot use (unsupported kty or curve, `use: enc`) is skipped
   // instead of failing the whole set. Invalid keys of a supported type always fail.
   bool skip_unsupported = false;
+  // The issuer these keys speak for. Non-empty: a token verified by one of them must carry
+  // exactly this `iss` (kIssMissing without one, kIssNotAllowed with another), so with several
+  // issuers a key of issuer A never vouches for a token that claims `iss: B`.
+  std::string issuer;
+  // False: an `oct` (HMAC secret) JWK refuses the whole document with
+  // kJwkSymmetricNotAllowed, whatever skip_unsupported says. For key sets fetched from a
+  // server: a secret published in a JWKS is no secret.
+  bool allow_symmetric = true;
+  // True: the keys are kept only to name the failure. A token that selects one of them is
+  // rejected with kIssuerKeysStale before its signature is checked (an issuer whose keys have
+  // not been confirmed for too long fails closed, distinctly from an unknown key).
+  bool fail_closed = false;
 };
 
 class KeySet {

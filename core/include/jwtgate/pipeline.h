@@ -44,6 +44,9 @@ struct Completion {
   // Set when status == kOk and the pipeline captures identities (cache enabled or
   // PipelineOptions::capture_identity).
   std::shared_ptr<const VerifiedToken> token;
+  // The token as submitted: a view of the submitter's bytes (valid as long as the submitter
+  // keeps them), for a submitter that acts on a rejection (e.g. refetches keys on unknown_kid).
+  std::string_view submitted;
 };
 
 // The completion target of one submitter. Many workers push; only the owning submitter
