@@ -11,6 +11,11 @@
 //                            includes).
 //   BM_Paired/<ALG>          verify and floor alternating in short chunks of one loop; its
 //                            counters (verify_ns, floor_ns, ratio) are the acceptance ratio.
+//   BM_Cell/<ALG>            the verifier reached through a VerifierCell (how jwtgated and a
+//                            library user with keys fetched from the issuer verify: the key set
+//                            can be swapped under running readers) against the same Verifier
+//                            called directly (a key set fixed at start), alternating in short
+//                            chunks; counters direct_ns, cell_ns and ratio (cell / direct).
 //   BM_Peer_libjwt/<ALG>     libjwt 1.10 (Debian libjwt-dev): HS, RS, ES.
 //   BM_Peer_cppjwt/<ALG>     cpp-jwt 1.4 (Debian libcpp-jwt-dev): HS, RS, ES.
 //
@@ -78,6 +83,7 @@
 #include "jwtgate/signer.h"
 #include "jwtgate/status.h"
 #include "jwtgate/verifier.h"
+#include "jwtgate/verifier_cell.h"
 
 namespace {
 
@@ -772,6 +778,64 @@ void BenchPeerCppjwt(benchmark::State& state, Fixture* f) {
   Finish(state, *f);
 }
 
+// Verify through a VerifierCell against Verify on the Verifier itself, paired as BM_Paired
+// pairs verify and floor. The cell's verifier shares the fixture's key set and options: the
+// difference is the cell alone (an epoch read section and one acquire load per token).
+void BenchCell(benchmark::State& state, Fixture* f) {
+  if (!Ready(state, f)) return;
+  using Clock = std::chrono::steady_clock;
+  const jwtgate::VerifierCell cell(
+      std::make_shared<jwtgate::Verifier>(f->verifier->key_set(), f->verifier->options()));
+  jwtgate::VerifyContext ctx;
+  jwtgate::Claims claims;
+  const int n = jwtgate::FamilyOf(f->alg) == AlgFamily::kHmac ? 64 : 2;
+  std::vector<double> direct_ns, cell_ns, ratios;
+  bool ok = true;
+  auto time = [&](auto&& verify) {
+    const auto t0 = Clock::now();
+    for (int i = 0; i < n; ++i) {
+      const Status s = verify();
+      benchmark::DoNotOptimize(s);
+      ok = ok && s == Status::kOk;
+    }
+    return std::chrono::duration<double, std::nano>(Clock::now() - t0).count() / n;
+  };
+  auto direct = [&] { return f->verifier->Verify(f->token, f->now, ctx, &claims); };
+  auto through_cell = [&] { return cell.Verify(f->token, f->now, ctx, &claims); };
+  bool cell_first = false;
+  for (auto _ : state) {
+    double d = 0;
+    double c = 0;
+    if (cell_first) {
+      c = time(through_cell);
+      d = time(direct);
+    } else {
+      d = time(direct);
+      c = time(through_cell);
+    }
+    cell_first = !cell_first;
+    if (!ok) break;
+    direct_ns.push_back(d);
+    cell_ns.push_back(c);
+    ratios.push_back(c / d);
+  }
+  if (!ok) {
+    state.SkipWithError("valid token rejected");
+    return;
+  }
+  if (ratios.empty()) return;
+  auto median = [](std::vector<double>& v) {
+    auto mid = v.begin() + static_cast<std::ptrdiff_t>(v.size() / 2);
+    std::nth_element(v.begin(), mid, v.end());
+    return *mid;
+  };
+  state.counters["direct_ns"] = median(direct_ns);
+  state.counters["cell_ns"] = median(cell_ns);
+  state.counters["ratio"] = median(ratios);
+  state.counters["pairs"] = static_cast<double>(ratios.size());
+  Finish(state, *f);
+}
+
 void RegisterAll() {
   const int64_t now = static_cast<int64_t>(std::time(nullptr));
   for (Alg alg : jwtgate::kAllAlgs) {
@@ -789,6 +853,7 @@ void RegisterAll() {
     benchmark::RegisterBenchmark(("BM_VerifyReject/" + p->name).c_str(), BenchVerifyReject, p);
     benchmark::RegisterBenchmark(("BM_Floor/" + p->name).c_str(), BenchFloor, p);
     benchmark::RegisterBenchmark(("BM_Paired/" + p->name).c_str(), BenchPaired, p);
+    benchmark::RegisterBenchmark(("BM_Cell/" + p->name).c_str(), BenchCell, p);
     if (LibjwtSupports(p->alg)) {
       benchmark::RegisterBenchmark(("BM_Peer_libjwt/" + p->name).c_str(), BenchPeerLibjwt, p);
     }
