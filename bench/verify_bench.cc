@@ -582,6 +582,13 @@ void BenchFloor(benchmark::State& state, Fixture* f) {
   Finish(state, *f);
 }
 
+// The median of `v` (reorders it).
+double Median(std::vector<double>& v) {
+  auto mid = v.begin() + static_cast<std::ptrdiff_t>(v.size() / 2);
+  std::nth_element(v.begin(), mid, v.end());
+  return *mid;
+}
+
 // ---------------------------------------------------------------------------------------------
 // Paired: verify and floor alternating in the same loop.
 //
@@ -646,14 +653,9 @@ bool PairedLoop(benchmark::State& state, const Fixture& f, jwtgate::VerifyContex
     ratios.push_back(v / fl);
   }
   if (!ok || ratios.empty()) return ok;
-  auto median = [](std::vector<double>& v) {
-    auto mid = v.begin() + static_cast<std::ptrdiff_t>(v.size() / 2);
-    std::nth_element(v.begin(), mid, v.end());
-    return *mid;
-  };
-  state.counters["verify_ns"] = median(verify_ns);
-  state.counters["floor_ns"] = median(floor_ns);
-  state.counters["ratio"] = median(ratios);
+  state.counters["verify_ns"] = Median(verify_ns);
+  state.counters["floor_ns"] = Median(floor_ns);
+  state.counters["ratio"] = Median(ratios);
   state.counters["pairs"] = static_cast<double>(ratios.size());
   return true;
 }
@@ -824,14 +826,9 @@ void BenchCell(benchmark::State& state, Fixture* f) {
     return;
   }
   if (ratios.empty()) return;
-  auto median = [](std::vector<double>& v) {
-    auto mid = v.begin() + static_cast<std::ptrdiff_t>(v.size() / 2);
-    std::nth_element(v.begin(), mid, v.end());
-    return *mid;
-  };
-  state.counters["direct_ns"] = median(direct_ns);
-  state.counters["cell_ns"] = median(cell_ns);
-  state.counters["ratio"] = median(ratios);
+  state.counters["direct_ns"] = Median(direct_ns);
+  state.counters["cell_ns"] = Median(cell_ns);
+  state.counters["ratio"] = Median(ratios);
   state.counters["pairs"] = static_cast<double>(ratios.size());
   Finish(state, *f);
 }
