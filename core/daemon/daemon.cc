@@ -167,7 +167,17 @@ struct Daemon::Rep : public AdminApi, public UnknownKidRouter {
   // time; `config`'s trust settings are read by fetch threads under it.
   base::Mutex trust_mu;
   std::vector<Source> sources JWTGATE_GUARDED_BY(trust_mu);  // one per issuer; keys null: a file
-  std::map<std::string, std::shared_ptr<const KeySet>> issuer_keys JWTGATE_GUARDED_BY(trust_mu);
+  // Each issuer's keys in force, for a fetched set's kid check (RemoteKeysOptions::validate,
+  // which runs on a fetch thread, and during RemoteKeys::Create under trust_mu: so it takes
+  // only keys_mu, never trust_mu).
+  base::Mutex keys_mu;
+  std::map<std::string, std::shared_ptr<const KeySet>> issuer_keys JWTGATE_GUARDED_BY(keys_mu);
+  size_t issuer_count JWTGATE_GUARDED_BY(keys_mu) = 0;
+  void SetIssuerKeys(const Trust& trust, size_t issuers) {
+    base::MutexLock lock(&keys_mu);
+    issuer_keys = trust.per_issuer;
+    issuer_count = issuers;
+  }
   // What the I/O threads route unknown kids by: issuer -> source. Replaced whole.
   base::Mutex routes_mu;
   std::shared_ptr<const std::map<std::string, std::shared_ptr<RemoteKeys>>> routes
@@ -244,8 +254,10 @@ struct Daemon::Rep : public AdminApi, public UnknownKidRouter {
   RemoteKeysOptions SourceOptions(const IssuerConfig& ic, const std::string& cache_dir);
   void PublishRoutes(const std::vector<Source>& list);
   void OnKeysChanged(const std::string& issuer);
-  // Publishes a new trust: the verifier swap and the cache clears around it.
-  void SwapTrust(const Trust& trust);
+  // Publishes a new trust: the verifier swap and a cache clear; ClearCacheAfterSwap (without
+  // trust_mu) the second clear.
+  void SwapTrust(const Trust& trust) JWTGATE_REQUIRES(trust_mu);
+  void ClearCacheAfterSwap();
   // UnknownKidRouter
   bool Refetch(std::string_view token, std::function<void(bool changed)> done) override;
   CheckResult OpenListenerSockets(std::vector<int>* auth_fds, std::vector<int>* admin_fds);
@@ -365,7 +377,7 @@ CheckResult Daemon::Rep::LoadTrust(Trust* trust) {
     if (!MakeSources(config, &made, &err)) return {kExitConfig, err};
     if (!BuildTrust(config, store.get(), trust, &err, Snapshots(made))) return {kExitKeys, err};
     sources = std::move(made);
-    issuer_keys = trust->per_issuer;
+    SetIssuerKeys(*trust, config.issuers.size());
   }
   std::vector<std::string> warnings;
   if (CheckResult r = ReadAdminToken(config.admin_token_file, &admin_token, &warnings); !r.ok()) {
@@ -383,8 +395,8 @@ RemoteKeysOptions Daemon::Rep::SourceOptions(const IssuerConfig& ic, const std::
   // A fetched set must not share a kid with another issuer (a token's kid then names one
   // issuer's key), and with several issuers every key needs one.
   o.validate = [this, issuer](const KeySet& set, std::string* why) {
-    base::MutexLock lock(&trust_mu);
-    if (config.issuers.size() > 1) {
+    base::MutexLock lock(&keys_mu);
+    if (issuer_count > 1) {
       for (const KeySet::Info& k : set.Describe()) {
         if (!k.has_kid) {
           *why = "a key without kid (every key needs one when several issuers are configured)";
@@ -451,35 +463,41 @@ void Daemon::Rep::PublishRoutes(const std::vector<Source>& list) {
 }
 
 void Daemon::Rep::OnKeysChanged(const std::string& issuer) {
-  base::MutexLock lock(&trust_mu);
-  if (!cell) return;  // not serving yet: the start builds the trust itself
-  bool ours = false;
-  for (const Source& src : sources) ours = ours || (src.keys && src.config.issuer == issuer);
-  if (!ours) return;  // a source being replaced or stopped
-  Trust trust;
-  std::string err;
-  if (!BuildTrust(config, store.get(), &trust, &err, Snapshots(sources))) {
-    Log(LogLevel::kError, "keys of {} changed but cannot be used; keeping the previous: {}", issuer,
-        err);
-    return;
+  {
+    base::MutexLock lock(&trust_mu);
+    if (!cell) return;  // not serving yet: the start builds the trust itself
+    bool ours = false;
+    for (const Source& src : sources) ours = ours || (src.keys && src.config.issuer == issuer);
+    if (!ours) return;  // a source being replaced or stopped
+    Trust trust;
+    std::string err;
+    if (!BuildTrust(config, store.get(), &trust, &err, Snapshots(sources))) {
+      Log(LogLevel::kError, "keys of {} changed but cannot be used; keeping the previous: {}",
+          issuer, err);
+      return;
+    }
+    SwapTrust(trust);
+    // After the swap: readiness counts an issuer's keys once they verify.
+    SetIssuerKeys(trust, config.issuers.size());
+    keys.store(trust.keys, std::memory_order_relaxed);
+    Log(LogLevel::kInfo, "keys of {} changed: now {}", issuer, trust.summary);
   }
-  issuer_keys = trust.per_issuer;
-  SwapTrust(trust);
-  keys.store(trust.keys, std::memory_order_relaxed);
-  Log(LogLevel::kInfo, "keys of {} changed: now {}", issuer, trust.summary);
+  ClearCacheAfterSwap();
 }
 
 void Daemon::Rep::SwapTrust(const Trust& trust) {
-  // The cache is cleared at the swap and once more after verifications that started under the
-  // old keys have finished (they may insert their verdicts after the first clear).
   PublishVerifier(trust.verifier);
-  if (cache) {
-    cache->Clear();
-    // Batches and inline checks that loaded the old verifier finish within microseconds to
-    // milliseconds; wait generously.
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    cache->Clear();
-  }
+  if (cache) cache->Clear();
+}
+
+void Daemon::Rep::ClearCacheAfterSwap() {
+  // The cache was cleared at the swap; a pipeline verdict reached under the old keys may still
+  // be inserted by an I/O thread that checked the generation just before it changed. Those
+  // complete within microseconds to milliseconds: wait generously, then clear once more.
+  // Called without trust_mu (a second swap meanwhile clears for itself).
+  if (!cache) return;
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  cache->Clear();
 }
 
 bool Daemon::Rep::Refetch(std::string_view token, std::function<void(bool changed)> done) {
@@ -671,15 +689,19 @@ bool Daemon::Rep::Ready(std::string* detail) {
   // Not ready until every issuer has keys (from its server or the cache directory): a node
   // that would answer unknown_kid to every token of an issuer must not get traffic.
   if (rs) {
+    base::MutexLock lock(&keys_mu);
     for (const auto& [issuer, src] : *rs) {
+      // The keys the verifier in force holds for the issuer (a fetched set counts once the
+      // trust has been rebuilt with it).
+      const auto it = issuer_keys.find(issuer);
+      const size_t n = it == issuer_keys.end() || !it->second ? 0 : it->second->size();
       const RemoteKeys::Stats st = src->stats();
-      const bool has = st.keys > 0;
-      r = r && has;
-      issuers += std::string(has ? "[+]" : "[-]") + "keys of " + issuer + ": " +
-                 (has ? std::to_string(st.keys) + (st.stale        ? " (stale: failing closed)"
-                                                   : st.from_cache ? " (from the cache dir)"
-                                                                   : "")
-                      : std::string("none yet")) +
+      r = r && n > 0;
+      issuers += std::string(n > 0 ? "[+]" : "[-]") + "keys of " + issuer + ": " +
+                 (n > 0 ? std::to_string(n) + (st.stale        ? " (stale: failing closed)"
+                                               : st.from_cache ? " (from the cache dir)"
+                                                               : "")
+                        : std::string("none yet")) +
                  "\n";
     }
   }
@@ -743,7 +765,7 @@ bool Daemon::Rep::Reload(std::string* message) {
       if (old.keys && !kept) retired.push_back(std::move(old));
     }
     sources = made;
-    issuer_keys = trust.per_issuer;
+    SetIssuerKeys(trust, merged.issuers.size());
     config = std::move(merged);
     for (Source& src : sources) {
       if (src.keys) src.keys->Start();
@@ -752,6 +774,7 @@ bool Daemon::Rep::Reload(std::string* message) {
   }
   // Outside trust_mu: a retired source's thread may be waiting for it.
   retired.clear();
+  ClearCacheAfterSwap();
   admin_token = std::move(token);
   keys.store(trust.keys, std::memory_order_relaxed);
   trust_summary = trust.summary;

@@ -36,6 +36,12 @@ constexpr size_t kMaxDiscoveryBytes = 256 * 1024;
 
 int64_t UnixNow() { return static_cast<int64_t>(std::time(nullptr)); }
 
+int64_t UnixNowMs() {
+  timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return static_cast<int64_t>(ts.tv_sec) * 1000 + ts.tv_nsec / 1000000;
+}
+
 std::string HexSha256(std::string_view data) {
   unsigned char md[EVP_MAX_MD_SIZE];
   unsigned int len = 0;
@@ -159,16 +165,20 @@ struct RemoteKeys::Rep {
   // Counters.
   std::atomic<uint64_t> outcomes[kFetchOutcomeCount] = {};
   std::atomic<uint64_t> kid_refetches{0}, cooldown_rejections{0};
-  std::atomic<int64_t> confirmed_at{0};
+  std::atomic<int64_t> confirmed_at_ms{0};  // unix milliseconds; 0: never
 
   // Scheduling, under mu.
   base::Mutex mu;
   std::condition_variable cv;
   bool stopping JWTGATE_GUARDED_BY(mu) = false;
   bool kid_requested JWTGATE_GUARDED_BY(mu) = false;
-  bool in_flight JWTGATE_GUARDED_BY(mu) = false;
+  // A fetch for an unknown kid is running: later unknown kids join it (single flight). A
+  // periodic fetch that is running may have begun before the new key was published, so an
+  // unknown kid then asks for the next fetch instead (kid_requested) and waits for that one.
+  bool in_flight_for_kid JWTGATE_GUARDED_BY(mu) = false;
   Clock::time_point cooldown_until JWTGATE_GUARDED_BY(mu){};
-  std::vector<std::function<void(bool)>> waiters JWTGATE_GUARDED_BY(mu);
+  std::vector<std::function<void(bool)>> waiters JWTGATE_GUARDED_BY(mu);  // the next kid fetch
+  std::vector<std::function<void(bool)>> serving JWTGATE_GUARDED_BY(mu);  // the one running
   std::thread thread;
 
   void Log(bool warning, const std::string& line) const {
@@ -268,9 +278,9 @@ void RemoteKeys::Rep::LoadCache() {
   snap->keys = std::move(set);
   snap->jwks.assign(jwks);
   snap->from_cache = true;
-  snap->stale = UnixNow() - at > opt.max_stale.count();
+  snap->stale = UnixNow() - at >= opt.max_stale.count();
   snap->version = 1;
-  confirmed_at.store(at, std::memory_order_relaxed);
+  confirmed_at_ms.store(at * 1000, std::memory_order_relaxed);
   Publish(std::move(snap));
   Log(false, "issuer " + opt.issuer + ": " + std::to_string(Load()->keys->size()) +
                  " key(s) loaded from " + cache_path + ", confirmed " +
@@ -282,7 +292,7 @@ void RemoteKeys::Rep::SaveCache(const std::string& jwks) {
   std::string doc =
       "{\"format\":" + std::to_string(kCacheFormat) +
       ",\"issuer\":" + base::JsonString(opt.issuer) + ",\"source\":" + base::JsonString(source) +
-      ",\"confirmed_at\":" + std::to_string(confirmed_at.load()) +
+      ",\"confirmed_at\":" + std::to_string(confirmed_at_ms.load() / 1000) +
       ",\"etag\":" + base::JsonString(etag) + ",\"jwks\":" + base::JsonString(jwks) + "}\n";
   std::string err;
   if (!WriteAtomically(cache_path, doc, &err)) Log(true, "key cache: cannot write " + err);
@@ -342,7 +352,7 @@ FetchOutcome RemoteKeys::Rep::Resolve(std::string* error) {
 }
 
 void RemoteKeys::Rep::Confirm() {
-  confirmed_at.store(UnixNow(), std::memory_order_relaxed);
+  confirmed_at_ms.store(UnixNowMs(), std::memory_order_relaxed);
   Remark(/*stale=*/false, /*from_cache=*/false);
 }
 
@@ -389,7 +399,7 @@ FetchOutcome RemoteKeys::Rep::FetchOnce(std::string* error, seconds* ttl) {
     return FetchOutcome::kInvalid;
   }
   etag = r.etag;
-  confirmed_at.store(UnixNow(), std::memory_order_relaxed);
+  confirmed_at_ms.store(UnixNowMs(), std::memory_order_relaxed);
   auto snap = std::make_shared<Snapshot>();
   snap->keys = std::move(set);
   snap->jwks = std::move(r.body);
@@ -413,11 +423,11 @@ seconds RemoteKeys::Rep::Backoff(int failures) {
 // Marks the set stale once no fetch has succeeded for max_stale. Returns how long until that
 // happens (for the wait), or refresh_max when it cannot (no set, or already stale).
 Clock::duration RemoteKeys::Rep::CheckStale() {
-  const int64_t at = confirmed_at.load(std::memory_order_relaxed);
+  const int64_t at = confirmed_at_ms.load(std::memory_order_relaxed);
   const std::shared_ptr<const Snapshot> cur = Load();
   if (at == 0 || cur->stale || !cur->keys) return opt.refresh_max;
-  const int64_t left = at + opt.max_stale.count() - UnixNow();
-  if (left >= 0) return seconds(left + 1);
+  const int64_t left_ms = at + opt.max_stale.count() * 1000 - UnixNowMs();
+  if (left_ms > 0) return milliseconds(left_ms);
   Remark(/*stale=*/true, cur->from_cache);
   Log(true, "issuer " + opt.issuer + ": keys not confirmed for " +
                 std::to_string(opt.max_stale.count()) +
@@ -441,7 +451,9 @@ void RemoteKeys::Rep::Run() {
       }
       for_kid = kid_requested;
       kid_requested = false;
-      in_flight = true;
+      in_flight_for_kid = for_kid;
+      // The callers who asked for this fetch; others may join it while it runs.
+      serving.swap(waiters);
     }
     std::string error;
     seconds ttl = opt.refresh_max;
@@ -462,9 +474,9 @@ void RemoteKeys::Rep::Run() {
     }
     {
       base::MutexLock lock(&mu);
-      in_flight = false;
-      if (for_kid || !waiters.empty()) cooldown_until = Clock::now() + opt.unknown_kid_cooldown;
-      served.swap(waiters);
+      in_flight_for_kid = false;
+      if (for_kid) cooldown_until = Clock::now() + opt.unknown_kid_cooldown;
+      served.swap(serving);
     }
     for (auto& done : served) done(changed);
   }
@@ -528,7 +540,9 @@ RemoteKeys::~RemoteKeys() {
   {
     base::MutexLock lock(&rep_->mu);
     pending.insert(pending.end(), rep_->waiters.begin(), rep_->waiters.end());
+    pending.insert(pending.end(), rep_->serving.begin(), rep_->serving.end());
     rep_->waiters.clear();
+    rep_->serving.clear();
   }
   for (auto& done : pending) done(false);
 }
@@ -551,14 +565,24 @@ RemoteKeys::KidRefetch RemoteKeys::OnUnknownKid(std::function<void(bool changed)
   Rep& r = *rep_;
   {
     base::MutexLock lock(&r.mu);
-    const bool joining = r.in_flight || r.kid_requested;
-    if (r.stopping || (!joining && Clock::now() < r.cooldown_until) ||
-        r.waiters.size() >= r.opt.max_kid_waiters) {
+    const size_t waiting = r.waiters.size() + r.serving.size();
+    if (r.stopping || waiting >= r.opt.max_kid_waiters) {
+      r.cooldown_rejections.fetch_add(1, std::memory_order_relaxed);
+      return KidRefetch::kCoolingDown;
+    }
+    if (r.in_flight_for_kid) {  // join the refetch under way
+      r.serving.push_back(std::move(done));
+      return KidRefetch::kWaiting;
+    }
+    if (r.kid_requested) {  // join the refetch about to start
+      r.waiters.push_back(std::move(done));
+      return KidRefetch::kWaiting;
+    }
+    if (Clock::now() < r.cooldown_until) {
       r.cooldown_rejections.fetch_add(1, std::memory_order_relaxed);
       return KidRefetch::kCoolingDown;
     }
     r.waiters.push_back(std::move(done));
-    if (joining) return KidRefetch::kWaiting;
     r.kid_requested = true;
     r.kid_refetches.fetch_add(1, std::memory_order_relaxed);
   }
@@ -585,7 +609,7 @@ RemoteKeys::Stats RemoteKeys::stats() const {
   }
   s.unknown_kid_refetches = r.kid_refetches.load(std::memory_order_relaxed);
   s.cooldown_rejections = r.cooldown_rejections.load(std::memory_order_relaxed);
-  s.confirmed_at = r.confirmed_at.load(std::memory_order_relaxed);
+  s.confirmed_at = r.confirmed_at_ms.load(std::memory_order_relaxed) / 1000;
   const std::shared_ptr<const Snapshot> cur = r.Load();
   s.keys = cur->keys ? cur->keys->size() : 0;
   s.stale = cur->stale;

@@ -351,19 +351,19 @@ TEST_CASE("Key rotation while threads verify: never an empty set, new keys witho
       if (cell.Verify(token_k0, now, ctx, nullptr) != Status::kOk) k0_failures.fetch_add(1);
       const int n = newest.load(std::memory_order_acquire);
       if (n < 0) continue;
-      Status s = cell.Verify(rotated_tokens[n], now, ctx, nullptr);
+      Status s = cell.Verify(rotated_tokens[static_cast<size_t>(n)], now, ctx, nullptr);
       if (s == Status::kUnknownKid) {
         // The IdP rotated: one shared refetch, then again.
         refetch_waits.fetch_add(1);
         keys->WaitForUnknownKid(5000ms);
-        s = cell.Verify(rotated_tokens[n], now, ctx, nullptr);
+        s = cell.Verify(rotated_tokens[static_cast<size_t>(n)], now, ctx, nullptr);
       }
       if (s == Status::kOk) rotated_ok.fetch_add(1);
     }
   };
   std::thread r1(reader), r2(reader);
   for (int i = 0; i < static_cast<int>(rotating.size()); ++i) {
-    nginx.Serve("jwks.json", JwksOf({&k0, &rotating[i]}));
+    nginx.Serve("jwks.json", JwksOf({&k0, &rotating[static_cast<size_t>(i)]}));
     newest.store(i, std::memory_order_release);
     std::this_thread::sleep_for(1200ms);
   }
