@@ -55,8 +55,9 @@ TEST_CASE("VerifierCell: a reader keeps its verifier until it ends, and Store wa
     alive_in_reader.store(!first_weak.expired());
   });
   while (!reading.load()) std::this_thread::yield();
+  std::shared_ptr<const Verifier> second = HsVerifier(std::string(32, 's'));  // Catch: main thread
   std::thread writer([&] {
-    cell.Store(HsVerifier(std::string(32, 's')));
+    cell.Store(std::move(second));
     stored.store(true);
   });
   std::this_thread::sleep_for(std::chrono::milliseconds(50));
