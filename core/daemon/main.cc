@@ -13,10 +13,13 @@
 #include <string>
 #include <vector>
 
+#include <jwtgate_build_info.h>  // generated: JWTGATE_GIT_COMMIT
+
 #include "daemon/config.h"
 #include "daemon/daemon.h"
 #include "daemon/log.h"
 #include "daemon/startup.h"
+#include "jwtgate/version.h"
 
 namespace {
 
@@ -57,6 +60,10 @@ int main(int argc, char** argv) {
       "jwtgated: JWT verification for reverse proxies (auth_request, ext_authz, "
       "ForwardAuth)"};
   app.footer(kExitStatusHelp);
+  app.set_version_flag("--version", std::string("jwtgated " JWTGATE_VERSION_STRING) +
+                                        (sizeof(JWTGATE_GIT_COMMIT) > 1
+                                             ? " (git " JWTGATE_GIT_COMMIT ")"
+                                             : ""));
   std::string config_path;
   bool check_only = false;
   jwtgate::daemon::ConfigOverrides o;

@@ -10,6 +10,7 @@
 #include <sstream>
 #include <string>
 
+#include "jwtgate/version.h"
 #include "temp_dir.h"
 
 namespace jwtgate {
@@ -272,6 +273,18 @@ TEST_CASE("verify --keys names the file and what is wrong with it, without a key
     const Run run = Cli(tmp, "verify --keys " + file + " x.y.z");
     CHECK(run.exit_code == 2);
     CHECK(run.err == "error: keys: " + file + ": " + r.message + "\n");
+  }
+}
+
+TEST_CASE("jwtgate --version names the program, the version and the commit", "[cli]") {
+  TempDir tmp;
+  const Run r = Cli(tmp, "--version");
+  CHECK(r.exit_code == 0);
+  CHECK_THAT(r.out, Catch::Matchers::StartsWith("jwtgate " JWTGATE_VERSION_STRING));
+  // Built from a git checkout: the commit follows (a release tarball has none).
+  struct stat st;
+  if (::stat(JWTGATE_TEST_DATA_DIR "/../.git", &st) == 0) {
+    CHECK_THAT(r.out, Catch::Matchers::Contains(" (git "));
   }
 }
 
