@@ -7,13 +7,12 @@
 // Exit status: one per class of error, the same under --check-config as for a start
 // (daemon/startup.h): 0 ok, 2 command line, 3 configuration file, 4 key material (key files,
 // admin token file), 5 revocation state, 6 system (io_uring, listener addresses).
+#include <jwtgate_build_info.h>  // generated: JWTGATE_GIT_COMMIT
 #include <signal.h>
 
 #include <CLI/CLI.hpp>
 #include <string>
 #include <vector>
-
-#include <jwtgate_build_info.h>  // generated: JWTGATE_GIT_COMMIT
 
 #include "daemon/config.h"
 #include "daemon/daemon.h"
@@ -60,10 +59,9 @@ int main(int argc, char** argv) {
       "jwtgated: JWT verification for reverse proxies (auth_request, ext_authz, "
       "ForwardAuth)"};
   app.footer(kExitStatusHelp);
-  app.set_version_flag("--version", std::string("jwtgated " JWTGATE_VERSION_STRING) +
-                                        (sizeof(JWTGATE_GIT_COMMIT) > 1
-                                             ? " (git " JWTGATE_GIT_COMMIT ")"
-                                             : ""));
+  app.set_version_flag("--version",
+                       std::string("jwtgated " JWTGATE_VERSION_STRING) +
+                           (sizeof(JWTGATE_GIT_COMMIT) > 1 ? " (git " JWTGATE_GIT_COMMIT ")" : ""));
   std::string config_path;
   bool check_only = false;
   jwtgate::daemon::ConfigOverrides o;
