@@ -34,9 +34,10 @@ LAYERS = {
     "revoke": ("verify",),
     "pipeline": ("verify",),
     "keys": ("verify",),
+    "replicate": ("revoke",),
     "net": ("base",),
     "store": ("base",),
-    "daemon": ("revoke", "pipeline", "keys", "net", "store"),
+    "daemon": ("revoke", "pipeline", "keys", "replicate", "net", "store"),
     "cli": ("revoke", "pipeline", "keys", "net", "store"),
 }
 

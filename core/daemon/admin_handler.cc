@@ -175,6 +175,11 @@ void AdminHandler::OnRequest(net::HttpServer& server, net::RequestId id,
           json += reply.kept_until == RevocationStore::kNoExp ? std::string("null")
                                                               : std::to_string(reply.kept_until);
         }
+        if (reply.replication) {
+          json += reply.replicated ? ",\"replicated\":true" : ",\"replicated\":false";
+          // In effect here and durable, not yet shared with the fleet: 202.
+          if (!reply.replicated) return Json(*srv, id, 202, "Accepted", json + "}\n");
+        }
         return Json(*srv, id, 200, "OK", json + "}\n");
       }
       if (reply.status == Status::kInternalError) {

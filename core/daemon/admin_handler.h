@@ -48,6 +48,10 @@ struct RevokeReply {
   std::string message;     // why, when status is not kOk
   bool jti = false;        // a jti revocation:
   int64_t kept_until = 0;  //   kept until then (RevocationStore::kNoExp: for ever)
+  // With revocation.replication: whether the revocation is in the shared stream (false: in
+  // effect on this node and kept in its outbox until Redis takes it; answered 202).
+  bool replication = false;
+  bool replicated = false;
 };
 
 // The message of Revoke's kInternalError when the daemon has no revocation state (501).

@@ -109,6 +109,12 @@ void AuthHandler::OnRequest(net::HttpServer& /*server*/, net::RequestId id,
       break;
   }
 
+  if (const replicate::Replicator* rep = settings_->replicator.load(std::memory_order_acquire);
+      rep != nullptr && rep->stale()) {
+    // Fail closed: this node may not know revocations the fleet has made meanwhile.
+    AnswerStatic(id, ReasonOf(Status::kRevocationStale), unavailable_head_);
+    return;
+  }
   Dispatch(id, token, /*retried=*/false);
 }
 
@@ -236,13 +242,10 @@ void AuthHandler::OnRefetched() {
     }
   }
   parked_.resize(keep);
-  for (const Parked& p : ready) {
-    if (p.state->load(std::memory_order_relaxed) == kChanged) {
-      Dispatch(p.id, p.token, /*retried=*/true);
-    } else {
-      Finish(p.id, Status::kUnknownKid, nullptr);
-    }
-  }
+  // Verified again whether or not this fetch changed the keys: the key may have arrived with
+  // an earlier fetch whose trust rebuild had not been published when the token was first
+  // checked. A retry is final (never parked twice).
+  for (const Parked& p : ready) Dispatch(p.id, p.token, /*retried=*/true);
 }
 
 void AuthHandler::Allow(net::RequestId id, std::string_view sub, std::string_view iss,

@@ -43,6 +43,7 @@
 #include "jwtgate/verifier.h"
 #include "jwtgate/verifier_cell.h"
 #include "net/http_server.h"
+#include "replicate/replicator.h"
 
 namespace jwtgate::daemon {
 
@@ -77,6 +78,10 @@ struct AuthSettings {
   std::atomic<uint64_t> generation{0};
   // Null: an unknown kid is answered at once.
   UnknownKidRouter* unknown_kid = nullptr;
+  // With revocation.replication: while stale() (cut off from the fleet's revocations past the
+  // bound, fail_closed), every token is answered 503 revocation_stale. Set before the
+  // replicator starts, cleared before it is destroyed.
+  std::atomic<const replicate::Replicator*> replicator{nullptr};
   // Requests one I/O thread keeps waiting for unknown-kid refetches; more are answered at once.
   size_t max_parked = 4096;
 };
@@ -99,7 +104,7 @@ class AuthHandler : public net::RequestHandler {
 
  private:
   // A request waiting for an unknown-kid refetch; `state` is set by the fetch thread
-  // (kWaiting, then kChanged or kUnchanged) before it signals wake_fd_.
+  // (kWaiting, then kChanged or kUnchanged: the refetch ended) before it signals wake_fd_.
   enum ParkState : int { kWaiting = 0, kChanged = 1, kUnchanged = 2 };
   struct Parked {
     net::RequestId id;

@@ -5,6 +5,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <charconv>
 #include <cmath>
@@ -302,12 +303,66 @@ bool ParseVerify(Reader& r, const YAML::Node& n, Config* c) {
   return true;
 }
 
-bool ParseRevocation(Reader& r, const YAML::Node& n, Config* c) {
-  if (!r.Map(
-          n, "revocation",
-          {"dir", "target_fpr", "initial_capacity", "leeway_seconds", "jti_retention_seconds"})) {
+bool ParseReplication(Reader& r, const YAML::Node& n, Config* c) {
+  const std::string at = "revocation.replication";
+  if (!r.Map(n, at,
+             {"redis", "node_id", "key_prefix", "username", "password_file",
+              "snapshot_every_entries", "wait_replicas", "max_disconnected_seconds",
+              "on_disconnected", "connect_timeout_ms", "command_timeout_ms"})) {
     return false;
   }
+  ReplicationConfig rc;
+  if (!n["redis"]) return r.Fail(at, n, "missing key 'redis' (host:port or unix:/path)");
+  if (!r.String(n["redis"], at + ".redis", &rc.redis)) return false;
+  struct Text {
+    const char* key;
+    std::string* out;
+  };
+  for (const Text& t : {Text{"node_id", &rc.node_id}, Text{"key_prefix", &rc.key_prefix},
+                        Text{"username", &rc.username}, Text{"password_file", &rc.password_file}}) {
+    if (n[t.key] && !r.String(n[t.key], at + "." + t.key, t.out)) return false;
+  }
+  if (n["snapshot_every_entries"] &&
+      !r.Integer(n["snapshot_every_entries"], at + ".snapshot_every_entries", 10, int64_t{1} << 30,
+                 &rc.snapshot_every_entries)) {
+    return false;
+  }
+  if (n["wait_replicas"] &&
+      !r.Integer(n["wait_replicas"], at + ".wait_replicas", 0, 16, &rc.wait_replicas)) {
+    return false;
+  }
+  if (n["max_disconnected_seconds"] &&
+      !r.Integer(n["max_disconnected_seconds"], at + ".max_disconnected_seconds", 1, 7 * 86400,
+                 &rc.max_disconnected_s)) {
+    return false;
+  }
+  if (n["connect_timeout_ms"] && !r.Integer(n["connect_timeout_ms"], at + ".connect_timeout_ms", 10,
+                                            60000, &rc.connect_timeout_ms)) {
+    return false;
+  }
+  if (n["command_timeout_ms"] && !r.Integer(n["command_timeout_ms"], at + ".command_timeout_ms", 10,
+                                            60000, &rc.command_timeout_ms)) {
+    return false;
+  }
+  if (const YAML::Node d = n["on_disconnected"]) {
+    std::string v;
+    if (!r.String(d, at + ".on_disconnected", &v)) return false;
+    if (v != "serve" && v != "fail_closed") {
+      return r.Fail(at + ".on_disconnected", d, "expected serve or fail_closed, got '" + v + "'");
+    }
+    rc.fail_closed = v == "fail_closed";
+  }
+  c->replication = std::move(rc);
+  return true;
+}
+
+bool ParseRevocation(Reader& r, const YAML::Node& n, Config* c) {
+  if (!r.Map(n, "revocation",
+             {"dir", "target_fpr", "initial_capacity", "leeway_seconds", "jti_retention_seconds",
+              "replication"})) {
+    return false;
+  }
+  if (n["replication"] && !ParseReplication(r, n["replication"], c)) return false;
   if (n["jti_retention_seconds"]) {
     int64_t v = 0;
     if (!r.Integer(n["jti_retention_seconds"], "revocation.jti_retention_seconds", 0,
@@ -625,6 +680,21 @@ bool ValidateConfig(const Config& c, std::string* error) {
       return false;
     }
   }
+  if (c.replication && c.revocation_dir.empty()) {
+    *error = "revocation.replication: needs revocation.dir (the local state it replicates)";
+    return false;
+  }
+  if (c.replication) {
+    const std::string& id = c.replication->node_id;
+    const bool id_ok = id.size() <= 128 && std::all_of(id.begin(), id.end(), [](char ch) {
+                         return std::isalnum(static_cast<unsigned char>(ch)) || ch == '-' ||
+                                ch == '_' || ch == '.' || ch == ':';
+                       });
+    if (!id_ok) {
+      *error = "revocation.replication.node_id: at most 128 of A-Z a-z 0-9 - _ . :";
+      return false;
+    }
+  }
   if (!c.revocation_dir.empty() && c.revocation_leeway_s < c.leeway_s) {
     *error = "revocation.leeway_seconds: must be at least verify.leeway_seconds (" +
              std::to_string(c.leeway_s) +
@@ -657,6 +727,15 @@ bool ValidateConfig(const Config& c, std::string* error) {
 
 std::vector<std::string> ConfigWarnings(const Config& c) {
   std::vector<std::string> out;
+  if (c.replication && c.replication->password_file.empty() &&
+      c.replication->redis.rfind("unix:", 0) != 0 && c.replication->redis.rfind("127.", 0) != 0 &&
+      c.replication->redis.rfind("localhost:", 0) != 0 &&
+      c.replication->redis.rfind("[::1]:", 0) != 0) {
+    out.push_back("revocation.replication.redis: " + c.replication->redis +
+                  " is not on loopback and no password_file is set: whoever reaches it can add "
+                  "or remove revocations for every node (set a password, and run the connection "
+                  "through a TLS tunnel: Debian's hiredis has no TLS)");
+  }
   for (size_t i = 0; i < c.issuers.size(); ++i) {
     if (c.issuers[i].remote() && c.key_cache_dir.empty()) {
       out.push_back("issuers[" + std::to_string(i) + "] (" + c.issuers[i].issuer +
@@ -699,6 +778,7 @@ std::string RestartOnlyChanges(const Config& a, const Config& b) {
            a.revocation_initial_capacity != b.revocation_initial_capacity ||
            a.revocation_leeway_s != b.revocation_leeway_s,
        "revocation");
+  note(a.replication != b.replication, "revocation.replication");
   note(a.cache_entries != b.cache_entries, "cache");
   note(a.key_cache_dir != b.key_cache_dir, "key_cache_dir");
   note(a.workers != b.workers || a.queue_capacity != b.queue_capacity ||

@@ -65,6 +65,23 @@ struct IssuerConfig {
   bool operator==(const IssuerConfig&) const = default;
 };
 
+// revocation.replication: revocations shared by every node through a Redis stream
+// (core/replicate/replicator.h).
+struct ReplicationConfig {
+  std::string redis;    // "host:port" or "unix:/path/redis.sock"
+  std::string node_id;  // unique in the fleet; default: the host name
+  std::string key_prefix = "jwtgate:";
+  std::string username;       // Redis ACL user ("" : default)
+  std::string password_file;  // file holding the AUTH password ("" : no AUTH)
+  size_t snapshot_every_entries = 10000;
+  int wait_replicas = 0;
+  int64_t max_disconnected_s = 60;
+  bool fail_closed = false;  // on_disconnected: fail_closed (else serve)
+  uint32_t connect_timeout_ms = 500;
+  uint32_t command_timeout_ms = 2000;
+  bool operator==(const ReplicationConfig&) const = default;
+};
+
 struct ClaimHeaderConfig {
   std::string claim;   // top-level claim name
   std::string header;  // response header field name
@@ -115,6 +132,7 @@ struct Config {
   // ever. Unset: verify.max_lifetime_seconds + verify.leeway_seconds when a maximum lifetime
   // is set (no token valid at the revocation can outlive that), else for ever.
   std::optional<int64_t> revocation_jti_retention_s;
+  std::optional<ReplicationConfig> replication;  // unset: this node's revocations stay here
   // cache:
   size_t cache_entries = 65536;  // 0: no verified-token cache
   // threads and pipeline:

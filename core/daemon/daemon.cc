@@ -38,6 +38,7 @@
 #include "net/http_server.h"
 #include "net/listener.h"
 #include "net/uring_support.h"
+#include "replicate/replicator.h"
 
 namespace jwtgate::daemon {
 namespace {
@@ -149,6 +150,9 @@ struct Daemon::Rep : public AdminApi, public UnknownKidRouter {
   std::string config_path;
 
   std::unique_ptr<RevocationStore> store;
+  // revocation.replication: shares this node's revocations with the fleet (destroyed before
+  // the store it writes to).
+  std::unique_ptr<replicate::Replicator> replicator;
   std::unique_ptr<VerifiedTokenCache> cache;
   std::unique_ptr<Pipeline> pipeline;
   AuthSettings auth;
@@ -244,6 +248,7 @@ struct Daemon::Rep : public AdminApi, public UnknownKidRouter {
   // Start, step by step; a step that fails says why and returns the exit code.
   int Start();
   CheckResult OpenRevocationState();
+  CheckResult OpenReplication();
   CheckResult LoadTrust(Trust* trust);
   void StartPipeline(const Trust& trust);
   // Remote key sources: made for `issuers` (reusing those of `sources` whose configuration is
@@ -274,6 +279,7 @@ struct Daemon::Rep : public AdminApi, public UnknownKidRouter {
   void RenderEngineMetrics(MetricsText& m);
   void RenderListenerMetrics(MetricsText& m);
   void RenderKeySourceMetrics(MetricsText& m);
+  void RenderReplicationMetrics(MetricsText& m);
   bool Reload(std::string* message) override;
   void Revoke(const RevokeRequest& r, RevokeDone done) override;
   void CountRevocation(RevokeReply* reply);
@@ -325,6 +331,10 @@ int Daemon::Rep::Start() {
     return refuse(r);
   }
 
+  if (replicator) {
+    replicator->Start();
+    auth.replicator.store(replicator.get(), std::memory_order_release);
+  }
   {
     // The key sources start fetching once the daemon can publish what they fetch.
     base::MutexLock lock(&trust_mu);
@@ -366,6 +376,52 @@ CheckResult Daemon::Rep::OpenRevocationState() {
       "{} subject watermarks, recovered in {:.3f} s",
       config.revocation_dir, st.jti_revocations, st.legacy_revocations, st.subject_watermarks,
       st.recovery.seconds);
+  if (config.replication) {
+    if (CheckResult rr = OpenReplication(); !rr.ok()) return rr;
+  }
+  return {};
+}
+
+CheckResult Daemon::Rep::OpenReplication() {
+  const ReplicationConfig& rc = *config.replication;
+  replicate::ReplicationOptions o;
+  o.redis.address = rc.redis;
+  o.redis.username = rc.username;
+  o.redis.connect_timeout = std::chrono::milliseconds(rc.connect_timeout_ms);
+  o.redis.command_timeout = std::chrono::milliseconds(rc.command_timeout_ms);
+  std::vector<std::string> warnings;
+  if (CheckResult r = ReadSecretFile("revocation.replication.password_file", rc.password_file,
+                                     "who could then rewrite every node's revocations",
+                                     &o.redis.password, &warnings);
+      !r.ok()) {
+    return r;
+  }
+  for (const std::string& w : warnings) Log(LogLevel::kWarning, "{}", w);
+  o.key_prefix = rc.key_prefix;
+  o.node_id = rc.node_id;
+  if (o.node_id.empty()) {
+    char host[256] = {0};
+    ::gethostname(host, sizeof host - 1);
+    o.node_id = host;
+  }
+  o.journal_path = config.revocation_dir + "/replication.journal";
+  o.snapshot_every = rc.snapshot_every_entries;
+  o.wait_replicas = rc.wait_replicas;
+  o.max_disconnected = std::chrono::seconds(rc.max_disconnected_s);
+  o.fail_closed = rc.fail_closed;
+  o.leeway_s = config.revocation_leeway_s;
+  // Test hook (tests/integration/fleet_revocation_test.py): die between the local write and
+  // the XADD, as a crash would.
+  const char* crash = std::getenv("JWTGATE_TEST_CRASH_BEFORE_PUBLISH");
+  o.crash_before_publish = crash != nullptr && std::string_view(crash) == "1";
+  o.log = [](bool warning, const std::string& line) {
+    Log(warning ? LogLevel::kWarning : LogLevel::kInfo, "{}", line);
+  };
+  std::string err;
+  replicator = replicate::Replicator::Open(std::move(o), store.get(), &err);
+  if (!replicator) return {kExitState, "revocation.replication: " + err};
+  Log(LogLevel::kInfo, "revocation replication: node {} through Redis {} (key prefix {})",
+      rc.node_id.empty() ? std::string("(host name)") : rc.node_id, rc.redis, rc.key_prefix);
   return {};
 }
 
@@ -675,6 +731,9 @@ void Daemon::Rep::Shutdown() {
   }
   // Tokens still in the pipeline point into the servers' buffers: drain it before they go.
   if (pipeline) pipeline->Shutdown();
+  // Revocations in its queue are answered (not acknowledged); its journal keeps the outbox.
+  auth.replicator.store(nullptr, std::memory_order_release);
+  replicator.reset();
   Log(LogLevel::kInfo, "stopped");
 }
 
@@ -704,6 +763,13 @@ bool Daemon::Rep::Ready(std::string* detail) {
                         : std::string("none yet")) +
                  "\n";
     }
+  }
+  if (replicator) {
+    // Not ready before this node has caught up with the fleet's revocations.
+    const bool synced = replicator->ready();
+    r = r && synced;
+    issuers += std::string(synced ? "[+]" : "[-]") +
+               "replication: " + (synced ? "synced" : "initial sync") + "\n";
   }
   *detail = std::string(ready.load(std::memory_order_acquire) ? "[+]" : "[-]") + "serving\n" +
             "[+]keys: " + std::to_string(keys.load(std::memory_order_relaxed)) + "\n" + issuers +
@@ -833,9 +899,24 @@ void Daemon::Rep::Revoke(const RevokeRequest& r, RevokeDone done) {
   } else {
     rev = Revocation::Subject(r.id, r.value, r.iss);
   }
+  std::shared_ptr<RevokeOutcomes> outcomes = revoke_outcomes;
+  if (replicator) {
+    // Journal, store, stream (replicate/replicator.h); the outcome comes on the publisher
+    // thread and is handed to the admin thread.
+    reply.replication = true;
+    replicator->Revoke(rev, [outcomes, reply, done](Status s, bool replicated) {
+      {
+        base::MutexLock l(&outcomes->mu);
+        outcomes->ready.push_back({reply, done});
+        outcomes->ready.back().reply.status = s;
+        outcomes->ready.back().reply.replicated = replicated;
+      }
+      base::SignalEventFd(outcomes->fd);
+    });
+    return;
+  }
   // The commit thread calls this once the revocation is durable (or the store failed): hand
   // the outcome to the admin thread.
-  std::shared_ptr<RevokeOutcomes> outcomes = revoke_outcomes;
   auto on_durable = [outcomes, reply, done](Status s) {
     {
       base::MutexLock l(&outcomes->mu);
@@ -1050,6 +1131,7 @@ void Daemon::Rep::RenderEngineMetrics(MetricsText& m) {
   EmitScalars(m, {{"jwtgate_ready", "gauge", "1 while serving and not draining.",
                    uint64_t{ready.load() ? 1u : 0u}}});
   RenderKeySourceMetrics(m);
+  RenderReplicationMetrics(m);
 }
 
 namespace {
@@ -1087,6 +1169,48 @@ constexpr KeySourceMetric kKeySourceMetrics[] = {
 };
 
 }  // namespace
+
+// Revocation replication (revocation.replication), one family each.
+void Daemon::Rep::RenderReplicationMetrics(MetricsText& m) {
+  if (!replicator) return;
+  const replicate::Replicator::Stats st = replicator->stats();
+  EmitScalars(
+      m,
+      {
+          {"jwtgate_replication_connected", "gauge", "1 while Redis answers.",
+           uint64_t{st.connected ? 1u : 0u}},
+          {"jwtgate_replication_ready", "gauge",
+           "1 once this node has caught up with the stream after starting.",
+           uint64_t{st.ready ? 1u : 0u}},
+          {"jwtgate_replication_stale", "gauge",
+           "1 while cut off from Redis for longer than max_disconnected_seconds with "
+           "on_disconnected: fail_closed (tokens get 503).",
+           uint64_t{st.stale ? 1u : 0u}},
+          {"jwtgate_replication_lag_seconds", "gauge",
+           "Seconds since this node last saw the head of the stream (0 while caught up).",
+           st.lag_seconds},
+          {"jwtgate_replication_entries_behind", "gauge",
+           "Stream entries not yet applied (0 when caught up; an upper bound otherwise).",
+           st.entries_behind},
+          {"jwtgate_replication_applied_total", "counter",
+           "Revocations of other nodes applied from the stream or a snapshot.", st.applied},
+          {"jwtgate_replication_published_total", "counter",
+           "Revocations of this node appended to the stream.", st.published},
+          {"jwtgate_replication_outbox_entries", "gauge",
+           "Revocations of this node in effect here and not yet in the stream.", st.outbox},
+          {"jwtgate_replication_skipped_total", "counter",
+           "Malformed stream entries or snapshots skipped.", st.skipped},
+          {"jwtgate_replication_resyncs_total", "counter",
+           "Snapshot loads (a new node, or one whose cursor the stream no longer holds).",
+           st.resyncs},
+          {"jwtgate_replication_reseeds_total", "counter",
+           "Re-seeds of Redis from this node's revocations after Redis lost its data.", st.reseeds},
+          {"jwtgate_replication_snapshots_written_total", "counter",
+           "Snapshots this node wrote (and trimmed the stream to).", st.snapshots_written},
+          {"jwtgate_replication_disconnects_total", "counter", "Connections to Redis lost.",
+           st.disconnects},
+      });
+}
 
 // Per remote issuer: fetches by outcome, key-set age, keys held, refetches and refusals.
 void Daemon::Rep::RenderKeySourceMetrics(MetricsText& m) {

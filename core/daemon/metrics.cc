@@ -76,7 +76,8 @@ std::string_view ReasonName(size_t reason) noexcept {
 std::string_view DecisionOf(size_t reason) noexcept {
   if (reason == ReasonOf(Status::kOk)) return "allow";
   if (reason == ReasonOf(Status::kOverloaded) || reason == ReasonOf(Status::kShuttingDown) ||
-      reason == ReasonOf(Status::kInternalError) || reason == ReasonOf(Status::kIssuerKeysStale)) {
+      reason == ReasonOf(Status::kInternalError) || reason == ReasonOf(Status::kIssuerKeysStale) ||
+      reason == ReasonOf(Status::kRevocationStale)) {
     return "error";
   }
   return "deny";

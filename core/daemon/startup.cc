@@ -13,6 +13,7 @@
 #include "daemon/trust.h"
 #include "jwtgate/revocation.h"
 #include "net/uring_support.h"
+#include "replicate/redis_client.h"
 
 namespace jwtgate::daemon {
 namespace {
@@ -56,20 +57,20 @@ bool HoldsRevocationFiles(const std::string& dir) {
 
 }  // namespace
 
-CheckResult ReadAdminToken(const std::string& path, std::string* token,
+CheckResult ReadSecretFile(const std::string& setting, const std::string& path,
+                           const std::string& exposure, std::string* secret,
                            std::vector<std::string>* warnings) {
-  token->clear();
+  secret->clear();
   if (path.empty()) return {};
-  const std::string where = "admin.token_file: " + path;
+  const std::string where = setting + ": " + path;
   struct stat st;
   if (::stat(path.c_str(), &st) != 0) {
     return Fail(kExitKeys, where + ": cannot open: " + std::strerror(errno));
   }
-  if (S_ISDIR(st.st_mode)) return Fail(kExitKeys, where + ": is a directory, not a token file");
+  if (S_ISDIR(st.st_mode)) return Fail(kExitKeys, where + ": is a directory, not a file");
   if ((st.st_mode & S_IROTH) != 0) {
     return Fail(kExitKeys, where + ": readable by every user of this host (mode " +
-                               Mode(st.st_mode) +
-                               "), who could then revoke and reload; chmod 600 " + path);
+                               Mode(st.st_mode) + "), " + exposure + "; chmod 600 " + path);
   }
   if ((st.st_mode & S_IRGRP) != 0 && warnings != nullptr) {
     warnings->push_back(where + ": readable by its group (mode " + Mode(st.st_mode) +
@@ -81,18 +82,24 @@ CheckResult ReadAdminToken(const std::string& path, std::string* token,
   ss << in.rdbuf();
   std::string t = ss.str();
   while (!t.empty() && (t.back() == '\n' || t.back() == '\r' || t.back() == ' ')) t.pop_back();
-  if (t.empty()) return Fail(kExitKeys, where + ": empty (the token is the file's first line)");
+  if (t.empty()) return Fail(kExitKeys, where + ": empty (the secret is the file's first line)");
   if (t.size() > kMaxAdminTokenBytes) {
     return Fail(kExitKeys,
                 where + ": longer than " + std::to_string(kMaxAdminTokenBytes) + " bytes");
   }
   for (char c : t) {
     if (static_cast<unsigned char>(c) <= 0x20 || static_cast<unsigned char>(c) >= 0x7f) {
-      return Fail(kExitKeys, where + ": the token must be printable ASCII without spaces");
+      return Fail(kExitKeys, where + ": must be printable ASCII without spaces");
     }
   }
-  *token = std::move(t);
+  *secret = std::move(t);
   return {};
+}
+
+CheckResult ReadAdminToken(const std::string& path, std::string* token,
+                           std::vector<std::string>* warnings) {
+  return ReadSecretFile("admin.token_file", path, "who could then revoke and reload", token,
+                        warnings);
 }
 
 CheckResult CheckRevocationDir(const Config& config) {
@@ -148,6 +155,19 @@ CheckResult CheckStartup(const Config& config, std::string* summary,
   std::string error;
   if (!net::CheckIoUringSupport(&error)) return Fail(kExitSystem, error);
   if (CheckResult r = CheckRevocationDir(config); !r.ok()) return r;
+  if (config.replication) {
+    std::string host, path, secret;
+    int port = 0;
+    if (!replicate::ParseRedisAddress(config.replication->redis, &host, &port, &path, &error)) {
+      return Fail(kExitConfig, "revocation.replication.redis: " + error);
+    }
+    if (CheckResult r = ReadSecretFile(
+            "revocation.replication.password_file", config.replication->password_file,
+            "who could then rewrite every node's revocations", &secret, warnings);
+        !r.ok()) {
+      return r;
+    }
+  }
   // Remote issuers: their options (URLs, CA file, cache directory) and any cached set; their
   // servers are not asked (a start does that in the background).
   RemoteSnapshots remote(config.issuers.size());

@@ -48,6 +48,12 @@ struct CheckResult {
 CheckResult ReadAdminToken(const std::string& path, std::string* token,
                            std::vector<std::string>* warnings);
 
+// The same rules for any secret kept in a file (revocation.replication.password_file):
+// `setting` names the key in messages, `exposure` says what a reader could do with it.
+CheckResult ReadSecretFile(const std::string& setting, const std::string& path,
+                           const std::string& exposure, std::string* secret,
+                           std::vector<std::string>* warnings);
+
 // What RevocationStore::Open would find in revocation.dir, creating and changing nothing:
 // the directory, or its parent when it does not exist yet, must be a writable directory, and
 // an existing state must recover (opened read-only). kExitState on failure.

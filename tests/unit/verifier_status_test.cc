@@ -240,8 +240,10 @@ TEST_CASE("every token-path and key-import status is reachable", "[verifier][sta
   //   internal_error: a failing revocation store (revocation_store_test.cc); on the verify
   //   path only an allocation or OpenSSL failure produces it, which needs fault injection.
   // revoked is reached above, through a RevocationCheck that revokes one jti.
+  //   revocation_stale: jwtgated cut off from the fleet's revocations past its bound, with
+  //   fail_closed (integration/fleet_revocation_test.py).
   const std::set<Status> elsewhere = {Status::kOverloaded, Status::kShuttingDown,
-                                      Status::kInternalError};
+                                      Status::kInternalError, Status::kRevocationStale};
   std::vector<std::string> missing;
 #define JWTGATE_STATUS_CHECK_SEEN(name, str)                                 \
   if (seen.count(Status::name) == 0 && elsewhere.count(Status::name) == 0) { \
