@@ -95,6 +95,8 @@ struct Replicator::Rep {
   std::atomic<int64_t> started_ms{0}, disconnected_since_ms{0}, caught_up_ms{0};
   std::atomic<uint64_t> behind{0}, applied{0}, published{0}, outbox_size{0}, skipped{0}, resyncs{0},
       reseeds{0}, snapshots_written{0}, disconnects{0};
+  // Subscriber thread only: the catch-up under way (for `behind`).
+  uint64_t catchup_length = 0, catchup_read = 0;
 
   void Log(bool warning, const std::string& line) const {
     if (opt.log) opt.log(warning, line);
@@ -422,10 +424,16 @@ bool Replicator::Rep::ReadOnce(RedisClient& redis, std::string* error) {
     from = cursor.empty() ? "0-0" : cursor;
     known_seq = next_seq;
   }
-  RedisClient::Reply r =
-      redis.Command({"XREAD", "COUNT", std::to_string(kReadCount), "BLOCK",
-                     std::to_string(kBlock.count()), "STREAMS", stream_key, from},
-                    error, kBlock + opt.redis.command_timeout);
+  // Until the initial sync is done, read without blocking: the node is not ready before it
+  // has seen the end of the stream, and a final full batch must not cost a BLOCK period.
+  const bool block = initial_sync.load(std::memory_order_relaxed);
+  std::vector<std::string> argv = {"XREAD", "COUNT", std::to_string(kReadCount)};
+  if (block) {
+    argv.push_back("BLOCK");
+    argv.push_back(std::to_string(kBlock.count()));
+  }
+  argv.insert(argv.end(), {"STREAMS", stream_key, from});
+  RedisClient::Reply r = redis.Command(argv, error, kBlock + opt.redis.command_timeout);
   if (!r) return false;
   if (r->type == REDIS_REPLY_ERROR) {
     *error = "XREAD: " + std::string(ReplyText(r.get()));
@@ -468,17 +476,25 @@ bool Replicator::Rep::ReadOnce(RedisClient& redis, std::string* error) {
   if (n > 0 && !Apply(entries, last_id, error)) return false;
   if (n < kReadCount) {
     behind.store(0, std::memory_order_relaxed);
+    catchup_length = 0;
     caught_up_ms.store(SteadyMs(), std::memory_order_relaxed);
     if (!initial_sync.exchange(true, std::memory_order_release)) {
       Log(false, "replication: initial sync done (" + std::to_string(applied.load()) +
                      " revocation(s) applied)");
     }
   } else {
-    RedisClient::Reply len = redis.Command({"XLEN", stream_key}, error);
-    if (len && len->type == REDIS_REPLY_INTEGER) {
-      behind.store(static_cast<uint64_t>(std::max<long long>(len->integer, 0)),
-                   std::memory_order_relaxed);
+    // Behind: an upper bound that falls as the node reads (the stream's length when this
+    // catch-up began, less what has been read since; the entries before the cursor count too).
+    if (catchup_length == 0) {
+      RedisClient::Reply len = redis.Command({"XLEN", stream_key}, error);
+      if (len && len->type == REDIS_REPLY_INTEGER && len->integer > 0) {
+        catchup_length = static_cast<uint64_t>(len->integer);
+        catchup_read = 0;
+      }
     }
+    catchup_read += n;
+    behind.store(catchup_length > catchup_read ? catchup_length - catchup_read : 1,
+                 std::memory_order_relaxed);
   }
   return true;
 }
@@ -579,7 +595,9 @@ void Replicator::Rep::SubscriberLoop() {
     if (ok) ok = SyncEpoch(redis, &error);
     if (ok) ok = ResyncIfBehindSnapshot(redis, &error);
     if (ok) ok = ReadOnce(redis, &error);
-    if (ok) MaybeWriteSnapshot(redis);
+    // Snapshot duty only for a node that has caught up (a node catching up would write a
+    // snapshot it is about to outdate, and delay its own readiness).
+    if (ok && initial_sync.load(std::memory_order_relaxed)) MaybeWriteSnapshot(redis);
     if (ok) {
       MarkConnected(true);
       last_error.clear();
