@@ -10,7 +10,8 @@
 //   4  key material: an issuers[].jwks_file or admin.token_file missing, unreadable, invalid
 //      or readable by every user of the host
 //   5  the revocation state: revocation.dir cannot be created, is not writable, or its state
-//      cannot be recovered (a corrupt log, a directory held by another process)
+//      cannot be recovered (a corrupt log, a directory held by another process), or its
+//      replication journal cannot be opened
 //   6  the system: io_uring unavailable, a listener address that cannot be bound
 // --check-config performs every check of a start except binding the listeners and taking the
 // revocation directory's lock (it reads the state read-only, as `jwtgate verify --state`

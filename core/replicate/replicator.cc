@@ -87,7 +87,10 @@ struct Replicator::Rep {
   std::vector<Request> queue JWTGATE_GUARDED_BY(queue_mu);
   bool stopping JWTGATE_GUARDED_BY(queue_mu) = false;
   std::atomic<bool> stop{false};
-  std::thread publisher, subscriber;
+  // Three threads, each with its own Redis connection: the publisher (XADD), the subscriber
+  // (XREAD, never held up by a snapshot being written) and the snapshotter.
+  std::thread publisher, subscriber, snapshotter;
+  uint64_t compacted_bytes JWTGATE_GUARDED_BY(mu) = 0;  // the journal's size after Compact
 
   // State and counters (relaxed: figures for metrics and the readiness flag, which is
   // published with release after the data it stands for).
@@ -129,6 +132,7 @@ struct Replicator::Rep {
   bool ResyncIfBehindSnapshot(RedisClient& redis, std::string* error);
   bool ReadOnce(RedisClient& redis, std::string* error);
   void MaybeWriteSnapshot(RedisClient& redis);
+  void SnapshotterLoop();
   bool WriteSnapshot(RedisClient& redis, std::string* error);
   bool LoadSnapshot(RedisClient& redis, std::unordered_map<std::string, Entry>* entries,
                     std::string* covers, std::string* error);
@@ -281,8 +285,15 @@ bool Replicator::Rep::Apply(const std::vector<Entry>& entries, const std::string
   journal->AppendCursor(cursor, epoch);
   if (!journal->Flush(false, error)) return false;
   applied.fetch_add(entries.size(), std::memory_order_relaxed);
-  if (journal->bytes() > kCompactBytes && !journal->Compact(UnixNow(), error)) {
-    Log(true, "replication journal: compaction failed: " + *error);
+  // Compacted once it has grown well past its live content, and not while catching up (a
+  // large catch-up would otherwise compact several times over).
+  if (initial_sync.load(std::memory_order_relaxed) &&
+      journal->bytes() > std::max(kCompactBytes, 4 * compacted_bytes)) {
+    if (journal->Compact(UnixNow(), error)) {
+      compacted_bytes = journal->bytes();
+    } else {
+      Log(true, "replication journal: compaction failed: " + *error);
+    }
   }
   return true;
 }
@@ -402,14 +413,36 @@ bool Replicator::Rep::ResyncIfBehindSnapshot(RedisClient& redis, std::string* er
     // missed entries the snapshot's writer trimmed.
     if (!cursor.empty() && StreamId::Parse(cursor, &mine) && !(mine < snap_id)) return true;
   }
-  std::unordered_map<std::string, Entry> entries;
-  std::string covers;
-  if (!LoadSnapshot(redis, &entries, &covers, error)) return false;
-  if (covers.empty()) return true;  // deleted meanwhile
+  RedisClient::Reply snap = redis.Command({"GET", snapshot_key}, error);
+  if (!snap) return false;
+  if (IsNil(snap.get())) return true;  // deleted meanwhile
+  // A snapshot holds each revocation once: applied as parsed, in chunks (the store and the
+  // journal take them in batches), with no merge.
   std::vector<Entry> list;
-  list.reserve(entries.size());
-  for (auto& [k, e] : entries) list.push_back(std::move(e));
-  if (!Apply(list, covers, error)) return false;
+  std::string covers;
+  if (const EntryError e =
+          ParseSnapshot(ReplyText(snap.get()), &covers, [&](const Entry& x) { list.push_back(x); });
+      e != EntryError::kOk) {
+    skipped.fetch_add(1, std::memory_order_relaxed);
+    *error = snapshot_key + ": not a valid snapshot (" + std::string(ToString(e)) + ")";
+    return false;
+  }
+  snap.reset();
+  constexpr size_t kChunk = 100000;
+  for (size_t begin = 0; begin < list.size(); begin += kChunk) {
+    const size_t end = std::min(list.size(), begin + kChunk);
+    const std::vector<Entry> chunk(
+        std::make_move_iterator(list.begin() + static_cast<std::ptrdiff_t>(begin)),
+        std::make_move_iterator(list.begin() + static_cast<std::ptrdiff_t>(end)));
+    // The cursor moves to the snapshot's id with the last chunk only.
+    std::string at;
+    {
+      base::MutexLock l(&mu);
+      at = cursor;
+    }
+    if (!Apply(chunk, end == list.size() ? covers : at, error)) return false;
+  }
+  if (list.empty() && !Apply({}, covers, error)) return false;
   resyncs.fetch_add(1, std::memory_order_relaxed);
   Log(false, "replication: loaded the snapshot (" + std::to_string(list.size()) +
                  " revocations, up to " + covers + ")");
@@ -448,12 +481,14 @@ bool Replicator::Rep::ReadOnce(RedisClient& redis, std::string* error) {
         stream->element[1]->type == REDIS_REPLY_ARRAY) {
       const redisReply* items = stream->element[1];
       n = items->elements;
+      entries.reserve(n);
+      FieldViews fields;  // reused: one allocation per batch, not per entry
       for (size_t i = 0; i < items->elements; ++i) {
         const redisReply* item = items->element[i];
         if (item->type != REDIS_REPLY_ARRAY || item->elements != 2) continue;
         last_id.assign(ReplyText(item->element[0]));
         const redisReply* kv = item->element[1];
-        FieldViews fields;
+        fields.clear();
         if (kv->type == REDIS_REPLY_ARRAY) {
           for (size_t j = 0; j + 1 < kv->elements && fields.size() <= kMaxFields; j += 2) {
             fields.emplace_back(ReplyText(kv->element[j]), ReplyText(kv->element[j + 1]));
@@ -585,6 +620,23 @@ void Replicator::Rep::MaybeWriteSnapshot(RedisClient& redis) {
   if (holder && ReplyText(holder.get()) == token) redis.Command({"DEL", lease_key}, &error);
 }
 
+// Every second: when the stream has grown past snapshot_every, the node holding the lease
+// writes a snapshot. Only a node that has caught up takes part (one catching up would write a
+// snapshot it is about to outdate).
+void Replicator::Rep::SnapshotterLoop() {
+  RedisClient redis(opt.redis);
+  while (!stop.load(std::memory_order_relaxed)) {
+    for (int i = 0; i < 10 && !stop.load(std::memory_order_relaxed); ++i) {
+      std::this_thread::sleep_for(milliseconds(100));
+    }
+    if (stop.load(std::memory_order_relaxed) || !initial_sync.load(std::memory_order_relaxed)) {
+      continue;
+    }
+    std::string error;
+    if (redis.Connect(&error)) MaybeWriteSnapshot(redis);
+  }
+}
+
 void Replicator::Rep::SubscriberLoop() {
   RedisClient redis(opt.redis);
   std::string last_error;
@@ -595,9 +647,6 @@ void Replicator::Rep::SubscriberLoop() {
     if (ok) ok = SyncEpoch(redis, &error);
     if (ok) ok = ResyncIfBehindSnapshot(redis, &error);
     if (ok) ok = ReadOnce(redis, &error);
-    // Snapshot duty only for a node that has caught up (a node catching up would write a
-    // snapshot it is about to outdate, and delay its own readiness).
-    if (ok && initial_sync.load(std::memory_order_relaxed)) MaybeWriteSnapshot(redis);
     if (ok) {
       MarkConnected(true);
       last_error.clear();
@@ -683,6 +732,7 @@ Replicator::~Replicator() {
   rep_->queue_cv.notify_all();
   if (rep_->publisher.joinable()) rep_->publisher.join();
   if (rep_->subscriber.joinable()) rep_->subscriber.join();
+  if (rep_->snapshotter.joinable()) rep_->snapshotter.join();
   // Requests that never reached the publisher: not acknowledged.
   base::MutexLock l(&rep_->queue_mu);
   for (Rep::Request& r : rep_->queue) r.done(Status::kShuttingDown, false);
@@ -694,6 +744,7 @@ void Replicator::Start() {
   r->started_ms.store(SteadyMs(), std::memory_order_relaxed);
   r->publisher = std::thread([r] { r->PublisherLoop(); });
   r->subscriber = std::thread([r] { r->SubscriberLoop(); });
+  r->snapshotter = std::thread([r] { r->SnapshotterLoop(); });
 }
 
 void Replicator::Revoke(const Revocation& r, Done done) {

@@ -193,22 +193,29 @@ namespace {
 // Debian's redis-server on a free loopback port, without persistence, for one test.
 class RedisServer {
  public:
-  // port 0: a free one.
-  explicit RedisServer(const std::string& dir, int port = 0) {
+  // port 0: a free one. `password`: requirepass.
+  explicit RedisServer(const std::string& dir, int port = 0, const std::string& password = "") {
     REQUIRE(::access("/usr/bin/redis-server", X_OK) == 0);  // package redis-server
     port_ = port != 0 ? port : FreePort();
     pid_ = ::fork();
     REQUIRE(pid_ >= 0);
     if (pid_ == 0) {
       const std::string port_text = std::to_string(port_);
-      ::execl("/usr/bin/redis-server", "redis-server", "--port", port_text.c_str(), "--bind",
-              "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", dir.c_str(),
-              "--logfile", (dir + "/redis.log").c_str(), static_cast<char*>(nullptr));
+      const std::string log = dir + "/redis.log";
+      std::vector<const char*> argv = {"redis-server", "--port", port_text.c_str(), "--bind",
+                                       "127.0.0.1", "--save", "", "--appendonly", "no", "--dir",
+                                       dir.c_str(), "--logfile", log.c_str()};
+      if (!password.empty()) {
+        argv.push_back("--requirepass");
+        argv.push_back(password.c_str());
+      }
+      argv.push_back(nullptr);
+      ::execv("/usr/bin/redis-server", const_cast<char* const*>(argv.data()));
       ::_exit(127);
     }
     std::string error;
     for (int i = 0; i < 200; ++i) {
-      RedisClient c(RedisOptions{address(), "", "", 200ms, 1000ms});
+      RedisClient c(RedisOptions{address(), "", password, 200ms, 1000ms});
       if (c.Connect(&error)) return;
       std::this_thread::sleep_for(25ms);
     }
@@ -245,7 +252,7 @@ struct Node {
 };
 
 Node MakeNode(const TempDir& dir, const std::string& name, const std::string& redis,
-              size_t snapshot_every = 10000) {
+              size_t snapshot_every = 10000, const std::string& password = "") {
   RevocationOptions ro;
   ro.dir = dir.path() + "/" + name;
   ro.create_if_missing = true;
@@ -257,6 +264,7 @@ Node MakeNode(const TempDir& dir, const std::string& name, const std::string& re
   n.store = std::move(store).value();
   ReplicationOptions o;
   o.redis.address = redis;
+  o.redis.password = password;
   o.node_id = name;
   o.journal_path = ro.dir + "/replication.journal";
   o.snapshot_every = snapshot_every;
@@ -359,6 +367,30 @@ TEST_CASE("Without Redis a revocation is in effect locally, kept, and published 
   Node b = MakeNode(dir, "node-b", address);
   REQUIRE(Eventually([&] { return b.replicator->ready(); }));
   CHECK(Eventually([&] { return JtiRevoked(*b.store, "offline"); }));
+}
+
+TEST_CASE("AUTH: a wrong password is refused, and named without echoing it", "[replication]") {
+  TempDir dir;
+  RedisServer redis(dir.path(), 0, "s3cret-pass");
+  std::string error;
+  RedisClient wrong(RedisOptions{redis.address(), "", "not-it", 500ms, 1000ms});
+  CHECK_FALSE(wrong.Connect(&error));
+  CHECK_THAT(error, Catch::Matchers::Contains("AUTH refused"));
+  CHECK_THAT(error, !Catch::Matchers::Contains("not-it"));
+  RedisClient none(RedisOptions{redis.address(), "", "", 500ms, 1000ms});
+  REQUIRE(none.Connect(&error));  // connects; commands are refused (NOAUTH)
+  RedisClient::Reply r = none.Command({"XLEN", "jwtgate:stream"}, &error);
+  REQUIRE(r != nullptr);
+  CHECK(r->type == REDIS_REPLY_ERROR);
+
+  Node a = MakeNode(dir, "node-a", redis.address(), 10000, "s3cret-pass");
+  Node b = MakeNode(dir, "node-b", redis.address(), 10000, "s3cret-pass");
+  REQUIRE(Eventually([&] { return a.replicator->ready() && b.replicator->ready(); }));
+  const auto [s, replicated] =
+      RevokeOn(a, Revocation::Jti("authed", "https://i.example", RevocationStore::kNoExp));
+  CHECK(s == Status::kOk);
+  CHECK(replicated);
+  CHECK(Eventually([&] { return JtiRevoked(*b.store, "authed"); }));
 }
 
 }  // namespace jwtgate::replicate
