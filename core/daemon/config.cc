@@ -305,10 +305,11 @@ bool ParseVerify(Reader& r, const YAML::Node& n, Config* c) {
 
 bool ParseReplication(Reader& r, const YAML::Node& n, Config* c) {
   const std::string at = "revocation.replication";
-  if (!r.Map(n, at,
-             {"redis", "node_id", "key_prefix", "username", "password_file",
-              "snapshot_every_entries", "wait_replicas", "max_disconnected_seconds",
-              "on_disconnected", "connect_timeout_ms", "command_timeout_ms"})) {
+  if (!r.Map(
+          n, at,
+          {"redis", "node_id", "key_prefix", "username", "password_file", "snapshot_every_entries",
+           "snapshot_min_age_seconds", "wait_replicas", "max_disconnected_seconds",
+           "on_disconnected", "connect_timeout_ms", "command_timeout_ms"})) {
     return false;
   }
   ReplicationConfig rc;
@@ -325,6 +326,11 @@ bool ParseReplication(Reader& r, const YAML::Node& n, Config* c) {
   if (n["snapshot_every_entries"] &&
       !r.Integer(n["snapshot_every_entries"], at + ".snapshot_every_entries", 10, int64_t{1} << 30,
                  &rc.snapshot_every_entries)) {
+    return false;
+  }
+  if (n["snapshot_min_age_seconds"] &&
+      !r.Integer(n["snapshot_min_age_seconds"], at + ".snapshot_min_age_seconds", 0, 86400,
+                 &rc.snapshot_min_age_s)) {
     return false;
   }
   if (n["wait_replicas"] &&

@@ -74,6 +74,7 @@ struct ReplicationConfig {
   std::string username;       // Redis ACL user ("" : default)
   std::string password_file;  // file holding the AUTH password ("" : no AUTH)
   size_t snapshot_every_entries = 10000;
+  int64_t snapshot_min_age_s = 60;
   int wait_replicas = 0;
   int64_t max_disconnected_s = 60;
   bool fail_closed = false;  // on_disconnected: fail_closed (else serve)

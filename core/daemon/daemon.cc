@@ -406,6 +406,7 @@ CheckResult Daemon::Rep::OpenReplication() {
   }
   o.journal_path = config.revocation_dir + "/replication.journal";
   o.snapshot_every = rc.snapshot_every_entries;
+  o.snapshot_min_age = std::chrono::seconds(rc.snapshot_min_age_s);
   o.wait_replicas = rc.wait_replicas;
   o.max_disconnected = std::chrono::seconds(rc.max_disconnected_s);
   o.fail_closed = rc.fail_closed;

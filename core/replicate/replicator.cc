@@ -543,9 +543,16 @@ bool Replicator::Rep::WriteSnapshot(RedisClient& redis, std::string* error) {
   if (!LoadSnapshot(redis, &entries, &covers, error)) return false;
   std::string from = covers.empty() ? "-" : "(" + covers;
   std::string last = covers;
+  // Entries younger than snapshot_min_age stay out of the snapshot and in the stream: a node
+  // that was away briefly replays them instead of loading the whole snapshot.
+  const int64_t unix_ms =
+      std::chrono::duration_cast<milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+          .count();
+  const std::string until = std::to_string(std::max<int64_t>(
+      0, unix_ms - std::chrono::duration_cast<milliseconds>(opt.snapshot_min_age).count()));
   for (;;) {
     RedisClient::Reply r = redis.Command(
-        {"XRANGE", stream_key, from, "+", "COUNT", std::to_string(kReadCount)}, error);
+        {"XRANGE", stream_key, from, until, "COUNT", std::to_string(kReadCount)}, error);
     if (!r) return false;
     if (r->type != REDIS_REPLY_ARRAY || r->elements == 0) break;
     for (size_t i = 0; i < r->elements; ++i) {

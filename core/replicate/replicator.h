@@ -15,10 +15,13 @@
 //     is enough. A node skips its own entries (it applied them before publishing).
 //   - Snapshot and trim: when the stream holds snapshot_every entries, the node that takes the
 //     lease (<prefix>snapshot:lease, SET NX PX) merges the previous snapshot with the entries
-//     after it, drops what has expired, writes <prefix>snapshot and <prefix>snapshot:id (the
-//     last id it covers) in one MULTI, and trims the stream up to that id (XTRIM MINID).
-//     Entries are only ever trimmed once a snapshot holds them, so a node whose cursor is
-//     older than <prefix>snapshot:id loads the snapshot first, then reads on from its id.
+//     after it that are older than snapshot_min_age (a minute), drops what has expired, writes
+//     <prefix>snapshot and <prefix>snapshot:id (the last id it covers) in one MULTI (WATCHed), and
+//     trims the stream up to that id (XTRIM MINID). The stream so holds at most snapshot_every
+//     entries plus a minute's worth; a node away for less than that replays the stream, one away
+//     for longer loads the snapshot. Snapshots are written on a thread of their own, by nodes that
+//     have caught up. Entries are only ever trimmed once a snapshot holds them, so a node whose
+//     cursor is older than <prefix>snapshot:id loads the snapshot first, then reads on from its id.
 //   - Redis losing its data (a restart without persistence, a failover to an empty replica):
 //     <prefix>epoch is a random value set once (SET NX); a node whose journal names another
 //     epoch (or none) merges every live revocation of its journal into the snapshot, under
@@ -54,7 +57,9 @@ struct ReplicationOptions {
   std::string node_id;            // unique in the fleet, stable with its revocation directory
   std::string journal_path;       // <revocation dir>/replication.journal
   size_t snapshot_every = 10000;  // entries in the stream that trigger a snapshot and trim
-  int wait_replicas = 0;          // WAIT for this many Redis replicas before "replicated"
+  // Entries younger than this stay in the stream (out of the snapshot).
+  std::chrono::seconds snapshot_min_age{60};
+  int wait_replicas = 0;  // WAIT for this many Redis replicas before "replicated"
   std::chrono::seconds max_disconnected{60};
   bool fail_closed = false;  // cut off longer than max_disconnected: stale()
   int64_t leeway_s = 60;     // as RevocationOptions::leeway_s: when a jti entry has expired

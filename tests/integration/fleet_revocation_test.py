@@ -324,6 +324,7 @@ def node_config(n):
     node_id: {json.dumps(n.node_id)}
     key_prefix: {json.dumps(PREFIX)}
     snapshot_every_entries: {w.snapshot_every}
+    snapshot_min_age_seconds: 0
     max_disconnected_seconds: {n.max_disconnected}
     on_disconnected: {n.on_disconnected}
 """

@@ -268,6 +268,7 @@ Node MakeNode(const TempDir& dir, const std::string& name, const std::string& re
   o.node_id = name;
   o.journal_path = ro.dir + "/replication.journal";
   o.snapshot_every = snapshot_every;
+  o.snapshot_min_age = std::chrono::seconds(0);  // snapshots at once, for the test
   n.replicator = Replicator::Open(std::move(o), n.store.get(), &error);
   REQUIRE(n.replicator != nullptr);
   n.replicator->Start();
