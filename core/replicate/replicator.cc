@@ -55,6 +55,16 @@ std::string MergeKey(const Entry& e) {
 
 bool IsNil(const redisReply* r) { return r == nullptr || r->type == REDIS_REPLY_NIL; }
 
+// XADD <key> * <the entry's fields>.
+std::vector<std::string> XAddArgs(const std::string& key, const Entry& e) {
+  std::vector<std::string> argv = {"XADD", key, "*"};
+  for (auto& [f, v] : EncodeEntry(e)) {
+    argv.push_back(std::move(f));
+    argv.push_back(std::move(v));
+  }
+  return argv;
+}
+
 // The id after `id` (XTRIM MINID keeps ids >= its argument).
 std::string NextId(const StreamId& id) {
   StreamId n = id;
@@ -153,12 +163,7 @@ std::vector<uint64_t> Replicator::Rep::PublishOutbox(RedisClient& redis) {
     const size_t end = std::min(pending.size(), begin + kPublishChunk);
     std::vector<std::vector<std::string>> commands;
     for (size_t i = begin; i < end; ++i) {
-      std::vector<std::string> argv = {"XADD", stream_key, "*"};
-      for (auto& [f, v] : EncodeEntry(pending[i])) {
-        argv.push_back(std::move(f));
-        argv.push_back(std::move(v));
-      }
-      commands.push_back(std::move(argv));
+      commands.push_back(XAddArgs(stream_key, pending[i]));
     }
     std::vector<RedisClient::Reply> replies;
     if (!redis.Pipeline(commands, &replies, &error)) {
@@ -381,12 +386,7 @@ bool Replicator::Rep::Reseed(RedisClient& redis, std::string* error) {
   for (size_t begin = 0; begin < missing.size(); begin += kPublishChunk) {
     std::vector<std::vector<std::string>> commands;
     for (size_t i = begin; i < std::min(missing.size(), begin + kPublishChunk); ++i) {
-      std::vector<std::string> argv = {"XADD", stream_key, "*"};
-      for (auto& [f, v] : EncodeEntry(missing[i])) {
-        argv.push_back(std::move(f));
-        argv.push_back(std::move(v));
-      }
-      commands.push_back(std::move(argv));
+      commands.push_back(XAddArgs(stream_key, missing[i]));
     }
     std::vector<RedisClient::Reply> replies;
     if (!redis.Pipeline(commands, &replies, error)) return false;

@@ -84,8 +84,8 @@ import sys
 import threading
 import time
 
-from harness import (Conn, Daemon, Keys, TestFailure, check, free_port, hs256_secret,
-                     hs256_token, http, log, metric_value, run_test)
+from harness import (Conn, Daemon, Keys, TestFailure, check, exit_on_sigterm, free_port,
+                     hs256_secret, hs256_token, http, log, metric_value, removing_tmp, run_test)
 
 REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
 ISS = "https://fleet.test"
@@ -1227,20 +1227,10 @@ def main():
     if args.part and args.only and args.only != "audit" and args.only not in {
             fn.__name__ for fn in PARTS[args.part]}:
         ap.error(f"--only: no scenario {args.only} in part {args.part}")
-    # ctest's timeout (or anyone's SIGTERM) still stops redis and the daemons, via the finally
-    # clauses below.
-    signal.signal(signal.SIGTERM, lambda sig, frame: sys.exit(128 + sig))
+    exit_on_sigterm()  # the finally clauses below stop redis and the daemons
 
     def guarded(fn):
-        def wrapper(tmp):
-            try:
-                fn(tmp)
-            finally:
-                if args.keep:
-                    log(f"kept {tmp}")
-                else:
-                    shutil.rmtree(tmp, ignore_errors=True)
-        return wrapper
+        return removing_tmp(fn, args.keep)
 
     if args.selftest:
         run_test("fleet_revocation_selftest", guarded(lambda tmp: selftest(tmp, args)))

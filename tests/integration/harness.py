@@ -484,6 +484,26 @@ def promtool_check(text):
     check(r.returncode == 0, f"promtool check metrics failed ({r.returncode}):\n{r.stdout}{r.stderr}")
 
 
+def exit_on_sigterm():
+    """Turns SIGTERM (ctest's timeout, or anyone's) into SystemExit, so that the finally clauses
+    of a test still stop the servers it started."""
+    signal.signal(signal.SIGTERM, lambda sig, frame: sys.exit(128 + sig))
+
+
+def removing_tmp(fn, keep=False):
+    """Wraps a run_test body so that its temporary directory is removed when it ends, also on
+    failure (kept, and its path logged, with `keep`)."""
+    def wrapper(tmp):
+        try:
+            fn(tmp)
+        finally:
+            if keep:
+                log(f"kept {tmp}")
+            else:
+                shutil.rmtree(tmp, ignore_errors=True)
+    return wrapper
+
+
 def run_test(name, fn):
     """Runs fn(tmpdir); prints the outcome; exit status 0 only when it passed."""
     tmp = tempfile.mkdtemp(prefix=f"jwtgate-{name}-")

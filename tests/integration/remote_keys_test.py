@@ -66,9 +66,9 @@ import sys
 import threading
 import time
 
-from harness import (Daemon, Keys, Nginx, TestFailure, b64url, b64url_decode, check, free_port,
-                     hs256_secret, hs256_token, http, log, metric_value, run_test, wait_port,
-                     write_atomic)
+from harness import (Daemon, Keys, Nginx, TestFailure, b64url, b64url_decode, check,
+                     exit_on_sigterm, free_port, hs256_secret, hs256_token, http, log,
+                     metric_value, removing_tmp, run_test, wait_port, write_atomic)
 
 OPENSSL = shutil.which("openssl") or "/usr/bin/openssl"
 DISCOVERY_PATH = "/realms/test"            # issuer https://127.0.0.1:PORT/realms/test
@@ -1407,20 +1407,10 @@ def main():
     args = ap.parse_args()
     if not args.selftest and not (args.daemon and args.cli and args.part):
         ap.error("--daemon, --cli and --part are required (or --selftest)")
-    # ctest's timeout (or anyone's SIGTERM) still stops nginx and the daemons, via the finally
-    # clauses below.
-    signal.signal(signal.SIGTERM, lambda sig, frame: sys.exit(128 + sig))
+    exit_on_sigterm()  # the finally clauses below stop nginx and the daemons
 
     def guarded(fn):
-        def wrapper(tmp):
-            try:
-                fn(tmp)
-            finally:
-                if args.keep:
-                    log(f"kept {tmp}")
-                else:
-                    shutil.rmtree(tmp, ignore_errors=True)
-        return wrapper
+        return removing_tmp(fn, args.keep)
 
     if args.selftest:
         run_test("remote_keys_selftest", guarded(lambda tmp: selftest(tmp, args)))

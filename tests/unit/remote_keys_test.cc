@@ -24,6 +24,7 @@
 #include "jwtgate/verifier.h"
 #include "jwtgate/verifier_cell.h"
 #include "keys/http_fetch.h"
+#include "loopback.h"
 #include "temp_dir.h"
 
 namespace {
@@ -238,7 +239,7 @@ class Nginx {
  public:
   explicit Nginx(const std::string& dir) : dir_(dir) {
     REQUIRE(::access("/usr/sbin/nginx", X_OK) == 0);  // package nginx-light (scripts/setup)
-    port_ = FreePort();
+    port_ = jwtgate::test::FreeLoopbackPort();
     ::mkdir((dir_ + "/www").c_str(), 0755);
     std::ofstream(dir_ + "/nginx.conf")
         << "daemon off; master_process off; pid " << dir_ << "/nginx.pid;\n"
@@ -275,27 +276,7 @@ class Nginx {
   }
 
  private:
-  static int FreePort() {
-    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
-    socklen_t len = sizeof a;
-    ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-    ::close(fd);
-    return ntohs(a.sin_port);
-  }
-  bool Listening() const {
-    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_port = htons(static_cast<uint16_t>(port_));
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    const bool ok = ::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
-    ::close(fd);
-    return ok;
-  }
+  bool Listening() const { return jwtgate::test::LoopbackListening(port_); }
   std::string dir_;
   int port_ = 0;
   pid_t pid_ = -1;

@@ -23,6 +23,7 @@
 #include "replicate/journal.h"
 #include "replicate/redis_client.h"
 #include "replicate/replicator.h"
+#include "loopback.h"
 #include "temp_dir.h"
 
 namespace jwtgate::replicate {
@@ -229,17 +230,7 @@ class RedisServer {
   std::string address() const { return "127.0.0.1:" + std::to_string(port_); }
   int port() const { return port_; }
 
-  static int FreePort() {
-    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
-    socklen_t len = sizeof a;
-    ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-    ::close(fd);
-    return ntohs(a.sin_port);
-  }
+  static int FreePort() { return jwtgate::test::FreeLoopbackPort(); }
 
  private:
   int port_ = 0;
