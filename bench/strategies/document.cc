@@ -1,5 +1,7 @@
 #include "document.h"
 
+#include "strategies.h"
+
 #include <unistd.h>
 
 #include <cstdio>
@@ -65,6 +67,17 @@ void WriteFile(const std::string& path, const std::string& text) {
   std::ofstream out(path, std::ios::binary | std::ios::trunc);
   out << text;
   if (!out) throw std::runtime_error("cannot write " + path);
+}
+
+Json RowIdentityJson(const RowSpec& row) {
+  Json j;
+  j["key"] = row.key;
+  j["id"] = row.id;
+  j["name"] = row.name;
+  j["variant"] = row.variant;
+  j["alg"] = row.alg.empty() ? Json(nullptr) : Json(row.alg);
+  j["backend"] = row.backend.empty() ? Json(nullptr) : Json(row.backend);
+  return j;
 }
 
 }  // namespace jwtgate::bench

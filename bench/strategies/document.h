@@ -12,6 +12,11 @@ namespace jwtgate::bench {
 
 using Json = nlohmann::ordered_json;
 
+struct RowSpec;  // strategies.h
+
+// What names a row in either mode's document: key, id, name, variant, alg, backend.
+Json RowIdentityJson(const RowSpec& row);
+
 // Now, as "2026-11-29T12:58:20Z".
 std::string DateUtc();
 std::string Hostname();

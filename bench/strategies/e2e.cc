@@ -320,13 +320,7 @@ void MeasureRow(const E2eOptions& o, const RowSpec& row, const RowServing& servi
 // Row `index` of `count`: its description, and its figures or why it was not measured.
 Json RunRow(const E2eOptions& o, const RowSpec& row, size_t index, size_t count,
             const PoolFiles& files, const RevocationState& revocation, bool have_nginx) {
-  Json j;
-  j["key"] = row.key;
-  j["id"] = row.id;
-  j["name"] = row.name;
-  j["variant"] = row.variant;
-  j["alg"] = row.alg.empty() ? Json(nullptr) : Json(row.alg);
-  j["backend"] = row.backend.empty() ? Json(nullptr) : Json(row.backend);
+  Json j = RowIdentityJson(row);
   j["mode"] = "e2e";
   Progress("[e2e %2zu/%zu] %-22s ", index, count, row.key.c_str());
   const RowServing serving = PlanRow(o, row, files, revocation, have_nginx, &j);

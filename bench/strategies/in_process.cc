@@ -175,13 +175,7 @@ std::string SetUpRevocation(const Config& c, Environment* env, RevocationFixture
 
 // The row's description: key, names, what one request does, the state it keeps.
 Json RowHeaderJson(const RowSpec& row, const Json& doc) {
-  Json j;
-  j["key"] = row.key;
-  j["id"] = row.id;
-  j["name"] = row.name;
-  j["variant"] = row.variant;
-  j["alg"] = row.alg.empty() ? Json(nullptr) : Json(row.alg);
-  j["backend"] = row.backend.empty() ? Json(nullptr) : Json(row.backend);
+  Json j = RowIdentityJson(row);
   j["batch"] = row.batch;
   j["description"] = row.description;
   j["state"] = StateJson(row, doc);

@@ -134,6 +134,8 @@ struct Replicator::Rep {
   void PublisherLoop();
   // Appends the outbox to the stream; returns the seqs now published.
   std::vector<uint64_t> PublishOutbox(RedisClient& redis);
+  // These own revocations are in the stream: out of the outbox, marked in the journal.
+  void MarkPublished(const std::vector<uint64_t>& seqs);
 
   // Subscriber.
   void SubscriberLoop();
@@ -193,26 +195,24 @@ std::vector<uint64_t> Replicator::Rep::PublishOutbox(RedisClient& redis) {
       Log(true, "replication: WAIT " + std::to_string(opt.wait_replicas) +
                     ": fewer Redis replicas acknowledged; answering not replicated");
       // In the stream all the same (no second XADD), but not as durable as asked.
-      base::MutexLock l(&mu);
-      for (uint64_t seq : done) journal->AppendPublished(seq);
-      std::erase_if(outbox, [&](const Entry& e) {
-        return std::find(done.begin(), done.end(), e.seq) != done.end();
-      });
-      outbox_size.store(outbox.size(), std::memory_order_relaxed);
-      published.fetch_add(done.size(), std::memory_order_relaxed);
+      MarkPublished(done);
       return {};
     }
   }
+  MarkPublished(done);
+  return done;
+}
+
+void Replicator::Rep::MarkPublished(const std::vector<uint64_t>& seqs) {
   base::MutexLock l(&mu);
-  for (uint64_t seq : done) journal->AppendPublished(seq);
+  for (uint64_t seq : seqs) journal->AppendPublished(seq);
   std::erase_if(outbox, [&](const Entry& e) {
-    return std::find(done.begin(), done.end(), e.seq) != done.end();
+    return std::find(seqs.begin(), seqs.end(), e.seq) != seqs.end();
   });
   outbox_size.store(outbox.size(), std::memory_order_relaxed);
   std::string e;
   if (!journal->Flush(false, &e)) Log(true, "replication journal: " + e);
-  published.fetch_add(done.size(), std::memory_order_relaxed);
-  return done;
+  published.fetch_add(seqs.size(), std::memory_order_relaxed);
 }
 
 void Replicator::Rep::PublisherLoop() {

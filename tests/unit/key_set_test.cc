@@ -167,24 +167,6 @@ constexpr std::string_view kN8192 =
     "L0NpNJioh-Oc-cHapv1nBHHjpxw8wgFbZLdP_XY_cBpZ_gD7a4_4F4KSTLGfnwIINjFQkiOH07R5LoO6RNqFwQHLid"
     "yko4LFuk5BhsEmsnZgLEjS4VnMNqSlwq1ddADE0gKRt0VKq5btVMx1WbCAZSV-B7qoOTi2P3DhiA8tR2TWO05cxV--"
     "QRh7cXfnRHkucZ9Q";
-constexpr std::string_view kN8704 =
-    "-EdYyxkYZaaPKndzNDpaH-wSChK0vVdortgsWDLdDIGc1l0fNIAtLn-OTwkWBabp4rT_IrPE_6L1jPiNwIPnhDV6vF"
-    "vQk7umAfnHek2g54oM1eHqHZSs-y4kcuiYVg5OAbf4Zw-vvndwr02SzAH6EgridyNulx96bANqYTDii54xi8HIFofh"
-    "Q620cXyMnKt2DW-V4gFTqvLC1Q0flr6aTfeK9bxQJhB5wDRDjLDSdkermmT6AcyYGtm-CUNgJst6YmkBIM1DRzQHNs"
-    "oYmPnB3dTD9AJyCgV3uWaquz6H6TWMh8JoAjZKq5pU9VaEzaEGcysvvhS8N1c6ZpjnRcHyyb4Gcftth6lVr3BKINHk"
-    "YC3ERTdGfF_1V31ox6HpmWKJDA1P0vhzmhfVxSS5PMql8zxey0tBQXuwg4BFOPxVRKq65QTeHXVIwD8CZOIyJb_6i5"
-    "j-xvKEYRLfEPTCXIT4oz0YaJ9u4Gc4YYLCkOAf-yqIEIMlV8S_KJrZx16W2Cm-Pre5EzGw3JGnsuh_2evMFox8QLCm"
-    "mkyjCfeHMm7dIP7xlKyoNkWC_Rmu0BeXUcu22xxBCk8cjdePrjrFSSUbSjkq3I4eebSaQVQ0xm9gynDY7tsmYzEf6r"
-    "qsdS_gTgMrIZH_gxq-NbjNiqQVGPM4EhfiI_oPkruLIkz1pN_VNCcXzHH1etj7uF7zwA7Vm9ORZnmLswCt899lzRy7"
-    "i-Sk-N2xRmCZH3m7TqXmyQjgY8U33Uzzu2i0ERqWXNBdDzlE66Rmg2r3R-q85xxj5MHxaZE-gQEURzFNUcY7koG9jf"
-    "EBP4Dooc_Hzvz5DK9HxZOvZ2oNJ8FlnhVxvSzfttph5awMQrun5J8-hhoJvKpRIrAE_ebzN761hsRurrLIL4q-GmTL"
-    "ki7V8mAZHTLSTTKoKowrUk9n1cqwuKHxJ0u-JwwK5UGvi2WIGVMqoPSKkDnuMEYnExcguY_r9IO_rSTcD7rEp771hG"
-    "P4SFOjGvddOQfdBU6PW1NBBZmTZsAz3qt6vHKOsN1kLk93r9iRE4USwWyGmCtqEF3B3O_K-3obfD56W46Afgi6yIEv"
-    "QkF1LLIpAHogm3ZUhDmIyWWTfUNnZ0mR37NXHnlQCoBI9nQrAFLtkiDPogFkVim6hVgf8RwL54ZXzRnZCBoBMbQJz1"
-    "nXvTmpt7hXXUqgDBZ9Fxjsb8IwfGZ_qa3W4twBT3CLPtHnV7zTQ4qdffwebxyXGfkoXH9zAcDTngFDiUnGc9EuGcy5"
-    "WMXk4WAaEYlOgwzXbmKdE1oU_pXfbMV7U8Q7Ohiy6pMRHJa1MZufeA5QZYWeBNQCbElFHKhm3of-9Nt5AI-gtyhvrm"
-    "nXrvsQRRqcwHWNBEdVhXrnrCgxcaCrTYot-iS_SS1FLvLRXf9vuC-2hlB1f-9bvEblWyyfYnvfD-XkvyWZ4jzHPurv"
-    "P0BzG97AtVs";
 
 std::string FromB64(std::string_view s) {
   std::string out;
@@ -231,7 +213,7 @@ TEST_CASE("RSA JWK: modulus size between 2048 and 8192 bits", "[keys]") {
       {"1024", RsaJwkFor(rsa1024.get(), R"(,"alg":"RS256")"), Status::kKeyTooSmall},
       {"1024 for PS256", RsaJwkFor(rsa1024.get(), R"(,"alg":"PS256")"), Status::kKeyTooSmall},
       {"8192", RsaJwk(FromB64(kN8192), e, R"(,"alg":"RS256")"), Status::kOk},
-      {"8704", RsaJwk(FromB64(kN8704), e, R"(,"alg":"RS256")"), Status::kKeyTooLarge},
+      {"8704", RsaJwk(FromB64(test::kN8704), e, R"(,"alg":"RS256")"), Status::kKeyTooLarge},
   };
   RunImports(cases);
 }

@@ -258,12 +258,18 @@ class Nginx {
       ::_exit(127);
     }
     for (int i = 0; i < 200 && !Listening(); ++i) std::this_thread::sleep_for(25ms);
-    REQUIRE(Listening());
+    if (!Listening()) {
+      Stop();  // the destructor does not run for a constructor that fails
+      FAIL("nginx did not start (" << dir_ << "/error.log)");
+    }
   }
-  ~Nginx() {
+  ~Nginx() { Stop(); }
+  void Stop() {
+    if (pid_ <= 0) return;
     ::kill(pid_, SIGTERM);
     int status = 0;
     ::waitpid(pid_, &status, 0);
+    pid_ = -1;
   }
   std::string Url(const std::string& path) const {
     return "http://127.0.0.1:" + std::to_string(port_) + path;

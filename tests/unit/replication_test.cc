@@ -220,12 +220,16 @@ class RedisServer {
       if (c.Connect(&error)) return;
       std::this_thread::sleep_for(25ms);
     }
+    Stop();  // the destructor does not run for a constructor that fails
     FAIL("redis-server did not start: " << error);
   }
-  ~RedisServer() {
+  ~RedisServer() { Stop(); }
+  void Stop() {
+    if (pid_ <= 0) return;
     ::kill(pid_, SIGTERM);
     int status = 0;
     ::waitpid(pid_, &status, 0);
+    pid_ = -1;
   }
   std::string address() const { return "127.0.0.1:" + std::to_string(port_); }
   int port() const { return port_; }

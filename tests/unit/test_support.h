@@ -208,6 +208,27 @@ inline constexpr std::string_view kA3Jwk = R"({"kty":"EC","crv":"P-256",)"
 // ---------------------------------------------------------------------------------------------
 // Verifier fixtures: keys, signers and verifiers.
 
+// An RSA modulus of 8704 bits (base64url), a product of five primes: over the 8192-bit cap
+// (key_too_large).
+inline constexpr std::string_view kN8704 =
+    "-EdYyxkYZaaPKndzNDpaH-wSChK0vVdortgsWDLdDIGc1l0fNIAtLn-OTwkWBabp4rT_IrPE_6L1jPiNwIPnhDV6vF"
+    "vQk7umAfnHek2g54oM1eHqHZSs-y4kcuiYVg5OAbf4Zw-vvndwr02SzAH6EgridyNulx96bANqYTDii54xi8HIFofh"
+    "Q620cXyMnKt2DW-V4gFTqvLC1Q0flr6aTfeK9bxQJhB5wDRDjLDSdkermmT6AcyYGtm-CUNgJst6YmkBIM1DRzQHNs"
+    "oYmPnB3dTD9AJyCgV3uWaquz6H6TWMh8JoAjZKq5pU9VaEzaEGcysvvhS8N1c6ZpjnRcHyyb4Gcftth6lVr3BKINHk"
+    "YC3ERTdGfF_1V31ox6HpmWKJDA1P0vhzmhfVxSS5PMql8zxey0tBQXuwg4BFOPxVRKq65QTeHXVIwD8CZOIyJb_6i5"
+    "j-xvKEYRLfEPTCXIT4oz0YaJ9u4Gc4YYLCkOAf-yqIEIMlV8S_KJrZx16W2Cm-Pre5EzGw3JGnsuh_2evMFox8QLCm"
+    "mkyjCfeHMm7dIP7xlKyoNkWC_Rmu0BeXUcu22xxBCk8cjdePrjrFSSUbSjkq3I4eebSaQVQ0xm9gynDY7tsmYzEf6r"
+    "qsdS_gTgMrIZH_gxq-NbjNiqQVGPM4EhfiI_oPkruLIkz1pN_VNCcXzHH1etj7uF7zwA7Vm9ORZnmLswCt899lzRy7"
+    "i-Sk-N2xRmCZH3m7TqXmyQjgY8U33Uzzu2i0ERqWXNBdDzlE66Rmg2r3R-q85xxj5MHxaZE-gQEURzFNUcY7koG9jf"
+    "EBP4Dooc_Hzvz5DK9HxZOvZ2oNJ8FlnhVxvSzfttph5awMQrun5J8-hhoJvKpRIrAE_ebzN761hsRurrLIL4q-GmTL"
+    "ki7V8mAZHTLSTTKoKowrUk9n1cqwuKHxJ0u-JwwK5UGvi2WIGVMqoPSKkDnuMEYnExcguY_r9IO_rSTcD7rEp771hG"
+    "P4SFOjGvddOQfdBU6PW1NBBZmTZsAz3qt6vHKOsN1kLk93r9iRE4USwWyGmCtqEF3B3O_K-3obfD56W46Afgi6yIEv"
+    "QkF1LLIpAHogm3ZUhDmIyWWTfUNnZ0mR37NXHnlQCoBI9nQrAFLtkiDPogFkVim6hVgf8RwL54ZXzRnZCBoBMbQJz1"
+    "nXvTmpt7hXXUqgDBZ9Fxjsb8IwfGZ_qa3W4twBT3CLPtHnV7zTQ4qdffwebxyXGfkoXH9zAcDTngFDiUnGc9EuGcy5"
+    "WMXk4WAaEYlOgwzXbmKdE1oU_pXfbMV7U8Q7Ohiy6pMRHJa1MZufeA5QZYWeBNQCbElFHKhm3of-9Nt5AI-gtyhvrm"
+    "nXrvsQRRqcwHWNBEdVhXrnrCgxcaCrTYot-iS_SS1FLvLRXf9vuC-2hlB1f-9bvEblWyyfYnvfD-XkvyWZ4jzHPurv"
+    "P0BzG97AtVs";
+
 inline constexpr int64_t kNow = 1'700'000'000;
 inline constexpr std::string_view kSecret = "0123456789abcdef0123456789abcdef";  // 32 bytes, HS256
 
