@@ -2,11 +2,18 @@
 // (nginx auth_request, Envoy ext_authz HTTP, Traefik ForwardAuth, Caddy forward_auth).
 //
 //   any method, path under auth.path_prefix
+//   the route (daemon/routes.h) refuses every request, or the forwarded URI
+//   cannot be matched safely        -> 403  ... error="insufficient_scope" (or "invalid_request"),
+//                                           error_description="route_denied" ("route_uri_invalid")
 //   no bearer credential            -> 401  WWW-Authenticate: Bearer realm="R"
 //   several Authorization fields,
 //   or a garbled Bearer credential  -> 401  ... error="invalid_request", error_description=..
 //   token                           -> verdict (below)
-//       ok                          -> 200  X-Auth-Sub, X-Auth-Iss, configured claim headers
+//       ok, and the route's
+//       requirements met            -> 200  X-Auth-Sub, X-Auth-Iss, configured claim headers
+//       ok, a requirement not met   -> 403  ... error="insufficient_scope",
+//                                           error_description="route_scope_missing" (etc.)
+//                                           [, scope="the route's scopes"]  (RFC 6750 §3.1)
 //       rejected (status s)         -> 401  ... error="invalid_token", error_description="s"
 //       overloaded, shutting down,
 //       internal error, the issuer's
@@ -16,8 +23,10 @@
 //   path outside the prefix         -> 404
 // Never a 2xx on an error; never a 400 for a token problem (nginx turns a 400 into a 500).
 // Identity headers: every configured header is always present, empty when the claim is
-// absent; values are percent-encoded where they hold bytes a header must not carry
+// absent (or an object); an array's elements are joined with auth.claim_header_separator;
+// values are percent-encoded where they hold bytes a header must not carry
 // (net::AppendHeaderValue), so a claim can never inject a header line.
+// Every answer but a 404 is a decision the decision log (daemon/decision_log.h) may record.
 //
 // Where the verdict comes from. A token seen before is answered from the verified-token cache on
 // the I/O thread (a hash, a probe, the exp and revocation re-check): no thread hop. Otherwise the
@@ -34,10 +43,13 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "daemon/config.h"
+#include "daemon/decision_log.h"
 #include "daemon/metrics.h"
+#include "daemon/routes.h"
 #include "jwtgate/cache.h"
 #include "jwtgate/pipeline.h"
 #include "jwtgate/verifier.h"
@@ -63,9 +75,16 @@ class UnknownKidRouter {
 struct AuthSettings {
   std::string path_prefix = "/";
   std::string realm = "jwtgate";
-  std::vector<std::string> claims;         // claim names, in Pipeline extra_claims order
-  std::vector<std::string> claim_headers;  // their header names
-  size_t max_header_value = 4096;          // longer (encoded) values are sent empty
+  // The claims captured from every verified token (ClaimCaptures::paths(), also the
+  // pipeline's extra_claims): the claim headers' and the routes'.
+  std::vector<std::string> claims;
+  std::vector<std::string> claim_headers;         // header names
+  std::vector<size_t> header_claims;              // per header: its claim's index in `claims`
+  std::string header_separator = ",";             // joins an array claim's elements
+  size_t max_header_value = 4096;                 // longer (encoded) values are sent empty
+  RouteTable routes;                              // not enabled(): requests are not routed
+  RouteSource route_source = RouteSource::kAuto;  // where the client's URI and method are read
+  DecisionLog* decision_log = nullptr;            // null: off
   Pipeline* pipeline = nullptr;
   VerifiedTokenCache* cache = nullptr;  // null: no cache
   InlineVerify inline_verify = InlineVerify::kHmac;
@@ -88,8 +107,9 @@ struct AuthSettings {
 
 class AuthHandler : public net::RequestHandler {
  public:
-  // REQUIRES: completion_capacity is a power of two.
-  AuthHandler(const AuthSettings* settings, size_t completion_capacity);
+  // REQUIRES: completion_capacity is a power of two. `index`: this I/O thread's number (its
+  // decision log writer).
+  AuthHandler(const AuthSettings* settings, size_t completion_capacity, unsigned index = 0);
   ~AuthHandler() override;
 
   // Loop thread, after HttpServer::Init: watches the completion queue.
@@ -109,38 +129,80 @@ class AuthHandler : public net::RequestHandler {
   struct Parked {
     net::RequestId id;
     std::string_view token;  // pinned
+    int route;
     std::shared_ptr<std::atomic<int>> state;
+  };
+  // What the answer to a request depends on besides its token. The views are valid during
+  // OnRequest, or while the request's LogNote lives.
+  struct RequestInfo {
+    int route = kNoRoute;
+    std::string_view method;    // for the decision log
+    std::string_view trace_id;  // ditto; "" : none
+  };
+  // RequestInfo's views, kept for a request answered later (only with the decision log on).
+  struct LogNote {
+    char method[16];
+    uint8_t method_len = 0;
+    char trace_id[32];
+    bool has_trace = false;
+  };
+  // Who a verified token names: from a cache entry, or from an inline verification.
+  struct Identity {
+    std::string_view sub, iss, kid;
+    Alg alg = Alg::kHS256;
+    const std::vector<ClaimValue>* claims = nullptr;
+    bool cached = false;
   };
 
   bool PathMatches(std::string_view path) const noexcept;
   bool VerifyHere() const noexcept;
+  // Finds the request's route; false when the request was answered (403) here.
+  bool Route(net::RequestId id, const net::HttpRequest& req, RequestInfo* info);
   // Verifies `token` (pinned when it will outlive this call) here or in the pipeline, and
   // answers. `retried`: after an unknown-kid refetch (never parked twice).
-  void Dispatch(net::RequestId id, std::string_view token, bool retried);
+  void Dispatch(net::RequestId id, std::string_view token, bool retried, const RequestInfo& info);
   void DrainCompletions();
+  // The RequestInfo of a request answered later (its route travels in the tag or the parking).
+  RequestInfo InfoOf(net::RequestId id, int route) const;
   // Answers a verdict, or parks the request when its kid was unknown and a refetch may help.
   void Verdict(net::RequestId id, Status status, const VerifiedToken* token,
-               std::string_view token_text, bool retried);
-  bool Park(net::RequestId id, std::string_view token);
+               std::string_view token_text, bool retried, const RequestInfo& info);
+  bool Park(net::RequestId id, std::string_view token, const RequestInfo& info);
   void OnRefetched();
-  void Allow(net::RequestId id, std::string_view sub, std::string_view iss,
-             const std::vector<std::string>* extra);
-  void Finish(net::RequestId id, Status status, const VerifiedToken* token);
-  void AnswerStatic(net::RequestId id, size_t reason, const std::string& head);
+  void Finish(net::RequestId id, Status status, const VerifiedToken* token, bool cached,
+              const RequestInfo& info);
+  // The route's requirements, then 200 with the identity headers (or 403).
+  void Allow(net::RequestId id, const Identity& who, const RequestInfo& info);
+  void Forbid(net::RequestId id, Status status, const Identity* who, const RequestInfo& info);
+  void AnswerStatic(net::RequestId id, size_t reason, int http_status, const std::string& head,
+                    const RequestInfo& info);
+  // Decision log on: keeps `info`'s views for a request answered later.
+  void KeepNote(net::RequestId id, const RequestInfo& info);
+  // Counts the answer and hands it to the server; records it in the decision log.
+  void Done(net::RequestId id, size_t reason, int http_status, const Identity* who,
+            const RequestInfo& info);
+  void LogDecision(net::RequestId id, size_t reason, int http_status, const Identity* who,
+                   const RequestInfo& info);
+  void AppendClaimHeader(const ClaimValue& value, std::string* head);
 
   const AuthSettings* settings_;
   net::HttpServer* server_ = nullptr;
   CompletionQueue cq_;
   std::vector<Completion> batch_;
-  VerifyContext ctx_;               // inline verification
-  std::vector<std::string> extra_;  // scratch: claim values of an inline verification
+  VerifyContext ctx_;              // inline verification
+  std::vector<ClaimValue> extra_;  // scratch: claims of an inline verification
+  std::string path_;               // scratch: the normalised path of a routed request
+  std::string joined_;             // scratch: an array claim joined for its header
+  std::string element_;            // scratch: one element of it
+  DecisionLog::Writer* log_ = nullptr;
+  std::unordered_map<net::RequestId, LogNote> notes_;  // decision log on: answered later
   AuthCounters counters_;
   LatencyHistogram latency_;
   std::vector<Parked> parked_;
   int wake_fd_ = -1;  // eventfd: a refetch some parked request waits for has ended
   // Precomputed response heads.
   std::string missing_head_, duplicate_head_, malformed_head_, unavailable_head_, not_found_head_,
-      deny_prefix_;
+      deny_prefix_, forbid_prefix_, uri_invalid_head_;
 };
 
 }  // namespace jwtgate::daemon

@@ -16,117 +16,48 @@
 #include <set>
 #include <sstream>
 
+#include "daemon/config_reader.h"
+#include "jwtgate/claims.h"
 #include "net/http_fields.h"
 #include "net/listener.h"
 
 namespace jwtgate::daemon {
 namespace {
 
-// Reads YAML nodes into typed fields; the first problem stops it and is kept in `error`.
-class Reader {
- public:
-  explicit Reader(std::string* error) : error_(error) {}
-
-  bool Fail(const std::string& path, const YAML::Node& n, const std::string& msg) {
-    std::string where = path;
-    if (n.IsDefined() && n.Mark().line >= 0)
-      where += " (line " + std::to_string(n.Mark().line + 1) + ")";
-    *error_ = where + ": " + msg;
-    return false;
-  }
-
-  bool Map(const YAML::Node& n, const std::string& path,
-           std::initializer_list<std::string_view> allowed) {
-    if (!n.IsMap()) return Fail(path, n, "expected a mapping");
-    std::set<std::string> seen;
-    for (const auto& kv : n) {
-      if (!kv.first.IsScalar()) return Fail(path, kv.first, "keys must be plain names");
-      const std::string key = kv.first.Scalar();
-      const std::string sub = path.empty() ? key : path + "." + key;
-      if (std::find(allowed.begin(), allowed.end(), key) == allowed.end()) {
-        return Fail(sub, kv.first, "unknown key");
-      }
-      if (!seen.insert(key).second) return Fail(sub, kv.first, "duplicate key");
-    }
-    return true;
-  }
-
-  bool String(const YAML::Node& n, const std::string& path, std::string* out) {
-    if (!n.IsScalar()) return Fail(path, n, "expected a string");
-    *out = n.Scalar();
-    return true;
-  }
-
-  bool Bool(const YAML::Node& n, const std::string& path, bool* out) {
-    if (n.IsScalar() && (n.Scalar() == "true" || n.Scalar() == "false")) {
-      *out = n.Scalar() == "true";
-      return true;
-    }
-    return Fail(path, n, "expected true or false");
-  }
-
-  template <typename T>
-  bool Integer(const YAML::Node& n, const std::string& path, int64_t min, int64_t max, T* out) {
-    if (!n.IsScalar()) return Fail(path, n, "expected an integer");
-    const std::string& s = n.Scalar();
-    int64_t v = 0;
-    const auto [ptr, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
-    if (s.empty() || ec != std::errc() || ptr != s.data() + s.size()) {
-      return Fail(path, n, "expected an integer, got '" + s + "'");
-    }
-    if (v < min || v > max) {
-      return Fail(
-          path, n,
-          "must be between " + std::to_string(min) + " and " + std::to_string(max) + ", got " + s);
-    }
-    *out = static_cast<T>(v);
-    return true;
-  }
-
-  bool Double(const YAML::Node& n, const std::string& path, double min, double max, double* out) {
-    if (!n.IsScalar()) return Fail(path, n, "expected a number");
-    std::istringstream in(n.Scalar());
-    in.imbue(std::locale::classic());
-    double v = 0;
-    if (!(in >> v) || !in.eof() || !std::isfinite(v)) {
-      return Fail(path, n, "expected a number, got '" + n.Scalar() + "'");
-    }
-    if (v < min || v > max) return Fail(path, n, "out of range");
-    *out = v;
-    return true;
-  }
-
-  bool StringList(const YAML::Node& n, const std::string& path, std::vector<std::string>* out) {
-    if (!n.IsSequence()) return Fail(path, n, "expected a list");
-    out->clear();
-    size_t i = 0;
-    for (const auto& e : n) {
-      std::string s;
-      if (!String(e, path + "[" + std::to_string(i++) + "]", &s)) return false;
-      out->push_back(std::move(s));
-    }
-    return true;
-  }
-
-  bool AlgValue(const YAML::Node& n, const std::string& path, Alg* out) {
-    std::string s;
-    if (!String(n, path, &s)) return false;
-    if (!AlgFromName(s, out)) {
-      return Fail(path, n,
-                  "unknown algorithm '" + s +
-                      "' (HS256..HS512, RS256..RS512, PS256..PS512, ES256..ES512, EdDSA)");
-    }
-    return true;
-  }
-
- private:
-  std::string* error_;
-};
-
 constexpr int64_t kMaxI32 = std::numeric_limits<int32_t>::max();
 
 bool ParseAuth(Reader& r, const YAML::Node& n, Config* c) {
-  if (!r.Map(n, "auth", {"listen", "path_prefix", "realm", "claim_headers"})) return false;
+  if (!r.Map(n, "auth",
+             {"listen", "path_prefix", "realm", "claim_headers", "claim_header_separator",
+              "claim_header_max_bytes", "route_source"})) {
+    return false;
+  }
+  if (const YAML::Node rs = n["route_source"]) {
+    static constexpr std::pair<std::string_view, RouteSource> kSources[] = {
+        {"auto", RouteSource::kAuto},
+        {"original", RouteSource::kOriginal},
+        {"forwarded", RouteSource::kForwarded},
+        {"path", RouteSource::kPath}};
+    std::string v;
+    if (!r.String(rs, "auth.route_source", &v)) return false;
+    const auto* it = std::find_if(std::begin(kSources), std::end(kSources),
+                                  [&v](const auto& e) { return e.first == v; });
+    if (it == std::end(kSources)) {
+      return r.Fail("auth.route_source", rs,
+                    "expected auto, original, forwarded or path, got '" + v + "'");
+    }
+    c->route_source = it->second;
+  }
+  if (n["claim_header_separator"] &&
+      !r.String(n["claim_header_separator"], "auth.claim_header_separator",
+                &c->claim_header_separator)) {
+    return false;
+  }
+  if (n["claim_header_max_bytes"] &&
+      !r.Integer(n["claim_header_max_bytes"], "auth.claim_header_max_bytes", 16, 65536,
+                 &c->claim_header_max_bytes)) {
+    return false;
+  }
   if (n["listen"] && !r.String(n["listen"], "auth.listen", &c->auth_listen)) return false;
   if (n["path_prefix"] && !r.String(n["path_prefix"], "auth.path_prefix", &c->path_prefix)) {
     return false;
@@ -496,9 +427,10 @@ bool ParseConfig(std::string_view yaml, Config* out, std::string* error) {
     *error = "line " + std::to_string(e.mark.line + 1) + ": " + e.msg;
     return false;
   }
-  if (!r.Map(root, "",
-             {"auth", "admin", "issuers", "key_cache_dir", "verify", "revocation", "cache",
-              "pipeline", "io_threads", "http", "shutdown"})) {
+  if (!r.Map(
+          root, "",
+          {"auth", "admin", "issuers", "key_cache_dir", "verify", "revocation", "cache", "pipeline",
+           "io_threads", "http", "shutdown", "routes", "routes_default", "decision_log"})) {
     if (!root.IsMap()) *error = "the configuration must be a YAML mapping";
     return false;
   }
@@ -528,6 +460,7 @@ bool ParseConfig(std::string_view yaml, Config* out, std::string* error) {
       return false;
     }
     if (root["http"] && !ParseHttp(r, root["http"], &c)) return false;
+    if (!ParsePolicy(r, root, &c)) return false;
     if (const YAML::Node n = root["shutdown"]) {
       if (!r.Map(n, "shutdown", {"drain_timeout_ms"})) return false;
       if (n["drain_timeout_ms"] && !r.Integer(n["drain_timeout_ms"], "shutdown.drain_timeout_ms", 0,
@@ -608,6 +541,14 @@ bool ValidateConfig(const Config& c, std::string* error) {
     *error = "auth.path_prefix: must start with '/' and contain no '?', '#' or spaces";
     return false;
   }
+  if (c.claim_header_separator.empty() || c.claim_header_separator.size() > 8 ||
+      !ValidRealm(c.claim_header_separator) ||
+      c.claim_header_separator.find('%') != std::string::npos) {
+    *error =
+        "auth.claim_header_separator: 1 to 8 printable ASCII characters without '\"', '\\' or "
+        "'%'";
+    return false;
+  }
   if (c.realm.empty() || !ValidRealm(c.realm)) {
     *error = "auth.realm: must be non-empty printable ASCII without '\"' or '\\'";
     return false;
@@ -616,8 +557,8 @@ bool ValidateConfig(const Config& c, std::string* error) {
   for (size_t i = 0; i < c.claim_headers.size(); ++i) {
     const auto& ch = c.claim_headers[i];
     const std::string path = "auth.claim_headers[" + std::to_string(i) + "]";
-    if (ch.claim.empty()) {
-      *error = path + ".claim: empty";
+    if (std::string why; !IsValidClaimPath(ch.claim, &why)) {
+      *error = path + ".claim: '" + ch.claim + "': " + why;
       return false;
     }
     if (!net::IsValidFieldName(ch.header)) {
@@ -775,7 +716,13 @@ std::string RestartOnlyChanges(const Config& a, const Config& b) {
     headers_differ = a.claim_headers[i].claim != b.claim_headers[i].claim ||
                      a.claim_headers[i].header != b.claim_headers[i].header;
   }
-  note(headers_differ, "auth.claim_headers");
+  note(headers_differ || a.claim_header_separator != b.claim_header_separator ||
+           a.claim_header_max_bytes != b.claim_header_max_bytes,
+       "auth.claim_headers");
+  note(a.routes != b.routes || a.routes_default_deny != b.routes_default_deny ||
+           a.route_source != b.route_source,
+       "routes");
+  note(a.decision_log != b.decision_log, "decision_log");
   note(a.admin_listen != b.admin_listen || a.admin_max_connections != b.admin_max_connections ||
            a.admin_header_timeout_ms != b.admin_header_timeout_ms ||
            a.admin_idle_timeout_ms != b.admin_idle_timeout_ms,

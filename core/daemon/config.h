@@ -7,7 +7,13 @@
 //   auth:
 //     listen: 127.0.0.1:9090
 //     path_prefix: /auth
-//     claim_headers: [{claim: email, header: X-Auth-Email}]
+//     claim_headers: [{claim: email, header: X-Auth-Email},
+//                     {claim: /realm_access/roles, header: X-Auth-Roles}]
+//   routes:                                   # first match wins
+//     - {path_prefix: /admin, methods: [GET, POST], require: {scopes_all: [admin]}}
+//     - {path_prefix: /internal, deny: true}
+//   routes_default: policy                    # or deny
+//   decision_log: {path: stderr, sample_allows: 0.01, max_denies_per_second: 1000}
 //   admin:
 //     listen: 127.0.0.1:9091
 //     token_file: /etc/jwtgate/admin.token   # required off loopback
@@ -27,9 +33,10 @@
 //
 // Remote issuers' keys follow the issuer without a reload (jwtgate/key_source.h).
 // Reload (SIGHUP, POST /reload) re-reads the file and applies `issuers`, `verify`, the admin
-// token and revocation.jti_retention_seconds; the other settings (listeners, threads, limits,
-// cache, revocation, claim headers) need a restart and a reload that changes them keeps their old
-// values and says so.
+// token and revocation.jti_retention_seconds, and reopens the decision log file (rotation); the
+// other settings (listeners, threads, limits, cache, revocation, claim headers, routes, the
+// decision log's settings) need a restart and a reload that changes them keeps their old values
+// and says so.
 #ifndef JWTGATE_DAEMON_CONFIG_H_
 #define JWTGATE_DAEMON_CONFIG_H_
 
@@ -38,6 +45,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "jwtgate/alg.h"
@@ -84,8 +92,48 @@ struct ReplicationConfig {
 };
 
 struct ClaimHeaderConfig {
-  std::string claim;   // top-level claim name
+  std::string claim;   // top-level claim name, or a JSON pointer ("/realm_access/roles")
   std::string header;  // response header field name
+};
+
+// routes[].require: what a verified token must carry, besides the top-level `verify:` policy,
+// for a request of the route. Every list set here is non-empty (an empty one is a config
+// error: it would read as "nothing required" or "nothing accepted").
+struct RouteRequireConfig {
+  std::vector<std::string> issuers;     // `iss` equals one of these
+  std::vector<std::string> audiences;   // `aud` (string or array) holds one of these
+  std::vector<std::string> scopes_all;  // every one of these is granted
+  std::vector<std::string> scopes_any;  // at least one of these is granted
+  // Claim (top-level name or JSON pointer) -> accepted values, compared with the claim's text
+  // (numbers and booleans in their JSON text); an array claim passes when any element does.
+  std::vector<std::pair<std::string, std::vector<std::string>>> claims;
+  bool operator==(const RouteRequireConfig&) const = default;
+};
+
+// routes[]: first match wins (daemon/routes.h says how a request is matched).
+struct RouteConfig {
+  std::string name;                  // for the decision log; "": the path_prefix
+  std::string path_prefix;           // a normalised path: matches it and what lies below it
+  std::vector<std::string> methods;  // upper-case; empty: any method
+  bool deny = false;                 // every request of the route is refused (403)
+  RouteRequireConfig require;
+  bool operator==(const RouteConfig&) const = default;
+};
+
+// decision_log: one JSON line per decision of the auth endpoint (daemon/decision_log.h).
+struct DecisionLogConfig {
+  std::string path;                       // "stderr", or a file (appended to, created 0640)
+  double sample_allows = 1.0;             // the fraction of allows written
+  uint32_t max_denies_per_second = 1000;  // denies beyond this rate are counted, not written
+  bool operator==(const DecisionLogConfig&) const = default;
+};
+
+// auth.route_source: where the URI and method the client asked for are read (daemon/routes.h).
+enum class RouteSource : uint8_t {
+  kAuto,       // X-Original-* or X-Forwarded-* (both present: refused), else the path
+  kOriginal,   // X-Original-URI / X-Original-Method (nginx)
+  kForwarded,  // X-Forwarded-Uri / X-Forwarded-Method (Traefik, Caddy)
+  kPath,       // the auth request's path below auth.path_prefix, and its method (Envoy)
 };
 
 // Where a token whose answer is not in the verified-token cache is verified.
@@ -101,6 +149,14 @@ struct Config {
   std::string path_prefix = "/";
   std::string realm = "jwtgate";
   std::vector<ClaimHeaderConfig> claim_headers;
+  RouteSource route_source = RouteSource::kAuto;
+  std::string claim_header_separator = ",";  // joins the elements of an array claim
+  size_t claim_header_max_bytes = 4096;      // longer (percent-encoded) values are sent empty
+  // routes: (empty: every request gets the top-level policy alone)
+  std::vector<RouteConfig> routes;
+  bool routes_default_deny = false;  // routes_default: deny (a request matching no route: 403)
+  // decision_log: (unset: off)
+  std::optional<DecisionLogConfig> decision_log;
   // admin:
   std::string admin_listen = "127.0.0.1:9091";
   std::string admin_token_file;        // empty: the admin API takes no token (loopback only)

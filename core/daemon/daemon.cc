@@ -155,6 +155,8 @@ struct Daemon::Rep : public AdminApi, public UnknownKidRouter {
   std::unique_ptr<replicate::Replicator> replicator;
   std::unique_ptr<VerifiedTokenCache> cache;
   std::unique_ptr<Pipeline> pipeline;
+  // decision_log: written by the I/O threads' handlers (destroyed after them).
+  std::unique_ptr<DecisionLog> decision_log;
   AuthSettings auth;
   // The verifier in force (AuthSettings::verifier points here). A swap waits for the I/O
   // threads' readers of the old one, then releases it.
@@ -306,6 +308,10 @@ int Daemon::Rep::Start() {
   if (CheckResult r = OpenRevocationState(); !r.ok()) return refuse(r);
   Trust trust;
   if (CheckResult r = LoadTrust(&trust); !r.ok()) return refuse(r);
+  if (config.decision_log) {
+    decision_log = DecisionLog::Open(*config.decision_log, config.io_threads, &err);
+    if (!decision_log) return refuse({kExitConfig, err});
+  }
   StartPipeline(trust);
   std::vector<int> auth_fds, admin_fds;
   if (CheckResult r = OpenListenerSockets(&auth_fds, &admin_fds); !r.ok()) return refuse(r);
@@ -315,7 +321,7 @@ int Daemon::Rep::Start() {
       std::clamp<size_t>(NextPowerOfTwo(so.max_connections * so.max_pipelined), 1024, 65536);
   for (unsigned i = 0; i < config.io_threads; ++i) {
     auto t = std::make_unique<IoThread>();
-    t->handler = std::make_unique<AuthHandler>(&auth, completion_capacity);
+    t->handler = std::make_unique<AuthHandler>(&auth, completion_capacity, i);
     net::ServerOptions o = so;
     o.name = "auth/" + std::to_string(i);
     t->server = std::make_unique<net::HttpServer>(o, auth_fds[i], t->handler.get());
@@ -586,11 +592,19 @@ void Daemon::Rep::StartPipeline(const Trust& trust) {
   po.batch_budget = std::chrono::microseconds(config.batch_budget_us);
   po.cache = nullptr;
   po.capture_identity = true;
+  // Every claim the answers need, captured once per verified token (and kept in the cache).
+  ClaimCaptures captures;
   for (const auto& ch : config.claim_headers) {
-    po.extra_claims.push_back(ch.claim);
-    auth.claims.push_back(ch.claim);
+    auth.header_claims.push_back(captures.Add(ch.claim));
     auth.claim_headers.push_back(ch.header);
   }
+  auth.routes = RouteTable(config.routes, config.routes_default_deny, &captures);
+  auth.claims = captures.paths();
+  po.extra_claims = captures.paths();
+  auth.route_source = config.route_source;
+  auth.header_separator = config.claim_header_separator;
+  auth.max_header_value = config.claim_header_max_bytes;
+  auth.decision_log = decision_log.get();
   pipeline = std::make_unique<Pipeline>(trust.verifier, po);
   cell = std::make_unique<VerifierCell>(trust.verifier);
   auth.verifier = cell.get();
@@ -849,6 +863,11 @@ bool Daemon::Rep::Reload(std::string* message) {
   last_reload_success = WallSeconds();
   ++reloads_ok;
   *message = "reloaded: " + trust.summary;
+  // Log rotation: the file the decision log writes to may have been moved away.
+  if (decision_log && !decision_log->Reopen(&err)) {
+    *message += "; the decision log keeps its old file: " + err;
+    Log(LogLevel::kWarning, "reload: the decision log keeps its old file: {}", err);
+  }
   if (!restart_only.empty()) {
     *message += "; changes to " + restart_only + " need a restart and were not applied";
     Log(LogLevel::kWarning, "reload: changes to {} need a restart and were not applied",
@@ -1056,6 +1075,17 @@ void Daemon::Rep::RenderAuthMetrics(MetricsText& m) {
   for (auto& t : io) in_flight += t->handler->in_flight();
   EmitScalars(m, {{"jwtgate_verify_in_flight", "gauge",
                    "Tokens submitted for verification and not yet answered.", in_flight}});
+  if (decision_log) {
+    EmitScalars(m, {{"jwtgate_decision_log_lines_total", "counter",
+                     "Decisions written to the decision log.", decision_log->lines()}});
+    m.Family("jwtgate_decision_log_dropped_total", "counter",
+             "Decisions not written: over decision_log.max_denies_per_second (deny_rate), or "
+             "lost to a failed write (write_error). Sampled-out allows are not counted.");
+    m.Sample("jwtgate_decision_log_dropped_total", {{"why", "deny_rate"}},
+             decision_log->dropped_rate());
+    m.Sample("jwtgate_decision_log_dropped_total", {{"why", "write_error"}},
+             decision_log->dropped_write());
+  }
 }
 
 // The pipeline, the cache, the revocation state, keys and configuration.

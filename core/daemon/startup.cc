@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <fstream>
@@ -166,6 +167,18 @@ CheckResult CheckStartup(const Config& config, std::string* summary,
             "who could then rewrite every node's revocations", &secret, warnings);
         !r.ok()) {
       return r;
+    }
+  }
+  if (config.decision_log && config.decision_log->path != "stderr") {
+    // Not opened here (that would create it); its directory must exist for the start.
+    const std::string& file = config.decision_log->path;
+    const size_t slash = file.rfind('/');
+    const std::string dir =
+        slash == std::string::npos ? "." : file.substr(0, std::max<size_t>(slash, 1));
+    struct stat st;
+    if (::stat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
+      return Fail(kExitConfig,
+                  "decision_log.path " + file + ": the directory " + dir + " does not exist");
     }
   }
   // Remote issuers: their options (URLs, CA file, cache directory) and any cached set; their

@@ -649,12 +649,8 @@ void Pipeline::Rep::ProcessBatch(size_t n, BatchScratch& b, VerifyContext& ctx, 
     status[i] = v->VerifyBeforeRevocation(tok, now, ctx, &claims);
     if (status[i] != Status::kOk) continue;
     if (capture) {
-      std::vector<std::string> extra;
-      extra.reserve(options.extra_claims.size());
-      for (const auto& name : options.extra_claims) {
-        std::string_view value;
-        extra.emplace_back(ctx.ClaimAsString(name, &value) ? std::string(value) : std::string());
-      }
+      std::vector<ClaimValue> extra(options.extra_claims.size());
+      for (size_t k = 0; k < extra.size(); ++k) ctx.Capture(options.extra_claims[k], &extra[k]);
       identity[i] = VerifiedToken::From(tok, hash[i], claims, std::move(extra));
     }
     if (revocation != nullptr) {

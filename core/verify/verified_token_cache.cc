@@ -18,7 +18,7 @@ namespace jwtgate {
 
 std::shared_ptr<const VerifiedToken> VerifiedToken::From(std::string_view token, uint64_t hash,
                                                          const Claims& c,
-                                                         std::vector<std::string> extra) {
+                                                         std::vector<ClaimValue> extra) {
   auto t = std::make_shared<VerifiedToken>();
   t->token = std::string(token);
   t->hash = hash;
@@ -26,6 +26,7 @@ std::shared_ptr<const VerifiedToken> VerifiedToken::From(std::string_view token,
   t->iss = std::string(c.iss);
   t->sub = std::string(c.sub);
   t->jti = std::string(c.jti);
+  t->kid = std::string(c.kid);
   t->has_exp = c.has_exp;
   t->exp = c.exp;
   t->has_iat = c.has_iat;
@@ -40,6 +41,8 @@ Claims VerifiedToken::AsClaims() const noexcept {
   c.iss = iss;
   c.sub = sub;
   c.jti = jti;
+  c.kid = kid;
+  c.has_kid = !kid.empty();
   c.has_exp = has_exp;
   c.exp = exp;
   c.has_iat = has_iat;

@@ -85,26 +85,26 @@ struct VerifyContext::Impl {
 VerifyContext::VerifyContext() : impl_(std::make_unique<Impl>(Limits{})) {}
 VerifyContext::~VerifyContext() = default;
 
-bool VerifyContext::ClaimAsString(std::string_view name, std::string_view* out) const noexcept {
-  if (!impl_->payload_valid) return false;
-  simdjson::dom::element e;
-  if (impl_->payload[name].get(e) != simdjson::SUCCESS) return false;
-  char* buf = impl_->number_text;
+namespace {
+
+// The text of a scalar JSON value: strings as they decode, numbers and booleans in their JSON
+// text (written into `buf`, 32 bytes). False for null, objects and arrays.
+bool ScalarText(simdjson::dom::element e, char (&buf)[32], std::string_view* out) noexcept {
   switch (e.type()) {
     case simdjson::dom::element_type::STRING:
       return e.get_string().get(*out) == simdjson::SUCCESS;
     case simdjson::dom::element_type::INT64: {
-      auto r = std::to_chars(buf, buf + sizeof impl_->number_text, int64_t(e));
+      auto r = std::to_chars(buf, buf + sizeof buf, int64_t(e));
       *out = std::string_view(buf, static_cast<size_t>(r.ptr - buf));
       return true;
     }
     case simdjson::dom::element_type::UINT64: {
-      auto r = std::to_chars(buf, buf + sizeof impl_->number_text, uint64_t(e));
+      auto r = std::to_chars(buf, buf + sizeof buf, uint64_t(e));
       *out = std::string_view(buf, static_cast<size_t>(r.ptr - buf));
       return true;
     }
     case simdjson::dom::element_type::DOUBLE: {
-      auto r = std::to_chars(buf, buf + sizeof impl_->number_text, double(e));
+      auto r = std::to_chars(buf, buf + sizeof buf, double(e));
       *out = std::string_view(buf, static_cast<size_t>(r.ptr - buf));
       return true;
     }
@@ -113,6 +113,53 @@ bool VerifyContext::ClaimAsString(std::string_view name, std::string_view* out) 
       return true;
     default:
       return false;
+  }
+}
+
+}  // namespace
+
+bool IsValidClaimPath(std::string_view path, std::string* why) {
+  auto fail = [why](const char* what) {
+    if (why != nullptr) *why = what;
+    return false;
+  };
+  if (path.empty()) return fail("empty claim name");
+  if (path[0] != '/') return true;  // a top-level member name: any string
+  for (size_t i = 0; i < path.size(); ++i) {
+    if (path[i] != '~') continue;
+    if (i + 1 == path.size() || (path[i + 1] != '0' && path[i + 1] != '1')) {
+      return fail("JSON pointer: '~' must be followed by '0' or '1' (RFC 6901)");
+    }
+  }
+  return true;
+}
+
+bool VerifyContext::ClaimAsString(std::string_view name, std::string_view* out) const noexcept {
+  if (!impl_->payload_valid) return false;
+  simdjson::dom::element e;
+  if (impl_->payload[name].get(e) != simdjson::SUCCESS) return false;
+  return ScalarText(e, impl_->number_text, out);
+}
+
+void VerifyContext::Capture(std::string_view path, ClaimValue* out) const {
+  out->kind = ClaimValue::Kind::kAbsent;
+  out->items.clear();
+  if (!impl_->payload_valid || !IsValidClaimPath(path)) return;
+  simdjson::dom::element e;
+  // at_pointer, not operator[]: a name is matched whole, '/' and '~' included.
+  const auto found = path[0] == '/' ? impl_->payload.at_pointer(path) : impl_->payload[path];
+  if (found.get(e) != simdjson::SUCCESS) return;
+  std::string_view text;
+  if (simdjson::dom::array array; e.get_array().get(array) == simdjson::SUCCESS) {
+    out->kind = ClaimValue::Kind::kArray;
+    for (simdjson::dom::element item : array) {
+      if (ScalarText(item, impl_->number_text, &text)) out->items.emplace_back(text);
+    }
+  } else if (ScalarText(e, impl_->number_text, &text)) {
+    out->kind = ClaimValue::Kind::kScalar;
+    out->items.emplace_back(text);
+  } else {
+    out->kind = ClaimValue::Kind::kOther;
   }
 }
 

@@ -84,6 +84,7 @@ import sys
 import threading
 import time
 
+from harness import file_tail
 from harness import (Conn, Daemon, Keys, TestFailure, check, exit_on_sigterm, free_port,
                      hs256_secret, hs256_token, http, log, metric_value, removing_tmp, run_test)
 
@@ -304,11 +305,7 @@ class Redis:
         return e[0][0] if e else None
 
     def log_text(self):
-        try:
-            with open(self.log_path, errors="replace") as f:
-                return f.read()[-3000:]
-        except OSError:
-            return ""
+        return file_tail(self.log_path, 3000)
 
 
 # ---------------------------------------------------------------------------------------------

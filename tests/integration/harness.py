@@ -271,6 +271,15 @@ def wait_port(port, timeout=10.0, proc=None):
     raise TestFailure(f"nothing listens on 127.0.0.1:{port} after {timeout} s")
 
 
+def file_tail(path, size=4000):
+    """The last `size` characters of a process's log file ("" when it cannot be read)."""
+    try:
+        with open(path, errors="replace") as f:
+            return f.read()[-size:]
+    except OSError:
+        return ""
+
+
 class Daemon:
     """A jwtgated on loopback ports with a generated configuration."""
 
@@ -311,11 +320,7 @@ class Daemon:
         raise TestFailure(f"jwtgated not ready after {timeout} s:\n{self.log_text()}")
 
     def log_text(self):
-        try:
-            with open(self.log_path, errors="replace") as f:
-                return f.read()[-4000:]
-        except OSError:
-            return ""
+        return file_tail(self.log_path)
 
     def alive(self):
         return self.proc is not None and self.proc.poll() is None

@@ -422,6 +422,10 @@ TEST_CASE("daemon config: the example configuration parses", "[daemon_config]") 
   CHECK(jwtgate::daemon::LoadConfigFile(
       std::string(JWTGATE_TEST_DATA_DIR) + "/../scripts/deploy/jwtgated.yaml", &c, &error));
   CHECK(c.admin_max_connections == 256);
+  REQUIRE(c.routes.size() == 3);
+  CHECK(c.routes[0].require.claims[0].first == "/realm_access/roles");
+  CHECK(c.routes[1].deny);
+  CHECK(c.claim_headers[2].claim == "/realm_access/roles");
 }
 
 TEST_CASE("daemon trust: max_token_bytes raises the decoded caps with it", "[daemon_config]") {

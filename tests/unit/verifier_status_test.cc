@@ -222,8 +222,17 @@ TEST_CASE("every token-path and key-import status is reachable", "[verifier][sta
   // revoked is reached above, through a RevocationCheck that revokes one jti.
   //   revocation_stale: jwtgated cut off from the fleet's revocations past its bound, with
   //   fail_closed (integration/fleet_revocation_test.py).
-  const std::set<Status> elsewhere = {Status::kOverloaded, Status::kShuttingDown,
-                                      Status::kInternalError, Status::kRevocationStale};
+  //   route_*: jwtgated's route requirements, after a token verified (routes_test.cc).
+  const std::set<Status> elsewhere = {Status::kOverloaded,
+                                      Status::kShuttingDown,
+                                      Status::kInternalError,
+                                      Status::kRevocationStale,
+                                      Status::kRouteDenied,
+                                      Status::kRouteIssuerNotAllowed,
+                                      Status::kRouteAudienceNotAllowed,
+                                      Status::kRouteScopeMissing,
+                                      Status::kRouteClaimNotAccepted,
+                                      Status::kRouteUriInvalid};
   std::vector<std::string> missing;
 #define JWTGATE_STATUS_CHECK_SEEN(name, str)                                 \
   if (seen.count(Status::name) == 0 && elsewhere.count(Status::name) == 0) { \

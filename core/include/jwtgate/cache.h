@@ -44,16 +44,17 @@ struct VerifiedToken {
   uint64_t hash = 0;  // VerifiedTokenCache::Hash(token) when built for the cache
   Alg alg = Alg::kHS256;
   std::string iss, sub, jti;
+  std::string kid;  // header kid; empty when absent
   bool has_exp = false, has_iat = false;
   int64_t exp = 0, iat = 0;
-  // Claim-to-header values captured at verification, in the order the caller asked for
-  // (empty string when the claim is absent).
-  std::vector<std::string> extra;
+  // Claims captured at verification (VerifyContext::Capture), in the order the caller asked
+  // for: the daemon's claim headers and route requirements read them on every later hit.
+  std::vector<ClaimValue> extra;
 
   // Builds from verified claims (copies every view).
   static std::shared_ptr<const VerifiedToken> From(std::string_view token, uint64_t hash,
                                                    const Claims& claims,
-                                                   std::vector<std::string> extra = {});
+                                                   std::vector<ClaimValue> extra = {});
   // A Claims view of this entry, for Verifier::Recheck and revocation checks.
   Claims AsClaims() const noexcept;
 };

@@ -57,6 +57,28 @@ struct ClaimsPolicy {
   std::vector<std::string> required_claims;
 };
 
+// A claim picked out of a verified payload by a top-level name ("email") or an RFC 6901 JSON
+// pointer ("/realm_access/roles"), copied (it outlives the VerifyContext). Strings are unescaped;
+// numbers and booleans are kept as their JSON text ("42", "true").
+struct ClaimValue {
+  enum class Kind : uint8_t {
+    kAbsent,  // no such member (or the pointer runs through a non-container)
+    kScalar,  // a string, number or boolean: items has one element
+    kArray,   // an array: items holds its string, number and boolean elements in order
+              // (null, object and array elements are skipped)
+    kOther,   // null or an object: items is empty
+  };
+  Kind kind = Kind::kAbsent;
+  std::vector<std::string> items;
+
+  bool operator==(const ClaimValue&) const = default;
+};
+
+// Whether `path` names a claim for VerifyContext::Capture: a top-level member name (non-empty,
+// not starting with '/'), or an RFC 6901 JSON pointer ('/' then reference tokens in which every
+// '~' is followed by '0' or '1'). On false, `*why` (may be null) says what is wrong.
+bool IsValidClaimPath(std::string_view path, std::string* why = nullptr);
+
 }  // namespace jwtgate
 
 #endif  // JWTGATE_CLAIMS_H_

@@ -106,7 +106,8 @@ struct PipelineOptions {
   std::chrono::nanoseconds batch_deadline = std::chrono::microseconds(20);
   VerifiedTokenCache* cache = nullptr;  // optional; must outlive the pipeline
   bool capture_identity = false;        // fill Completion::token even without a cache
-  // Top-level claims copied into VerifiedToken::extra (for identity headers), in order.
+  // Claims (top-level names or JSON pointers, see IsValidClaimPath) captured into
+  // VerifiedToken::extra, in order (for identity headers and route requirements).
   std::vector<std::string> extra_claims;
   // Clock in seconds since the epoch; defaults to the system clock. Tests inject time here.
   int64_t (*clock)() = nullptr;

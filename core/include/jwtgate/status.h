@@ -97,7 +97,17 @@ namespace jwtgate {
   X(kIssuerKeysStale, "issuer_keys_stale")                    \
   /* Cut off from the fleet's revocations for longer than */  \
   /* allowed, with fail_closed.                            */ \
-  X(kRevocationStale, "revocation_stale")
+  X(kRevocationStale, "revocation_stale")                     \
+  /* jwtgated's per-route policy (routes:): a verified  */    \
+  /* token that lacks what its route requires (403).    */    \
+  X(kRouteDenied, "route_denied")                             \
+  X(kRouteIssuerNotAllowed, "route_issuer_not_allowed")       \
+  X(kRouteAudienceNotAllowed, "route_audience_not_allowed")   \
+  X(kRouteScopeMissing, "route_scope_missing")                \
+  X(kRouteClaimNotAccepted, "route_claim_not_accepted")       \
+  /* The URI the proxy forwarded cannot be matched */         \
+  /* safely (a bad escape, an encoded '/' or NUL).  */        \
+  X(kRouteUriInvalid, "route_uri_invalid")
 
 enum class [[nodiscard]] Status : uint8_t{
 #define JWTGATE_STATUS_ENUM(name, str) name,
@@ -139,6 +149,11 @@ constexpr bool StatusFromString(std::string_view name, Status* out) noexcept {
 // True for the codes that describe a key-import problem (as opposed to a token problem).
 constexpr bool IsKeyImportStatus(Status s) noexcept {
   return s >= Status::kJwksBadJson && s <= Status::kPemInvalid;
+}
+
+// True for the codes of a route requirement (answered 403, not 401).
+constexpr bool IsRouteStatus(Status s) noexcept {
+  return s >= Status::kRouteDenied && s <= Status::kRouteUriInvalid;
 }
 
 }  // namespace jwtgate

@@ -80,6 +80,11 @@ class VerifyContext {
   // Views are valid until the next Verify with this context.
   bool ClaimAsString(std::string_view name, std::string_view* out) const noexcept;
 
+  // After a successful Verify: copies the claim at `path` (a top-level name or a JSON pointer,
+  // see IsValidClaimPath) into `*out`; kAbsent when there is none or `path` is not valid.
+  // Reuses `out->items`' capacity.
+  void Capture(std::string_view path, ClaimValue* out) const;
+
  private:
   friend class Verifier;
   struct Impl;
