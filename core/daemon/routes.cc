@@ -39,18 +39,6 @@ std::string_view PathOf(std::string_view uri) noexcept {
   return uri.substr(0, uri.find_first_of("?#"));
 }
 
-// Appends segment `seg` (already decoded) to `out` ("/a/b"), resolving "." and "..".
-void PushSegment(std::string_view seg, std::string* out) {
-  if (seg.empty() || seg == ".") return;
-  if (seg == "..") {
-    const size_t cut = out->rfind('/');
-    out->resize(cut == std::string::npos ? 0 : cut);
-    return;
-  }
-  out->push_back('/');
-  out->append(seg);
-}
-
 // Whether `scopes` (a space-separated list) holds `want` as a whole word.
 bool HasWord(std::string_view scopes, std::string_view want) noexcept {
   size_t pos = 0;
@@ -78,17 +66,29 @@ bool AnyAccepted(const ClaimValue& claim, const std::vector<std::string>& accept
 }  // namespace
 
 bool NormalizeRoutePath(std::string_view uri, std::string* out) {
+  // Decodes straight into `out` ("/seg/seg"), one segment at a time, and resolves a segment
+  // that decoded to "." or ".." as soon as it ends: no allocation once `out` has grown.
   out->clear();
   const std::string_view path = PathOf(uri);
   if (path.empty() || path[0] != '/') return false;
-  std::string seg;
-  for (size_t i = 0; i <= path.size(); ++i) {
-    if (i == path.size() || path[i] == '/') {
-      PushSegment(seg, out);
-      seg.clear();
+  size_t seg = 0;  // where the current segment's '/' is in `out`
+  auto end_segment = [out, &seg] {
+    const std::string_view s = std::string_view(*out).substr(seg + 1);
+    if (s.empty() || s == ".") {
+      out->resize(seg);  // empty ("//") and "." segments vanish
+    } else if (s == "..") {
+      const size_t parent = std::string_view(*out).substr(0, seg).rfind('/');
+      out->resize(parent == std::string_view::npos ? 0 : parent);
+    }
+  };
+  for (size_t i = 0; i < path.size(); ++i) {
+    char c = path[i];
+    if (c == '/') {
+      if (i != 0) end_segment();
+      seg = out->size();
+      out->push_back('/');
       continue;
     }
-    char c = path[i];
     if (c == '%') {
       if (path.size() - i < 3) return false;
       const int h = HexValue(path[i + 1]), l = HexValue(path[i + 2]);
@@ -99,8 +99,9 @@ bool NormalizeRoutePath(std::string_view uri, std::string* out) {
     }
     const auto u = static_cast<unsigned char>(c);
     if (u < 0x20 || u == 0x7f) return false;  // NUL, CR, LF, other controls
-    seg.push_back(c);
+    out->push_back(c);
   }
+  end_segment();
   // A trailing '/' (or a final "." / "..") names the directory: keep it, as RFC 3986 §5.2.4 does.
   const bool dir = path.back() == '/' || path.ends_with("/.") || path.ends_with("/..");
   if (out->empty() || dir) out->push_back('/');
