@@ -761,7 +761,19 @@ bool Daemon::Rep::Ready(std::string* detail) {
     rs = routes;
   }
   // Not ready until every issuer has keys (from its server or the cache directory): a node
-  // that would answer unknown_kid to every token of an issuer must not get traffic.
+  // that would answer unknown_kid to every token of an issuer must not get traffic. One line
+  // per issuer: those whose keys come from a file first.
+  {
+    base::MutexLock lock(&keys_mu);
+    for (const auto& [issuer, set] : issuer_keys) {
+      if (rs && rs->count(issuer) != 0) continue;
+      const size_t n = set ? set->size() : 0;
+      r = r && n > 0;
+      issuers += std::string(n > 0 ? "[+]" : "[-]") + "keys of " +
+                 (issuer.empty() ? std::string("the key file") : issuer) + ": " +
+                 std::to_string(n) + " (jwks_file)\n";
+    }
+  }
   if (rs) {
     base::MutexLock lock(&keys_mu);
     for (const auto& [issuer, src] : *rs) {
@@ -780,11 +792,17 @@ bool Daemon::Rep::Ready(std::string* detail) {
     }
   }
   if (replicator) {
-    // Not ready before this node has caught up with the fleet's revocations.
-    const bool synced = replicator->ready();
-    r = r && synced;
-    issuers += std::string(synced ? "[+]" : "[-]") +
-               "replication: " + (synced ? "synced" : "initial sync") + "\n";
+    // Not ready before this node has caught up with the fleet's revocations, nor while it
+    // fails closed (cut off past revocation.replication.max_disconnected_seconds).
+    const replicate::Replicator::Stats st = replicator->stats();
+    const bool ok = st.ready && !st.stale;
+    r = r && ok;
+    issuers += std::string(ok ? "[+]" : "[-]") + "replication: " +
+               (!st.ready       ? "initial sync"
+                : st.stale      ? "cut off past max_disconnected_seconds (failing closed)"
+                : !st.connected ? "synced, reconnecting (serving what it has)"
+                                : "synced") +
+               "\n";
   }
   *detail = std::string(ready.load(std::memory_order_acquire) ? "[+]" : "[-]") + "serving\n" +
             "[+]keys: " + std::to_string(keys.load(std::memory_order_relaxed)) + "\n" + issuers +

@@ -108,6 +108,15 @@ CRASH_ROUNDS = 3
 _taken_ports = set()
 
 
+def ready_lines(node, status, line):
+    """GET /readyz?verbose on `node`: the status and one line of the body, exactly."""
+    r = http(node.admin_port, "GET", "/readyz?verbose", timeout=2)
+    lines = r.body.decode(errors="replace").splitlines()
+    check(r.status == status and line in lines,
+          f"/readyz?verbose on {node.name}: expected {status} with {line!r}, got {r.status} "
+          f"{lines}")
+
+
 def stable_port():
     """A free loopback port below the kernel's ephemeral range (ip_local_port_range): no
     outgoing connection (of this test or of anything else on the host) is given it as its source
@@ -836,6 +845,9 @@ def redis_down(w):
     for n in (a, b):
         expect_status(n, control, 200, "a valid token on a node with on_disconnected: serve, "
                       f"{time.monotonic() - down:.1f} s after Redis stopped")
+    # Readiness says the same, one line for the replication state.
+    ready_lines(c, 503, "[-]replication: cut off past max_disconnected_seconds (failing closed)")
+    ready_lines(a, 200, "[+]replication: synced, reconnecting (serving what it has)")
     w.redis.start()
     back = time.monotonic()
     check(w.redis.cmd("XLEN", STREAM) >= xlen, f"the stream after a restart of Redis: expected "
@@ -848,6 +860,7 @@ def redis_down(w):
     wait_gauge(a, "jwtgate_replication_outbox_entries", lambda v: v == 0, "== 0", 5)
     wait_until("c serving a valid token again with Redis back",
                lambda: ((r := auth(c, control)).status == 200, r), 5)
+    ready_lines(c, 200, "[+]replication: synced")
     published = {f.get("id") for _, f in w.redis.stream() if f.get("n") == a.node_id}
     missing = [jti for jti, _ in items if jti not in published]
     check(not missing, f"entries of node-a in the stream after Redis came back: missing {missing}")

@@ -898,6 +898,10 @@ def part_nginx(tmp, args):
         check(body.endswith("\n") and body_lines and body_lines[-1] == "ok"
               and all(line.startswith("[+]") for line in body_lines[:-1]),
               f"/readyz?verbose: {body!r}")
+        # One line per issuer, each with its key count and where the keys come from.
+        for iss in (ISS_A, ISS_B):
+            check(f"[+]keys of {iss}: 1 (jwks_file)" in body_lines,
+                  f"/readyz?verbose: no line for {iss}: {body!r}")
         r = http(d.admin_port, "GET", "/readyz")
         check(r.status == 200 and r.body == b"ok\n", f"/readyz: {r}")
         log(f"11 /readyz?verbose: 200 {body!r}")

@@ -1018,6 +1018,11 @@ def no_cache_down(w):
     def body():
         launch(d)
         stays_unready(d, 2.5, "server down and no key_cache_dir")
+        # The verbose form names the issuer that holds readiness back.
+        v = http(d.admin_port, "GET", "/readyz?verbose", timeout=2)
+        lines = v.body.decode().splitlines()
+        check(v.status == 503 and f"[-]keys of {ISS_FAIL}: none yet" in lines
+              and lines[-1] == "not ready", f"/readyz?verbose, no keys: {v.status} {lines}")
         live = http(d.admin_port, "GET", "/livez")
         check(live.status == 200, f"/livez while not ready: expected 200, got {live.status}")
         r = auth(d, w.token(priv, "kf1", ISS_FAIL))
