@@ -190,24 +190,6 @@ class CpuMeter:
 # Processes, and stopping them whatever happens
 
 
-class Cleanup:
-    """Stop functions run in reverse order at the end (also on failure and on signals)."""
-
-    def __init__(self):
-        self.items = []
-
-    def add(self, what, fn):
-        self.items.append((what, fn))
-
-    def run(self):
-        while self.items:
-            what, fn = self.items.pop()
-            try:
-                fn()
-            except Exception as e:  # keep stopping the rest
-                log(f"warning: stopping {what}: {e}")
-
-
 def on_sigterm(signum, frame):
     raise KeyboardInterrupt(signal.Signals(signum).name)
 
@@ -1591,13 +1573,6 @@ def summary_md(doc):
     return "\n".join(out)
 
 
-def write_atomic(path, text):
-    tmp = path + ".tmp"
-    with open(tmp, "w") as f:
-        f.write(text)
-    os.replace(tmp, path)
-
-
 def write_machine(out_dir, command):
     path = os.path.join(out_dir, "machine.json")
     r = subprocess.run([os.path.join(REPO, "scripts", "machine-info"), "--command", command],
@@ -1605,7 +1580,7 @@ def write_machine(out_dir, command):
     if r.returncode != 0:
         log(f"warning: scripts/machine-info failed: {r.stderr.strip()[-300:]}")
         return None
-    write_atomic(path, r.stdout)
+    harness.write_atomic(path, r.stdout)
     return json.loads(r.stdout)
 
 
@@ -1889,7 +1864,7 @@ def main(argv):
     tmp = tempfile.mkdtemp(prefix="jwtgate-fleet-")
     out = args.out or os.path.join(tmp, "results")
     os.makedirs(out, exist_ok=True)
-    cleanup = Cleanup()
+    cleanup = harness.Cleanup()
     ok = False
     started = time.monotonic()
     try:
@@ -1915,8 +1890,8 @@ def main(argv):
             ok = not doc["errors"]
         doc["elapsed_s"] = round(time.monotonic() - started, 1)
         doc["ok"] = ok
-        write_atomic(os.path.join(out, "fleet.json"), json.dumps(doc, indent=1) + "\n")
-        write_atomic(os.path.join(out, "fleet_summary.md"), summary_md(doc))
+        harness.write_atomic(os.path.join(out, "fleet.json"), json.dumps(doc, indent=1) + "\n")
+        harness.write_atomic(os.path.join(out, "fleet_summary.md"), summary_md(doc))
         log(f"results: {os.path.join(out, 'fleet.json')}, "
             f"{os.path.join(out, 'fleet_summary.md')}")
     except KeyboardInterrupt as e:

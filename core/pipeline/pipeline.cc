@@ -650,7 +650,7 @@ void Pipeline::Rep::ProcessBatch(size_t n, BatchScratch& b, VerifyContext& ctx, 
     if (status[i] != Status::kOk) continue;
     if (capture) {
       std::vector<ClaimValue> extra(options.extra_claims.size());
-      for (size_t k = 0; k < extra.size(); ++k) ctx.Capture(options.extra_claims[k], &extra[k]);
+      for (size_t c = 0; c < extra.size(); ++c) ctx.Capture(options.extra_claims[c], &extra[c]);
       identity[i] = VerifiedToken::From(tok, hash[i], claims, std::move(extra));
     }
     if (revocation != nullptr) {

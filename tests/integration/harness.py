@@ -240,6 +240,24 @@ def write_atomic(path, text):
 # ---------------------------------------------------------------------------------------------
 # Processes
 
+class Cleanup:
+    """Stop functions run in reverse order at the end (also on failure and on signals)."""
+
+    def __init__(self):
+        self.items = []
+
+    def add(self, what, fn):
+        self.items.append((what, fn))
+
+    def run(self):
+        while self.items:
+            what, fn = self.items.pop()
+            try:
+                fn()
+            except Exception as e:  # keep stopping the rest
+                log(f"warning: stopping {what}: {e}")
+
+
 def rss_bytes(pid):
     with open(f"/proc/{pid}/status") as f:
         for line in f:
