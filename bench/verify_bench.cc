@@ -16,6 +16,10 @@
 //                            can be swapped under running readers) against the same Verifier
 //                            called directly (a key set fixed at start), alternating in short
 //                            chunks; counters direct_ns, cell_ns and ratio (cell / direct).
+//   BM_HeaderMix/<MIX>       16 kids over 3 algorithms (hmac: HS256/384/512; hs_es_rs: HS256,
+//                            ES256, RS256), the same tokens one header at a time against in
+//                            random order, alternating; counters single_ns, mixed_ns and ratio
+//                            (mixed / single, per round, median).
 //   BM_Peer_libjwt/<ALG>     libjwt 1.10 (Debian libjwt-dev): HS, RS, ES.
 //   BM_Peer_cppjwt/<ALG>     cpp-jwt 1.4 (Debian libcpp-jwt-dev): HS, RS, ES.
 //
@@ -64,6 +68,7 @@
 #include <string_view>
 #include <system_error>
 #include <utility>
+#include <random>
 #include <vector>
 
 // libjwt's <jwt.h> declares `struct jwt` at global scope, and cpp-jwt's headers open
@@ -833,6 +838,132 @@ void BenchCell(benchmark::State& state, Fixture* f) {
   Finish(state, *f);
 }
 
+// ---------------------------------------------------------------------------------------------
+// A realistic header mix: 16 kids over 3 algorithms, 4 tokens each, in random order, against the
+// same tokens one header at a time. A round times, for each kid in turn, a chunk of that kid's
+// tokens ("single": every header after the first of a chunk is the one before) and a chunk of
+// a random order of the round's tokens ("mixed": the same multiset, shuffled outside the timed
+// part); the round's ratio is mixed time / single time over equal work.
+
+struct HeaderMix {
+  std::string name;
+  std::array<Alg, 3> algs;
+  int chunk = 0;  // tokens per timed chunk
+  std::once_flag once;
+  std::string error;
+  int64_t now = 0;
+  std::unique_ptr<jwtgate::Verifier> verifier;
+  std::vector<std::vector<std::string>> by_kid;  // [kid][i]
+};
+
+constexpr int kMixKids = 16;
+constexpr int kMixTokensPerKid = 4;
+
+void SetUpMix(HeaderMix* m) {
+  jwtgate::KeySet::Builder builder;
+  for (int k = 0; k < kMixKids; ++k) {
+    const Alg alg = m->algs[static_cast<size_t>(k) % m->algs.size()];
+    char kid[8];
+    std::snprintf(kid, sizeof kid, "k%02d", k);
+    std::string private_out, public_jwk;
+    CheckStatus(jwtgate::GenerateKey(alg, kid, &private_out, &public_jwk), "GenerateKey");
+    CheckStatus(builder.AddJwks(public_jwk), "AddJwks");
+    auto signer = jwtgate::FamilyOf(alg) == AlgFamily::kHmac
+                      ? jwtgate::Signer::FromJwk(private_out, alg)
+                      : jwtgate::Signer::FromPem(private_out, alg);
+    CheckStatus(signer.status(), "Signer");
+    std::vector<std::string> tokens;
+    for (int i = 0; i < kMixTokensPerKid; ++i) {
+      std::string payload = PayloadJson(m->now);
+      const size_t jti = payload.find("b2c5e7a1");
+      payload[jti + 7] = static_cast<char>('a' + i);
+      auto token = signer->Sign(payload, std::string_view(kid));
+      CheckStatus(token.status(), "Sign");
+      tokens.push_back(std::move(*token));
+    }
+    m->by_kid.push_back(std::move(tokens));
+  }
+  jwtgate::VerifierOptions options;
+  options.policy.issuers = {std::string(kIssuer)};
+  options.policy.audiences = {std::string(kAudience)};
+  options.policy.leeway_s = kLeewayS;
+  m->verifier = std::make_unique<jwtgate::Verifier>(builder.Build(), std::move(options));
+}
+
+void BenchHeaderMix(benchmark::State& state, HeaderMix* m) {
+  std::call_once(m->once, [m] {
+    try {
+      SetUpMix(m);
+    } catch (const std::exception& e) {
+      m->error = m->name + ": " + e.what();
+    }
+  });
+  if (!m->error.empty()) {
+    state.SkipWithError(m->error.c_str());
+    return;
+  }
+  using Clock = std::chrono::steady_clock;
+  jwtgate::VerifyContext ctx;
+  jwtgate::Claims claims;
+  const int n = m->chunk;
+  // The round's tokens: each kid's, n of them (its 4 in turn), then shuffled per round.
+  std::vector<const std::string*> round;
+  for (int k = 0; k < kMixKids; ++k) {
+    for (int i = 0; i < n; ++i) round.push_back(&m->by_kid[k][i % kMixTokensPerKid]);
+  }
+  std::mt19937_64 rng(20261207);
+  bool ok = true;
+  auto time = [&](auto&& token_at) {
+    const auto t0 = Clock::now();
+    for (int i = 0; i < n; ++i) {
+      const Status s = m->verifier->Verify(*token_at(i), m->now, ctx, &claims);
+      benchmark::DoNotOptimize(s);
+      ok = ok && s == Status::kOk;
+    }
+    return std::chrono::duration<double, std::nano>(Clock::now() - t0).count();
+  };
+  std::vector<double> single_ns, mixed_ns, ratios;
+  bool mixed_first = false;
+  for (auto _ : state) {
+    state.PauseTiming();
+    std::shuffle(round.begin(), round.end(), rng);
+    state.ResumeTiming();
+    double single = 0, mixed = 0;
+    for (int k = 0; k < kMixKids; ++k) {
+      auto one_kid = [&](int i) { return &m->by_kid[k][i % kMixTokensPerKid]; };
+      auto shuffled = [&](int i) { return round[static_cast<size_t>(k * n + i)]; };
+      if (mixed_first) {
+        mixed += time(shuffled);
+        single += time(one_kid);
+      } else {
+        single += time(one_kid);
+        mixed += time(shuffled);
+      }
+      mixed_first = !mixed_first;
+    }
+    if (!ok) break;
+    const double tokens = static_cast<double>(kMixKids) * n;
+    single_ns.push_back(single / tokens);
+    mixed_ns.push_back(mixed / tokens);
+    ratios.push_back(mixed / single);
+  }
+  if (!ok) {
+    state.SkipWithError("valid token rejected");
+    return;
+  }
+  if (ratios.empty()) return;
+  state.counters["single_ns"] = Median(single_ns);
+  state.counters["mixed_ns"] = Median(mixed_ns);
+  state.counters["ratio"] = Median(ratios);
+  state.counters["rounds"] = static_cast<double>(ratios.size());
+  state.SetItemsProcessed(state.iterations() * kMixKids * n * 2);
+}
+
+std::vector<std::unique_ptr<HeaderMix>>& HeaderMixes() {
+  static std::vector<std::unique_ptr<HeaderMix>> mixes;
+  return mixes;
+}
+
 void RegisterAll() {
   const int64_t now = static_cast<int64_t>(std::time(nullptr));
   for (Alg alg : jwtgate::kAllAlgs) {
@@ -841,6 +972,21 @@ void RegisterAll() {
     f->name = std::string(jwtgate::AlgName(alg));
     f->now = now;
     Fixtures().push_back(std::move(f));
+  }
+  // BM_HeaderMix/hmac: the most sensitive to header handling (a few hundred ns per token);
+  // BM_HeaderMix/hs_es_rs: what a gateway in front of several issuers sees.
+  const std::pair<const char*, std::array<Alg, 3>> mixes[] = {
+      {"hmac", {Alg::kHS256, Alg::kHS384, Alg::kHS512}},
+      {"hs_es_rs", {Alg::kHS256, Alg::kES256, Alg::kRS256}}};
+  for (const auto& [name, algs] : mixes) {
+    auto m = std::make_unique<HeaderMix>();
+    m->name = name;
+    m->algs = algs;
+    m->chunk = algs[1] == Alg::kHS384 ? 32 : 4;
+    m->now = now;
+    benchmark::RegisterBenchmark((std::string("BM_HeaderMix/") + name).c_str(), BenchHeaderMix,
+                                 m.get());
+    HeaderMixes().push_back(std::move(m));
   }
   // Grouped by kind so that a filter such as --benchmark_filter=HS256 runs one algorithm's
   // cases back to back.

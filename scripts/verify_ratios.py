@@ -17,6 +17,8 @@ programs). Per algorithm it reports the median over the repetitions of
                          counters verify_ns, floor_ns and ratio
   BM_Peer_libjwt/<ALG>   libjwt 1.10, where it supports the algorithm
   BM_Peer_cppjwt/<ALG>   cpp-jwt 1.4, where it supports the algorithm
+  BM_HeaderMix/<MIX>     16 kids over 3 algorithms, in random order against one header at a
+                         time (counters single_ns, mixed_ns, ratio; target mixed / single <= 1.05)
 
 The acceptance verdict (verify / floor against the targets below) uses the paired ratio when
 the run has one: verify and floor then ran under the same machine conditions, which separate
@@ -217,7 +219,51 @@ def fmt_cv(cv):
     return f"{cv * 100:.1f}%" + (" ⚠" if cv > NOISY_CV else "")
 
 
-def markdown(rows, acceptance, reps, field, ctx, source):
+# BM_HeaderMix/<MIX>: 16 kids over 3 algorithms in random order against the same tokens one
+# header at a time (paired per round); mixed / single within this factor.
+HEADER_MIX_TARGET = 1.05
+HEADER_MIX_COUNTERS = ("single_ns", "mixed_ns", "ratio")
+
+
+def header_mix(doc):
+    """Per BM_HeaderMix/<MIX>: the median of its counters and the cv of its ratio."""
+    out = []
+    for name, runs in group_runs(doc).items():
+        prefix, args = split_run_name(name)
+        if prefix != "BM_HeaderMix" or not args:
+            continue
+
+        def counters(b):
+            if not all(c in b for c in HEADER_MIX_COUNTERS):
+                return None
+            return {c: float(b[c]) for c in HEADER_MIX_COUNTERS}
+
+        median = runs.median_value(counters)
+        if median is None:
+            continue
+        cv = runs.spread(lambda b: (counters(b) or {}).get("ratio"), lambda b: b.get("ratio"))
+        out.append({"mix": args[0], **median, "cv": cv, "target": HEADER_MIX_TARGET,
+                    "verdict": "PASS" if median["ratio"] <= HEADER_MIX_TARGET else "FAIL"})
+    return sorted(out, key=lambda m: m["mix"])
+
+
+def markdown_header_mix(mixes):
+    if not mixes:
+        return []
+    out = ["\n## Header mix\n",
+           "16 kids over 3 algorithms (hmac: HS256, HS384, HS512; hs_es_rs: HS256, ES256, RS256), "
+           "4 tokens each: the same tokens one header at a time (single) and in random order "
+           "(mixed), alternating within each round; ratio = mixed / single per round, median.\n",
+           "| mix | single | mixed | mixed / single | spread | target | result |",
+           "|---|---:|---:|---:|---:|---:|---|"]
+    for m in mixes:
+        out.append(f"| {m['mix']} | {fmt_ns(m['single_ns'])} | {fmt_ns(m['mixed_ns'])} | "
+                   f"{fmt_ratio(m['ratio'])} | {fmt_cv(m['cv'])} | ≤ {m['target']:g}× | "
+                   f"**{m['verdict']}** |")
+    return out
+
+
+def markdown(rows, acceptance, reps, field, ctx, source, mixes=()):
     out = []
     out.append("# Verify cost against the primitive floor and the peers\n")
     out.append(f"Source: `{source}` ({ctx.get('date', 'date unknown')}; "
@@ -276,6 +322,7 @@ def markdown(rows, acceptance, reps, field, ctx, source):
     out.append("\nBoth peers take the public key as PEM text on every call and parse it there (their "
                "APIs offer no parsed-key form); with OpenSSL 3's decoder framework that parse, not "
                "the signature, is most of their RS* and ES* time.")
+    out.extend(markdown_header_mix(mixes))
     return "\n".join(out) + "\n"
 
 
@@ -306,13 +353,15 @@ def main(argv):
         "all_pass": all(a["verdict"] == "PASS" for a in acceptance),
         "noisy": [a["alg"] for a in acceptance if a["noisy"]],
         "algorithms": rows,
+        "header_mix": header_mix(doc),
     }
     try:
         with open(args.out_prefix + ".json", "w", encoding="utf-8") as f:
             json.dump(summary, f, indent=2, ensure_ascii=False)
             f.write("\n")
         with open(args.out_prefix + ".md", "w", encoding="utf-8") as f:
-            f.write(markdown(rows, acceptance, reps, field, ctx, args.bench_json))
+            f.write(markdown(rows, acceptance, reps, field, ctx, args.bench_json,
+                             summary["header_mix"]))
     except OSError as e:
         print(f"verify_ratios.py: cannot write {args.out_prefix}.*: {e}", file=sys.stderr)
         return 2
@@ -321,6 +370,9 @@ def main(argv):
         cv = "" if a["cv"] is None else f"  cv {a['cv'] * 100:.1f}%"
         print(f"{a['alg']:6} verify/floor {r:>8} ({a['basis']})  target <= {a['target']:g}x  "
               f"{a['verdict']}{cv}")
+    for m in summary["header_mix"]:
+        print(f"header mix {m['mix']:9} mixed/single {m['ratio']:.3f}x  target <= "
+              f"{m['target']:g}x  {m['verdict']}")
     if args.fail_on_miss and not summary["all_pass"]:
         return 1
     return 0

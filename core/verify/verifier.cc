@@ -12,6 +12,8 @@
 #include "jose/padded_buffer.h"
 #include "jose/strict_json.h"
 #include "verify/claims_policy.h"
+#define XXH_INLINE_ALL
+#include <xxhash.h>
 
 namespace jwtgate {
 
@@ -26,22 +28,56 @@ struct Header {
   std::string_view typ;
 };
 
-// The last accepted protected header of this context, by its exact base64url bytes. Tokens
-// of one issuer and key carry byte-identical headers, so a hit skips the header's decode,
-// parse, checks and key lookup. Valid only for the Verifier (by unique id) that filled it:
-// its key set is immutable and outlives it, so `key` stays valid.
+// The protected headers this context accepted last, by their exact base64url bytes. Tokens of
+// one issuer and key carry byte-identical headers, so a hit skips the header's decode, parse,
+// checks and key lookup. A deployment sees a few dozen distinct headers at most (a kid per key
+// and algorithm, a few issuers, a rotation in progress), and requests arrive in any order, so
+// the memo holds 64 of them: 16 sets of 4, the set chosen by a hash of the segment, round-robin
+// replacement within a set. An entry is valid only for the Verifier (by unique id) that filled
+// it: its key set is immutable and outlives it, so `key` stays valid.
+//
+// Measured (bench/verify_bench.cc, BM_HeaderMix): 16 kids over HS256/HS384/HS512 in random
+// order cost the same as one header repeated, where a one-entry memo missed on nearly every
+// token (results/2026-12-07-vm/header_mix).
 struct HeaderMemo {
-  static constexpr size_t kMaxSegment = 256;  // longer headers are not memoized
-  uint64_t verifier_id = 0;                   // 0: empty
-  size_t segment_len = 0;
-  char segment[kMaxSegment];
-  Alg alg = Alg::kHS256;
-  bool has_kid = false;
-  bool has_typ = false;
-  size_t kid_len = 0, typ_len = 0;
-  char kid[kMaxSegment];
-  char typ[kMaxSegment];
-  const Key* key = nullptr;
+  static constexpr size_t kMaxSegment = 192;  // longer headers are not memoized
+  static constexpr size_t kMaxName = 64;      // nor are longer (decoded) kid and typ values
+  static constexpr size_t kSets = 16;
+  static constexpr size_t kWays = 4;
+  struct Entry {
+    uint64_t verifier_id = 0;  // 0: empty
+    const Key* key = nullptr;
+    uint16_t segment_len = 0;
+    uint8_t kid_len = 0, typ_len = 0;
+    Alg alg = Alg::kHS256;
+    bool has_kid = false;
+    bool has_typ = false;
+    char segment[kMaxSegment];
+    char kid[kMaxName];
+    char typ[kMaxName];
+  };
+
+  static size_t SetOf(std::string_view segment) noexcept {
+    return static_cast<size_t>(XXH3_64bits(segment.data(), segment.size())) & (kSets - 1);
+  }
+  const Entry* Find(uint64_t verifier_id, std::string_view segment, size_t set) const noexcept {
+    for (const Entry& e : entries[set]) {
+      if (e.verifier_id == verifier_id && e.segment_len == segment.size() &&
+          std::memcmp(e.segment, segment.data(), segment.size()) == 0) {
+        return &e;
+      }
+    }
+    return nullptr;
+  }
+  // The entry to fill for a header of `set`; the caller sets verifier_id last.
+  Entry& Victim(size_t set) noexcept {
+    Entry& e = entries[set][next[set]];
+    next[set] = static_cast<uint8_t>((next[set] + 1) % kWays);
+    return e;
+  }
+
+  Entry entries[kSets][kWays];
+  uint8_t next[kSets] = {};
 };
 
 }  // namespace
@@ -292,15 +328,15 @@ Status Verifier::VerifyBeforeRevocation(std::string_view token, int64_t now, Ver
   Header h;
   const Key* key = nullptr;
   HeaderMemo& memo = cx.memo;
-  if (memo.verifier_id == id_ && memo.segment_len == parts.header.size() &&
-      std::memcmp(memo.segment, parts.header.data(), parts.header.size()) == 0) {
+  const size_t memo_set = HeaderMemo::SetOf(parts.header);
+  if (const HeaderMemo::Entry* m = memo.Find(id_, parts.header, memo_set); m != nullptr) {
     h.has_alg = true;
-    h.alg = memo.alg;
-    h.has_kid = memo.has_kid;
-    h.has_typ = memo.has_typ;
-    h.kid = std::string_view(memo.kid, memo.kid_len);
-    h.typ = std::string_view(memo.typ, memo.typ_len);
-    key = memo.key;
+    h.alg = m->alg;
+    h.has_kid = m->has_kid;
+    h.has_typ = m->has_typ;
+    h.kid = std::string_view(m->kid, m->kid_len);
+    h.typ = std::string_view(m->typ, m->typ_len);
+    key = m->key;
   } else {
     size_t header_len = 0;
     if (Status s = DecodeSegment(parts.header, lim.max_header_bytes, cx.header_buf, kHeaderStatuses,
@@ -320,23 +356,24 @@ Status Verifier::VerifyBeforeRevocation(std::string_view token, int64_t now, Ver
         s != Status::kOk) {
       return s;
     }
-    memo.verifier_id = 0;
-    if (parts.header.size() <= HeaderMemo::kMaxSegment) {
-      // Decoded kid and typ are shorter than the segment, so they fit.
-      memo.segment_len = parts.header.size();
-      std::memcpy(memo.segment, parts.header.data(), parts.header.size());
-      memo.alg = h.alg;
-      memo.has_kid = h.has_kid;
-      memo.has_typ = h.has_typ;
-      memo.kid_len = h.kid.size();
-      if (!h.kid.empty()) std::memcpy(memo.kid, h.kid.data(), h.kid.size());
-      memo.typ_len = h.typ.size();
-      if (!h.typ.empty()) std::memcpy(memo.typ, h.typ.data(), h.typ.size());
-      memo.key = key;
-      memo.verifier_id = id_;
+    if (parts.header.size() <= HeaderMemo::kMaxSegment && h.kid.size() <= HeaderMemo::kMaxName &&
+        h.typ.size() <= HeaderMemo::kMaxName) {
+      HeaderMemo::Entry& e = memo.Victim(memo_set);
+      e.verifier_id = 0;
+      e.segment_len = static_cast<uint16_t>(parts.header.size());
+      std::memcpy(e.segment, parts.header.data(), parts.header.size());
+      e.alg = h.alg;
+      e.has_kid = h.has_kid;
+      e.has_typ = h.has_typ;
+      e.kid_len = static_cast<uint8_t>(h.kid.size());
+      if (!h.kid.empty()) std::memcpy(e.kid, h.kid.data(), h.kid.size());
+      e.typ_len = static_cast<uint8_t>(h.typ.size());
+      if (!h.typ.empty()) std::memcpy(e.typ, h.typ.data(), h.typ.size());
+      e.key = key;
+      e.verifier_id = id_;
       // Views into the memo: the header parser's buffers are reused by the next parse.
-      h.kid = std::string_view(memo.kid, memo.kid_len);
-      h.typ = std::string_view(memo.typ, memo.typ_len);
+      h.kid = std::string_view(e.kid, e.kid_len);
+      h.typ = std::string_view(e.typ, e.typ_len);
     }
   }
 

@@ -111,6 +111,37 @@ TEST_CASE("one VerifyContext serves several verifiers in turn", "[verifier]") {
   CHECK_STATUS(b.Verify(big, kNow, ctx, nullptr), Status::kPayloadTooLarge);
 }
 
+TEST_CASE("the header memo binds each of many headers to its own key", "[verifier]") {
+  // 100 kids (more than the memo holds), each with its own secret, one of them with a kid too
+  // long to memoize; tokens verified in an order that revisits and evicts entries. A header
+  // remembered with one key must never verify a token signed with another.
+  constexpr int kKids = 100;
+  Keys keys;
+  std::vector<std::string> kids, secrets;
+  for (int k = 0; k < kKids; ++k) {
+    kids.push_back(k == 7 ? "kid-" + std::string(80, 'x') : "kid-" + std::to_string(k));
+    secrets.push_back(std::string(32, static_cast<char>('A' + k % 26)) + std::to_string(k));
+    keys.Hmac(secrets.back(), Alg::kHS256, kids.back());
+  }
+  const Verifier v(keys.Build(), {});
+  auto header = [&](int k) { return R"({"alg":"HS256","kid":")" + kids[k] + R"("})"; };
+  VerifyContext ctx;
+  for (int round = 0; round < 4; ++round) {
+    for (int i = 0; i < kKids; ++i) {
+      const int k = (i * 37 + round * 11) % kKids;  // a different order every round
+      INFO("round " << round << ", kid " << kids[k]);
+      Claims c;
+      CHECK_STATUS(v.Verify(Hs256(header(k), PayloadExp(), secrets[k]), kNow, ctx, &c),
+                   Status::kOk);
+      CHECK(c.kid == kids[k]);
+      // The same header, signed with the next kid's secret.
+      CHECK_STATUS(
+          v.Verify(Hs256(header(k), PayloadExp(), secrets[(k + 1) % kKids]), kNow, ctx, nullptr),
+          Status::kSignatureInvalid);
+    }
+  }
+}
+
 TEST_CASE("Verify is thread-safe with one context per thread", "[verifier]") {
   const Generated es = Generate(Alg::kES256, "e");
   const Signer signer = SignerFor(es);
