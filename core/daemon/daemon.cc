@@ -920,7 +920,9 @@ void Daemon::Rep::Revoke(const RevokeRequest& r, RevokeDone done) {
     done(reply);
     return;
   }
-  const int64_t now = static_cast<int64_t>(std::time(nullptr));
+  // The precise clock: time() reads the coarse one, which may still be in the previous second
+  // a few ms after it ended (the reply's kept_until would then be a second early).
+  const int64_t now = static_cast<int64_t>(WallSeconds());
   Revocation rev;
   if (reply.jti) {
     if (r.has_value && r.value < now - config.leeway_s) {
