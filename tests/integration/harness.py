@@ -448,6 +448,24 @@ http {{
             return ""
 
 
+
+def auth_location(upstream):
+    """The internal location nginx's auth_request asks (as scripts/deploy/nginx-auth-request.conf
+    has it): the subrequest to jwtgated's /auth, with the URI and method the client asked for."""
+    return f"""    location = /_jwtgate {{
+      internal;
+      proxy_pass http://{upstream}/auth;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_pass_request_body off;
+      proxy_set_header Content-Length "";
+      proxy_set_header X-Original-URI $request_uri;
+      proxy_set_header X-Original-Method $request_method;
+      proxy_connect_timeout 1s;
+      proxy_read_timeout 2s;
+    }}
+"""
+
 def auth_request_conf(front_port, upstream_port, auth_port, claim_headers=("X-Auth-Email",)):
     """nginx in front of a static upstream, asking jwtgated through auth_request."""
     sets = []
@@ -483,19 +501,7 @@ def auth_request_conf(front_port, upstream_port, auth_port, claim_headers=("X-Au
 {chr(10).join(passes)}
       proxy_pass http://127.0.0.1:{upstream_port};
     }}
-    location = /_jwtgate {{
-      internal;
-      proxy_pass http://jwtgated/auth;
-      proxy_http_version 1.1;
-      proxy_set_header Connection "";
-      proxy_pass_request_body off;
-      proxy_set_header Content-Length "";
-      proxy_set_header X-Original-URI $request_uri;
-      proxy_set_header X-Original-Method $request_method;
-      proxy_connect_timeout 1s;
-      proxy_read_timeout 2s;
-    }}
-  }}
+{auth_location("jwtgated")}  }}
 """
 
 

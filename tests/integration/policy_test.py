@@ -37,7 +37,7 @@ import subprocess
 import threading
 import time
 
-from harness import file_tail
+from harness import auth_location, file_tail
 from harness import (Conn, Daemon, Keys, Nginx, TestFailure, check, exit_on_sigterm, free_port,
                      http, log, metric_value, promtool_check, removing_tmp, run_test, wait_port)
 
@@ -618,19 +618,7 @@ def nginx_front(front_port, auth_port, backend_port, tag):
 {passes}
       proxy_pass http://127.0.0.1:{backend_port};
     }}
-    location = /_jwtgate {{
-      internal;
-      proxy_pass http://jwtgated_{tag}/auth;
-      proxy_http_version 1.1;
-      proxy_set_header Connection "";
-      proxy_pass_request_body off;
-      proxy_set_header Content-Length "";
-      proxy_set_header X-Original-URI $request_uri;
-      proxy_set_header X-Original-Method $request_method;
-      proxy_connect_timeout 1s;
-      proxy_read_timeout 2s;
-    }}
-  }}
+{auth_location(f"jwtgated_{tag}")}  }}
 """
 
 
