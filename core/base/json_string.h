@@ -13,22 +13,30 @@
 
 namespace jwtgate::base {
 
-inline std::string JsonString(std::string_view s) {
-  std::string out = "\"";
+// Appends `s` as a JSON string literal to `*out`, without a temporary. `ascii_only` escapes
+// every byte >= 0x80 as well (as \u00xx, one per byte), for text nobody checked as UTF-8 (a
+// request header), so that the output is valid JSON whatever it holds.
+inline void AppendJsonString(std::string_view s, std::string* out, bool ascii_only = false) {
+  out->push_back('"');
   for (char c : s) {
     const auto u = static_cast<unsigned char>(c);
     if (c == '"' || c == '\\') {
-      out.push_back('\\');
-      out.push_back(c);
-    } else if (u < 0x20) {
+      out->push_back('\\');
+      out->push_back(c);
+    } else if (u < 0x20 || (ascii_only && u >= 0x80)) {
       char buf[8];
       std::snprintf(buf, sizeof buf, "\\u%04x", u);
-      out.append(buf);
+      out->append(buf);
     } else {
-      out.push_back(c);
+      out->push_back(c);
     }
   }
-  out.push_back('"');
+  out->push_back('"');
+}
+
+inline std::string JsonString(std::string_view s) {
+  std::string out;
+  AppendJsonString(s, &out);
   return out;
 }
 

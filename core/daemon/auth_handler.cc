@@ -89,9 +89,7 @@ void AuthHandler::Attach(net::HttpServer* server) {
 }
 
 bool AuthHandler::PathMatches(std::string_view path) const noexcept {
-  const std::string& p = settings_->path_prefix;
-  if (path.substr(0, p.size()) != p) return false;
-  return p.back() == '/' || path.size() == p.size() || path[p.size()] == '/';
+  return PrefixMatches(settings_->path_prefix, path);
 }
 
 bool AuthHandler::VerifyHere() const noexcept {
@@ -366,24 +364,14 @@ void AuthHandler::AppendClaimHeader(const ClaimValue& value, std::string* head) 
   }
   // Each element encoded on its own, with the separator's first byte percent-encoded inside
   // it, so that a role named "x,admin" never reads as two roles "x" and "admin" downstream.
-  static constexpr char kHex[] = "0123456789ABCDEF";
   const std::string& sep = settings_->header_separator;
-  const auto s0 = static_cast<unsigned char>(sep[0]);
   joined_.clear();
   for (size_t i = 0; i < value.items.size(); ++i) {
     if (i != 0) joined_ += sep;
-    element_.clear();
-    net::AppendHeaderValue(value.items[i], SIZE_MAX, &element_);
-    for (const char c : element_) {
-      if (static_cast<unsigned char>(c) == s0) {
-        joined_.push_back('%');
-        joined_.push_back(kHex[s0 >> 4]);
-        joined_.push_back(kHex[s0 & 0xf]);
-      } else {
-        joined_.push_back(c);
-      }
+    if (joined_.size() > max ||
+        !net::AppendHeaderValue(value.items[i], max - joined_.size(), &joined_, sep[0])) {
+      return;  // too long: sent empty, never cut
     }
-    if (joined_.size() > max) return;  // too long: sent empty, never cut
   }
   head->append(joined_);
 }

@@ -11,6 +11,8 @@
 #include <ctime>
 #include <random>
 
+#include "base/json_string.h"
+
 namespace jwtgate::daemon {
 namespace {
 
@@ -22,33 +24,13 @@ bool IsHex(std::string_view s) noexcept {
                      [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); });
 }
 
-// Appends `s` as a JSON string. Bytes of verified claims are valid UTF-8 (the payload parser
-// checked); `ascii_only` escapes every byte >= 0x80 too, for request-supplied text (the method)
-// that nobody checked, so that a line is valid JSON whatever the proxy forwarded.
-void AppendJsonString(std::string_view s, bool ascii_only, std::string* out) {
-  static constexpr char kHex[] = "0123456789abcdef";
-  out->push_back('"');
-  for (char c : s) {
-    const auto u = static_cast<unsigned char>(c);
-    if (c == '"' || c == '\\') {
-      out->push_back('\\');
-      out->push_back(c);
-    } else if (u < 0x20 || u == 0x7f || (ascii_only && u >= 0x80)) {
-      out->append("\\u00");
-      out->push_back(kHex[u >> 4]);
-      out->push_back(kHex[u & 15]);
-    } else {
-      out->push_back(c);
-    }
-  }
-  out->push_back('"');
-}
-
 void AppendNullable(std::string_view key, bool present, std::string_view value, bool ascii_only,
                     std::string* out) {
   out->append(",\"").append(key).append("\":");
   if (present) {
-    AppendJsonString(value, ascii_only, out);
+    // Bytes of verified claims are valid UTF-8 (the payload parser checked); request-supplied
+    // text (the method) is not, and is written ASCII-only.
+    base::AppendJsonString(value, out, ascii_only);
   } else {
     out->append("null");
   }

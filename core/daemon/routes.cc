@@ -153,9 +153,7 @@ RouteTable::RouteTable(const std::vector<RouteConfig>& routes, bool default_deny
 int RouteTable::Match(std::string_view method, std::string_view path) const noexcept {
   for (size_t i = 0; i < routes_.size(); ++i) {
     const Route& r = routes_[i];
-    const std::string_view p = r.prefix;
-    if (!path.starts_with(p)) continue;
-    if (p.back() != '/' && path.size() != p.size() && path[p.size()] != '/') continue;
+    if (!PrefixMatches(r.prefix, path)) continue;
     if (!r.methods.empty() && !Contains(r.methods, method)) continue;
     return static_cast<int>(i);
   }

@@ -44,6 +44,14 @@ namespace jwtgate::daemon {
 inline constexpr size_t kMaxRoutes = 4096;
 inline constexpr int kNoRoute = -1;
 
+// Whether `prefix` (non-empty, starting with '/') is `path` or a whole-segment prefix of it:
+// "/admin" matches "/admin" and "/admin/x", not "/administrator"; a prefix ending in '/'
+// matches what lies below it. (Routes, and auth.path_prefix for the auth endpoint itself.)
+inline bool PrefixMatches(std::string_view prefix, std::string_view path) noexcept {
+  if (!path.starts_with(prefix)) return false;
+  return prefix.back() == '/' || path.size() == prefix.size() || path[prefix.size()] == '/';
+}
+
 // Writes the normalised path of `uri` (see above) into `*out`. False when it cannot be matched
 // safely; `*out` then holds what was normalised so far (for messages) or is empty.
 bool NormalizeRoutePath(std::string_view uri, std::string* out);

@@ -40,14 +40,17 @@ BearerResult ExtractBearer(const HttpRequest& req, std::string_view* token) noex
   return BearerResult::kOk;
 }
 
-bool AppendHeaderValue(std::string_view value, size_t max_bytes, std::string* out) {
+bool AppendHeaderValue(std::string_view value, size_t max_bytes, std::string* out,
+                       char also_encode) {
   static constexpr char kHex[] = "0123456789ABCDEF";
-  size_t encoded = 0;
-  for (size_t i = 0; i < value.size(); ++i) {
+  auto must_encode = [&value, also_encode](size_t i) {
     const auto u = static_cast<unsigned char>(value[i]);
     const bool edge_space = u == ' ' && (i == 0 || i + 1 == value.size());
-    encoded += (u < 0x20 || u >= 0x7f || u == '%' || edge_space) ? 3 : 1;
-  }
+    return u < 0x20 || u >= 0x7f || u == '%' || edge_space ||
+           (also_encode != '\0' && value[i] == also_encode);
+  };
+  size_t encoded = 0;
+  for (size_t i = 0; i < value.size(); ++i) encoded += must_encode(i) ? 3 : 1;
   if (encoded > max_bytes) return false;
   if (encoded == value.size()) {
     out->append(value);
@@ -55,8 +58,7 @@ bool AppendHeaderValue(std::string_view value, size_t max_bytes, std::string* ou
   }
   for (size_t i = 0; i < value.size(); ++i) {
     const auto u = static_cast<unsigned char>(value[i]);
-    const bool edge_space = u == ' ' && (i == 0 || i + 1 == value.size());
-    if (u < 0x20 || u >= 0x7f || u == '%' || edge_space) {
+    if (must_encode(i)) {
       out->push_back('%');
       out->push_back(kHex[u >> 4]);
       out->push_back(kHex[u & 0xf]);

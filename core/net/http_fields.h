@@ -28,9 +28,11 @@ BearerResult ExtractBearer(const HttpRequest& req, std::string_view* token) noex
 // Appends `value` to `out` so that it is safe as a header field value and can be decoded back
 // without ambiguity: bytes outside 0x21..0x7E (controls, CR, LF, DEL, non-ASCII), '%', and
 // spaces at either end are percent-encoded (%XX, upper case); everything else is copied.
-// A value with no such byte is copied unchanged. Returns false, appending nothing, when the
+// A value with no such byte is copied unchanged. `also_encode` (if not NUL) is encoded too: a
+// list separator inside one element of a list. Returns false, appending nothing, when the
 // encoded form would exceed `max_bytes`.
-bool AppendHeaderValue(std::string_view value, size_t max_bytes, std::string* out);
+bool AppendHeaderValue(std::string_view value, size_t max_bytes, std::string* out,
+                       char also_encode = '\0');
 
 // True when `name` is a valid field name (RFC 9110 tchar, non-empty).
 bool IsValidFieldName(std::string_view name) noexcept;

@@ -289,6 +289,19 @@ def wait_port(port, timeout=10.0, proc=None):
     raise TestFailure(f"nothing listens on 127.0.0.1:{port} after {timeout} s")
 
 
+def stop_process(proc, timeout=10.0):
+    """SIGTERM to a helper server (nginx, Caddy, Redis), SIGKILL if it is still there after
+    `timeout` s; nothing when it has already exited. Returns its exit status."""
+    if proc is None or proc.poll() is not None:
+        return None if proc is None else proc.returncode
+    proc.send_signal(signal.SIGTERM)
+    try:
+        return proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        return proc.wait()
+
+
 def file_tail(path, size=4000):
     """The last `size` characters of a process's log file ("" when it cannot be read)."""
     try:

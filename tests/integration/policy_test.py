@@ -37,7 +37,7 @@ import subprocess
 import threading
 import time
 
-from harness import auth_location, file_tail
+from harness import auth_location, file_tail, stop_process
 from harness import (Conn, Daemon, Keys, Nginx, TestFailure, check, exit_on_sigterm, free_port,
                      http, log, metric_value, promtool_check, removing_tmp, run_test, wait_port)
 
@@ -965,13 +965,7 @@ class Caddy:
         return file_tail(self.log_path)
 
     def stop(self):
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_process(self.proc)
         if self.proc is not None:
             self.log.close()
 

@@ -302,6 +302,13 @@ TEST_CASE("http fields: header values cannot inject lines and decode unambiguous
   CHECK_FALSE(jwtgate::net::AppendHeaderValue(std::string(10, '\n'), 29, &out));
   CHECK(out == "x");  // nothing appended when too long
   CHECK(jwtgate::net::AppendHeaderValue(std::string(10, '\n'), 30, &out));
+  // A list separator inside one element: encoded like '%', so the list splits unambiguously.
+  std::string list;
+  CHECK(jwtgate::net::AppendHeaderValue("x,admin", 100, &list, ','));
+  CHECK(list == "x%2Cadmin");
+  list.clear();
+  CHECK_FALSE(jwtgate::net::AppendHeaderValue("a,b", 4, &list, ','));  // 5 bytes encoded
+  CHECK(list.empty());
 }
 
 TEST_CASE("http fields: field names", "[http_parser]") {

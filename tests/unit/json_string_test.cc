@@ -33,6 +33,15 @@ TEST_CASE("JsonString escapes what RFC 8259 requires and nothing else", "[json_s
   }
 }
 
+TEST_CASE("AppendJsonString appends, and ascii_only escapes every non-ASCII byte", "[json_string]") {
+  std::string out = "x:";
+  AppendJsonString("a\"\n\xc3\xa9", &out);
+  CHECK(out == "x:\"a\\\"\\u000a\xc3\xa9\"");
+  out.clear();
+  AppendJsonString("G\xff\x7f", &out, /*ascii_only=*/true);
+  CHECK(out == "\"G\\u00ff\x7f\"");  // DEL needs no escape in JSON
+}
+
 TEST_CASE("JsonString reads back as the same bytes", "[json_string]") {
   std::string all;
   for (int c = 1; c < 0x80; ++c) all.push_back(static_cast<char>(c));
