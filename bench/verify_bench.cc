@@ -81,6 +81,7 @@
 
 #include <jwt/jwt.hpp>
 
+#include "base/c_handle.h"
 #include "crypto/sha2.h"
 #include "jwtgate/alg.h"
 #include "jwtgate/claims.h"
@@ -106,22 +107,10 @@ constexpr size_t kSigningInputBytes = 280;
 // ---------------------------------------------------------------------------------------------
 // OpenSSL ownership helpers (start-up code only).
 
-struct EvpPkeyFree {
-  void operator()(EVP_PKEY* p) const noexcept { EVP_PKEY_free(p); }
-};
-struct EvpPkeyCtxFree {
-  void operator()(EVP_PKEY_CTX* p) const noexcept { EVP_PKEY_CTX_free(p); }
-};
-struct BioFree {
-  void operator()(BIO* p) const noexcept { BIO_free(p); }
-};
-struct EcdsaSigFree {
-  void operator()(ECDSA_SIG* p) const noexcept { ECDSA_SIG_free(p); }
-};
-using PkeyPtr = std::unique_ptr<EVP_PKEY, EvpPkeyFree>;
-using PkeyCtxPtr = std::unique_ptr<EVP_PKEY_CTX, EvpPkeyCtxFree>;
-using BioPtr = std::unique_ptr<BIO, BioFree>;
-using EcdsaSigPtr = std::unique_ptr<ECDSA_SIG, EcdsaSigFree>;
+using PkeyPtr = jwtgate::base::CHandle<EVP_PKEY, EVP_PKEY_free>;
+using PkeyCtxPtr = jwtgate::base::CHandle<EVP_PKEY_CTX, EVP_PKEY_CTX_free>;
+using BioPtr = jwtgate::base::CHandle<BIO, BIO_free>;
+using EcdsaSigPtr = jwtgate::base::CHandle<ECDSA_SIG, ECDSA_SIG_free>;
 
 [[noreturn]] void Fail(const std::string& what) { throw std::runtime_error(what); }
 

@@ -46,6 +46,7 @@ PUBLIC_HEADERS = {
     "alg.h": "base",
     "result.h": "base",
     "status.h": "base",
+    "named_enum.h": "base",
     "version.h": "base",  # generated from version.h.in
     "keys.h": "crypto",
     "signer.h": "crypto",

@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "base/c_handle.h"
 #include "crypto/ec_curves.h"
 #include "crypto/signature.h"
 #include "jose/base64url.h"
@@ -23,23 +24,11 @@ constexpr size_t kMaxKidBytes = 256;
 constexpr int kMinRsaBits = 2048;
 constexpr int kMaxRsaBits = 8192;
 
-struct BnDeleter {
-  void operator()(BIGNUM* b) const { BN_free(b); }
-};
-struct PkeyDeleter {
-  void operator()(EVP_PKEY* p) const { EVP_PKEY_free(p); }
-};
-struct PkeyCtxDeleter {
-  void operator()(EVP_PKEY_CTX* c) const { EVP_PKEY_CTX_free(c); }
-};
-struct BldDeleter {
-  void operator()(OSSL_PARAM_BLD* b) const { OSSL_PARAM_BLD_free(b); }
-};
-struct ParamDeleter {
-  void operator()(OSSL_PARAM* p) const { OSSL_PARAM_free(p); }
-};
-using BnPtr = std::unique_ptr<BIGNUM, BnDeleter>;
-using PkeyPtr = std::unique_ptr<EVP_PKEY, PkeyDeleter>;
+using BnPtr = base::CHandle<BIGNUM, BN_free>;
+using PkeyPtr = base::CHandle<EVP_PKEY, EVP_PKEY_free>;
+using PkeyCtxPtr = base::CHandle<EVP_PKEY_CTX, EVP_PKEY_CTX_free>;
+using ParamBldPtr = base::CHandle<OSSL_PARAM_BLD, OSSL_PARAM_BLD_free>;
+using ParamPtr = base::CHandle<OSSL_PARAM, OSSL_PARAM_free>;
 
 // Reads an optional string member. Returns false when present but not a string.
 bool OptString(simdjson::dom::object o, std::string_view name,
@@ -193,17 +182,15 @@ Status CheckEc(EVP_PKEY* pkey, Alg alg) {
 }
 
 Status PublicCheck(EVP_PKEY* pkey) {
-  std::unique_ptr<EVP_PKEY_CTX, PkeyCtxDeleter> ctx(
-      EVP_PKEY_CTX_new_from_pkey(nullptr, pkey, nullptr));
+  PkeyCtxPtr ctx(EVP_PKEY_CTX_new_from_pkey(nullptr, pkey, nullptr));
   if (!ctx) return Status::kInternalError;
   return EVP_PKEY_public_check(ctx.get()) == 1 ? Status::kOk : Status::kKeyInvalid;
 }
 
 Status BuildEvp(const char* type, OSSL_PARAM_BLD* bld, PkeyPtr* out) {
-  std::unique_ptr<OSSL_PARAM, ParamDeleter> params(OSSL_PARAM_BLD_to_param(bld));
+  ParamPtr params(OSSL_PARAM_BLD_to_param(bld));
   if (!params) return Status::kInternalError;
-  std::unique_ptr<EVP_PKEY_CTX, PkeyCtxDeleter> ctx(
-      EVP_PKEY_CTX_new_from_name(nullptr, type, nullptr));
+  PkeyCtxPtr ctx(EVP_PKEY_CTX_new_from_name(nullptr, type, nullptr));
   if (!ctx || EVP_PKEY_fromdata_init(ctx.get()) != 1) return Status::kInternalError;
   EVP_PKEY* pkey = nullptr;
   if (EVP_PKEY_fromdata(ctx.get(), &pkey, EVP_PKEY_PUBLIC_KEY, params.get()) != 1) {
@@ -226,7 +213,7 @@ Status ImportRsaJwk(simdjson::dom::object o, Alg alg, std::optional<std::string>
                        nullptr));
   BnPtr bn_e(BN_bin2bn(reinterpret_cast<const unsigned char*>(e.data()), static_cast<int>(e.size()),
                        nullptr));
-  std::unique_ptr<OSSL_PARAM_BLD, BldDeleter> bld(OSSL_PARAM_BLD_new());
+  ParamBldPtr bld(OSSL_PARAM_BLD_new());
   if (!bn_n || !bn_e || !bld ||
       OSSL_PARAM_BLD_push_BN(bld.get(), OSSL_PKEY_PARAM_RSA_N, bn_n.get()) != 1 ||
       OSSL_PARAM_BLD_push_BN(bld.get(), OSSL_PKEY_PARAM_RSA_E, bn_e.get()) != 1) {
@@ -254,7 +241,7 @@ Status ImportEcJwk(simdjson::dom::object o, std::string_view crv, Alg alg,
   point.push_back('\x04');
   point += x;
   point += y;
-  std::unique_ptr<OSSL_PARAM_BLD, BldDeleter> bld(OSSL_PARAM_BLD_new());
+  ParamBldPtr bld(OSSL_PARAM_BLD_new());
   if (!bld ||
       OSSL_PARAM_BLD_push_utf8_string(bld.get(), OSSL_PKEY_PARAM_GROUP_NAME, curve->group_name,
                                       0) != 1 ||

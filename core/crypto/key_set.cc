@@ -7,6 +7,7 @@
 #include <utility>
 #include <vector>
 
+#include "base/hex.h"
 #include "crypto/jwk_import.h"
 #include "crypto/key.h"
 #include "jose/strict_json.h"
@@ -89,7 +90,6 @@ namespace {
 // 64 bytes of it (a kid comes from a file that may be hostile; it must not drive a terminal).
 std::string PrintableKid(std::string_view kid) {
   constexpr size_t kMaxShown = 64;
-  constexpr char kHex[] = "0123456789abcdef";
   std::string out;
   for (size_t i = 0; i < kid.size() && i < kMaxShown; ++i) {
     const auto c = static_cast<unsigned char>(kid[i]);
@@ -98,8 +98,7 @@ std::string PrintableKid(std::string_view kid) {
       out += static_cast<char>(c);
     } else if (c < 0x20 || c > 0x7e) {
       out += "\\x";
-      out += kHex[c >> 4];
-      out += kHex[c & 0xf];
+      base::AppendHexByte(c, &out);
     } else {
       out += static_cast<char>(c);
     }

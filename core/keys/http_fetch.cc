@@ -8,6 +8,7 @@
 #include <memory>
 #include <mutex>
 
+#include "base/c_handle.h"
 #include "jwtgate/version.h"
 
 namespace jwtgate::keys {
@@ -15,15 +16,9 @@ namespace {
 
 constexpr int kMaxRedirects = 3;
 
-struct UrlDeleter {
-  void operator()(CURLU* u) const { curl_url_cleanup(u); }
-};
-struct EasyDeleter {
-  void operator()(CURL* c) const { curl_easy_cleanup(c); }
-};
-struct SlistDeleter {
-  void operator()(curl_slist* l) const { curl_slist_free_all(l); }
-};
+using UrlPtr = base::CHandle<CURLU, curl_url_cleanup>;
+using EasyPtr = base::CHandle<CURL, curl_easy_cleanup>;
+using SlistPtr = base::CHandle<curl_slist, curl_slist_free_all>;
 
 void GlobalInit() {
   static std::once_flag once;
@@ -50,7 +45,7 @@ struct UrlParts {
 };
 
 bool ParseUrl(std::string_view url, UrlParts* out) {
-  std::unique_ptr<CURLU, UrlDeleter> u(curl_url());
+  UrlPtr u(curl_url());
   if (!u) return false;
   const std::string text(url);
   if (curl_url_set(u.get(), CURLUPART_URL, text.c_str(), 0) != CURLUE_OK) return false;
@@ -196,7 +191,7 @@ FetchResponse HttpFetch(const FetchRequest& request) {
 
   const auto deadline = std::chrono::steady_clock::now() + request.timeout;
   for (int hop = 0;; ++hop) {
-    std::unique_ptr<CURL, EasyDeleter> curl(curl_easy_init());
+    EasyPtr curl(curl_easy_init());
     if (!curl) return fail(FetchOutcome::kNetworkError, "cannot create a libcurl handle");
     CURL* c = curl.get();
     Exchange x;
@@ -204,7 +199,7 @@ FetchResponse HttpFetch(const FetchRequest& request) {
     const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
         deadline - std::chrono::steady_clock::now());
     if (left.count() <= 0) return fail(FetchOutcome::kTimeout, "timed out");
-    std::unique_ptr<curl_slist, SlistDeleter> headers;
+    SlistPtr headers;
     auto add_header = [&](const std::string& h) {
       headers.reset(curl_slist_append(headers.release(), h.c_str()));
     };

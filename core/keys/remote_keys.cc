@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "base/epoch.h"
+#include "base/hex.h"
 #include "base/json_string.h"
 #include "base/thread_annotations.h"
 #include "jwtgate/key_source.h"
@@ -46,13 +47,7 @@ std::string HexSha256(std::string_view data) {
   unsigned char md[EVP_MAX_MD_SIZE];
   unsigned int len = 0;
   EVP_Digest(data.data(), data.size(), md, &len, EVP_sha256(), nullptr);
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out;
-  for (unsigned i = 0; i < len; ++i) {
-    out += kHex[md[i] >> 4];
-    out += kHex[md[i] & 0xf];
-  }
-  return out;
+  return base::HexEncode(md, len);
 }
 
 // Writes `data` to `path` so that a crash leaves the old file or the new one, never a torn one.

@@ -57,17 +57,6 @@ EntryError CheckStrings(const Entry& e) {
 
 }  // namespace
 
-std::string_view ToString(EntryError e) noexcept {
-  switch (e) {
-#define JWTGATE_ENTRY_ERROR_CASE(name, str) \
-  case EntryError::name:                    \
-    return str;
-    JWTGATE_ENTRY_ERROR_LIST(JWTGATE_ENTRY_ERROR_CASE)
-#undef JWTGATE_ENTRY_ERROR_CASE
-  }
-  return "unknown";
-}
-
 Entry Entry::From(const Revocation& r, std::string node, uint64_t seq) {
   return Entry{r.kind, std::string(r.id), std::string(r.iss), r.value, std::move(node), seq};
 }

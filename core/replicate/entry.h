@@ -22,11 +22,13 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <iterator>
 #include <string>
 #include <string_view>
 #include <utility>
 #include <vector>
 
+#include "jwtgate/named_enum.h"
 #include "jwtgate/revocation.h"
 
 namespace jwtgate::replicate {
@@ -63,13 +65,14 @@ struct Entry {
   X(kBadId, "bad_id")                   \
   X(kBadSnapshot, "bad_snapshot")
 
-enum class EntryError : uint8_t {
-#define JWTGATE_ENTRY_ERROR_ENUM(name, str) name,
-  JWTGATE_ENTRY_ERROR_LIST(JWTGATE_ENTRY_ERROR_ENUM)
-#undef JWTGATE_ENTRY_ERROR_ENUM
-};
+enum class EntryError : uint8_t { JWTGATE_ENTRY_ERROR_LIST(JWTGATE_ENUMERATOR) };
 
-std::string_view ToString(EntryError e) noexcept;
+inline constexpr std::string_view kEntryErrorNames[] = {
+    JWTGATE_ENTRY_ERROR_LIST(JWTGATE_ENUM_NAME)};
+
+constexpr std::string_view ToString(EntryError e) noexcept {
+  return internal::EnumName(e, kEntryErrorNames, "unknown");
+}
 
 using Fields = std::vector<std::pair<std::string, std::string>>;
 using FieldViews = std::vector<std::pair<std::string_view, std::string_view>>;

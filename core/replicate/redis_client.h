@@ -16,6 +16,8 @@
 #include <string_view>
 #include <vector>
 
+#include "base/c_handle.h"
+
 namespace jwtgate::replicate {
 
 struct RedisOptions {
@@ -32,10 +34,7 @@ bool ParseRedisAddress(std::string_view address, std::string* host, int* port, s
 
 class RedisClient {
  public:
-  struct ReplyFree {
-    void operator()(redisReply* r) const { freeReplyObject(r); }
-  };
-  using Reply = std::unique_ptr<redisReply, ReplyFree>;
+  using Reply = base::CHandle<redisReply, freeReplyObject>;
 
   explicit RedisClient(RedisOptions options);
   ~RedisClient();

@@ -12,6 +12,7 @@
 #include <utility>
 #include <vector>
 
+#include "base/hex.h"
 #include "base/thread_annotations.h"
 #include "replicate/entry.h"
 #include "replicate/journal.h"
@@ -36,13 +37,8 @@ int64_t SteadyMs() {
 
 std::string RandomHex(size_t bytes) {
   std::random_device rd;
-  static constexpr char kHex[] = "0123456789abcdef";
   std::string out;
-  for (size_t i = 0; i < bytes; ++i) {
-    const unsigned v = rd() & 0xff;
-    out += kHex[v >> 4];
-    out += kHex[v & 0xf];
-  }
+  for (size_t i = 0; i < bytes; ++i) base::AppendHexByte(static_cast<uint8_t>(rd()), &out);
   return out;
 }
 

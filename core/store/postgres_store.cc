@@ -9,7 +9,7 @@
 #include <cstring>
 #include <utility>
 
-#include "store/c_handle.h"
+#include "base/c_handle.h"
 #include "store/table_name.h"
 
 namespace jwtgate::store {
@@ -17,8 +17,8 @@ namespace {
 
 constexpr const char* kGetStatement = "jwtgate_session_get";
 
-using ResultPtr = CHandle<PGresult, PQclear>;
-using ConnPtr = CHandle<PGconn, PQfinish>;
+using ResultPtr = base::CHandle<PGresult, PQclear>;
+using ConnPtr = base::CHandle<PGconn, PQfinish>;
 
 std::string Trimmed(const char* message) {
   std::string s = message != nullptr ? message : "";

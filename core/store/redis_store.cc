@@ -9,12 +9,12 @@
 #include <utility>
 #include <vector>
 
-#include "store/c_handle.h"
+#include "base/c_handle.h"
 
 namespace jwtgate::store {
 namespace {
 
-using ReplyPtr = CHandle<redisReply, freeReplyObject>;
+using ReplyPtr = base::CHandle<redisReply, freeReplyObject>;
 
 timeval Timeval(int ms) {
   timeval tv{};

@@ -6,14 +6,14 @@
 #include <utility>
 #include <vector>
 
-#include "store/c_handle.h"
+#include "base/c_handle.h"
 #include "store/table_name.h"
 
 namespace jwtgate::store {
 namespace {
 
-using DbPtr = CHandle<sqlite3, sqlite3_close_v2>;
-using StmtPtr = CHandle<sqlite3_stmt, sqlite3_finalize>;
+using DbPtr = base::CHandle<sqlite3, sqlite3_close_v2>;
+using StmtPtr = base::CHandle<sqlite3_stmt, sqlite3_finalize>;
 
 bool Exec(sqlite3* db, const std::string& sql, std::string* error) {
   char* message = nullptr;

@@ -13,6 +13,8 @@
 #include <string_view>
 #include <vector>
 
+#include "base/hex.h"
+
 namespace jwtgate::jose {
 namespace {
 
@@ -64,16 +66,7 @@ bool SodiumDecode(std::string_view in, std::string* out) {
   return true;
 }
 
-std::string Hex(std::string_view s) {
-  static constexpr char kDigits[] = "0123456789abcdef";
-  std::string h;
-  for (char ch : s) {
-    const auto c = static_cast<unsigned char>(ch);
-    h += kDigits[c >> 4];
-    h += kDigits[c & 15];
-  }
-  return h;
-}
+std::string Hex(std::string_view s) { return base::HexEncode(s); }
 
 // Differential check of one input; returns false (and records the failure) on disagreement.
 bool AgreesWithSodium(std::string_view in) {

@@ -16,6 +16,7 @@
 #include <utility>
 #include <vector>
 
+#include "base/hex.h"
 #include "jwtgate/revocation.h"
 #include "revocation_support.h"
 #include "revoke/crc32c.h"
@@ -32,15 +33,7 @@ using test::TempDir;
 
 RevocationOptions Options(const std::string& dir) { return test::StoreOptions(dir); }
 
-std::string Hex(const uint8_t* p, size_t n) {
-  static constexpr char kDigits[] = "0123456789abcdef";
-  std::string s;
-  for (size_t i = 0; i < n; ++i) {
-    s += kDigits[p[i] >> 4];
-    s += kDigits[p[i] & 15];
-  }
-  return s;
-}
+std::string Hex(const uint8_t* p, size_t n) { return base::HexEncode(p, n); }
 
 std::vector<uint8_t> ReadBytes(const std::string& path) {
   std::ifstream f(path, std::ios::binary);

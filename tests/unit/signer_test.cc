@@ -19,6 +19,7 @@
 #include <string_view>
 #include <utility>
 
+#include "crypto/sha2.h"
 #include "jose/base64url.h"
 #include "jwtgate/alg.h"
 #include "jwtgate/claims.h"
@@ -75,17 +76,6 @@ bool HasMember(std::string_view json, const char* name) {
   return obj[name].error() == simdjson::SUCCESS;
 }
 
-const EVP_MD* Md(Alg alg) {
-  switch (DigestSize(alg)) {
-    case 48:
-      return EVP_sha384();
-    case 64:
-      return EVP_sha512();
-    default:
-      return EVP_sha256();
-  }
-}
-
 // Raw r||s to DER, for OpenSSL's ECDSA verify.
 std::string EcdsaRawToDer(std::string_view raw) {
   const size_t half = raw.size() / 2;
@@ -110,7 +100,7 @@ bool OpenSslVerifies(Alg alg, EVP_PKEY* key, const Parts& parts) {
   if (FamilyOf(alg) == AlgFamily::kEcdsa) sig = EcdsaRawToDer(sig);
   EVP_MD_CTX* ctx = EVP_MD_CTX_new();
   EVP_PKEY_CTX* pctx = nullptr;
-  const EVP_MD* md = FamilyOf(alg) == AlgFamily::kEdDsa ? nullptr : Md(alg);
+  const EVP_MD* md = FamilyOf(alg) == AlgFamily::kEdDsa ? nullptr : crypto::Sha2For(alg);
   bool ok = EVP_DigestVerifyInit(ctx, &pctx, md, nullptr, key) == 1;
   if (ok && FamilyOf(alg) == AlgFamily::kRsaPss) {
     ok = EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_PSS_PADDING) == 1 &&
@@ -209,7 +199,7 @@ TEST_CASE("GenerateKey, Signer and Verifier round-trip for every algorithm", "[s
         const std::string secret = Unb64(*Member(private_key, "k"));
         unsigned char tag[EVP_MAX_MD_SIZE];
         unsigned int len = 0;
-        REQUIRE(HMAC(Md(alg), secret.data(), static_cast<int>(secret.size()),
+        REQUIRE(HMAC(crypto::Sha2For(alg), secret.data(), static_cast<int>(secret.size()),
                      reinterpret_cast<const unsigned char*>(parts.signing_input.data()),
                      parts.signing_input.size(), tag, &len) != nullptr);
         CHECK(std::string(reinterpret_cast<const char*>(tag), len) == parts.signature);

@@ -26,6 +26,7 @@
 #include <string_view>
 #include <utility>
 
+#include "base/c_handle.h"
 #include "jose/base64url.h"
 #include "jwtgate/alg.h"
 #include "jwtgate/claims.h"
@@ -91,10 +92,7 @@ inline std::string WithSignature(std::string_view token, std::string_view sig_by
 // ---------------------------------------------------------------------------------------------
 // OpenSSL key handling for crafting keys and signatures the Signer would never make.
 
-struct PkeyFree {
-  void operator()(EVP_PKEY* p) const noexcept { EVP_PKEY_free(p); }
-};
-using Pkey = std::unique_ptr<EVP_PKEY, PkeyFree>;
+using Pkey = base::CHandle<EVP_PKEY, EVP_PKEY_free>;
 
 inline Pkey LoadPrivatePem(std::string_view pem) {
   BIO* bio = BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size()));

@@ -39,6 +39,7 @@
 #include <catch2/catch.hpp>
 #include <simdjson.h>
 
+#include "base/hex.h"
 #include "crypto/jwk_import.h"
 #include "crypto/key.h"
 #include "jose/base64url.h"
@@ -58,15 +59,7 @@ using vectors::ReadVectorFile;
 using vectors::StringField;
 using vectors::VectorPath;
 
-std::string HexEncode(const unsigned char* p, size_t n) {
-  static constexpr char kDigits[] = "0123456789abcdef";
-  std::string out;
-  for (size_t i = 0; i < n; ++i) {
-    out.push_back(kDigits[p[i] >> 4]);
-    out.push_back(kDigits[p[i] & 15]);
-  }
-  return out;
-}
+using base::HexEncode;
 
 // ---------------------------------------------------------------------------------------------
 // Keys through the importers.

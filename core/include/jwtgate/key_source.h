@@ -46,6 +46,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <iterator>
 #include <memory>
 #include <optional>
 #include <string>
@@ -53,6 +54,7 @@
 
 #include "jwtgate/alg.h"
 #include "jwtgate/keys.h"
+#include "jwtgate/named_enum.h"
 
 namespace jwtgate {
 
@@ -69,27 +71,14 @@ namespace jwtgate {
   X(kNetworkError, "network_error")     /* connect, TLS, certificate */             \
   X(kIssuerMismatch, "issuer_mismatch") /* discovery names another issuer */
 
-enum class FetchOutcome : uint8_t {
-#define JWTGATE_FETCH_OUTCOME_ENUM(name, str) name,
-  JWTGATE_FETCH_OUTCOME_LIST(JWTGATE_FETCH_OUTCOME_ENUM)
-#undef JWTGATE_FETCH_OUTCOME_ENUM
-};
+enum class FetchOutcome : uint8_t { JWTGATE_FETCH_OUTCOME_LIST(JWTGATE_ENUMERATOR) };
 
-inline constexpr size_t kFetchOutcomeCount = 0
-#define JWTGATE_FETCH_OUTCOME_COUNT(name, str) +1
-    JWTGATE_FETCH_OUTCOME_LIST(JWTGATE_FETCH_OUTCOME_COUNT)
-#undef JWTGATE_FETCH_OUTCOME_COUNT
-    ;
+inline constexpr std::string_view kFetchOutcomeNames[] = {
+    JWTGATE_FETCH_OUTCOME_LIST(JWTGATE_ENUM_NAME)};
+inline constexpr size_t kFetchOutcomeCount = std::size(kFetchOutcomeNames);
 
 constexpr std::string_view ToString(FetchOutcome o) noexcept {
-  switch (o) {
-#define JWTGATE_FETCH_OUTCOME_CASE(name, str) \
-  case FetchOutcome::name:                    \
-    return str;
-    JWTGATE_FETCH_OUTCOME_LIST(JWTGATE_FETCH_OUTCOME_CASE)
-#undef JWTGATE_FETCH_OUTCOME_CASE
-  }
-  return "unknown";
+  return internal::EnumName(o, kFetchOutcomeNames, "unknown");
 }
 
 // True for the outcomes that confirm the held set is current.

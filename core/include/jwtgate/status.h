@@ -9,7 +9,10 @@
 #define JWTGATE_STATUS_H_
 
 #include <cstdint>
+#include <iterator>
 #include <string_view>
+
+#include "jwtgate/named_enum.h"
 
 namespace jwtgate {
 
@@ -109,41 +112,20 @@ namespace jwtgate {
   /* safely (a bad escape, an encoded '/' or NUL).  */        \
   X(kRouteUriInvalid, "route_uri_invalid")
 
-enum class [[nodiscard]] Status : uint8_t{
-#define JWTGATE_STATUS_ENUM(name, str) name,
-    JWTGATE_STATUS_LIST(JWTGATE_STATUS_ENUM)
-#undef JWTGATE_STATUS_ENUM
-};
+enum class [[nodiscard]] Status : uint8_t{JWTGATE_STATUS_LIST(JWTGATE_ENUMERATOR)};
 
-inline constexpr int kStatusCount = 0
-#define JWTGATE_STATUS_COUNT(name, str) +1
-    JWTGATE_STATUS_LIST(JWTGATE_STATUS_COUNT)
-#undef JWTGATE_STATUS_COUNT
-    ;
+inline constexpr std::string_view kStatusNames[] = {JWTGATE_STATUS_LIST(JWTGATE_ENUM_NAME)};
+inline constexpr int kStatusCount = static_cast<int>(std::size(kStatusNames));
 
 // The stable snake_case name of `s`. Never empty; "unknown_status" only for a value that is
 // not one of the enumerators (a bug in the caller).
 constexpr std::string_view ToString(Status s) noexcept {
-  switch (s) {
-#define JWTGATE_STATUS_CASE(name, str) \
-  case Status::name:                   \
-    return str;
-    JWTGATE_STATUS_LIST(JWTGATE_STATUS_CASE)
-#undef JWTGATE_STATUS_CASE
-  }
-  return "unknown_status";
+  return internal::EnumName(s, kStatusNames, "unknown_status");
 }
 
 // Parses a name produced by ToString. Returns false when `name` is not one.
 constexpr bool StatusFromString(std::string_view name, Status* out) noexcept {
-#define JWTGATE_STATUS_PARSE(n, str) \
-  if (name == str) {                 \
-    *out = Status::n;                \
-    return true;                     \
-  }
-  JWTGATE_STATUS_LIST(JWTGATE_STATUS_PARSE)
-#undef JWTGATE_STATUS_PARSE
-  return false;
+  return internal::EnumFromName(name, kStatusNames, out);
 }
 
 // True for the codes that describe a key-import problem (as opposed to a token problem).
