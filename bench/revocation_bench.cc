@@ -12,6 +12,12 @@
 //                           rewritten before every check (a few stores, timed with it), so
 //                           each check is a new key while the token itself is in cache, as
 //                           after parsing.
+//   BM_FilterNegativeJti*   the bare filter on the store benchmarks' input: the same stamped
+//                           jti pool and Claims, the same keyed two-step hash of (iss, jti),
+//                           then one filter line. BM_StoreNegative* / these is what the store
+//                           adds (epoch guard, View, watermark flags, the tables); / the
+//                           BM_FilterNegative* above adds the harness and the longer key.
+//   BM_StoreInput           the store benchmarks' loop alone (Stamp, Claims; and the hash).
 //   BM_StorePositive        the same for revoked tokens (filter hit + exact confirm).
 //   BM_FilterInsert         Add (concurrent-safe) into a 10 M-key filter.
 //   BM_DurableRevoke        RevokeJti with fdatasync and group commit, 1..512 writer threads;
@@ -320,6 +326,126 @@ void BM_StoreNegativeBatch(benchmark::State& state) {
   StoreCounters(state, fx, n, hits, i);
 }
 BENCHMARK(BM_StoreNegativeBatch)->Arg(1'000'000)->Arg(10'000'000);
+
+// The bare filter on the store's own input: the same stamped jti pool and Claims, the same
+// two-step keyed hash of (iss, jti), then MayContain. Store / this is what the store adds
+// beyond hashing its key and probing one filter line.
+struct JtiHashing {
+  uint64_t prefix_seed = 0x9e3779b97f4a7c15ull * 5;
+  uint64_t Prefix(std::string_view iss) const noexcept {
+    return FastHash64(iss.data(), iss.size(), prefix_seed ^ iss.size(), kDefaultFastSecret);
+  }
+  uint64_t operator()(const Claims& c) const noexcept {
+    return FastHash64(c.jti.data(), c.jti.size(), Prefix(c.iss), kDefaultFastSecret);
+  }
+  // As IsRevokedBatch hashes: the issuer's part once per run of equal issuers.
+  void Batch(const Claims* claims, size_t n, uint64_t* out) const noexcept {
+    std::string_view iss;
+    uint64_t prefix = 0;
+    for (size_t k = 0; k < n; ++k) {
+      const Claims& c = claims[k];
+      if (c.iss != iss) {
+        iss = c.iss;
+        prefix = Prefix(iss);
+      }
+      out[k] = FastHash64(c.jti.data(), c.jti.size(), prefix, kDefaultFastSecret);
+    }
+  }
+};
+
+void BM_FilterNegativeJti(benchmark::State& state) {
+  const auto n = static_cast<size_t>(state.range(0));
+  const BlockedBloomFilter& f = FilterWith(n);
+  StoreFixture& fx = StoreWith(n);
+  const size_t mask = fx.absent.size() - 1;
+  const JtiHashing hash;
+  uint64_t i = 0;
+  uint64_t positives = 0;
+  for (auto _ : state) {
+    std::string& id = fx.absent[i & mask];
+    Stamp(&id, i >> 12);
+    const bool hit = f.MayContain(hash(ClaimsOf(id, ExpOf(i))));
+    positives += hit ? 1 : 0;
+    ++i;
+    benchmark::DoNotOptimize(hit);
+  }
+  FilterCounters(state, f, n, positives, i);
+}
+BENCHMARK(BM_FilterNegativeJti)->Arg(10'000'000);
+
+void BM_FilterNegativeJtiLatency(benchmark::State& state) {
+  const auto n = static_cast<size_t>(state.range(0));
+  const BlockedBloomFilter& f = FilterWith(n);
+  StoreFixture& fx = StoreWith(n);
+  const size_t mask = fx.absent.size() - 1;
+  const JtiHashing hash;
+  uint64_t i = 0;
+  uint64_t positives = 0;
+  uint64_t prev = 0;
+  for (auto _ : state) {
+    std::string& id = fx.absent[(i + prev) & mask];
+    Stamp(&id, i >> 12);
+    prev = f.MayContain(hash(ClaimsOf(id, ExpOf(i)))) ? 1 : 0;
+    positives += prev;
+    ++i;
+  }
+  FilterCounters(state, f, n, positives, i);
+}
+BENCHMARK(BM_FilterNegativeJtiLatency)->Arg(10'000'000);
+
+void BM_FilterNegativeJtiBatch(benchmark::State& state) {
+  const auto n = static_cast<size_t>(state.range(0));
+  const BlockedBloomFilter& f = FilterWith(n);
+  StoreFixture& fx = StoreWith(n);
+  const size_t mask = fx.absent.size() - 1;
+  const JtiHashing hash;
+  constexpr size_t kBatch = 256;
+  Claims claims[kBatch];
+  uint64_t hashes[kBatch];
+  bool out[kBatch];
+  uint64_t i = 0;
+  uint64_t positives = 0;
+  for (auto _ : state) {
+    for (size_t k = 0; k < kBatch; ++k, ++i) {
+      std::string& id = fx.absent[i & mask];
+      Stamp(&id, i >> 12);
+      claims[k] = ClaimsOf(id, ExpOf(i));
+    }
+    hash.Batch(claims, kBatch, hashes);
+    f.MayContainBatch(hashes, kBatch, out);
+    for (bool b : out) positives += b ? 1 : 0;
+    benchmark::DoNotOptimize(out);
+  }
+  FilterCounters(state, f, n, positives, i);
+}
+BENCHMARK(BM_FilterNegativeJtiBatch)->Arg(10'000'000);
+
+// What the store benchmarks' own loop costs per check: Stamp and Claims (arg 0), and with
+// the (iss, jti) hash as well (arg 1), 256 tokens per iteration; nothing is probed. Subtract
+// it from BM_StoreNegativeBatch to see the store alone.
+void BM_StoreInput(benchmark::State& state) {
+  const auto n = static_cast<size_t>(state.range(0));
+  const bool hash_too = state.range(1) != 0;
+  StoreFixture& fx = StoreWith(n);
+  const size_t mask = fx.absent.size() - 1;
+  const JtiHashing hash;
+  constexpr size_t kBatch = 256;
+  Claims claims[kBatch];
+  uint64_t hashes[kBatch] = {};
+  uint64_t i = 0;
+  for (auto _ : state) {
+    for (size_t k = 0; k < kBatch; ++k, ++i) {
+      std::string& id = fx.absent[i & mask];
+      Stamp(&id, i >> 12);
+      claims[k] = ClaimsOf(id, ExpOf(i));
+    }
+    if (hash_too) hash.Batch(claims, kBatch, hashes);
+    benchmark::DoNotOptimize(hashes);
+    benchmark::DoNotOptimize(claims);
+  }
+  state.SetItemsProcessed(static_cast<int64_t>(i));
+}
+BENCHMARK(BM_StoreInput)->Args({10'000'000, 0})->Args({10'000'000, 1});
 
 void BM_StorePositive(benchmark::State& state) {
   const auto n = static_cast<size_t>(state.range(0));
