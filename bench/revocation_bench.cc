@@ -268,62 +268,97 @@ void StoreCounters(benchmark::State& state, const StoreFixture& fx, size_t n, ui
   state.SetItemsProcessed(static_cast<int64_t>(queries));
 }
 
-void BM_StoreNegative(benchmark::State& state) {
-  const auto n = static_cast<size_t>(state.range(0));
-  StoreFixture& fx = StoreWith(n);
-  const size_t mask = fx.absent.size() - 1;
+// The store benchmarks' input: check i is a new key made from pool entry `slot` (stamped with
+// i), with a Claims as a verifier would pass it. Pool entries stay in cache, as a token just
+// parsed does.
+Claims AbsentClaims(StoreFixture& fx, uint64_t i, uint64_t slot) {
+  std::string& id = fx.absent[slot & (fx.absent.size() - 1)];
+  Stamp(&id, i >> 12);
+  return ClaimsOf(id, ExpOf(i));
+}
+
+// The three ways of checking, shared by the store and by the bare filter on the same input.
+// Each returns how many checks answered yes and sets *checks.
+constexpr size_t kCheckBatch = 256;
+
+// Independent checks: consecutive ones may overlap in the CPU.
+template <class Check>
+uint64_t CheckIndependent(benchmark::State& state, StoreFixture& fx, Check check,
+                          uint64_t* checks) {
   uint64_t i = 0;
-  uint64_t hits = 0;
+  uint64_t yes = 0;
   for (auto _ : state) {
-    std::string& id = fx.absent[i & mask];
-    Stamp(&id, i >> 12);
-    const bool r = fx.store->IsRevoked(ClaimsOf(id, ExpOf(i)));
-    hits += r ? 1 : 0;
+    const bool r = check(AbsentClaims(fx, i, i));
+    yes += r ? 1 : 0;
     ++i;
     benchmark::DoNotOptimize(r);
   }
-  StoreCounters(state, fx, n, hits, i);
+  *checks = i;
+  return yes;
+}
+
+// A dependent chain: the next key depends on the previous answer (single-call latency).
+template <class Check>
+uint64_t CheckChained(benchmark::State& state, StoreFixture& fx, Check check, uint64_t* checks) {
+  uint64_t i = 0;
+  uint64_t yes = 0;
+  uint64_t prev = 0;
+  for (auto _ : state) {
+    prev = check(AbsentClaims(fx, i, i + prev)) ? 1 : 0;
+    yes += prev;
+    ++i;
+  }
+  *checks = i;
+  return yes;
+}
+
+// Batches of kCheckBatch: check_batch(claims, n, out).
+template <class CheckBatch>
+uint64_t CheckBatches(benchmark::State& state, StoreFixture& fx, CheckBatch check_batch,
+                      uint64_t* checks) {
+  Claims claims[kCheckBatch];
+  bool out[kCheckBatch];
+  uint64_t i = 0;
+  uint64_t yes = 0;
+  for (auto _ : state) {
+    for (size_t k = 0; k < kCheckBatch; ++k, ++i) claims[k] = AbsentClaims(fx, i, i);
+    check_batch(claims, kCheckBatch, out);
+    for (bool b : out) yes += b ? 1 : 0;
+    benchmark::DoNotOptimize(out);
+  }
+  *checks = i;
+  return yes;
+}
+
+void BM_StoreNegative(benchmark::State& state) {
+  const auto n = static_cast<size_t>(state.range(0));
+  StoreFixture& fx = StoreWith(n);
+  uint64_t checks = 0;
+  const uint64_t hits = CheckIndependent(
+      state, fx, [&fx](const Claims& c) { return fx.store->IsRevoked(c); }, &checks);
+  StoreCounters(state, fx, n, hits, checks);
 }
 BENCHMARK(BM_StoreNegative)->Arg(1'000'000)->Arg(10'000'000);
 
 void BM_StoreNegativeLatency(benchmark::State& state) {
   const auto n = static_cast<size_t>(state.range(0));
   StoreFixture& fx = StoreWith(n);
-  const size_t mask = fx.absent.size() - 1;
-  uint64_t i = 0;
-  uint64_t hits = 0;
-  uint64_t prev = 0;
-  for (auto _ : state) {
-    std::string& id = fx.absent[(i + prev) & mask];
-    Stamp(&id, i >> 12);
-    prev = fx.store->IsRevoked(ClaimsOf(id, ExpOf(i))) ? 1 : 0;
-    hits += prev;
-    ++i;
-  }
-  StoreCounters(state, fx, n, hits, i);
+  uint64_t checks = 0;
+  const uint64_t hits = CheckChained(
+      state, fx, [&fx](const Claims& c) { return fx.store->IsRevoked(c); }, &checks);
+  StoreCounters(state, fx, n, hits, checks);
 }
 BENCHMARK(BM_StoreNegativeLatency)->Arg(1'000'000)->Arg(10'000'000);
 
 void BM_StoreNegativeBatch(benchmark::State& state) {
   const auto n = static_cast<size_t>(state.range(0));
   StoreFixture& fx = StoreWith(n);
-  const size_t mask = fx.absent.size() - 1;
-  constexpr size_t kBatch = 256;
-  Claims claims[kBatch];
-  bool out[kBatch];
-  uint64_t i = 0;
-  uint64_t hits = 0;
-  for (auto _ : state) {
-    for (size_t k = 0; k < kBatch; ++k, ++i) {
-      std::string& id = fx.absent[i & mask];
-      Stamp(&id, i >> 12);
-      claims[k] = ClaimsOf(id, ExpOf(i));
-    }
-    fx.store->IsRevokedBatch(claims, kBatch, out);
-    for (bool b : out) hits += b ? 1 : 0;
-    benchmark::DoNotOptimize(out);
-  }
-  StoreCounters(state, fx, n, hits, i);
+  uint64_t checks = 0;
+  const uint64_t hits = CheckBatches(
+      state, fx,
+      [&fx](const Claims* c, size_t k, bool* out) { fx.store->IsRevokedBatch(c, k, out); },
+      &checks);
+  StoreCounters(state, fx, n, hits, checks);
 }
 BENCHMARK(BM_StoreNegativeBatch)->Arg(1'000'000)->Arg(10'000'000);
 
@@ -356,67 +391,39 @@ struct JtiHashing {
 void BM_FilterNegativeJti(benchmark::State& state) {
   const auto n = static_cast<size_t>(state.range(0));
   const BlockedBloomFilter& f = FilterWith(n);
-  StoreFixture& fx = StoreWith(n);
-  const size_t mask = fx.absent.size() - 1;
   const JtiHashing hash;
-  uint64_t i = 0;
-  uint64_t positives = 0;
-  for (auto _ : state) {
-    std::string& id = fx.absent[i & mask];
-    Stamp(&id, i >> 12);
-    const bool hit = f.MayContain(hash(ClaimsOf(id, ExpOf(i))));
-    positives += hit ? 1 : 0;
-    ++i;
-    benchmark::DoNotOptimize(hit);
-  }
-  FilterCounters(state, f, n, positives, i);
+  uint64_t checks = 0;
+  const uint64_t positives = CheckIndependent(
+      state, StoreWith(n), [&](const Claims& c) { return f.MayContain(hash(c)); }, &checks);
+  FilterCounters(state, f, n, positives, checks);
 }
 BENCHMARK(BM_FilterNegativeJti)->Arg(10'000'000);
 
 void BM_FilterNegativeJtiLatency(benchmark::State& state) {
   const auto n = static_cast<size_t>(state.range(0));
   const BlockedBloomFilter& f = FilterWith(n);
-  StoreFixture& fx = StoreWith(n);
-  const size_t mask = fx.absent.size() - 1;
   const JtiHashing hash;
-  uint64_t i = 0;
-  uint64_t positives = 0;
-  uint64_t prev = 0;
-  for (auto _ : state) {
-    std::string& id = fx.absent[(i + prev) & mask];
-    Stamp(&id, i >> 12);
-    prev = f.MayContain(hash(ClaimsOf(id, ExpOf(i)))) ? 1 : 0;
-    positives += prev;
-    ++i;
-  }
-  FilterCounters(state, f, n, positives, i);
+  uint64_t checks = 0;
+  const uint64_t positives = CheckChained(
+      state, StoreWith(n), [&](const Claims& c) { return f.MayContain(hash(c)); }, &checks);
+  FilterCounters(state, f, n, positives, checks);
 }
 BENCHMARK(BM_FilterNegativeJtiLatency)->Arg(10'000'000);
 
 void BM_FilterNegativeJtiBatch(benchmark::State& state) {
   const auto n = static_cast<size_t>(state.range(0));
   const BlockedBloomFilter& f = FilterWith(n);
-  StoreFixture& fx = StoreWith(n);
-  const size_t mask = fx.absent.size() - 1;
   const JtiHashing hash;
-  constexpr size_t kBatch = 256;
-  Claims claims[kBatch];
-  uint64_t hashes[kBatch];
-  bool out[kBatch];
-  uint64_t i = 0;
-  uint64_t positives = 0;
-  for (auto _ : state) {
-    for (size_t k = 0; k < kBatch; ++k, ++i) {
-      std::string& id = fx.absent[i & mask];
-      Stamp(&id, i >> 12);
-      claims[k] = ClaimsOf(id, ExpOf(i));
-    }
-    hash.Batch(claims, kBatch, hashes);
-    f.MayContainBatch(hashes, kBatch, out);
-    for (bool b : out) positives += b ? 1 : 0;
-    benchmark::DoNotOptimize(out);
-  }
-  FilterCounters(state, f, n, positives, i);
+  uint64_t hashes[kCheckBatch];
+  uint64_t checks = 0;
+  const uint64_t positives = CheckBatches(
+      state, StoreWith(n),
+      [&](const Claims* c, size_t k, bool* out) {
+        hash.Batch(c, k, hashes);
+        f.MayContainBatch(hashes, k, out);
+      },
+      &checks);
+  FilterCounters(state, f, n, positives, checks);
 }
 BENCHMARK(BM_FilterNegativeJtiBatch)->Arg(10'000'000);
 
@@ -427,19 +434,13 @@ void BM_StoreInput(benchmark::State& state) {
   const auto n = static_cast<size_t>(state.range(0));
   const bool hash_too = state.range(1) != 0;
   StoreFixture& fx = StoreWith(n);
-  const size_t mask = fx.absent.size() - 1;
   const JtiHashing hash;
-  constexpr size_t kBatch = 256;
-  Claims claims[kBatch];
-  uint64_t hashes[kBatch] = {};
+  Claims claims[kCheckBatch];
+  uint64_t hashes[kCheckBatch] = {};
   uint64_t i = 0;
   for (auto _ : state) {
-    for (size_t k = 0; k < kBatch; ++k, ++i) {
-      std::string& id = fx.absent[i & mask];
-      Stamp(&id, i >> 12);
-      claims[k] = ClaimsOf(id, ExpOf(i));
-    }
-    if (hash_too) hash.Batch(claims, kBatch, hashes);
+    for (size_t k = 0; k < kCheckBatch; ++k, ++i) claims[k] = AbsentClaims(fx, i, i);
+    if (hash_too) hash.Batch(claims, kCheckBatch, hashes);
     benchmark::DoNotOptimize(hashes);
     benchmark::DoNotOptimize(claims);
   }
