@@ -76,6 +76,41 @@ need=(
 )
 for s in "${need[@]}"; do grep -qF -- "$s" "$md" || fail "report.md lacks: $s"; done
 grep -q "the figures agree" "$md" || fail "the worked example disagrees with jwtgate plan"
+grep -qF "planned from the in-process rows" "$md" || fail "the in-process source is not said"
+
+# The same document with rows jwtgated served end to end (as in plan_model_test.cc): S1.HS256
+# 5 us and 20 MiB, S2.HS256 6 us and 52 MiB holding 1 Mi revoked ids -> 32 B per id; the
+# client costs 8 us per request, more than the server on every row.
+/usr/bin/python3 - "$dir/strategies.json" <<'PY'
+import json, sys
+p = sys.argv[1]; d = json.load(open(p))
+rows = {r["key"]: r for r in d["strategies"]}
+def served(key, cpu, rss):
+    r = json.loads(json.dumps(rows[key]))
+    r["closed_loop"]["cpu_s_per_million"] = {"client": 8.0, "daemon": cpu, "total": cpu + 8.0}
+    r["memory"] = {"client": {"rss_kib": 7000}, "daemon": {"rss_kib": rss}}
+    r["server"] = {"program": "jwtgated"}
+    return r
+d["e2e"] = {"setup": {"revocation": {"revoked_jtis": 1048576}},
+            "strategies": [served("S1.HS256", 5.0, 20480), served("S1.ES256", 24.0, 22528),
+                           served("S2.HS256", 6.0, 53248)]}
+json.dump(d, open(p, "w"))
+PY
+"$root/scripts/report" "$dir" --rps 100000 --p99-ms 0.5 "${cli[@]}" >/dev/null 2>&1 ||
+  fail "report with served rows failed"
+need=(
+  "This plan: **served**"
+  "From \`e2e.strategies[].closed_loop.cpu_s_per_million.daemon\`: 1 x 5 (S1 mix) + (6 - 5)"
+  "| S2 | 6.0000 | 166,667 |"
+  "20.0 MiB (stateless jwtgated) + 1,048,576 ids x 32.00 B/id"
+  "= **52.0 MiB** per server"
+  "| S1.HS256 | jwtgated | 400,000 | 5.000 | 8.000 | 1.60 | 20.0 | no: the client costs 1.60x the server |"
+  "HTTP path (4.000 us)"
+)
+for s in "${need[@]}"; do grep -qF -- "$s" "$md" || fail "served report.md lacks: $s"; done
+grep -q "the figures agree (steps 1, 2, 5, 7 and 8" "$md" ||
+  fail "the served worked example disagrees with jwtgate plan"
+if grep -qF "$dir" "$md"; then fail "report.md names the machine's path $dir"; fi
 # No revocation figures anywhere: the report says so.
 /usr/bin/python3 - "$dir/strategies.json" <<'PY'
 import json, sys

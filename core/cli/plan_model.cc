@@ -58,27 +58,81 @@ const OpenLoopPoint* PointAtOrAbove(const Row& row, double fraction) {
   return nullptr;
 }
 
+Row ParseRow(const Json& j, const char* app_group) {
+  Row row;
+  row.key = Str(j, "key");
+  row.app_group = app_group;
+  row.id = Str(j, "id");
+  row.name = Str(j, "name");
+  row.alg = Str(j, "alg");
+  row.backend = Str(j, "backend");
+  row.batch = std::max(1.0, Num(j, "batch", 1));
+  row.status = Str(j, "status");
+  const Json& closed = Obj(j, "closed_loop");
+  row.closed_rps = Num(closed, "throughput_rps");
+  row.service_mean_us = Num(Obj(closed, "service_time_us"), "mean");
+  for (const auto& [group, v] : Obj(closed, "cpu_s_per_million").items()) {
+    if (v.is_number()) row.cpu_us[group] = v.get<double>();
+  }
+  for (const auto& [group, v] : Obj(j, "memory").items()) {
+    row.rss_kib[group] = Num(v, "rss_kib");
+  }
+  row.cache_hit_ratio = Num(Obj(j, "stats"), "cache_hit_ratio_closed_loop", -1);
+  auto ol = j.find("open_loop");
+  if (ol != j.end() && ol->is_array()) {
+    for (const Json& p : *ol) {
+      OpenLoopPoint pt;
+      pt.offered_rps = Num(p, "offered_rps");
+      pt.achieved_rps = Num(p, "achieved_rps");
+      pt.fraction =
+          Num(p, "fraction_of_max", row.closed_rps > 0 ? pt.offered_rps / row.closed_rps : 0);
+      const Json& lat = Obj(p, "latency_us");
+      pt.p50_us = Num(lat, "p50");
+      pt.p99_us = Num(lat, "p99");
+      pt.mean_us = Num(lat, "mean");
+      pt.saturated = p.is_object() && p.value("saturated", false);
+      pt.errors = Num(p, "errors");
+      row.open_loop.push_back(pt);
+    }
+    std::sort(
+        row.open_loop.begin(), row.open_loop.end(),
+        [](const OpenLoopPoint& a, const OpenLoopPoint& b) { return a.fraction < b.fraction; });
+  }
+  return row;
+}
+
+// The cache hit ratio of a served row from jwtgated's own counters after the closed loop
+// (warm-up included); -1 when the row has none.
+double ServedHitRatio(const Json& j) {
+  const Json& m = Obj(Obj(j, "daemon_metrics"), "after_closed_loop");
+  const double hits = Num(m, "jwtgate_cache_hits_total");
+  const double misses = Num(m, "jwtgate_cache_misses_total");
+  return hits + misses > 0 ? hits / (hits + misses) : -1;
+}
+
 }  // namespace
 
 double Row::AppCpuUs() const {
-  auto it = cpu_us.find("bench");
+  auto it = cpu_us.find(app_group);
   if (it != cpu_us.end()) return it->second;
+  // A served row's "total" counts the load generator: no fallback there.
   auto t = cpu_us.find("total");
-  return t == cpu_us.end() ? 0 : t->second;
+  return t == cpu_us.end() || app_group != "bench" ? 0 : t->second;
 }
 
 double Row::ServerCpuUs() const {
   auto t = cpu_us.find("total");
-  if (t == cpu_us.end()) return 0;
+  if (t == cpu_us.end() || app_group != "bench") return 0;
   return std::max(0.0, t->second - AppCpuUs());
 }
 
 double Row::AppRssKib() const {
-  auto it = rss_kib.find("bench");
+  auto it = rss_kib.find(app_group);
   return it == rss_kib.end() ? 0 : it->second;
 }
 
 double Row::ServerRssKib() const {
+  if (app_group != "bench") return 0;
   double sum = 0;
   for (const auto& [group, kib] : rss_kib) {
     if (group != "bench") sum += kib;
@@ -86,12 +140,20 @@ double Row::ServerRssKib() const {
   return sum;
 }
 
-const Row* Results::Find(std::string_view key) const {
+namespace {
+
+const Row* FindOk(const std::vector<Row>& rows, std::string_view key) {
   for (const Row& r : rows) {
     if (r.key == key && (r.status == "ok" || r.status == "errors")) return &r;
   }
   return nullptr;
 }
+
+}  // namespace
+
+const Row* Results::Find(std::string_view key) const { return FindOk(rows, key); }
+
+const Row* Results::FindServed(std::string_view key) const { return FindOk(served, key); }
 
 const StrategyPlan* Plan::Find(std::string_view key) const {
   for (const StrategyPlan& s : strategies) {
@@ -137,45 +199,19 @@ bool ParseResults(std::string_view text, Results* out, std::string* error) {
     return false;
   }
   for (const Json& j : *rows) {
-    Row row;
-    row.key = Str(j, "key");
-    row.id = Str(j, "id");
-    row.name = Str(j, "name");
-    row.alg = Str(j, "alg");
-    row.backend = Str(j, "backend");
-    row.batch = std::max(1.0, Num(j, "batch", 1));
-    row.status = Str(j, "status");
-    const Json& closed = Obj(j, "closed_loop");
-    row.closed_rps = Num(closed, "throughput_rps");
-    row.service_mean_us = Num(Obj(closed, "service_time_us"), "mean");
-    for (const auto& [group, v] : Obj(closed, "cpu_s_per_million").items()) {
-      if (v.is_number()) row.cpu_us[group] = v.get<double>();
-    }
-    for (const auto& [group, v] : Obj(j, "memory").items()) {
-      row.rss_kib[group] = Num(v, "rss_kib");
-    }
-    row.cache_hit_ratio = Num(Obj(j, "stats"), "cache_hit_ratio_closed_loop", -1);
-    auto ol = j.find("open_loop");
-    if (ol != j.end() && ol->is_array()) {
-      for (const Json& p : *ol) {
-        OpenLoopPoint pt;
-        pt.offered_rps = Num(p, "offered_rps");
-        pt.achieved_rps = Num(p, "achieved_rps");
-        pt.fraction =
-            Num(p, "fraction_of_max", row.closed_rps > 0 ? pt.offered_rps / row.closed_rps : 0);
-        const Json& lat = Obj(p, "latency_us");
-        pt.p50_us = Num(lat, "p50");
-        pt.p99_us = Num(lat, "p99");
-        pt.mean_us = Num(lat, "mean");
-        pt.saturated = p.is_object() && p.value("saturated", false);
-        pt.errors = Num(p, "errors");
-        row.open_loop.push_back(pt);
-      }
-      std::sort(
-          row.open_loop.begin(), row.open_loop.end(),
-          [](const OpenLoopPoint& a, const OpenLoopPoint& b) { return a.fraction < b.fraction; });
-    }
+    Row row = ParseRow(j, "bench");
     if (!row.key.empty()) r.rows.push_back(std::move(row));
+  }
+  const Json& e2e = Obj(doc, "e2e");
+  auto served = e2e.find("strategies");
+  if (served != e2e.end() && served->is_array()) {
+    for (const Json& j : *served) {
+      if (Str(Obj(j, "server"), "program") != "jwtgated") continue;
+      Row row = ParseRow(j, "daemon");
+      row.cache_hit_ratio = ServedHitRatio(j);
+      if (!row.key.empty()) r.served.push_back(std::move(row));
+    }
+    r.served_revoked = Num(Obj(Obj(e2e, "setup"), "revocation"), "revoked_jtis");
   }
   if (r.rows.empty()) {
     *error = "the document holds no strategy rows";
@@ -236,6 +272,11 @@ bool ParseAlgMix(std::string_view text, std::vector<std::pair<std::string, doubl
 
 namespace {
 
+// The row `key` of the source `s` draws on.
+const Row* RowOf(const Results& results, const StrategyPlan& s, std::string_view key) {
+  return s.served ? results.FindServed(key) : results.Find(key);
+}
+
 // Fills the latency-derived and count fields of `s` from its cost and rows.
 void Size(const Results& results, const Request& rq, StrategyPlan* s) {
   const double p99_us = rq.p99_ms * 1000.0;
@@ -246,7 +287,7 @@ void Size(const Results& results, const Request& rq, StrategyPlan* s) {
   double best_p99 = 0;
   bool any_open_loop = true;
   for (const std::string& key : s->rows) {
-    const Row* row = results.Find(key);
+    const Row* row = RowOf(results, *s, key);
     if (row == nullptr || row->open_loop.empty()) {
       any_open_loop = false;
       continue;
@@ -278,7 +319,7 @@ void Size(const Results& results, const Request& rq, StrategyPlan* s) {
   s->operating_fraction = rq.rps / (s->cores * s->per_core_rps);
   double p99 = 0, mean = 0;
   for (const std::string& key : s->rows) {
-    const OpenLoopPoint* p = PointAtOrAbove(*results.Find(key), s->operating_fraction);
+    const OpenLoopPoint* p = PointAtOrAbove(*RowOf(results, *s, key), s->operating_fraction);
     if (p == nullptr) continue;  // cannot happen: operating_fraction <= u <= u_lat
     s->row_points.emplace_back(key, *p);
     p99 = std::max(p99, p->p99_us);
@@ -300,113 +341,172 @@ void Size(const Results& results, const Request& rq, StrategyPlan* s) {
 
 }  // namespace
 
-Plan MakePlan(const Results& results, const Request& request) {
-  Plan plan;
-  Request rq = request;
-  if (rq.cores_per_server <= 0) rq.cores_per_server = std::max(1.0, results.machine_cores);
-  const std::string& j = results.jwt_alg;
-  if (rq.alg_mix.empty() && !j.empty()) rq.alg_mix = {{j, 1.0}};
-  if (rq.strategy.empty()) rq.strategy = rq.cache_hit >= 0 ? "S7" : "S2";
-  plan.request = rq;
-  plan.headline = rq.strategy;
+namespace {
 
-  // Algorithm mix: every algorithm must have its S1 row.
-  double mix_cpu = 0;
+void AddRows(StrategyPlan* s, const std::vector<std::string>& keys) {
+  for (const std::string& k : keys) {
+    if (std::find(s->rows.begin(), s->rows.end(), k) == s->rows.end()) s->rows.push_back(k);
+  }
+}
+
+// What the JWT strategies are planned from: the rows of one source (served or in-process) for
+// the mix's S1 rows and the run's JWT algorithm J.
+struct JwtInputs {
+  bool served = false;
+  double mix_cpu = 0;      // sum of w_a * cpu_us(S1.a)
+  double mix_rss_kib = 0;  // max over the mix's S1 rows
   std::vector<std::string> mix_rows;
-  bool mix_is_run_alg = rq.alg_mix.size() == 1 && rq.alg_mix[0].first == j;
-  std::string measured_algs;
+  const Row* s1j = nullptr;
+  const Row* s2j = nullptr;
+  const Row* s7j = nullptr;
+};
+
+// Step 1: the request with its defaults resolved.
+Request ResolveRequest(const Results& results, Request rq) {
+  if (rq.cores_per_server <= 0) rq.cores_per_server = std::max(1.0, results.machine_cores);
+  if (rq.alg_mix.empty() && !results.jwt_alg.empty()) rq.alg_mix = {{results.jwt_alg, 1.0}};
+  if (rq.strategy.empty()) rq.strategy = rq.cache_hit >= 0 ? "S7" : "S2";
+  return rq;
+}
+
+// Step 2: the source and the mix. Served when every S1 row of the mix has a served row; false
+// with plan->error when an algorithm of the mix was not measured at all.
+bool ChooseJwtInputs(const Results& results, const Request& rq, Plan* plan, JwtInputs* in) {
+  std::string measured;
   for (const Row& r : results.rows) {
     if (r.id == "S1" && results.Find(r.key) != nullptr) {
-      measured_algs += (measured_algs.empty() ? "" : ", ") + r.alg;
+      measured += (measured.empty() ? "" : ", ") + r.alg;
     }
   }
+  in->served = !results.served.empty();
   for (const auto& [alg, w] : rq.alg_mix) {
-    const Row* r = results.Find("S1." + alg);
-    if (r == nullptr) {
-      plan.error = fmt::format("algorithm {} was not measured in this run (measured: {})", alg,
-                               measured_algs.empty() ? "none" : measured_algs);
-      return plan;
+    if (results.Find("S1." + alg) == nullptr) {
+      plan->error = fmt::format("algorithm {} was not measured in this run (measured: {})", alg,
+                                measured.empty() ? "none" : measured);
+      return false;
     }
-    mix_cpu += w * r->AppCpuUs();
-    if (w > 0) mix_rows.push_back(r->key);
+    in->served = in->served && results.FindServed("S1." + alg) != nullptr;
   }
-  const Row* s1j = results.Find("S1." + j);
-  const Row* s2j = results.Find("S2." + j);
-  const Row* s7j = results.Find("S7." + j);
+  auto find = [&](const std::string& key) {
+    return in->served ? results.FindServed(key) : results.Find(key);
+  };
+  for (const auto& [alg, w] : rq.alg_mix) {
+    const Row* r = find("S1." + alg);
+    in->mix_cpu += w * r->AppCpuUs();
+    in->mix_rss_kib = std::max(in->mix_rss_kib, r->AppRssKib());
+    if (w > 0) in->mix_rows.push_back(r->key);
+  }
+  const std::string& j = results.jwt_alg;
+  in->s1j = find("S1." + j);
+  in->s2j = find("S2." + j);
+  in->s7j = find("S7." + j);
+  plan->served = in->served;
+  if (!in->served) {
+    plan->outside_measured.push_back(
+        "no end-to-end rows served by jwtgated for this mix: the JWT strategies are planned "
+        "from the in-process rows, without the HTTP path, and their memory is the benchmark "
+        "process's");
+  }
+  return true;
+}
 
-  // Revocation set.
+// Step 3: the revocation set's size and resident bytes per id.
+void PlanRevocation(const Results& results, const Request& rq, const JwtInputs& in, Plan* plan) {
   const Revocation& rev = results.revocation;
-  plan.revoked = rq.revoked >= 0 ? rq.revoked : rev.revoked;
-  plan.revocation_memory_mib = (plan.revoked * rev.BytesPerId() + rev.watermark_bytes) / 1048576.0;
-  plan.expected_fpr = rev.expected_fpr;
-  const double revocation_delta_kib = (plan.revoked - rev.revoked) * rev.BytesPerId() / 1024.0;
-  if (rq.revoked >= 0 && rev.revoked <= 0) {
-    plan.outside_measured.push_back("no revocation set was measured in this run");
-  } else if (plan.revoked > rev.revoked) {
-    plan.outside_measured.push_back(fmt::format(
+  const double measured = in.served ? results.served_revoked : rev.revoked;
+  plan->revoked = rq.revoked >= 0 ? rq.revoked : measured;
+  plan->expected_fpr = rev.expected_fpr;
+  if (in.served && in.s1j != nullptr && in.s2j != nullptr && measured > 0) {
+    plan->stateless_memory_mib = in.mix_rss_kib / 1024.0;
+    plan->bytes_per_id =
+        std::max(0.0, (in.s2j->AppRssKib() - in.s1j->AppRssKib()) * 1024.0 / measured);
+    plan->revocation_memory_mib = plan->revoked * plan->bytes_per_id / 1048576.0;
+  } else {
+    plan->bytes_per_id = rev.BytesPerId();
+    plan->revocation_memory_mib =
+        (plan->revoked * rev.BytesPerId() + rev.watermark_bytes) / 1048576.0;
+  }
+  if (rq.revoked >= 0 && measured <= 0) {
+    plan->outside_measured.push_back("no revocation set was measured in this run");
+  } else if (plan->revoked > measured) {
+    plan->outside_measured.push_back(fmt::format(
         "{:.0f} revoked ids is beyond the {:.0f} measured: memory is extrapolated linearly and "
         "the CPU cost (more cache misses in a larger set) is the measured one",
-        plan.revoked, rev.revoked));
+        plan->revoked, measured));
   }
+}
 
-  // JWT families.
-  auto add_rows = [](StrategyPlan* s, const std::vector<std::string>& keys) {
-    for (const std::string& k : keys) {
-      if (std::find(s->rows.begin(), s->rows.end(), k) == s->rows.end()) s->rows.push_back(k);
-    }
-  };
-  std::vector<StrategyPlan> jwt;
-  {
-    StrategyPlan s1;
-    s1.key = "S1";
-    s1.name = "stateless JWT";
-    s1.app_cpu_us = mix_cpu;
-    add_rows(&s1, mix_rows);
-    for (const std::string& k : mix_rows) {
-      s1.memory_mib = std::max(s1.memory_mib, results.Find(k)->AppRssKib() / 1024.0);
-    }
-    jwt.push_back(s1);
-  }
-  StrategyPlan s2;
+// Step 4: S1, S2 and S7 from the chosen rows. False with plan->error when the request needs a
+// row that was not measured.
+bool PlanJwt(const Results& results, const Request& rq, const JwtInputs& in, Plan* plan,
+             std::vector<StrategyPlan>* out) {
+  // In-process memory is the measured process, grown by the ids beyond those measured.
+  const double delta_kib =
+      (plan->revoked - results.revocation.revoked) * results.revocation.BytesPerId() / 1024.0;
+  const double revocation_mib = plan->revocation_memory_mib;
+  StrategyPlan s1;
+  s1.key = "S1";
+  s1.name = "stateless JWT";
+  s1.served = in.served;
+  s1.app_cpu_us = in.mix_cpu;
+  s1.memory_mib = in.mix_rss_kib / 1024.0;
+  AddRows(&s1, in.mix_rows);
+  out->push_back(s1);
+  if (in.s1j == nullptr || in.s2j == nullptr) return true;
+
+  StrategyPlan s2 = s1;
   s2.key = "S2";
   s2.name = "JWT + in-memory revocation";
-  if (s1j != nullptr && s2j != nullptr) {
-    s2.app_cpu_us = mix_cpu + (s2j->AppCpuUs() - s1j->AppCpuUs());
-    add_rows(&s2, mix_rows);
-    add_rows(&s2, {s2j->key});
-    s2.memory_mib = (s2j->AppRssKib() + revocation_delta_kib) / 1024.0;
-    jwt.push_back(s2);
-  }
-  if (s7j != nullptr && s2j != nullptr && s1j != nullptr) {
-    StrategyPlan s7;
-    s7.key = "S7";
-    s7.name = "JWT + verified-token cache + in-memory revocation";
-    const double h0 = s7j->cache_hit_ratio;
-    const double hit = rq.cache_hit >= 0 ? rq.cache_hit : h0;
-    if (h0 > 0) {
-      const double cpu_hit = (s7j->AppCpuUs() - (1 - h0) * s2j->AppCpuUs()) / h0;
-      s7.app_cpu_us = hit * cpu_hit + (1 - hit) * s2.app_cpu_us;
-      add_rows(&s7, {s7j->key});
-      if (hit < 1) add_rows(&s7, s2.rows);
-      s7.memory_mib = (s7j->AppRssKib() + revocation_delta_kib) / 1024.0;
-      if (rq.cache_hit >= 0 && hit + kEps < h0) {
-        plan.outside_measured.push_back(fmt::format(
-            "cache-hit ratio {} is below the measured {:.3f}: interpolated between the measured "
-            "hit (S7) and miss (S2) costs; cache insertion and eviction are not measured",
-            hit, h0));
-      }
-      jwt.push_back(s7);
-    } else if (rq.strategy == "S7") {
-      plan.error = "the S7 row has no measured cache-hit ratio";
-      return plan;
-    }
-  } else if (rq.strategy == "S7" || rq.cache_hit >= 0) {
-    plan.error = "the verified-token cache (S7) was not measured in this run";
-    return plan;
-  }
-  for (StrategyPlan& s : jwt) Size(results, rq, &s);
+  s2.app_cpu_us = in.mix_cpu + (in.s2j->AppCpuUs() - in.s1j->AppCpuUs());
+  AddRows(&s2, {in.s2j->key});
+  s2.memory_mib =
+      in.served ? s1.memory_mib + revocation_mib : (in.s2j->AppRssKib() + delta_kib) / 1024.0;
+  out->push_back(s2);
 
-  // Database alternatives, as measured (S3 with the mix applied to its JWT part).
+  if (in.s7j == nullptr) {
+    if (rq.strategy == "S7" || rq.cache_hit >= 0) {
+      plan->error = "the verified-token cache (S7) was not measured in this run";
+      return false;
+    }
+    return true;
+  }
+  StrategyPlan s7;
+  s7.key = "S7";
+  s7.name = "JWT + verified-token cache + in-memory revocation";
+  s7.served = in.served;
+  const double h0 = in.s7j->cache_hit_ratio;
+  const double hit = rq.cache_hit >= 0 ? rq.cache_hit : h0;
+  if (h0 <= 0) {
+    if (rq.strategy != "S7") return true;
+    plan->error = "the S7 row has no measured cache-hit ratio";
+    return false;
+  }
+  const double cpu_hit = (in.s7j->AppCpuUs() - (1 - h0) * in.s2j->AppCpuUs()) / h0;
+  s7.app_cpu_us = hit * cpu_hit + (1 - hit) * s2.app_cpu_us;
+  AddRows(&s7, {in.s7j->key});
+  if (hit < 1) AddRows(&s7, s2.rows);
+  s7.memory_mib =
+      in.served ? s2.memory_mib + std::max(0.0, in.s7j->AppRssKib() - in.s2j->AppRssKib()) / 1024.0
+                : (in.s7j->AppRssKib() + delta_kib) / 1024.0;
+  if (rq.cache_hit >= 0 && hit + kEps < h0) {
+    plan->outside_measured.push_back(fmt::format(
+        "cache-hit ratio {} is below the measured {:.3f}: interpolated between the measured "
+        "hit (S7) and miss (S2) costs; cache insertion and eviction are not measured",
+        hit, h0));
+  }
+  out->push_back(s7);
+  return true;
+}
+
+// Step 5: the session-lookup and denylist rows, as measured in process (S3 with the mix
+// applied to its JWT part); with served JWT rows, plus the HTTP path.
+std::vector<StrategyPlan> PlanDatabases(const Results& results, const Request& rq,
+                                        const JwtInputs& in, Plan* plan) {
+  const Row* s1j = results.Find("S1." + results.jwt_alg);
+  const bool mix_is_run_alg = rq.alg_mix.size() == 1 && rq.alg_mix[0].first == results.jwt_alg;
+  if (in.served && s1j != nullptr && in.s1j != nullptr) {
+    plan->http_path_us = std::max(0.0, in.s1j->AppCpuUs() - s1j->AppCpuUs());
+  }
   std::vector<StrategyPlan> dbs;
   for (const Row& r : results.rows) {
     if (results.Find(r.key) == nullptr) continue;
@@ -415,17 +515,29 @@ Plan MakePlan(const Results& results, const Request& request) {
     s.key = r.key;
     s.name = r.name;
     s.database = true;
-    s.app_cpu_us = r.AppCpuUs();
+    s.app_cpu_us = r.AppCpuUs() + plan->http_path_us;
     s.server_cpu_us = r.ServerCpuUs();
     s.rows = {r.key};
-    if (!r.alg.empty() && s1j != nullptr && r.alg == j && !mix_is_run_alg) {
-      s.app_cpu_us += mix_cpu - s1j->AppCpuUs();
-      add_rows(&s, mix_rows);
+    if (!r.alg.empty() && s1j != nullptr && r.alg == results.jwt_alg && !mix_is_run_alg) {
+      // The mix's verification cost in process, where this row was measured.
+      double mix_in_process = 0;
+      for (const auto& [alg, w] : rq.alg_mix) {
+        mix_in_process += w * results.Find("S1." + alg)->AppCpuUs();
+        if (w > 0) AddRows(&s, {"S1." + alg});
+      }
+      s.app_cpu_us += mix_in_process - s1j->AppCpuUs();
     }
-    s.memory_mib = r.AppRssKib() / 1024.0;
+    s.memory_mib = in.served ? plan->stateless_memory_mib : r.AppRssKib() / 1024.0;
     s.db_memory_mib = r.ServerRssKib() / 1024.0;
     Size(results, rq, &s);
     dbs.push_back(s);
+  }
+  if (in.served && !dbs.empty()) {
+    plan->outside_measured.push_back(fmt::format(
+        "the session lookups were measured in process: their application CPU adds jwtgated's "
+        "measured HTTP path ({:.3f} us), their memory is a stateless jwtgated's and their "
+        "latency is the in-process one",
+        plan->http_path_us));
   }
   double best_total = std::numeric_limits<double>::infinity();
   for (const StrategyPlan& s : dbs) {
@@ -433,24 +545,37 @@ Plan MakePlan(const Results& results, const Request& request) {
         s.key.rfind("S4", 0) == 0 || s.key.rfind("S5", 0) == 0 || s.key.rfind("S6", 0) == 0;
     if (s.feasible && session_lookup && s.cores + s.db_cores < best_total) {
       best_total = s.cores + s.db_cores;
-      plan.best_database = s.key;
+      plan->best_database = s.key;
     }
   }
+  return dbs;
+}
 
-  bool headline_found = false;
-  for (StrategyPlan& s : jwt) {
-    if (s.key == rq.strategy) {
-      plan.strategies.insert(plan.strategies.begin(), s);
-      headline_found = true;
-    } else {
-      plan.strategies.push_back(s);
-    }
-  }
-  if (!headline_found) {
+}  // namespace
+
+Plan MakePlan(const Results& results, const Request& request) {
+  Plan plan;
+  const Request rq = ResolveRequest(results, request);
+  plan.request = rq;
+  plan.headline = rq.strategy;
+  JwtInputs in;
+  if (!ChooseJwtInputs(results, rq, &plan, &in)) return plan;
+  PlanRevocation(results, rq, in, &plan);
+  std::vector<StrategyPlan> jwt;
+  if (!PlanJwt(results, rq, in, &plan, &jwt)) return plan;
+  for (StrategyPlan& s : jwt) Size(results, rq, &s);
+  std::vector<StrategyPlan> dbs = PlanDatabases(results, rq, in, &plan);
+
+  // The headline first, then the other JWT strategies, then the databases.
+  auto headline = std::find_if(jwt.begin(), jwt.end(),
+                               [&](const StrategyPlan& s) { return s.key == rq.strategy; });
+  if (headline == jwt.end()) {
     plan.error =
         fmt::format("strategy {} was not measured in this run (or is not S1, S2, S7)", rq.strategy);
     return plan;
   }
+  std::rotate(jwt.begin(), headline, headline + 1);
+  plan.strategies = std::move(jwt);
   for (StrategyPlan& s : dbs) plan.strategies.push_back(s);
   const StrategyPlan& h = plan.strategies.front();
   if (!h.feasible) plan.outside_measured.push_back(h.key + ": " + h.note);
@@ -475,18 +600,31 @@ std::string FormatPlanText(const Plan& plan, const Results& results) {
                      results.command.empty() ? "(no command recorded)" : results.command);
   out += fmt::format(
       "  measured on: {} ({:.0f} cores); utilisation target {}, headroom {}, "
-      "{:.0f} cores per server, N+1\n\n",
+      "{:.0f} cores per server, N+1\n",
       results.cpu_model.empty() ? "unknown CPU" : results.cpu_model, results.machine_cores,
       rq.utilisation, rq.headroom, rq.cores_per_server);
+  out += plan.served
+             ? fmt::format(
+                   "  JWT figures: jwtgated served on loopback (its own CPU and memory, the "
+                   "HTTP path included; HTTP path {:.3f} us)\n\n",
+                   plan.http_path_us)
+             : std::string(
+                   "  JWT figures: in process (no HTTP path; memory of the benchmark "
+                   "process)\n\n");
   const StrategyPlan& h = plan.strategies.front();
   if (h.feasible) {
     out += fmt::format("{} ({}):\n", h.key, h.name);
     out += fmt::format("  cores            {:.0f}  ({:.0f} servers of {:.0f} cores, N+1)\n",
                        h.cores, h.servers, rq.cores_per_server);
-    out += fmt::format(
-        "  memory           {:.1f} MiB per server (revocation set {:.1f} MiB for "
-        "{:.0f} revoked ids)\n",
-        h.memory_mib, plan.revocation_memory_mib, plan.revoked);
+    if (h.key == "S1") {
+      out += fmt::format("  memory           {:.1f} MiB per server (no revocation state)\n",
+                         h.memory_mib);
+    } else {
+      out += fmt::format(
+          "  memory           {:.1f} MiB per server (revocation set {:.1f} MiB for "
+          "{:.0f} revoked ids at {:.1f} B each)\n",
+          h.memory_mib, plan.revocation_memory_mib, plan.revoked, plan.bytes_per_id);
+    }
     out += fmt::format("  expected p99     {:.3f} ms at {:.2f} of the per-core maximum\n",
                        h.expected_p99_ms, h.operating_fraction);
     out += fmt::format("  in flight        {:.1f} requests (Little's law, mean {:.3f} ms)\n",
@@ -551,17 +689,22 @@ std::string FormatPlanJson(const Plan& plan, const Results& results) {
   j["request"] = req;
   j["headline"] = plan.headline;
   j["best_database"] = plan.best_database.empty() ? OJson(nullptr) : OJson(plan.best_database);
-  j["revocation"] = {{"revoked", plan.revoked},
-                     {"memory_mib", plan.revocation_memory_mib},
-                     {"bytes_per_id", results.revocation.BytesPerId()},
-                     {"measured_revoked", results.revocation.revoked},
-                     {"expected_fpr", plan.expected_fpr}};
+  j["source"] = plan.served ? "served" : "in-process";
+  j["http_path_us"] = plan.http_path_us;
+  j["stateless_memory_mib"] = plan.stateless_memory_mib;
+  j["revocation"] = {
+      {"revoked", plan.revoked},
+      {"memory_mib", plan.revocation_memory_mib},
+      {"bytes_per_id", plan.bytes_per_id},
+      {"measured_revoked", plan.served ? results.served_revoked : results.revocation.revoked},
+      {"expected_fpr", plan.expected_fpr}};
   OJson list = OJson::array();
   for (const StrategyPlan& s : plan.strategies) {
     OJson o;
     o["key"] = s.key;
     o["name"] = s.name;
     o["database"] = s.database;
+    o["source"] = s.served ? "served" : "in-process";
     o["rows"] = s.rows;
     o["feasible"] = s.feasible;
     o["app_cpu_us"] = s.app_cpu_us;

@@ -1,17 +1,29 @@
 // The capacity model behind `jwtgate plan` and scripts/report (which takes every model figure
 // from `jwtgate plan --json`): pure functions from a strategies benchmark document (schema
-// "jwtgate.strategies/1", bench/strategies/in_process.cc) and a load request to cores, servers,
-// memory and expected p99. Every figure comes from the
-// document; the only inputs that are not measurements are the request and the two policy knobs
-// (utilisation target, headroom), which are flags with documented defaults.
+// "jwtgate.strategies/1", bench/strategies/in_process.cc and e2e.cc) and a load request to
+// cores, servers, memory and expected p99. Every figure comes from the document; the only
+// inputs that are not measurements are the request and the two policy knobs (utilisation
+// target, headroom), which are flags with documented defaults.
+//
+// Two sources of rows. A document from scripts/bench has end-to-end rows (`e2e.strategies`):
+// jwtgated on loopback answering the proxy contract, its own CPU and resident set read from
+// /proc apart from the load generator's. When every row a JWT strategy draws on has one, the
+// JWT strategies are planned from the server ("served" rows): what a jwtgated node pays, the
+// HTTP path included, and what it holds in memory. Otherwise (an in-process-only document)
+// they are planned from the in-process rows, and the plan says so under OUTSIDE WHAT WAS
+// MEASURED. The session-lookup rows are in-process only.
 //
 // The model (also written out in every report.md, with a worked example):
 //   cpu_us       CPU microseconds per request of the strategy = closed-loop cpu_s_per_million
-//                (application process "bench"; the database processes are counted apart).
-//                Algorithm mix: sum of w_a * cpu_us(S1.<a>); S2 and S3 add their measured
-//                overhead over S1 with the run's JWT algorithm; S7 is
+//                of the application process: "daemon" (jwtgated) on a served row, "bench" on an
+//                in-process row; the load generator and the database processes are counted
+//                apart. Algorithm mix: sum of w_a * cpu_us(S1.<a>); S2 and S3 add their
+//                measured overhead over S1 with the run's JWT algorithm; S7 is
 //                hit * cpu_hit + (1 - hit) * cpu_miss, with cpu_miss = the S2 cost and cpu_hit
-//                solved from the S7 row and its measured hit ratio.
+//                solved from the S7 row and its measured hit ratio. A session-lookup row with
+//                served JWT rows adds the HTTP path, http_path_us = cpu_us(served S1.J) -
+//                cpu_us(in-process S1.J) (J = the run's JWT algorithm): an application server
+//                answers over HTTP too.
 //   C            per-core rate at 100 % busy = 1e6 / cpu_us.
 //   u_lat        the highest open-loop load (fraction of the closed-loop maximum) at which every
 //                row the strategy draws on met the p99 objective (not saturated, no errors).
@@ -23,9 +35,13 @@
 //                worst over the rows drawn on.
 //   in flight    Little's law: rps * mean latency at that load; a database pool needs
 //                rps * (1 + headroom) * service_time_mean / batch connections.
-//   memory       the row's measured resident set (application process), plus
-//                (revoked - measured revoked) * bytes per revoked id for the rows that hold the
-//                revocation set.
+//   memory       served: the stateless server's resident set (max over the mix's S1 rows),
+//                plus revoked * bytes_per_id for the strategies that hold the revocation set,
+//                with bytes_per_id = (rss(S2.J) - rss(S1.J)) / the revoked ids the server
+//                held; S7 adds its measured cache, rss(S7.J) - rss(S2.J). A session-lookup
+//                server is the stateless server. In-process: the row's measured resident set
+//                (the whole benchmark process), plus (revoked - measured revoked) *
+//                (filter_bytes + exact_bytes) / revoked_jtis for the rows that hold the set.
 #ifndef JWTGATE_CLI_PLAN_MODEL_H_
 #define JWTGATE_CLI_PLAN_MODEL_H_
 
@@ -50,7 +66,10 @@ struct OpenLoopPoint {
 
 struct Row {
   std::string key;  // "S1.HS256", "S4.redis.pipelined", ...
-  std::string id;   // "S1"
+  // The process group the application figures are read from: "bench" on an in-process row,
+  // "daemon" (jwtgated) on a served row.
+  std::string app_group = "bench";
+  std::string id;  // "S1"
   std::string name;
   std::string alg;      // empty for session-id rows
   std::string backend;  // empty, "redis", "postgresql", "sqlite"
@@ -63,10 +82,11 @@ struct Row {
   std::vector<OpenLoopPoint> open_loop;   // sorted by fraction
   double cache_hit_ratio = -1;            // S7: measured hit ratio of the closed-loop run
 
-  double AppCpuUs() const;     // the "bench" group (or total when absent)
-  double ServerCpuUs() const;  // total - app
+  // The app_group's figures; an in-process row without a "bench" group falls back to "total".
+  double AppCpuUs() const;
+  double ServerCpuUs() const;  // in-process: total - app (the database processes)
   double AppRssKib() const;
-  double ServerRssKib() const;
+  double ServerRssKib() const;  // in-process: every group but the application's
 };
 
 struct Revocation {
@@ -87,7 +107,12 @@ struct Results {
   std::string cpu_model;
   std::vector<Row> rows;
   Revocation revocation;
-  const Row* Find(std::string_view key) const;  // ok rows only
+  // The end-to-end rows served by jwtgated (e2e.strategies; the nginx floor S0 and the rows
+  // that were not measured are left out) and the revoked ids their server held.
+  std::vector<Row> served;
+  double served_revoked = 0;
+  const Row* Find(std::string_view key) const;        // ok rows only
+  const Row* FindServed(std::string_view key) const;  // ok served rows only
 };
 
 // Parses a strategies.json document. False with *error when it is not one, or holds no rows.
@@ -113,6 +138,7 @@ struct StrategyPlan {
   std::string key;  // "S2" (JWT families with the mix applied) or a DB row key
   std::string name;
   bool database = false;
+  bool served = false;            // the rows are served rows (Results::served); else in-process
   std::vector<std::string> rows;  // the rows it draws on
   double app_cpu_us = 0;
   double server_cpu_us = 0;
@@ -150,6 +176,10 @@ struct Plan {
   std::string best_database;             // key of the DB row with the fewest total cores
   double revoked = 0;
   double revocation_memory_mib = 0;
+  double bytes_per_id = 0;          // resident bytes per revoked id the model used
+  bool served = false;              // the JWT strategies are planned from served rows
+  double http_path_us = 0;          // served: added to the session-lookup rows' application CPU
+  double stateless_memory_mib = 0;  // served: a jwtgated node without revocation state
   double expected_fpr = -1;
   std::vector<std::string> outside_measured;
   std::string error;  // non-empty: a request the data cannot answer (unknown alg, ...)

@@ -84,6 +84,39 @@ std::string Document() {
   return doc.dump();
 }
 
+// Document() with end-to-end rows served by jwtgated: S1.HS256 5 us and 20 MiB, S1.ES256 24 us
+// and 22 MiB, S2.HS256 6 us and 52 MiB holding 1 Mi revoked ids (32 B each), S7.HS256 2 us and
+// 54 MiB at a hit ratio of 900 / (900 + 100) = 0.9. The load generator ("client") and the
+// nginx floor (S0) must not count; S4 has no served row.
+std::string ServedDocument() {
+  Json doc = Json::parse(Document());
+  auto served = [](const std::string& key, const std::string& id, const char* alg, double cpu,
+                   double rss_kib, Json open_loop) {
+    Json row = MakeRow(key, id, alg, nullptr, {{"client", 8.0}, {"daemon", cpu}, {"total", cpu + 8}},
+                       {{"client", {{"rss_kib", 7000}}}, {"daemon", {{"rss_kib", rss_kib}}}},
+                       open_loop);
+    row["server"] = {{"program", "jwtgated"}};
+    return row;
+  };
+  const Json http = OpenLoop(100000, {{200, 60}, {400, 100}, {2000, 500}});
+  Json rows = Json::array();
+  Json floor = MakeRow("S0", "S0", nullptr, nullptr, {{"client", 8.0}, {"nginx", 3.0}},
+                       {{"nginx", {{"rss_kib", 1}}}}, http);
+  floor["server"] = {{"program", "nginx"}};
+  rows.push_back(floor);
+  rows.push_back(served("S1.HS256", "S1", "HS256", 5.0, 20480, http));
+  rows.push_back(served("S1.ES256", "S1", "ES256", 24.0, 22528,
+                        OpenLoop(20000, {{500, 150}, {900, 300}, {6000, 1000}})));
+  rows.push_back(served("S2.HS256", "S2", "HS256", 6.0, 20480 + 32768, http));
+  Json s7 = served("S7.HS256", "S7", "HS256", 2.0, 20480 + 32768 + 2048, http);
+  s7["daemon_metrics"] = {{"after_closed_loop",
+                           {{"jwtgate_cache_hits_total", 900.0}, {"jwtgate_cache_misses_total", 100.0}}}};
+  rows.push_back(s7);
+  rows.push_back({{"key", "S4.redis.sync"}, {"id", "S4"}, {"status", "not measured"}});
+  doc["e2e"] = {{"setup", {{"revocation", {{"revoked_jtis", 1048576}}}}}, {"strategies", rows}};
+  return doc.dump();
+}
+
 Results Parse() {
   Results r;
   std::string error;
@@ -143,7 +176,10 @@ TEST_CASE("plan: S2 with the run's algorithm", "[plan]") {
   CHECK(s.memory_mib == Approx(20));
   CHECK(p.revocation_memory_mib == Approx(10100.0 / 1048576.0));
   CHECK(p.expected_fpr == Approx(0.001));
-  CHECK(p.outside_measured.size() == 1);  // u_lat 0.5 below the 0.7 target
+  // No served rows in this document, and u_lat 0.5 below the 0.7 target.
+  REQUIRE(p.outside_measured.size() == 2);
+  CHECK_FALSE(p.served);
+  CHECK(p.outside_measured[0].find("planned from the in-process rows") != std::string::npos);
 }
 
 TEST_CASE("plan: an algorithm mix weights the per-algorithm costs", "[plan]") {
@@ -251,6 +287,92 @@ TEST_CASE("plan: policy knobs and server size", "[plan]") {
   CHECK(s.u == Approx(0.4));
   CHECK(s.cores == 3);
   CHECK(s.servers == 3);
+}
+
+Results ParseServed() {
+  Results r;
+  std::string error;
+  REQUIRE(ParseResults(ServedDocument(), &r, &error));
+  return r;
+}
+
+TEST_CASE("plan: served rows plan what a jwtgated node pays and holds", "[plan]") {
+  const Results r = ParseServed();
+  REQUIRE(r.served.size() == 4);  // S1.HS256, S1.ES256, S2.HS256, S7.HS256: no nginx, no S4
+  CHECK(r.served_revoked == 1048576);
+  CHECK(r.FindServed("S1.HS256")->AppCpuUs() == Approx(5));  // the daemon's, not the client's
+  CHECK(r.FindServed("S1.HS256")->ServerCpuUs() == 0);
+  CHECK(r.FindServed("S7.HS256")->cache_hit_ratio == Approx(0.9));
+
+  // S2: cpu 5 + (6 - 5) = 6 us -> C = 166,667/s; p99 <= 0.5 ms holds to 0.5 -> u = 0.5;
+  // cores = ceil(125000 / 83333) = ceil(1.5) = 2, servers = ceil(2/4) + 1 = 2; operating load
+  // 100000 / (2 * 166667) = 0.3 -> the 0.5 run: p99 0.4 ms, mean 100 us -> 10 in flight.
+  // Memory: 32768 KiB * 1024 / 1048576 ids = 32 B per id; 1 Mi ids = 32 MiB on the stateless
+  // 20 MiB = 52 MiB.
+  Plan p = MakePlan(r, Req(100000, 0.5));
+  REQUIRE(p.error.empty());
+  CHECK(p.served);
+  const StrategyPlan& s2 = p.strategies.front();
+  CHECK(s2.key == "S2");
+  CHECK(s2.served);
+  CHECK(s2.rows == std::vector<std::string>{"S1.HS256", "S2.HS256"});
+  CHECK(s2.app_cpu_us == Approx(6));
+  CHECK(s2.u == Approx(0.5));
+  CHECK(s2.cores == 2);
+  CHECK(s2.servers == 2);
+  CHECK(s2.operating_fraction == Approx(0.3));
+  CHECK(s2.expected_p99_ms == Approx(0.4));
+  CHECK(s2.in_flight == Approx(10));
+  CHECK(p.bytes_per_id == Approx(32));
+  CHECK(p.revocation_memory_mib == Approx(32));
+  CHECK(p.stateless_memory_mib == Approx(20));
+  CHECK(s2.memory_mib == Approx(52));
+  const StrategyPlan* s1 = p.Find("S1");
+  REQUIRE(s1 != nullptr);
+  CHECK(s1->app_cpu_us == Approx(5));
+  CHECK(s1->memory_mib == Approx(20));
+  // S7: cpu_hit = (2 - 0.1 * 6) / 0.9 = 1.556 us; at the measured 0.9: 2 us; memory 52 MiB +
+  // the 2 MiB cache = 54 MiB.
+  const StrategyPlan* s7 = p.Find("S7");
+  REQUIRE(s7 != nullptr);
+  CHECK(s7->app_cpu_us == Approx(2));
+  CHECK(s7->memory_mib == Approx(54));
+  // The session lookup adds the HTTP path 5 - 1 = 4 us to its 10 us and runs on a stateless
+  // server (20 MiB): C = 1e6 / 14 = 71,429/s; its p99 is 0.4 ms at 0.25 and 0.8 ms at 0.5, so
+  // u = 0.25 and cores = ceil(125000 / (71429 * 0.25)) = ceil(7.0) = 7.
+  CHECK(p.http_path_us == Approx(4));
+  const StrategyPlan* d = p.Find("S4.redis.sync");
+  REQUIRE(d != nullptr);
+  CHECK_FALSE(d->served);
+  CHECK(d->app_cpu_us == Approx(14));
+  CHECK(d->server_cpu_us == Approx(5));
+  CHECK(d->memory_mib == Approx(20));
+  CHECK(d->cores == 7);
+  bool noted = false;
+  for (const std::string& w : p.outside_measured) noted |= w.find("HTTP path (4.000 us)") != std::string::npos;
+  CHECK(noted);
+
+  // Twice the revoked ids: 64 MiB, flagged as beyond the measured; a mix with ES256 holds
+  // the larger stateless server (22 MiB) and costs 0.5 * 24 + 0.5 * 5 = 14.5 us in S1.
+  Request q = Req(1000, 5);
+  q.revoked = 2097152;
+  std::string error;
+  REQUIRE(ParseAlgMix("ES256:1,HS256:1", &q.alg_mix, &error));
+  p = MakePlan(r, q);
+  REQUIRE(p.error.empty());
+  CHECK(p.revocation_memory_mib == Approx(64));
+  CHECK(p.Find("S1")->app_cpu_us == Approx(14.5));
+  CHECK(p.Find("S1")->memory_mib == Approx(22));
+  CHECK(p.Find("S2")->memory_mib == Approx(22 + 64));
+  noted = false;
+  for (const std::string& w : p.outside_measured) noted |= w.find("beyond the 1048576 measured") != std::string::npos;
+  CHECK(noted);
+
+  const Json j = Json::parse(FormatPlanJson(p, r));
+  CHECK(j["source"] == "served");
+  CHECK(j["revocation"]["bytes_per_id"] == Approx(32));
+  CHECK(j["revocation"]["measured_revoked"] == 1048576);
+  CHECK(FormatPlanText(p, r).find("jwtgated served on loopback") != std::string::npos);
 }
 
 TEST_CASE("plan: algorithm mix syntax", "[plan]") {
