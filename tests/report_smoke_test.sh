@@ -111,6 +111,47 @@ for s in "${need[@]}"; do grep -qF -- "$s" "$md" || fail "served report.md lacks
 grep -q "the figures agree (steps 1, 2, 5, 7 and 8" "$md" ||
   fail "the served worked example disagrees with jwtgate plan"
 if grep -qF "$dir" "$md"; then fail "report.md names the machine's path $dir"; fi
+
+# The fleet: plan's exit status and the report's fleet section on a fleet document
+# (tests/unit/plan_model_test.cc works the same figures by hand).
+mkdir -p "$dir/fleet"
+/usr/bin/python3 - "$dir/fleet/fleet.json" <<'PY'
+import json, sys
+cpu = {"bench_client": 5.0, "jwtgated_A": 9.0, "jwtgated_B": 3.0, "jwtgated_C": 3.0, "redis": 12.0}
+json.dump({"schema": "jwtgate.fleet/1", "parameters": {"snapshot_every": 10000},
+           "parts": {"propagation": {"acknowledged": 60000, "achieved_rate_per_s": 1000.0,
+                                     "overall_latency_ms": {"p99": 1.2}, "cpu": {"cpu_s": cpu}},
+                     "catchup": {"catchup_rate_per_s": 200000.0},
+                     "memory": {"probe": {"used_memory_bytes_per_entry": 70.0},
+                                "snapshot": {"bytes_per_revocation": 80.0}}}}, open(sys.argv[1], "w"))
+PY
+jwtgate=${1:-$(command -v jwtgate || true)}
+if [[ -n $jwtgate ]]; then
+  plan=("$jwtgate" plan --results "$dir/strategies.json" --p99-ms 0.5 --fleet "$dir/fleet/fleet.json")
+  rc=0; "${plan[@]}" --rps 100000 --revocations-per-s 100 >/dev/null || rc=$?
+  [[ $rc -eq 0 ]] || fail "plan with a fleet that fits exited $rc, expected 0"
+  rc=0; "${plan[@]}" --rps 300000 --nodes 2 --revocations-per-s 100 >/dev/null 2>&1 || rc=$?
+  [[ $rc -eq 1 ]] || fail "plan with too few nodes exited $rc, expected 1"
+  rc=0; "${plan[@]}" --rps 100000 --revocations-per-s 10000 >/dev/null 2>&1 || rc=$?
+  [[ $rc -eq 1 ]] || fail "plan with more than one Redis can carry exited $rc, expected 1"
+  echo '{"schema":"jwtgate.fleet/1"}' > "$dir/fleet/bad.json"
+  rc=0; "$jwtgate" plan --results "$dir/strategies.json" --rps 1 --p99-ms 1 \
+    --fleet "$dir/fleet/bad.json" >/dev/null 2>"$dir/err" || rc=$?
+  [[ $rc -eq 2 ]] || fail "plan with a fleet document lacking figures exited $rc, expected 2"
+  grep -qF "parts.propagation.cpu.cpu_s.jwtgated_* is missing" "$dir/err" ||
+    fail "the bad fleet document's error does not name the figure: $(cat "$dir/err")"
+  rm "$dir/fleet/bad.json"
+fi
+"$root/scripts/report" "$dir" --rps 100000 --p99-ms 0.5 --revocations-per-s 100 "${cli[@]}" \
+  >/dev/null 2>&1 || fail "report with a fleet failed"
+need=(
+  "2 jwtgated nodes carry 266,667 requests/s at the objective with one node down"
+  "every node holds 360,000 revoked ids (11.0 MiB)"
+  "| Redis CPU | 0.0133 of a core | 66.7 us per revocation per node, measured with 3 nodes |"
+  "| Redis memory | 28.1 MiB (peak 55.6) |"
+  "| catch-up of a node that reloads the set | 1.8 s |"
+)
+for s in "${need[@]}"; do grep -qF -- "$s" "$md" || fail "fleet report.md lacks: $s"; done
 # No revocation figures anywhere: the report says so.
 /usr/bin/python3 - "$dir/strategies.json" <<'PY'
 import json, sys

@@ -229,6 +229,52 @@ bool ParseResults(std::string_view text, Results* out, std::string* error) {
   return true;
 }
 
+bool ParseFleet(std::string_view text, Fleet* out, std::string* error) {
+  Json doc = Json::parse(text.begin(), text.end(), nullptr, /*allow_exceptions=*/false);
+  if (doc.is_discarded() || !doc.is_object()) {
+    *error = "not a JSON object";
+    return false;
+  }
+  if (Str(doc, "schema") != "jwtgate.fleet/1") {
+    *error = "schema is '" + Str(doc, "schema") + "', expected 'jwtgate.fleet/1'";
+    return false;
+  }
+  const Json& parts = Obj(doc, "parts");
+  const Json& prop = Obj(parts, "propagation");
+  const Json& cpu = Obj(Obj(prop, "cpu"), "cpu_s");
+  Fleet f;
+  f.command = Str(doc, "command");
+  for (const auto& [name, v] : cpu.items()) {
+    if (name.rfind("jwtgated_", 0) == 0) f.nodes += 1;
+  }
+  f.revocations = Num(prop, "acknowledged");
+  f.rate_per_s = Num(prop, "achieved_rate_per_s");
+  f.redis_cpu_s = Num(cpu, "redis");
+  f.propagation_p99_ms = Num(Obj(prop, "overall_latency_ms"), "p99");
+  f.catchup_rate_per_s = Num(Obj(parts, "catchup"), "catchup_rate_per_s");
+  const Json& memory = Obj(parts, "memory");
+  f.stream_bytes_per_entry = Num(Obj(memory, "probe"), "used_memory_bytes_per_entry");
+  f.snapshot_bytes_per_revocation = Num(Obj(memory, "snapshot"), "bytes_per_revocation");
+  f.snapshot_every = Num(Obj(doc, "parameters"), "snapshot_every");
+  const std::pair<const char*, double> needed[] = {
+      {"parts.propagation.cpu.cpu_s.jwtgated_*", f.nodes},
+      {"parts.propagation.acknowledged", f.revocations},
+      {"parts.propagation.cpu.cpu_s.redis", f.redis_cpu_s},
+      {"parts.catchup.catchup_rate_per_s", f.catchup_rate_per_s},
+      {"parts.memory.probe.used_memory_bytes_per_entry", f.stream_bytes_per_entry},
+      {"parts.memory.snapshot.bytes_per_revocation", f.snapshot_bytes_per_revocation},
+      {"parameters.snapshot_every", f.snapshot_every},
+  };
+  for (const auto& [name, value] : needed) {
+    if (!(value > 0)) {
+      *error = fmt::format("{} is missing or not > 0", name);
+      return false;
+    }
+  }
+  *out = std::move(f);
+  return true;
+}
+
 bool ParseAlgMix(std::string_view text, std::vector<std::pair<std::string, double>>* out,
                  std::string* error) {
   std::vector<std::pair<std::string, double>> mix;
@@ -366,6 +412,10 @@ Request ResolveRequest(const Results& results, Request rq) {
   if (rq.cores_per_server <= 0) rq.cores_per_server = std::max(1.0, results.machine_cores);
   if (rq.alg_mix.empty() && !results.jwt_alg.empty()) rq.alg_mix = {{results.jwt_alg, 1.0}};
   if (rq.strategy.empty()) rq.strategy = rq.cache_hit >= 0 ? "S7" : "S2";
+  // An id is held until its token expires.
+  if (rq.revoked < 0 && rq.revocations_per_s >= 0) {
+    rq.revoked = rq.revocations_per_s * rq.token_lifetime_s;
+  }
   return rq;
 }
 
@@ -551,9 +601,59 @@ std::vector<StrategyPlan> PlanDatabases(const Results& results, const Request& r
   return dbs;
 }
 
+// Step 6: the fleet, from the headline's per-node capacity and the fleet document's Redis
+// figures.
+void PlanFleet(const Request& rq, const Fleet* fleet, Plan* plan) {
+  const StrategyPlan& h = plan->strategies.front();
+  if (!h.feasible) return;
+  FleetPlan& f = plan->fleet;
+  f.nodes = rq.nodes > 0 ? rq.nodes : h.servers;
+  f.capacity_rps = std::max(0.0, f.nodes - 1) * rq.cores_per_server * h.per_core_rps_at_objective /
+                   (1.0 + rq.headroom);
+  f.fits = f.capacity_rps + kEps >= rq.rps;
+  if (!f.fits) {
+    plan->outside_measured.push_back(fmt::format(
+        "{:.0f} nodes carry {:.0f} requests/s at the objective with one node down, below the "
+        "requested {:.0f}: {:.0f} nodes are needed",
+        f.nodes, f.capacity_rps, rq.rps, h.servers));
+  }
+  if (fleet == nullptr) return;
+  if (rq.revocations_per_s < 0) {
+    plan->outside_measured.push_back(
+        "a fleet document without --revocations-per-s: the Redis figures need a revocation "
+        "rate");
+    return;
+  }
+  plan->redis_planned = true;
+  f.revocations_per_s = rq.revocations_per_s;
+  f.measured_nodes = fleet->nodes;
+  f.measured_rate_per_s = fleet->rate_per_s;
+  f.redis_us_per_revocation_per_node = fleet->RedisUsPerRevocationPerNode();
+  f.redis_cores = rq.revocations_per_s * f.nodes * f.redis_us_per_revocation_per_node / 1e6;
+  f.redis_fits = f.redis_cores <= rq.utilisation;
+  const double snapshot = plan->revoked * fleet->snapshot_bytes_per_revocation;
+  const double stream = fleet->snapshot_every * fleet->stream_bytes_per_entry;
+  f.redis_memory_mib = (snapshot + stream) / 1048576.0;
+  f.redis_peak_memory_mib = (2 * snapshot + stream) / 1048576.0;
+  f.catchup_s = plan->revoked / fleet->catchup_rate_per_s;
+  f.propagation_p99_ms = fleet->propagation_p99_ms;
+  if (!f.redis_fits) {
+    plan->outside_measured.push_back(
+        fmt::format("Redis: {:.0f} revocations/s to {:.0f} nodes need {:.2f} of a core, above the "
+                    "utilisation target {}; one Redis runs one command thread",
+                    rq.revocations_per_s, f.nodes, f.redis_cores, rq.utilisation));
+  }
+  if (f.nodes > fleet->nodes || rq.revocations_per_s > fleet->rate_per_s) {
+    plan->outside_measured.push_back(fmt::format(
+        "the fleet was measured with {:.0f} nodes at {:.0f} revocations/s: Redis CPU is scaled "
+        "linearly in nodes and rate, and the propagation p99 is the measured one",
+        fleet->nodes, fleet->rate_per_s));
+  }
+}
+
 }  // namespace
 
-Plan MakePlan(const Results& results, const Request& request) {
+Plan MakePlan(const Results& results, const Request& request, const Fleet* fleet) {
   Plan plan;
   const Request rq = ResolveRequest(results, request);
   plan.request = rq;
@@ -585,8 +685,55 @@ Plan MakePlan(const Results& results, const Request& request) {
         "the utilisation target {}; planned at {:.2f}",
         h.key, h.u_lat, rq.utilisation, h.u));
   }
+  PlanFleet(rq, fleet, &plan);
   return plan;
 }
+
+namespace {
+
+std::string FormatFleetText(const Plan& plan) {
+  const FleetPlan& f = plan.fleet;
+  std::string out = fmt::format(
+      "  fleet            {:.0f} nodes carry {:.0f} requests/s at the objective with one down\n",
+      f.nodes, f.capacity_rps);
+  if (!plan.redis_planned) return out;
+  out += fmt::format(
+      "  Redis CPU        {:.3f} of a core for {:.0f} revocations/s to {:.0f} nodes "
+      "({:.1f} us per revocation per node)\n",
+      f.redis_cores, f.revocations_per_s, f.nodes, f.redis_us_per_revocation_per_node);
+  out += fmt::format(
+      "  Redis memory     {:.1f} MiB (peak {:.1f} MiB while a snapshot is replaced) for "
+      "{:.0f} revoked ids\n",
+      f.redis_memory_mib, f.redis_peak_memory_mib, plan.revoked);
+  out += fmt::format("  catch-up         {:.1f} s for a node that reloads the revoked ids\n",
+                     f.catchup_s);
+  out +=
+      fmt::format("  propagation p99  {:.3f} ms (measured: {:.0f} nodes, {:.0f} revocations/s)\n",
+                  f.propagation_p99_ms, f.measured_nodes, f.measured_rate_per_s);
+  return out;
+}
+
+OJson FleetJson(const Plan& plan) {
+  const FleetPlan& f = plan.fleet;
+  OJson o;
+  o["nodes"] = f.nodes;
+  o["capacity_rps"] = f.capacity_rps;
+  o["fits"] = f.fits;
+  if (!plan.redis_planned) return o;
+  o["revocations_per_s"] = f.revocations_per_s;
+  o["redis_us_per_revocation_per_node"] = f.redis_us_per_revocation_per_node;
+  o["redis_cores"] = f.redis_cores;
+  o["redis_fits"] = f.redis_fits;
+  o["redis_memory_mib"] = f.redis_memory_mib;
+  o["redis_peak_memory_mib"] = f.redis_peak_memory_mib;
+  o["catchup_s"] = f.catchup_s;
+  o["propagation_p99_ms"] = f.propagation_p99_ms;
+  o["measured_nodes"] = f.measured_nodes;
+  o["measured_rate_per_s"] = f.measured_rate_per_s;
+  return o;
+}
+
+}  // namespace
 
 std::string FormatPlanText(const Plan& plan, const Results& results) {
   const Request& rq = plan.request;
@@ -633,6 +780,7 @@ std::string FormatPlanText(const Plan& plan, const Results& results) {
         "  per-core rate    {:.0f}/s at 100 % ({:.4f} CPU us/request), {:.0f}/s "
         "at the objective (u = {:.2f})\n",
         h.per_core_rps, h.app_cpu_us, h.per_core_rps_at_objective, h.u);
+    out += FormatFleetText(plan);
   } else {
     out += fmt::format("{} ({}): CANNOT PLAN: {}\n", h.key, h.name, h.note);
   }
@@ -686,6 +834,10 @@ std::string FormatPlanJson(const Plan& plan, const Results& results) {
   req["headroom"] = rq.headroom;
   req["cores_per_server"] = rq.cores_per_server;
   req["strategy"] = rq.strategy;
+  req["nodes"] = rq.nodes > 0 ? OJson(rq.nodes) : OJson(nullptr);
+  req["revocations_per_s"] =
+      rq.revocations_per_s >= 0 ? OJson(rq.revocations_per_s) : OJson(nullptr);
+  req["token_lifetime_s"] = rq.token_lifetime_s;
   j["request"] = req;
   j["headline"] = plan.headline;
   j["best_database"] = plan.best_database.empty() ? OJson(nullptr) : OJson(plan.best_database);
@@ -742,6 +894,7 @@ std::string FormatPlanJson(const Plan& plan, const Results& results) {
     list.push_back(o);
   }
   j["strategies"] = list;
+  j["fleet"] = plan.strategies.front().feasible ? FleetJson(plan) : OJson(nullptr);
   j["outside_measured"] = plan.outside_measured;
   return j.dump(2) + "\n";
 }

@@ -42,6 +42,25 @@
 //                server is the stateless server. In-process: the row's measured resident set
 //                (the whole benchmark process), plus (revoked - measured revoked) *
 //                (filter_bytes + exact_bytes) / revoked_jtis for the rows that hold the set.
+//   revoked      --revoked, else revocations_per_s * token_lifetime_s when a revocation rate
+//                is given (an id is held until its token expires), else the measured count.
+//
+// Fleet (with a fleet document, "jwtgate.fleet/1" from bench/fleet/fleet_bench.py, and a
+// revocation rate R):
+//   nodes        --nodes N, else the headline strategy's servers (N+1).
+//   capacity     (N - 1) * cores_per_server * C * u / (1 + headroom): what the fleet carries at
+//                the objective with one node down.
+//   Redis CPU    R * N * redis_us, redis_us = the measured redis-server CPU per revocation per
+//                node of the measured fleet (all of it charged to the per-node reads, which
+//                over-counts the one append per revocation for a fleet larger than measured);
+//                Redis runs one command thread, so more than the utilisation target of one
+//                core is flagged.
+//   Redis memory the snapshot, revoked * snapshot bytes per revocation, plus the stream since
+//                it, snapshot_every * stream bytes per entry; while a snapshot is replaced
+//                the old one is still held: the peak adds one snapshot.
+//   catch-up     a node that was down longer than the stream reaches back reloads the set:
+//                revoked / the measured catch-up rate.
+//   propagation  the measured p99, at the measured fleet size and revocation rate.
 #ifndef JWTGATE_CLI_PLAN_MODEL_H_
 #define JWTGATE_CLI_PLAN_MODEL_H_
 
@@ -122,6 +141,28 @@ bool ParseResults(std::string_view json, Results* out, std::string* error);
 bool ParseAlgMix(std::string_view text, std::vector<std::pair<std::string, double>>* out,
                  std::string* error);
 
+// The figures of a fleet benchmark document that the fleet plan reads.
+struct Fleet {
+  std::string command;
+  double nodes = 0;        // jwtgated nodes of the measured fleet
+  double revocations = 0;  // revocations of the propagation part
+  double rate_per_s = 0;   // their achieved rate
+  double redis_cpu_s = 0;  // redis-server CPU over the propagation part
+  double propagation_p99_ms = 0;
+  double catchup_rate_per_s = 0;
+  double stream_bytes_per_entry = 0;
+  double snapshot_bytes_per_revocation = 0;
+  double snapshot_every = 0;
+  // Measured redis-server CPU microseconds per revocation per node (0 when not measured).
+  double RedisUsPerRevocationPerNode() const {
+    return revocations > 0 && nodes > 0 ? redis_cpu_s * 1e6 / revocations / nodes : 0;
+  }
+};
+
+// Parses a fleet document. False with *error when it is not one or lacks a figure the plan
+// needs (the error names it).
+bool ParseFleet(std::string_view json, Fleet* out, std::string* error);
+
 struct Request {
   double rps = 0;
   double p99_ms = 0;
@@ -130,8 +171,27 @@ struct Request {
   double cache_hit = -1;                                // < 0: as measured (S7)
   double utilisation = 0.7;
   double headroom = 0.25;
-  double cores_per_server = 0;  // 0: the measured machine's cores
-  std::string strategy;         // "S1", "S2", "S7"; empty: S7 with --cache-hit, else S2
+  double cores_per_server = 0;    // 0: the measured machine's cores
+  std::string strategy;           // "S1", "S2", "S7"; empty: S7 with --cache-hit, else S2
+  double nodes = 0;               // 0: the headline's servers
+  double revocations_per_s = -1;  // < 0: no revocation rate given
+  double token_lifetime_s = 3600;
+};
+
+struct FleetPlan {
+  double nodes = 0;
+  double capacity_rps = 0;  // with one node down, at the objective and headroom
+  bool fits = false;        // capacity_rps >= the requested rate
+  double revocations_per_s = 0;
+  double redis_us_per_revocation_per_node = 0;
+  double redis_cores = 0;   // fraction of one core
+  bool redis_fits = false;  // redis_cores <= the utilisation target
+  double redis_memory_mib = 0;
+  double redis_peak_memory_mib = 0;
+  double catchup_s = 0;
+  double propagation_p99_ms = 0;
+  double measured_nodes = 0;
+  double measured_rate_per_s = 0;
 };
 
 struct StrategyPlan {
@@ -182,11 +242,17 @@ struct Plan {
   double stateless_memory_mib = 0;  // served: a jwtgated node without revocation state
   double expected_fpr = -1;
   std::vector<std::string> outside_measured;
+  // The fleet: nodes and capacity whenever the headline is feasible; the Redis figures when a
+  // fleet document and a revocation rate were given (redis_planned).
+  FleetPlan fleet;
+  bool redis_planned = false;
   std::string error;  // non-empty: a request the data cannot answer (unknown alg, ...)
   const StrategyPlan* Find(std::string_view key) const;
 };
 
-Plan MakePlan(const Results& results, const Request& request);
+// `fleet` may be null (no fleet document): the fleet plan is then the node count and capacity
+// alone.
+Plan MakePlan(const Results& results, const Request& request, const Fleet* fleet = nullptr);
 
 // The plan as text (for people) and as JSON (for tools).
 std::string FormatPlanText(const Plan& plan, const Results& results);

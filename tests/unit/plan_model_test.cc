@@ -375,6 +375,100 @@ TEST_CASE("plan: served rows plan what a jwtgated node pays and holds", "[plan]"
   CHECK(FormatPlanText(p, r).find("jwtgated served on loopback") != std::string::npos);
 }
 
+// A fleet document: 3 nodes, 60,000 revocations at 1,000/s with 12 s of redis-server CPU
+// (12e6 / 60000 / 3 = 66.67 us per revocation per node), propagation p99 1.2 ms, catch-up at
+// 200,000/s, 70 B per stream entry, 80 B per revocation in the snapshot, a snapshot every
+// 10,000 entries.
+std::string FleetDocument() {
+  const Json doc = {
+      {"schema", "jwtgate.fleet/1"},
+      {"command", "bench/fleet/fleet_bench.py"},
+      {"parameters", {{"snapshot_every", 10000}}},
+      {"parts",
+       {{"propagation",
+         {{"acknowledged", 60000},
+          {"achieved_rate_per_s", 1000.0},
+          {"overall_latency_ms", {{"p99", 1.2}}},
+          {"cpu",
+           {{"cpu_s",
+             {{"bench_client", 5.0},
+              {"jwtgated_A", 9.0},
+              {"jwtgated_B", 3.0},
+              {"jwtgated_C", 3.0},
+              {"redis", 12.0}}}}}}},
+        {"catchup", {{"catchup_rate_per_s", 200000.0}}},
+        {"memory",
+         {{"probe", {{"used_memory_bytes_per_entry", 70.0}}},
+          {"snapshot", {{"bytes_per_revocation", 80.0}}}}}}}};
+  return doc.dump();
+}
+
+TEST_CASE("plan: the fleet's nodes and the Redis that replicates revocations", "[plan]") {
+  const Results r = ParseServed();
+  Fleet fleet;
+  std::string error;
+  REQUIRE(ParseFleet(FleetDocument(), &fleet, &error));
+  CHECK(fleet.nodes == 3);
+  CHECK(fleet.RedisUsPerRevocationPerNode() == Approx(12e6 / 60000 / 3));
+
+  // S2 as in the served case (C = 166,667/s, u = 0.5, 2 servers of 4 cores): the 2 nodes carry
+  // 1 * 4 * 83,333 / 1.25 = 266,667 requests/s with one down. 100 revocations/s held for 3600 s
+  // = 360,000 ids: 11.0 MiB on each node at 32 B; Redis 100 * 2 * 66.67 us = 0.0133 of a core,
+  // (360000 * 80 + 10000 * 70) B = 28.13 MiB (peak 55.60 with the old snapshot),
+  // catch-up 360000 / 200000 = 1.8 s.
+  Request q = Req(100000, 0.5);
+  q.revocations_per_s = 100;
+  Plan p = MakePlan(r, q, &fleet);
+  REQUIRE(p.error.empty());
+  REQUIRE(p.redis_planned);
+  CHECK(p.revoked == 360000);
+  CHECK(p.revocation_memory_mib == Approx(360000 * 32.0 / 1048576));
+  CHECK(p.fleet.nodes == 2);
+  CHECK(p.fleet.capacity_rps == Approx(4 * 1e6 / 6 * 0.5 / 1.25));
+  CHECK(p.fleet.fits);
+  CHECK(p.fleet.redis_cores == Approx(100 * 2 * 66.6667e-6));
+  CHECK(p.fleet.redis_fits);
+  CHECK(p.fleet.redis_memory_mib == Approx(29500000.0 / 1048576));
+  CHECK(p.fleet.redis_peak_memory_mib == Approx(58300000.0 / 1048576));
+  CHECK(p.fleet.catchup_s == Approx(1.8));
+  CHECK(p.fleet.propagation_p99_ms == Approx(1.2));
+  const Json j = Json::parse(FormatPlanJson(p, r));
+  CHECK(j["fleet"]["nodes"] == 2);
+  CHECK(j["fleet"]["catchup_s"] == Approx(1.8));
+  CHECK(j["request"]["revocations_per_s"] == 100);
+
+  // 300,000 requests/s on 2 nodes: they carry 266,667; the plan needs ceil(375000 / 83333) =
+  // 5 cores = 3 servers. 10,000 revocations/s: 1.33 cores of Redis, above the 0.7 target.
+  q = Req(300000, 0.5);
+  q.nodes = 2;
+  q.revocations_per_s = 10000;
+  p = MakePlan(r, q, &fleet);
+  REQUIRE(p.error.empty());
+  CHECK_FALSE(p.fleet.fits);
+  CHECK(p.fleet.redis_cores == Approx(10000 * 2 * 66.6667e-6));
+  CHECK_FALSE(p.fleet.redis_fits);
+  int notes = 0;
+  for (const std::string& w : p.outside_measured) {
+    notes += w.find("3 nodes are needed") != std::string::npos;
+    notes += w.find("one Redis runs one command thread") != std::string::npos;
+    notes += w.find("measured with 3 nodes at 1000 revocations/s") != std::string::npos;
+  }
+  CHECK(notes == 3);
+
+  // Without a rate the fleet document cannot size Redis, and says so.
+  p = MakePlan(r, Req(100000, 0.5), &fleet);
+  CHECK_FALSE(p.redis_planned);
+  CHECK(p.fleet.nodes == 2);
+
+  // A document that lacks a figure is refused with its name.
+  Json bad = Json::parse(FleetDocument());
+  bad["parameters"].erase("snapshot_every");
+  CHECK_FALSE(ParseFleet(bad.dump(), &fleet, &error));
+  CHECK(error == "parameters.snapshot_every is missing or not > 0");
+  CHECK_FALSE(ParseFleet(Document(), &fleet, &error));
+  CHECK(error.find("jwtgate.fleet/1") != std::string::npos);
+}
+
 TEST_CASE("plan: algorithm mix syntax", "[plan]") {
   std::vector<std::pair<std::string, double>> mix;
   std::string error;
