@@ -15,7 +15,7 @@ import threading
 import time
 
 from harness import (Conn, Daemon, Keys, TestFailure, build_request, check, hs256_secret,
-                     hs256_token, http, log, metric_value, raise_nofile, read_response, run_test,
+                     hs256_token, http, issuer_config, log, metric_value, raise_nofile, read_response, run_test,
                      send_raw)
 
 ISS = "https://issuer.test"
@@ -24,18 +24,7 @@ IDLE_CONNECTIONS = 2000
 
 
 def config_text(d, jwks):
-    return f"""
-auth:
-  listen: 127.0.0.1:{d.auth_port}
-  path_prefix: /auth
-admin:
-  listen: 127.0.0.1:{d.admin_port}
-issuers:
-  - issuer: {ISS}
-    jwks_file: {jwks}
-verify:
-  leeway_seconds: 5
-  max_token_bytes: 4096
+    return issuer_config(d, jwks, ISS, verify="  max_token_bytes: 4096", extra=f"""
 cache: {{entries: 1024}}
 # Every token goes through the pipeline (not verified on the I/O thread), so that abrupt
 # disconnects race verifications in flight on the worker.
@@ -48,7 +37,7 @@ http:
   max_request_line_bytes: 2048
   max_headers: 32
   max_body_bytes: 65536
-"""
+""")
 
 
 def main():

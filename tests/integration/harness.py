@@ -311,6 +311,26 @@ def file_tail(path, size=4000):
         return ""
 
 
+def issuer_config(d, jwks, iss, verify="", extra=""):
+    """The configuration most tests start from: the daemon's auth (under /auth) and admin
+    listeners on loopback, one issuer with a JWKS file, 5 s leeway. `verify` adds keys to the
+    verify section (indented by two spaces); `extra` adds top-level sections."""
+    return f"""
+auth:
+  listen: 127.0.0.1:{d.auth_port}
+  path_prefix: /auth
+admin:
+  listen: 127.0.0.1:{d.admin_port}
+issuers:
+  - issuer: {iss}
+    jwks_file: {jwks}
+verify:
+  leeway_seconds: 5
+{verify}
+{extra}
+"""
+
+
 class Daemon:
     """A jwtgated on loopback ports with a generated configuration."""
 

@@ -20,7 +20,7 @@ import threading
 import time
 
 from harness import (Conn, Daemon, Keys, Nginx, TestFailure, auth_request_conf, check, free_port,
-                     http, log, merge_jwks, metric_value, run_test, write_atomic)
+                     http, issuer_config, log, merge_jwks, metric_value, run_test, write_atomic)
 
 ISS = "https://issuer.test"
 
@@ -30,21 +30,8 @@ def config_text(d, jwks, extra="", inline=False):
     # verified on the I/O thread, no cache (the other path through a reload).
     verify_path = ("cache: {entries: 0}\npipeline: {workers: 2, inline: all}" if inline else
                    "cache: {entries: 4096}\npipeline: {workers: 2, inline: none}")
-    return f"""
-auth:
-  listen: 127.0.0.1:{d.auth_port}
-  path_prefix: /auth
-admin:
-  listen: 127.0.0.1:{d.admin_port}
-issuers:
-  - issuer: {ISS}
-    jwks_file: {jwks}
-verify:
-  leeway_seconds: 5
-{verify_path}
-shutdown: {{drain_timeout_ms: 5000}}
-{extra}
-"""
+    return issuer_config(d, jwks, ISS,
+                         extra=f"{verify_path}\nshutdown: {{drain_timeout_ms: 5000}}\n{extra}")
 
 
 def main():
