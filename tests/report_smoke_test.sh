@@ -106,6 +106,7 @@ need=(
   "= **52.0 MiB** per server"
   "| S1.HS256 | jwtgated | 400,000 | 5.000 | 8.000 | 1.60 | 20.0 | no: the client costs 1.60x the server |"
   "HTTP path (4.000 us)"
+  "Why a row is marked: on loopback a client's send carries"
 )
 for s in "${need[@]}"; do grep -qF -- "$s" "$md" || fail "served report.md lacks: $s"; done
 grep -q "the figures agree (steps 1, 2, 5, 7 and 8" "$md" ||

@@ -17,8 +17,10 @@ namespace jwtgate::bench {
 class ChildProcess {
  public:
   // Starts argv[0] with stdout and stderr appended to `log_path`, stdin from /dev/null, the
-  // signal mask and SIGPIPE reset. Throws std::runtime_error.
-  ChildProcess(const std::vector<std::string>& argv, const std::string& log_path);
+  // signal mask and SIGPIPE reset, and, when `cpus` is not empty, its CPU affinity set to
+  // them (before exec: every thread it starts inherits it). Throws std::runtime_error.
+  ChildProcess(const std::vector<std::string>& argv, const std::string& log_path,
+               const std::vector<int>& cpus = {});
   ChildProcess(const ChildProcess&) = delete;
   ChildProcess& operator=(const ChildProcess&) = delete;
   ~ChildProcess() { Stop(SIGTERM, 15.0); }
@@ -47,6 +49,13 @@ class ChildProcess {
 // Sends SIGTERM to every child still running (callable from any thread, e.g. a signal
 // handler thread).
 void StopAllChildren();
+
+// The CPUs this process may run on (its affinity), ascending.
+std::vector<int> AllowedCpus();
+
+// A CPU list as taskset(1) writes one: "1", "0,2", "0-3,6". False with *error when the
+// syntax is wrong or a CPU is not one this process may run on.
+bool ParseCpuList(const std::string& text, std::vector<int>* out, std::string* error);
 
 }  // namespace jwtgate::bench
 

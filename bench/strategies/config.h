@@ -53,6 +53,10 @@ struct Config {
   unsigned io_threads = 1;
   std::string inline_verify = "hmac";
   size_t cache_entries = 65536;
+  // CPUs of the server and of the load generator: "auto" (this process's CPUs split in two
+  // halves, the server's first, when there are at least 2), "none" (not pinned), or a list.
+  std::string server_cpus = "auto";
+  std::string client_cpus = "auto";
 };
 
 }  // namespace jwtgate::bench

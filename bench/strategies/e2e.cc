@@ -49,7 +49,7 @@ Json MethodJson(const E2eOptions& o) {
        "with the row's key; cache and revocation state as the row says) or, for S0, nginx "
        "answering `return 200`; the load generator (bench/loadgen) sends GET /auth with "
        "Authorization: Bearer <token> on keep-alive connections, cycling through the row's "
-       "token pool. Client, server and harness share the machine's cores"},
+       "token pool. Where client and server run: see isolation"},
       {"closed_loop",
        "loadgen --closed: every connection sends its next request as soon as the previous one "
        "is answered, for duration_s after warmup_s; throughput_rps = 2xx and non-2xx answers "
@@ -71,6 +71,13 @@ Json MethodJson(const E2eOptions& o) {
        "for jwtgated also its own process_resident_memory_bytes and revocation and cache "
        "gauges from its /metrics"},
       {"errors", "non-2xx answers plus connection errors; every request carries a valid token"},
+      {"isolation",
+       o.server_cpus.empty() || o.client_cpus.empty()
+           ? Json("not pinned: client, servers and harness share the machine's cores")
+           : Json("the servers pinned to config.server_cpus (one jwtgated pipeline worker, one "
+                  "nginx worker per CPU), the load generator to config.client_cpus "
+                  "(sched_setaffinity before exec); the harness is not pinned and waits while a "
+                  "window runs")},
       {"settings", Json{{"connections", o.connections},
                         {"client_threads", o.client_threads},
                         {"daemon_workers",
@@ -99,7 +106,8 @@ Json DocumentStart(const E2eOptions& o, bool have_nginx) {
                        {"tokens_per_alg", o.tokens},    {"tokens_per_rsa_alg", o.rsa_tokens},
                        {"revoked", o.revoked},          {"watermarks", o.watermarks},
                        {"jwt_alg", AlgName(o.jwt_alg)}, {"seed", o.seed},
-                       {"closed_only", o.closed_only}};
+                       {"closed_only", o.closed_only},  {"server_cpus", o.server_cpus},
+                       {"client_cpus", o.client_cpus}};
   doc["programs"] =
       Json{{"jwtgated", o.jwtgated},
            {"loadgen", o.loadgen},

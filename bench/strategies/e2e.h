@@ -48,6 +48,10 @@ struct E2eOptions {
   unsigned io_threads = 1;
   std::string inline_verify = "hmac";
   size_t cache_entries = 65536;  // S7
+  // The CPUs the servers (jwtgated, nginx) and the load generator are pinned to; empty: not
+  // pinned. Pinned servers get one pipeline worker / nginx worker per server CPU.
+  std::vector<int> server_cpus;
+  std::vector<int> client_cpus;
   double duration_s = 3.0;
   double open_duration_s = 2.0;
   double warmup_s = 0.5;

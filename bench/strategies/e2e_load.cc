@@ -45,7 +45,7 @@ Json RunLoadgen(const E2eOptions& o, const Server& s, const std::string& tokens,
     argv.push_back(buf);
   }
   std::filesystem::remove(out);
-  ChildProcess p(argv, out + ".log");
+  ChildProcess p(argv, out + ".log", o.client_cpus);
   const int rc = p.Wait(warmup_s + duration_s + 30.0);
   std::string text = ReadFile(out);
   if (text.empty()) {

@@ -78,6 +78,21 @@ const std::vector<std::string> kMetricNames = {
     "jwtgate_pipeline_workers",          "jwtgate_pipeline_completed_total",
     "jwtgate_overload_rejections_total", "process_resident_memory_bytes"};
 
+// pipeline.workers: as given; 0 on pinned CPUs is one per server CPU (jwtgated's own default
+// counts the machine's cores, not its affinity).
+unsigned DaemonWorkers(const E2eOptions& o) {
+  return o.daemon_workers == 0 && !o.server_cpus.empty()
+             ? static_cast<unsigned>(o.server_cpus.size())
+             : o.daemon_workers;
+}
+
+// "0,1" for the record.
+std::string CpuListText(const std::vector<int>& cpus) {
+  std::string out;
+  for (int cpu : cpus) out += (out.empty() ? "" : ",") + std::to_string(cpu);
+  return out;
+}
+
 // jwtgated's configuration for one row.
 std::string DaemonYaml(const E2eOptions& o, const DaemonSpec& d, const Server& s) {
   std::ostringstream y;
@@ -86,7 +101,7 @@ std::string DaemonYaml(const E2eOptions& o, const DaemonSpec& d, const Server& s
     << "issuers: [{issuer: \"" << kIssuer << "\", jwks_file: \"" << d.jwks << "\"}]\n"
     << "verify: {audiences: [\"" << kAudience << "\"], leeway_seconds: " << kLeewayS << "}\n"
     << "cache: {entries: " << d.cache_entries << "}\n"
-    << "pipeline: {workers: " << o.daemon_workers << ", inline: " << o.inline_verify << "}\n"
+    << "pipeline: {workers: " << DaemonWorkers(o) << ", inline: " << o.inline_verify << "}\n"
     << "io_threads: " << o.io_threads << "\n"
     << "http: {max_connections: 10000}\n";
   if (!d.revocation_dir.empty()) y << "revocation: {dir: \"" << d.revocation_dir << "\"}\n";
@@ -104,10 +119,13 @@ void WaitReady(const E2eOptions& o, Server& s, std::chrono::steady_clock::time_p
   }
 }
 
-// nginx's configuration: a private prefix under `dir`, `return 200` on `port`.
-std::string NginxConf(const std::string& d, int port) {
+// nginx's configuration: a private prefix under `dir`, `return 200` on `port`; one worker per
+// pinned server CPU, else one per core.
+std::string NginxConf(const E2eOptions& o, const std::string& d, int port) {
   std::ostringstream c;
-  c << "worker_processes auto;\ndaemon off;\npid " << d << "/nginx.pid;\n"
+  c << "worker_processes "
+    << (o.server_cpus.empty() ? std::string("auto") : std::to_string(o.server_cpus.size()))
+    << ";\ndaemon off;\npid " << d << "/nginx.pid;\n"
     << "error_log " << d << "/logs/error.log warn;\n"
     << "events { worker_connections 4096; }\n"
     << "http {\n  access_log off;\n"
@@ -135,18 +153,20 @@ Server StartDaemon(const E2eOptions& o, const DaemonSpec& d, const std::string& 
       Json{{"file", cfg},
            {"cache_entries", d.cache_entries},
            {"revocation_dir", d.revocation_dir.empty() ? Json(nullptr) : Json(d.revocation_dir)},
-           {"workers", o.daemon_workers},
+           {"workers", DaemonWorkers(o)},
            {"io_threads", o.io_threads},
-           {"inline", o.inline_verify}};
+           {"inline", o.inline_verify},
+           {"cpus", o.server_cpus}};
   s.description =
       "jwtgated: io_threads " + std::to_string(o.io_threads) + ", workers " +
-      (o.daemon_workers == 0 ? std::string("one per core") : std::to_string(o.daemon_workers)) +
+      (DaemonWorkers(o) == 0 ? std::string("one per core") : std::to_string(DaemonWorkers(o))) +
       ", inline " + o.inline_verify + ", cache " +
       (d.cache_entries == 0 ? std::string("off") : std::to_string(d.cache_entries) + " entries") +
-      (d.revocation_dir.empty() ? "" : ", revocation state");
+      (d.revocation_dir.empty() ? "" : ", revocation state") +
+      (o.server_cpus.empty() ? "" : ", pinned to CPUs " + CpuListText(o.server_cpus));
   const auto t0 = Clock::now();
-  s.process =
-      std::make_unique<ChildProcess>(std::vector<std::string>{o.jwtgated, "--config", cfg}, s.log);
+  s.process = std::make_unique<ChildProcess>(
+      std::vector<std::string>{o.jwtgated, "--config", cfg}, s.log, o.server_cpus);
   WaitListening(*s.process, s.port, o.start_timeout_s, "jwtgated", s.log);
   WaitReady(o, s, t0);
   s.start_seconds = SecondsSince(t0);
@@ -166,17 +186,26 @@ Server StartNginx(const E2eOptions& o) {
     std::filesystem::create_directories(d + "/" + sub);
   }
   const std::string conf = d + "/nginx.conf";
-  WriteFile(conf, NginxConf(d, s.port));
+  WriteFile(conf, NginxConf(o, d, s.port));
   s.log = d + "/logs/stderr.log";
-  s.config = Json{{"file", conf}, {"worker_processes", "auto"}, {"location", "return 200"}};
-  s.description = "nginx worker_processes auto, location / { return 200; }";
+  const std::string processes =
+      o.server_cpus.empty() ? std::string("auto") : std::to_string(o.server_cpus.size());
+  s.config = Json{{"file", conf},
+                  {"worker_processes", processes},
+                  {"location", "return 200"},
+                  {"cpus", o.server_cpus}};
+  s.description = "nginx worker_processes " + processes + ", location / { return 200; }" +
+                  (o.server_cpus.empty() ? "" : ", pinned to CPUs " + CpuListText(o.server_cpus));
   const auto t0 = Clock::now();
   s.process = std::make_unique<ChildProcess>(
-      std::vector<std::string>{o.nginx, "-p", d, "-e", d + "/logs/error.log", "-c", conf}, s.log);
+      std::vector<std::string>{o.nginx, "-p", d, "-e", d + "/logs/error.log", "-c", conf}, s.log,
+      o.server_cpus);
   WaitListening(*s.process, s.port, 30, "nginx", s.log);
   s.start_seconds = SecondsSince(t0);
   // The master and its workers, once the workers are up.
-  const unsigned cores = std::max(1u, std::thread::hardware_concurrency());
+  const unsigned cores = o.server_cpus.empty()
+                             ? std::max(1u, std::thread::hardware_concurrency())
+                             : static_cast<unsigned>(o.server_cpus.size());
   std::vector<int> workers;
   for (int i = 0; i < 100 && workers.size() < cores; ++i) {
     workers = ChildrenOf(s.process->pid());

@@ -56,6 +56,41 @@ std::string BuildRoot() {
   return self.parent_path().parent_path().parent_path().string();
 }
 
+// --server-cpus and --client-cpus (checked when parsed) as CPU lists.
+void ResolveCpus(const Config& c, E2eOptions* o) {
+  std::string error;
+  if (c.server_cpus == "auto" || c.client_cpus == "auto") {
+    const std::vector<int> all = AllowedCpus();
+    if (all.size() >= 2) {
+      const auto half = all.begin() + static_cast<std::ptrdiff_t>(all.size() / 2);
+      o->server_cpus.assign(all.begin(), half);
+      o->client_cpus.assign(half, all.end());
+    }
+  }
+  if (c.server_cpus == "none") o->server_cpus.clear();
+  if (c.client_cpus == "none") o->client_cpus.clear();
+  if (c.server_cpus != "auto" && c.server_cpus != "none") {
+    ParseCpuList(c.server_cpus, &o->server_cpus, &error);
+  }
+  if (c.client_cpus != "auto" && c.client_cpus != "none") {
+    ParseCpuList(c.client_cpus, &o->client_cpus, &error);
+  }
+  for (int cpu : o->server_cpus) {
+    if (std::find(o->client_cpus.begin(), o->client_cpus.end(), cpu) != o->client_cpus.end()) {
+      throw std::invalid_argument("--server-cpus and --client-cpus share CPU " +
+                                  std::to_string(cpu) + ": the client would load the server's CPU");
+    }
+  }
+}
+
+// A CLI11 check for --server-cpus / --client-cpus.
+std::string CheckCpus(const std::string& text) {
+  if (text == "auto" || text == "none") return {};
+  std::vector<int> cpus;
+  std::string error;
+  return ParseCpuList(text, &cpus, &error) ? std::string() : error;
+}
+
 // The e2e mode's options from the command line; programs default to the build tree's.
 E2eOptions E2eOptionsFrom(const Config& c, const std::vector<Alg>& s1_algs, Alg jwt_alg) {
   const std::string root = BuildRoot();
@@ -70,6 +105,7 @@ E2eOptions E2eOptionsFrom(const Config& c, const std::vector<Alg>& s1_algs, Alg 
   o.io_threads = c.io_threads;
   o.inline_verify = c.inline_verify;
   o.cache_entries = c.cache_entries;
+  ResolveCpus(c, &o);
   o.duration_s = c.duration_s;
   o.open_duration_s = c.open_duration_s;
   o.warmup_s = c.warmup_s;
@@ -392,6 +428,16 @@ void AddE2eFlags(CLI::App* s, Config* c) {
       ->capture_default_str();
   s->add_option("--cache-entries", c->cache_entries, "e2e: jwtgated cache entries in the S7 row")
       ->check(CLI::Range(size_t{1}, size_t{1} << 28))
+      ->capture_default_str();
+  s->add_option("--server-cpus", c->server_cpus,
+                "e2e: CPUs of jwtgated and nginx (\"auto\": the first half of this process's "
+                "CPUs when it has 2 or more; \"none\": not pinned; or a list such as 0-3)")
+      ->check(CLI::Validator(CheckCpus, "CPUS"))
+      ->capture_default_str();
+  s->add_option("--client-cpus", c->client_cpus,
+                "e2e: CPUs of the load generator (\"auto\": the second half; \"none\"; or a "
+                "list), disjoint from the server's")
+      ->check(CLI::Validator(CheckCpus, "CPUS"))
       ->capture_default_str();
 }
 
