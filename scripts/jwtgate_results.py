@@ -265,8 +265,9 @@ def open_loop_near(row, fraction=0.5):
 
 def open_loop_points(row):
     """The row's open-loop runs as flat dicts (fraction, offered, achieved, p50, p99, p999,
-    mean in us, saturated, errors), sorted by fraction of the maximum. A run without
-    fraction_of_max gets offered / closed-loop throughput."""
+    mean in us, saturated, errors, and the load generator's noise record or None), sorted by
+    fraction of the maximum. A run without fraction_of_max gets offered / closed-loop
+    throughput."""
     closed = (row.get("closed_loop") or {}).get("throughput_rps") or 0.0
     pts = []
     for p in row.get("open_loop") or []:
@@ -277,7 +278,8 @@ def open_loop_points(row):
         pts.append(dict(fraction=frac, offered=p.get("offered_rps", 0),
                         achieved=p.get("achieved_rps", 0), p50=lat.get("p50", 0),
                         p99=lat.get("p99", 0), p999=lat.get("p999", 0), mean=lat.get("mean", 0),
-                        saturated=bool(p.get("saturated")), errors=p.get("errors") or 0))
+                        saturated=bool(p.get("saturated")), errors=p.get("errors") or 0,
+                        noise=p.get("noise")))
     return sorted(pts, key=lambda p: p["fraction"])
 
 

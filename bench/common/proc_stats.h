@@ -9,7 +9,9 @@
 // 1/sysconf(_SC_CLK_TCK) s (10 ms on Linux): over a measurement of a few seconds the error is
 // below 1 %. Memory is VmRSS from /proc/<pid>/status and Pss from /proc/<pid>/smaps_rollup
 // (resident memory with shared pages divided among their sharers: PostgreSQL's shared buffers
-// appear in every backend's RSS but only once in the sum of Pss).
+// appear in every backend's RSS but only once in the sum of Pss). The noise around a
+// measurement: per-CPU busy and steal ticks from /proc/stat, and involuntary context switches
+// summed over a process's threads.
 //
 // Thread safety: every function reads /proc afresh and keeps no state; callable from any thread.
 #ifndef JWTGATE_BENCH_COMMON_PROC_STATS_H_
@@ -19,6 +21,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
@@ -169,6 +172,62 @@ inline std::map<std::string, long> SampleResidentKib(const std::vector<ProcessGr
     long sum = 0;
     for (int pid : g.Members()) sum += ResidentKib(pid);
     out[g.name] = sum;
+  }
+  return out;
+}
+
+// Involuntary context switches so far of every thread of `pid` (the sum of
+// nonvoluntary_ctxt_switches over /proc/<pid>/task/*/status): how often the scheduler took a
+// CPU from it while it could run.
+inline long NonvoluntarySwitches(int pid) {
+  const std::string dir = "/proc/" + std::to_string(pid) + "/task";
+  DIR* d = opendir(dir.c_str());
+  if (d == nullptr) return 0;
+  long sum = 0;
+  while (const dirent* e = readdir(d)) {
+    if (e->d_name[0] == '.') continue;
+    sum += proc_internal::FieldKib(dir + "/" + e->d_name + "/status",
+                                   "nonvoluntary_ctxt_switches:");
+  }
+  closedir(d);
+  return sum;
+}
+
+inline std::map<std::string, long> SampleNonvoluntarySwitches(
+    const std::vector<ProcessGroup>& groups) {
+  std::map<std::string, long> out;
+  for (const ProcessGroup& g : groups) {
+    long sum = 0;
+    for (int pid : g.Members()) sum += NonvoluntarySwitches(pid);
+    out[g.name] = sum;
+  }
+  return out;
+}
+
+// One CPU's time from /proc/stat, in clock ticks: busy (all but idle and iowait), steal (given
+// by the hypervisor to another guest; part of busy), total.
+struct CpuTicks {
+  unsigned long long busy = 0;
+  unsigned long long steal = 0;
+  unsigned long long total = 0;
+};
+
+// Every CPU's line of /proc/stat ("cpu0", "cpu1", ...), by CPU number.
+inline std::map<int, CpuTicks> ReadCpuTicks() {
+  std::map<int, CpuTicks> out;
+  std::ifstream in("/proc/stat");
+  for (std::string line; std::getline(in, line);) {
+    if (line.compare(0, 3, "cpu") != 0 || line.size() < 4 || !std::isdigit(line[3])) continue;
+    std::istringstream f(line.substr(3));
+    int cpu = 0;
+    unsigned long long v[8] = {};
+    f >> cpu;
+    for (unsigned long long& x : v) f >> x;
+    CpuTicks t;
+    for (unsigned long long x : v) t.total += x;
+    t.busy = t.total - v[3] - v[4];  // idle, iowait
+    t.steal = v[7];
+    out[cpu] = t;
   }
   return out;
 }

@@ -28,7 +28,9 @@
 // process ("client") and of every --watch group (e.g. --watch daemon=1234, or an nginx master
 // and its workers as one group), and reports "cpu_s" per group, "window_s", and each group's
 // VmRSS at the end of the window ("rss_kib"); bench/common/proc_stats.h reads /proc.
-// Resolution: one clock tick (10 ms) per process.
+// Resolution: one clock tick (10 ms) per process. "noise" records what else ran over the same
+// window: each CPU's busy and steal fraction from /proc/stat, the busy cores the measured
+// groups do not account for, and each group's involuntary context switches.
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -157,6 +159,57 @@ long ParseResponse(std::string_view in, int* status) {
   }
   const size_t total = end + 4 + length;
   return in.size() >= total ? static_cast<long>(total) : 0;
+}
+
+// What else happened on the machine over the window: every CPU's busy and steal time
+// (/proc/stat) and the involuntary context switches of each measured group.
+struct Noise {
+  std::map<int, jwtgate::bench::CpuTicks> cpus;
+  std::map<std::string, long> nonvoluntary;
+};
+
+Noise SampleNoise(const std::vector<jwtgate::bench::ProcessGroup>& groups) {
+  return {jwtgate::bench::ReadCpuTicks(), jwtgate::bench::SampleNonvoluntarySwitches(groups)};
+}
+
+// The "noise" member: per CPU busy and steal as fractions of the window; their sums in cores;
+// the cores the measured groups account for (their CPU time over the window) and the busy
+// cores they do not (other processes, and kernel work such as softirqs that no process is
+// charged for); the groups' involuntary context switches.
+std::string NoiseJson(const Noise& a, const Noise& b, const std::map<std::string, double>& cpu0,
+                      const std::map<std::string, double>& cpu1, double window_s) {
+  std::ostringstream j;
+  j.precision(4);
+  double busy = 0, steal = 0, measured = 0;
+  j << "{\"cpus\": {";
+  bool first = true;
+  for (const auto& [cpu, t1] : b.cpus) {
+    const auto it = a.cpus.find(cpu);
+    if (it == a.cpus.end() || t1.total <= it->second.total) continue;
+    const double dt = static_cast<double>(t1.total - it->second.total);
+    const double cpu_busy = static_cast<double>(t1.busy - it->second.busy) / dt;
+    const double cpu_steal = static_cast<double>(t1.steal - it->second.steal) / dt;
+    busy += cpu_busy;
+    steal += cpu_steal;
+    j << (first ? "" : ", ") << "\"" << cpu << "\": {\"busy\": " << cpu_busy
+      << ", \"steal\": " << cpu_steal << "}";
+    first = false;
+  }
+  for (const auto& [name, c1] : cpu1) {
+    const auto it = cpu0.find(name);
+    if (it != cpu0.end() && it->second >= 0 && c1 >= 0) measured += (c1 - it->second) / window_s;
+  }
+  j << "}, \"system_busy_cores\": " << busy << ", \"steal_cores\": " << steal
+    << ", \"measured_cores\": " << measured << ", \"unmeasured_cores\": " << busy - measured
+    << ", \"nonvoluntary_switches\": {";
+  first = true;
+  for (const auto& [name, n1] : b.nonvoluntary) {
+    const auto it = a.nonvoluntary.find(name);
+    j << (first ? "" : ", ") << "\"" << name << "\": " << n1 - (it == a.nonvoluntary.end() ? 0 : it->second);
+    first = false;
+  }
+  j << "}}";
+  return j.str();
 }
 
 void RunThread(const Options& o, const std::vector<std::string>& tokens, int first_conn,
@@ -452,9 +505,11 @@ int main(int argc, char** argv) {
   // CPU of every process involved over the measured window, sampled at its edges.
   const std::vector<jwtgate::bench::ProcessGroup> groups = MeasuredGroups(o);
   std::this_thread::sleep_until(Clock::time_point(std::chrono::nanoseconds(measure_from)));
+  const Noise noise0 = SampleNoise(groups);
   const std::map<std::string, double> cpu0 = jwtgate::bench::SampleCpu(groups);
   std::this_thread::sleep_until(Clock::time_point(std::chrono::nanoseconds(stop)));
   const std::map<std::string, double> cpu1 = jwtgate::bench::SampleCpu(groups);
+  const Noise noise1 = SampleNoise(groups);
   const std::map<std::string, long> rss = jwtgate::bench::SampleResidentKib(groups);
   for (auto& t : threads) t.join();
   Result total;
@@ -530,7 +585,7 @@ int main(int argc, char** argv) {
     j << (first_row ? "" : ", ") << "\"" << s << "\": " << n;
     first_row = false;
   }
-  j << "}\n}\n";
+  j << "},\n  \"noise\": " << NoiseJson(noise0, noise1, cpu0, cpu1, o.duration_s) << "\n}\n";
   std::fputs(j.str().c_str(), stdout);
   if (!o.json_out.empty()) std::ofstream(o.json_out) << j.str();
   return total.errors == 0 ? 0 : 1;

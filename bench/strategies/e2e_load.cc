@@ -105,6 +105,7 @@ Json LoadgenRunJson(const Json& lg, bool closed, double offered) {
   j["cpu_s_per_million"] = per_million;
   j["cpu_cores_busy"] = busy;
   j["statuses"] = lg["statuses"];
+  if (lg.contains("noise")) j["noise"] = lg["noise"];
   j["loadgen_command"] = lg["command"];
   return j;
 }

@@ -4,7 +4,8 @@
   closed   closed loop, 8 connections, a token file of three valid tokens and one with a bad
            signature: every answer is counted once under its status (200 for three in four, 401
            for the rest, its body read with it), no errors, and the CPU of the client and of the
-           watched daemon is reported
+           watched daemon is reported, with the noise record (every CPU's busy time, the
+           groups' involuntary context switches)
   open     open loop at 2,000 requests/s for 1 s on 4 connections: the requests due in the
            window are the ones completed (1,900 to 2,050), none late at the end
 
@@ -70,6 +71,13 @@ def main():
             check(0.2 <= share <= 0.3, f"401 share {share:.3f}, expected about 0.25")
             check(j["cpu_s"].get("client", 0) > 0 and "daemon" in j["cpu_s"],
                   f"cpu_s {j['cpu_s']} lacks the client or the watched daemon")
+            noise = j["noise"]
+            check(noise["system_busy_cores"] > 0 and len(noise["cpus"]) == os.cpu_count(),
+                  f"noise record {noise} lacks the busy CPUs")
+            check(abs(noise["measured_cores"] - sum(j["cpu_s"].values()) / j["window_s"]) < 0.01,
+                  f"noise measured_cores {noise['measured_cores']} is not the groups' CPU")
+            check(set(noise["nonvoluntary_switches"]) == {"client", "daemon"},
+                  f"noise switches {noise['nonvoluntary_switches']}")
 
             j = loadgen(args, d, tokens_file, os.path.join(tmp, "open.json"), "--rate", "2000",
                         "--duration", "1", "--warmup", "0.2", "--connections", "4")
