@@ -112,7 +112,7 @@ need=(
   "| S1.HS256 | jwtgated | 400,000 | 5.000 | 8.000 | 1.60 | 20.0 | no: the client costs 1.60x the server |"
   "HTTP path (4.000 us)"
   "Why a row is marked: on loopback a client's send carries"
-  "- S1.ES256 (served): p99 9.000 ms at 0.25 of the maximum, 0.500 ms at 0.5. At 0.25: steal 0.020 cores, 0.40 busy cores outside the measured processes, involuntary switches client 5, daemon 900; at 0.5: no noise record."
+  "- S1.ES256 (served): p99 9.000 ms at 0.25 of the maximum, 0.500 ms at 0.5. At 0.25: steal 0.020 cores, system busy - measured processes +0.40 cores, involuntary switches client 5, daemon 900; at 0.5: no noise record."
 )
 for s in "${need[@]}"; do grep -qF -- "$s" "$md" || fail "served report.md lacks: $s"; done
 grep -q "the figures agree (steps 1, 2, 5, 7 and 8" "$md" ||

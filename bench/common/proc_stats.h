@@ -18,6 +18,7 @@
 #define JWTGATE_BENCH_COMMON_PROC_STATS_H_
 
 #include <dirent.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -178,8 +179,13 @@ inline std::map<std::string, long> SampleResidentKib(const std::vector<ProcessGr
 
 // Involuntary context switches so far of every thread of `pid` (the sum of
 // nonvoluntary_ctxt_switches over /proc/<pid>/task/*/status): how often the scheduler took a
-// CPU from it while it could run.
+// CPU from it while it could run. For this process, getrusage, which keeps the counts of
+// threads that have exited.
 inline long NonvoluntarySwitches(int pid) {
+  if (pid == static_cast<int>(getpid())) {
+    rusage ru{};
+    return getrusage(RUSAGE_SELF, &ru) == 0 ? ru.ru_nivcsw : 0;
+  }
   const std::string dir = "/proc/" + std::to_string(pid) + "/task";
   DIR* d = opendir(dir.c_str());
   if (d == nullptr) return 0;

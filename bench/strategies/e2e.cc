@@ -60,7 +60,8 @@ Json MethodJson(const E2eOptions& o) {
        "spaced intended send times per connection; latency_us from the INTENDED send time (no "
        "coordinated omission; wrk2's method); unsent = requests due in the window that were "
        "never sent or were still unanswered 1 s after it (not in the histogram); saturated = "
-       "unsent > 0.1% of the window's offered requests or achieved < 95% of offered"},
+       "unsent > 0.1% of the window's offered requests or achieved < 95% of offered; a pinned "
+       "client polls between sends (loadgen --spin) instead of sleeping"},
       {"cpu",
        "utime+stime deltas from /proc/<pid>/stat over the load generator's measured window, "
        "sampled by it: client (the load generator), daemon (jwtgated, all threads) or nginx "
