@@ -16,6 +16,7 @@
 #include "../common/proc_stats.h"
 #include "document.h"
 #include "e2e_load.h"
+#include "e2e_passes.h"
 #include "e2e_servers.h"
 #include "fixtures.h"
 #include "progress.h"
@@ -108,7 +109,7 @@ Json DocumentStart(const E2eOptions& o, bool have_nginx) {
                        {"revoked", o.revoked},          {"watermarks", o.watermarks},
                        {"jwt_alg", AlgName(o.jwt_alg)}, {"seed", o.seed},
                        {"closed_only", o.closed_only},  {"server_cpus", o.server_cpus},
-                       {"client_cpus", o.client_cpus}};
+                       {"client_cpus", o.client_cpus},  {"repetitions", o.repetitions}};
   doc["programs"] =
       Json{{"jwtgated", o.jwtgated},
            {"loadgen", o.loadgen},
@@ -382,10 +383,20 @@ Json RunE2e(const E2eOptions& o) {
   for (const RowSpec& r : specs) {
     if (RowSelected(o.rows, r.key)) rows.push_back(&r);
   }
-  Json rows_json = Json::array();
-  for (size_t i = 0; i < rows.size(); ++i) {
-    rows_json.push_back(RunRow(o, *rows[i], i + 1, rows.size(), files, revocation, have_nginx));
+  // Passes: every row once per pass, the order rotated by one row per pass; a row's figures
+  // are then its medians (e2e_passes.h).
+  const unsigned passes = std::max(1u, o.repetitions);
+  std::vector<std::vector<Json>> by_row(rows.size());
+  for (unsigned pass = 0; pass < passes; ++pass) {
+    if (passes > 1) Progress("pass %u of %u\n", pass + 1, passes);
+    for (size_t k = 0; k < rows.size(); ++k) {
+      const size_t i = (k + pass) % rows.size();
+      by_row[i].push_back(
+          RunRow(o, *rows[i], k + 1, rows.size(), files, revocation, have_nginx));
+    }
   }
+  Json rows_json = Json::array();
+  for (const std::vector<Json>& row_passes : by_row) rows_json.push_back(MergePasses(row_passes));
   doc["strategies"] = rows_json;
   doc["loadavg_1m_at_end"] = LoadAverage()[0];
   doc["run_seconds"] = Round(SecondsSince(run_start), 1);

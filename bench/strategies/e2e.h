@@ -52,6 +52,8 @@ struct E2eOptions {
   // pinned. Pinned servers get one pipeline worker / nginx worker per server CPU.
   std::vector<int> server_cpus;
   std::vector<int> client_cpus;
+  // Passes over the rows (e2e_passes.h); a row's figures are its medians over them.
+  unsigned repetitions = 1;
   double duration_s = 3.0;
   double open_duration_s = 2.0;
   double warmup_s = 0.5;

@@ -106,6 +106,7 @@ E2eOptions E2eOptionsFrom(const Config& c, const std::vector<Alg>& s1_algs, Alg 
   o.inline_verify = c.inline_verify;
   o.cache_entries = c.cache_entries;
   ResolveCpus(c, &o);
+  o.repetitions = c.repetitions;
   o.duration_s = c.duration_s;
   o.open_duration_s = c.open_duration_s;
   o.warmup_s = c.warmup_s;
@@ -162,6 +163,7 @@ void ApplyModeDefaults(Config* cfg) {
     };
     e2e_default("--duration", &c.duration_s, c.quick ? 1.0 : 5.0);
     e2e_default("--open-duration", &c.open_duration_s, c.quick ? 0.5 : 5.0);
+    if (c.given.count("--repetitions") == 0) c.repetitions = c.quick ? 1 : 5;
     if (c.quick) e2e_default("--warmup", &c.warmup_s, 0.25);
   }
   if (c.quick) {
@@ -429,6 +431,11 @@ void AddE2eFlags(CLI::App* s, Config* c) {
   s->add_option("--cache-entries", c->cache_entries, "e2e: jwtgated cache entries in the S7 row")
       ->check(CLI::Range(size_t{1}, size_t{1} << 28))
       ->capture_default_str();
+  s->add_option("--repetitions", c->repetitions,
+                 "e2e: passes over the rows, each in an order rotated by one row; a row's "
+                 "figures are its medians over the passes, with 95 % intervals (default 5, "
+                 "--quick 1)")
+      ->check(CLI::Range(1, 50));
   s->add_option("--server-cpus", c->server_cpus,
                 "e2e: CPUs of jwtgated and nginx (\"auto\": the first half of this process's "
                 "CPUs when it has 2 or more; \"none\": not pinned; or a list such as 0-3)")
