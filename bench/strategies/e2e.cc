@@ -321,10 +321,33 @@ void MeasureRow(const E2eOptions& o, const RowSpec& row, const RowServing& servi
   (*j)["open_loop"] = open;
   uint64_t errors = closed["errors"].get<uint64_t>();
   for (const Json& x : open) errors += x["errors"].get<uint64_t>();
+  // A window that completed nothing had a server that stopped answering (its requests wait,
+  // unanswered, as "unsent"): the pass failed, whatever its error count says.
+  std::string silent;
+  for (const Json& x : open) {
+    if (silent.empty() && x["requests"].get<uint64_t>() == 0) {
+      char what[160];
+      std::snprintf(what, sizeof what,
+                    "the open-loop window at %.2f of the maximum completed no request (%llu "
+                    "unsent): the server stopped answering",
+                    x.value("fraction_of_max", 0.0),
+                    static_cast<unsigned long long>(x.value("unsent", uint64_t{0})));
+      silent = what;
+    }
+  }
+  const bool alive = server.process->Running();
   server.process->Stop(row.id == "S0" ? SIGQUIT : SIGTERM, 15.0);
   (*j)["server"]["exit_status"] = server.process->exit_status();
   (*j)["status"] = errors == 0 && closed["requests"].get<uint64_t>() > 0 ? "ok" : "errors";
-  if (errors != 0) (*j)["log"] = server.log;
+  if (!silent.empty()) {
+    (*j)["status"] = "failed";
+    (*j)["reason"] = silent + (alive ? " (still running when stopped)" : " (it had exited)");
+  }
+  if (errors != 0 || !silent.empty()) {
+    (*j)["log"] = server.log;
+    const std::string log = ReadFile(server.log);
+    (*j)["log_tail"] = log.size() > 4000 ? log.substr(log.size() - 4000) : log;
+  }
 }
 
 // Row `index` of `count`: its description, and its figures or why it was not measured.

@@ -354,8 +354,22 @@ void Size(const Results& results, const Request& rq, StrategyPlan* s) {
   s->u_lat = u_lat;
   s->best_p99_ms = best_p99 / 1000.0;
   if (u_lat <= 0) {
-    s->note = fmt::format("the p99 objective {} ms is below the best measured p99 ({:.3f} ms)",
-                          rq.p99_ms, s->best_p99_ms);
+    // Either no load met the p99, or those that did were saturated or had errors.
+    std::string unusable;
+    for (const auto& [key, row_u_lat] : s->row_u_lat) {
+      if (row_u_lat > 0) continue;
+      for (const OpenLoopPoint& p : RowOf(results, *s, key)->open_loop) {
+        if (p.p99_us <= p99_us && (p.saturated || p.errors > 0)) unusable = key;
+      }
+    }
+    s->note = !unusable.empty() ? fmt::format(
+                                      "every open-loop load of {} that met the p99 objective was "
+                                      "saturated or had errors",
+                                      unusable)
+                                : fmt::format(
+                                      "the p99 objective {} ms is below the best measured p99 "
+                                      "({:.3f} ms)",
+                                      rq.p99_ms, s->best_p99_ms);
     return;
   }
   s->u = std::min(rq.utilisation, u_lat);

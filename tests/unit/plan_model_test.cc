@@ -245,6 +245,7 @@ TEST_CASE("plan: the DB-lookup alternative counts application and database cores
 
 TEST_CASE("plan: requests outside what was measured are said so", "[plan]") {
   const Results r = Parse();
+  std::string error_text;
   // Objective below the best measured p99 (0.1 ms).
   Plan p = MakePlan(r, Req(1000, 0.05));
   REQUIRE(p.error.empty());
@@ -253,6 +254,23 @@ TEST_CASE("plan: requests outside what was measured are said so", "[plan]") {
   CHECK(p.strategies.front().note.find("below the best measured p99") != std::string::npos);
   CHECK(p.best_database.empty());
   CHECK_FALSE(p.outside_measured.empty());
+
+  // Loads that met the objective but were saturated: said so, not blamed on the objective.
+  {
+    Json doc = Json::parse(Document());
+    for (Json& row : doc["strategies"]) {
+      if (row["key"] == "S2.HS256") {
+        for (Json& point : row["open_loop"]) point["saturated"] = true;
+      }
+    }
+    Results saturated;
+    REQUIRE(ParseResults(doc.dump(), &saturated, &error_text));
+    const Plan q = MakePlan(saturated, Req(1000, 5));
+    REQUIRE_FALSE(q.strategies.front().feasible);
+    CHECK(q.strategies.front().note ==
+          "every open-loop load of S2.HS256 that met the p99 objective was saturated or had "
+          "errors");
+  }
 
   // An algorithm that was not measured.
   Request q = Req(1000, 1);
