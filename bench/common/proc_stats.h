@@ -140,15 +140,21 @@ struct ProcessGroup {
   }
 };
 
-// CPU seconds per group at one instant (processes that are gone count 0).
-inline std::map<std::string, double> SampleCpu(const std::vector<ProcessGroup>& groups) {
-  std::map<std::string, double> out;
+// `read(pid)` summed over each group's processes at this instant, by group name.
+template <typename T, typename Read>
+std::map<std::string, T> SumPerGroup(const std::vector<ProcessGroup>& groups, Read read) {
+  std::map<std::string, T> out;
   for (const ProcessGroup& g : groups) {
-    double sum = 0;
-    for (int pid : g.Members()) sum += std::max(0.0, ProcessCpuSeconds(pid));
+    T sum{};
+    for (int pid : g.Members()) sum += read(pid);
     out[g.name] = sum;
   }
   return out;
+}
+
+// CPU seconds per group at one instant (processes that are gone count 0).
+inline std::map<std::string, double> SampleCpu(const std::vector<ProcessGroup>& groups) {
+  return SumPerGroup<double>(groups, [](int pid) { return std::max(0.0, ProcessCpuSeconds(pid)); });
 }
 
 // Memory per group (sums over the group's processes).
@@ -168,13 +174,7 @@ inline std::map<std::string, ProcessMemory> SampleMemory(const std::vector<Proce
 
 // VmRSS per group (sums over the group's processes), without smaps_rollup's Pss.
 inline std::map<std::string, long> SampleResidentKib(const std::vector<ProcessGroup>& groups) {
-  std::map<std::string, long> out;
-  for (const ProcessGroup& g : groups) {
-    long sum = 0;
-    for (int pid : g.Members()) sum += ResidentKib(pid);
-    out[g.name] = sum;
-  }
-  return out;
+  return SumPerGroup<long>(groups, ResidentKib);
 }
 
 // Involuntary context switches so far of every thread of `pid` (the sum of
@@ -201,13 +201,7 @@ inline long NonvoluntarySwitches(int pid) {
 
 inline std::map<std::string, long> SampleNonvoluntarySwitches(
     const std::vector<ProcessGroup>& groups) {
-  std::map<std::string, long> out;
-  for (const ProcessGroup& g : groups) {
-    long sum = 0;
-    for (int pid : g.Members()) sum += NonvoluntarySwitches(pid);
-    out[g.name] = sum;
-  }
-  return out;
+  return SumPerGroup<long>(groups, NonvoluntarySwitches);
 }
 
 // One CPU's time from /proc/stat, in clock ticks: busy (all but idle and iowait), steal (given

@@ -66,6 +66,15 @@ def shown_path(v):
     return os.path.relpath(v, REPO) if v.startswith(REPO + os.sep) else os.path.basename(v)
 
 
+def write_results(out, name, doc, summary):
+    """`doc` as OUT/<name>.json (every raw number) and `summary` as OUT/summary.md, printed."""
+    with open(os.path.join(out, name + ".json"), "w") as f:
+        json.dump(doc, f, indent=1)
+    with open(os.path.join(out, "summary.md"), "w") as f:
+        f.write(summary)
+    print(summary)
+
+
 def micro(args):
     """BM_Floor/ES256 and BM_Verify/ES256 on the server CPU: CPU microseconds per call."""
     out = subprocess.run(
@@ -163,8 +172,6 @@ def main(argv):
         doc = {"schema": "jwtgate.daemon_cost/1", "machine": machine_info(),
                "args": {k: shown_path(v) for k, v in vars(args).items()}, "rounds": rounds,
                "summary": summary}
-        with open(os.path.join(args.out, "daemon_cost.json"), "w") as f:
-            json.dump(doc, f, indent=1)
         lines = ["# jwtgated ES256 uncached: server CPU per request against the primitive", "",
                  f"{args.rounds} rounds, {args.window} s windows, {args.connections} closed-loop "
                  f"connections, {args.tokens} tokens, cache off; jwtgated on CPU "
@@ -186,9 +193,7 @@ def main(argv):
         lines += ["", f"BM_Floor/ES256: {cell(summary['floor_us'])} µs; BM_Verify/ES256: "
                   f"{cell(summary['verify_us'])} µs (same CPU, same rounds).", "",
                   "Command: `bench/daemon_cost/daemon_cost.py " + " ".join(argv) + "`"]
-        with open(os.path.join(args.out, "summary.md"), "w") as f:
-            f.write("\n".join(lines) + "\n")
-        print("\n".join(lines))
+        write_results(args.out, "daemon_cost", doc, "\n".join(lines) + "\n")
     finally:
         cleanup.run()
         shutil.rmtree(tmp, ignore_errors=True)

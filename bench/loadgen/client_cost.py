@@ -19,7 +19,8 @@ client / server is formed within each window; medians, ranges and 95% confidence
 the median over the rounds. /proc/stat of both CPUs is recorded per window (other load, steal).
 
 Output in --out: client_cost.json (every raw number) and summary.md.
-Standard library only; imports bench/policy/policy_bench.py and tests/integration/harness.py.
+Standard library only; imports bench/daemon_cost/daemon_cost.py (and through it
+bench/policy/policy_bench.py and tests/integration/harness.py).
 """
 
 import argparse
@@ -30,18 +31,13 @@ import shutil
 import sys
 import tempfile
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-REPO = os.path.dirname(os.path.dirname(HERE))
 sys.dont_write_bytecode = True
-sys.path.insert(0, os.path.join(REPO, "bench", "policy"))
-sys.path.insert(0, os.path.join(REPO, "bench", "daemon_cost"))
-sys.path.insert(0, os.path.join(REPO, "tests", "integration"))
-sys.path.insert(0, os.path.join(REPO, "scripts"))
+# daemon_cost puts bench/policy, tests/integration and scripts on the path as it loads.
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                                "daemon_cost"))
+import daemon_cost as dc  # noqa: E402
 
-import harness  # noqa: E402
-import policy_bench as pb  # noqa: E402
-from daemon_cost import shown_path  # noqa: E402
-from jwtgate_results import machine_info  # noqa: E402
+harness, pb = dc.harness, dc.pb
 
 SERVERS = {"cached": "", "uncached": "cache: {entries: 0}\n"}
 
@@ -155,15 +151,10 @@ def main(argv):
                 f"{n} client {rec[n]['client_cpu_us_per_request']:.2f} / server "
                 f"{rec[n]['server_cpu_us_per_request']:.2f} us" for n in names), flush=True)
         summary = summarise(rounds, names)
-        doc = {"schema": "jwtgate.client_cost/1", "machine": machine_info(),
-               "args": {k: shown_path(v) for k, v in vars(args).items()}, "rounds": rounds,
+        doc = {"schema": "jwtgate.client_cost/1", "machine": dc.machine_info(),
+               "args": {k: dc.shown_path(v) for k, v in vars(args).items()}, "rounds": rounds,
                "summary": summary}
-        with open(os.path.join(args.out, "client_cost.json"), "w") as f:
-            json.dump(doc, f, indent=1)
-        text = summary_md(args, argv, summary, names)
-        with open(os.path.join(args.out, "summary.md"), "w") as f:
-            f.write(text)
-        print(text)
+        dc.write_results(args.out, "client_cost", doc, summary_md(args, argv, summary, names))
     finally:
         cleanup.run()
         shutil.rmtree(tmp, ignore_errors=True)

@@ -18,10 +18,11 @@ namespace jwtgate::bench {
 // none at 95 % and the interval is the range, with its coverage (1 - 2^(1-n)) stated.
 struct MedianInterval {
   double median = 0;
+  // The interval [low, high] holds the true median with probability `coverage`.
   double low = 0;
   double high = 0;
   double coverage = 0;
-  size_t n = 0;
+  size_t n = 0;  // values it was taken from
 };
 MedianInterval MedianWithInterval(std::vector<double> values);
 
