@@ -75,6 +75,13 @@ void EpochDomain::HeavyBarrier() noexcept {
 }
 
 void EpochDomain::Synchronize() noexcept {
+  if (InGuard()) {
+    std::fputs(
+        "jwtgate: EpochDomain::Synchronize called inside a read Guard (it would wait "
+        "for itself)\n",
+        stderr);
+    std::abort();
+  }
   // seq_cst: ordered after the caller's unpublishing stores and before the slot loads.
   const uint64_t target = epoch_.fetch_add(1, std::memory_order_seq_cst) + 1;
   HeavyBarrier();

@@ -81,8 +81,14 @@ class EpochDomain {
   };
 
   // Waits until every Guard that began before this call has ended.
-  // REQUIRES: the calling thread is not inside a Guard (it would wait for itself).
+  // REQUIRES: !InGuard(). Inside a Guard it would wait for itself forever; it aborts with a
+  // message instead, so that such a caller fails loudly rather than spinning.
   void Synchronize() noexcept;
+
+  // True inside a Guard of this thread (the domain is process-wide: any Guard counts). A
+  // writer that may run inside one (a cache insert during a verification) defers its
+  // Synchronize to a later call outside.
+  static bool InGuard() noexcept { return t_depth_ > 0; }
 
   // True when readers use the asymmetric (membarrier) barrier.
   bool asymmetric() const noexcept { return asymmetric_; }

@@ -58,9 +58,6 @@ constexpr size_t kStripes = 64;
 // Unpublished nodes are freed in batches of this many, one epoch synchronisation per batch.
 constexpr size_t kReclaimBatch = 128;
 
-// Cache read guards the calling thread holds (reclaiming inside one would wait for itself).
-thread_local int t_guard_depth = 0;
-
 unsigned ThreadStripe() noexcept {
   static std::atomic<unsigned> next{0};
   // Trivially initialised thread-local: no TLS init wrapper on the hit path.
@@ -149,11 +146,9 @@ VerifiedTokenCache::ReadGuard::ReadGuard() noexcept {
   static_assert(sizeof(base::EpochDomain::Guard) <= sizeof(storage_) &&
                 alignof(base::EpochDomain::Guard) <= 8);
   new (storage_) base::EpochDomain::Guard(base::EpochDomain::Global());
-  ++t_guard_depth;
 }
 
 VerifiedTokenCache::ReadGuard::~ReadGuard() {
-  --t_guard_depth;
   std::launder(reinterpret_cast<base::EpochDomain::Guard*>(storage_))->~Guard();
 }
 
@@ -292,10 +287,12 @@ void VerifiedTokenCache::Retire(Node* node) noexcept {
   if (due) Reclaim(/*force=*/false);
 }
 
-// Frees retired nodes once no reader can still hold them. Skipped inside this thread's own
-// read guard (it would wait for itself); the next writer outside one does it.
+// Frees retired nodes once no reader can still hold them. Skipped inside any read guard of the
+// epoch domain on this thread, this cache's ReadGuard or another's (a VerifierCell::Reader
+// around a verification that inserts its result): Synchronize would wait for this thread
+// itself. The next writer outside one does it.
 void VerifiedTokenCache::Reclaim(bool force) noexcept {
-  if (t_guard_depth != 0) return;
+  if (base::EpochDomain::InGuard()) return;
   std::vector<Node*> batch;
   {
     base::MutexLock lock(&retired_->mu);

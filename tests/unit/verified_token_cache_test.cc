@@ -12,6 +12,7 @@
 #include "jwtgate/keys.h"
 #include "jwtgate/signer.h"
 #include "jwtgate/verifier.h"
+#include "jwtgate/verifier_cell.h"
 #define XXH_INLINE_ALL
 #include <xxhash.h>
 
@@ -180,6 +181,29 @@ TEST_CASE("Cache inserts inside a read guard defer reclamation instead of waitin
   CHECK(cache.stats().evictions >= 1000 - 8);
   CHECK(e->token == "keep.me.now");
   CHECK(e->sub == "s");
+}
+
+TEST_CASE("Cache inserts inside a verifier reader defer reclamation instead of waiting for it",
+          "[cache]") {
+  // jwtgated verifies on its I/O thread inside a VerifierCell::Reader (an epoch guard) and
+  // inserts the result there: a reclamation batch filled by that insert must not wait for the
+  // reader that the same thread holds (it waited forever, at 100 % CPU, before).
+  auto v = MakeVerifier();
+  VerifierCell cell(v);
+  VerifiedTokenCache cache(CacheOptions{8, 1, 7});  // one set: every insert past 8 evicts
+  {
+    const VerifierCell::Reader reader(cell);
+    for (int i = 0; i < 1000; ++i) {
+      cache.Insert(Entry(cache, "r." + std::to_string(i) + ".s", kNow + 600));
+    }
+    CHECK(&*reader == v.get());
+  }
+  CHECK(cache.stats().evictions >= 1000 - 8);
+  // Outside the reader the deferred batch is freed by the next eviction.
+  cache.Insert(Entry(cache, "after.the.reader", kNow + 600));
+  Status s;
+  CHECK(cache.Find("after.the.reader", cache.Hash("after.the.reader"), kNow, *v, &s, nullptr) ==
+        VerifiedTokenCache::Lookup::kHit);
 }
 
 TEST_CASE("Cache Clear waits for readers that still hold entries", "[cache][concurrency]") {
