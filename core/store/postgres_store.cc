@@ -94,7 +94,7 @@ StoreStatus PostgresStore::Connect(const PostgresOptions& options,
     if (error != nullptr) *error = "postgresql: PREPARE " + sql + ": " + ResultError(conn, r.get());
     return StoreStatus::kServerError;
   }
-  store->backend_pid_ = PQbackendPID(conn);
+  store->set_server_pid(PQbackendPID(conn));  // this connection's backend
   *out = std::move(store);
   return StoreStatus::kOk;
 }
@@ -175,8 +175,10 @@ StoreStatus PostgresStore::Prewarm(const PostgresOptions& options, int64_t* page
   return QueryInt64(c, sql, pages, error) ? StoreStatus::kOk : StoreStatus::kServerError;
 }
 
+void PostgresStore::CloseConnection::operator()(pg_conn* conn) const noexcept { PQfinish(conn); }
+
 PostgresStore::PostgresStore(pg_conn* conn, std::string table)
-    : conn_(conn), table_(std::move(table)) {}
+    : SessionStore("postgresql"), conn_(conn), table_(std::move(table)) {}
 
 StoreStatus PostgresStore::WarmConnection(int64_t* rows) noexcept {
   if (broken_) return StoreStatus::kIoError;
@@ -185,33 +187,27 @@ StoreStatus PostgresStore::WarmConnection(int64_t* rows) noexcept {
   // the heap through a sequential scan; length(value) reads every tuple.
   const std::string index_scan =
       "SELECT count(*) FROM (SELECT id FROM " + table_ + " ORDER BY id) AS ids";
-  if (!Exec(conn_, "SET enable_seqscan = off", &error) ||
-      !Exec(conn_, "SET enable_bitmapscan = off", &error) || !Exec(conn_, index_scan, &error) ||
-      !Exec(conn_, "RESET enable_seqscan", &error) ||
-      !Exec(conn_, "RESET enable_bitmapscan", &error)) {
+  if (!Exec(conn_.get(), "SET enable_seqscan = off", &error) ||
+      !Exec(conn_.get(), "SET enable_bitmapscan = off", &error) ||
+      !Exec(conn_.get(), index_scan, &error) ||
+      !Exec(conn_.get(), "RESET enable_seqscan", &error) ||
+      !Exec(conn_.get(), "RESET enable_bitmapscan", &error)) {
     return Fail(StoreStatus::kServerError, error);
   }
   const std::string sql = "SELECT count(*), sum(length(value)) FROM " + table_;
-  if (!QueryInt64(conn_, sql, rows, &error)) return Fail(StoreStatus::kServerError, error);
+  if (!QueryInt64(conn_.get(), sql, rows, &error)) return Fail(StoreStatus::kServerError, error);
   return StoreStatus::kOk;
 }
 
-PostgresStore::~PostgresStore() { PQfinish(conn_); }
-
 std::string PostgresStore::server_version() const {
-  const char* v = PQparameterStatus(conn_, "server_version");
+  const char* v = PQparameterStatus(conn_.get(), "server_version");
   return v != nullptr ? v : "";
 }
 
 StoreStatus PostgresStore::Fail(StoreStatus s, std::string_view what) noexcept {
-  last_error_.assign(what);
-  if (PQstatus(conn_) == CONNECTION_BAD) {
-    broken_ = true;
-    s = StoreStatus::kIoError;
-    last_error_ += ": ";
-    last_error_ += Trimmed(PQerrorMessage(conn_));
-  }
-  return s;
+  if (PQstatus(conn_.get()) != CONNECTION_BAD) return SetError(s, what);
+  broken_ = true;
+  return SetError(StoreStatus::kIoError, what, Trimmed(PQerrorMessage(conn_.get())));
 }
 
 namespace {
@@ -245,8 +241,8 @@ StoreStatus PostgresStore::Get(std::string_view id, std::string* value) noexcept
   const std::array<const char*, 1> values = {id.data()};
   const std::array<int, 1> lengths = {static_cast<int>(id.size())};
   const std::array<int, 1> formats = {1};
-  ResultPtr r(
-      PQexecPrepared(conn_, kGetStatement, 1, values.data(), lengths.data(), formats.data(), 1));
+  ResultPtr r(PQexecPrepared(conn_.get(), kGetStatement, 1, values.data(), lengths.data(),
+                             formats.data(), 1));
   std::string message;
   const StoreStatus s = MapResult(r.get(), value, &message);
   if (s == StoreStatus::kOk || s == StoreStatus::kNotFound) return s;
@@ -261,7 +257,7 @@ void PostgresStore::GetBatch(std::span<const std::string_view> ids, std::span<st
     statuses[i] = StoreStatus::kIoError;
   }
   if (broken_ || n == 0) return;
-  if (PQenterPipelineMode(conn_) != 1) {
+  if (PQenterPipelineMode(conn_.get()) != 1) {
     (void)Fail(StoreStatus::kServerError, "postgresql: cannot enter pipeline mode");
     return;
   }
@@ -270,34 +266,34 @@ void PostgresStore::GetBatch(std::span<const std::string_view> ids, std::span<st
   for (; sent < n; ++sent) {
     const std::array<const char*, 1> params = {ids[sent].data()};
     const std::array<int, 1> lengths = {static_cast<int>(ids[sent].size())};
-    if (PQsendQueryPrepared(conn_, kGetStatement, 1, params.data(), lengths.data(), formats.data(),
-                            1) != 1) {
+    if (PQsendQueryPrepared(conn_.get(), kGetStatement, 1, params.data(), lengths.data(),
+                            formats.data(), 1) != 1) {
       break;
     }
   }
   if (sent < n) (void)Fail(StoreStatus::kIoError, "postgresql: send (pipelined)");
-  if (PQpipelineSync(conn_) != 1) {
+  if (PQpipelineSync(conn_.get()) != 1) {
     (void)Fail(StoreStatus::kIoError, "postgresql: pipeline sync");
     return;
   }
   std::string message;
   for (size_t i = 0; i < sent; ++i) {
-    ResultPtr r(PQgetResult(conn_));
+    ResultPtr r(PQgetResult(conn_.get()));
     statuses[i] = MapResult(r.get(), &values[i], &message);
     if (statuses[i] != StoreStatus::kOk && statuses[i] != StoreStatus::kNotFound) {
       statuses[i] = Fail(statuses[i], message.empty() ? "postgresql: EXECUTE" : message);
       if (broken_) return;
     }
     if (r != nullptr) {
-      ResultPtr end(PQgetResult(conn_));  // NULL: end of this query's results
+      ResultPtr end(PQgetResult(conn_.get()));  // NULL: end of this query's results
     }
   }
-  ResultPtr sync(PQgetResult(conn_));
+  ResultPtr sync(PQgetResult(conn_.get()));
   if (sync == nullptr || PQresultStatus(sync.get()) != PGRES_PIPELINE_SYNC) {
     (void)Fail(StoreStatus::kProtocolError, "postgresql: pipeline: no sync result");
     return;
   }
-  if (PQexitPipelineMode(conn_) != 1) {
+  if (PQexitPipelineMode(conn_.get()) != 1) {
     (void)Fail(StoreStatus::kProtocolError, "postgresql: cannot leave pipeline mode");
   }
 }

@@ -62,9 +62,6 @@ class PostgresStore final : public SessionStore {
   static StoreStatus Prewarm(const PostgresOptions& options, int64_t* pages,
                              std::string* error = nullptr);
 
-  ~PostgresStore() override;
-
-  std::string_view backend() const noexcept override { return "postgresql"; }
   StoreStatus Get(std::string_view id, std::string* value) noexcept override;
   void GetBatch(std::span<const std::string_view> ids, std::span<std::string> values,
                 std::span<StoreStatus> statuses) noexcept override;
@@ -76,10 +73,6 @@ class PostgresStore final : public SessionStore {
   // connection is in that state. Returns the number of rows seen.
   StoreStatus WarmConnection(int64_t* rows = nullptr) noexcept;
 
-  // This connection's backend process (PQbackendPID).
-  int server_pid() const noexcept override { return backend_pid_; }
-  const std::string& last_error() const noexcept override { return last_error_; }
-
   // The server's version as "15.x" (server_version), for result files.
   std::string server_version() const;
 
@@ -87,11 +80,12 @@ class PostgresStore final : public SessionStore {
   PostgresStore(pg_conn* conn, std::string table);
   StoreStatus Fail(StoreStatus s, std::string_view what) noexcept;
 
-  pg_conn* conn_;
+  struct CloseConnection {
+    void operator()(pg_conn* conn) const noexcept;  // PQfinish
+  };
+  std::unique_ptr<pg_conn, CloseConnection> conn_;
   std::string table_;
-  int backend_pid_ = 0;
-  bool broken_ = false;
-  std::string last_error_;
+  bool broken_ = false;  // the connection is gone (CONNECTION_BAD): every call fails fast
 };
 
 }  // namespace jwtgate::store

@@ -40,52 +40,45 @@ int ParseProcessId(std::string_view info) {
 StoreStatus RedisStore::Connect(const RedisOptions& options, std::unique_ptr<RedisStore>* out,
                                 std::string* error) {
   const timeval tv = Timeval(options.timeout_ms);
-  redisContext* ctx = options.unix_socket.empty()
-                          ? redisConnectWithTimeout(options.host.c_str(), options.port, tv)
-                          : redisConnectUnixWithTimeout(options.unix_socket.c_str(), tv);
+  std::unique_ptr<redisContext, FreeContext> ctx(
+      options.unix_socket.empty() ? redisConnectWithTimeout(options.host.c_str(), options.port, tv)
+                                  : redisConnectUnixWithTimeout(options.unix_socket.c_str(), tv));
   auto where = options.unix_socket.empty() ? options.host + ":" + std::to_string(options.port)
                                            : "unix:" + options.unix_socket;
   if (ctx == nullptr || ctx->err != 0) {
     if (error != nullptr) {
       *error = "redis " + where + ": " + (ctx != nullptr ? ctx->errstr : "out of memory");
     }
-    if (ctx != nullptr) redisFree(ctx);
     return StoreStatus::kConnectFailed;
   }
-  if (redisSetTimeout(ctx, tv) != REDIS_OK) {
+  if (redisSetTimeout(ctx.get(), tv) != REDIS_OK) {
     if (error != nullptr) *error = "redis " + where + ": cannot set the timeout";
-    redisFree(ctx);
     return StoreStatus::kConnectFailed;
   }
-  std::unique_ptr<RedisStore> store(new RedisStore(ctx, options));
+  std::unique_ptr<RedisStore> store(new RedisStore(ctx.release(), options));
   std::array<std::string_view, 2> argv = {"INFO", "server"};
   std::string info;
   if (store->Command(argv, &info) != StoreStatus::kOk) {
     if (error != nullptr) *error = "redis " + where + ": INFO: " + store->last_error();
     return StoreStatus::kConnectFailed;
   }
-  store->server_pid_ = ParseProcessId(info);
+  store->set_server_pid(ParseProcessId(info));  // INFO server: process_id
   *out = std::move(store);
   return StoreStatus::kOk;
 }
 
 RedisStore::RedisStore(redisContext* ctx, RedisOptions options)
-    : ctx_(ctx), options_(std::move(options)) {
+    : SessionStore("redis"), ctx_(ctx), options_(std::move(options)) {
   key_buf_.reserve(options_.key_prefix.size() + 64);
 }
 
-RedisStore::~RedisStore() { redisFree(ctx_); }
+void RedisStore::FreeContext::operator()(redisContext* ctx) const noexcept { redisFree(ctx); }
 
 StoreStatus RedisStore::Fail(StoreStatus s, std::string_view what) noexcept {
-  last_error_.assign(what);
-  if (s == StoreStatus::kIoError) {
-    broken_ = true;
-    if (ctx_->err != 0) {
-      last_error_ += ": ";
-      last_error_ += ctx_->errstr;
-    }
-  }
-  return s;
+  if (s != StoreStatus::kIoError) return SetError(s, what);
+  broken_ = true;
+  return SetError(s, what,
+                  ctx_.get()->err != 0 ? std::string_view(ctx_.get()->errstr) : std::string_view());
 }
 
 bool RedisStore::AppendKeyed(std::string_view cmd, std::string_view key, std::string_view arg1,
@@ -99,7 +92,7 @@ bool RedisStore::AppendKeyed(std::string_view cmd, std::string_view key, std::st
   if (arg1.data() != nullptr) argc = 3;
   if (arg2.data() != nullptr) argc = 4;
   if (arg3.data() != nullptr) argc = 5;
-  return redisAppendCommandArgv(ctx_, argc, argv.data(), lens.data()) == REDIS_OK;
+  return redisAppendCommandArgv(ctx_.get(), argc, argv.data(), lens.data()) == REDIS_OK;
 }
 
 namespace {
@@ -128,7 +121,7 @@ size_t RedisStore::AppendEach(std::string_view cmd, std::span<const std::string_
 StoreStatus RedisStore::ReadValueReply(std::string* value, ValueReply accept,
                                        std::string_view io_error,
                                        std::string_view unexpected) noexcept {
-  ReplyPtr r = NextReply(ctx_);
+  ReplyPtr r = NextReply(ctx_.get());
   if (r == nullptr) return Fail(StoreStatus::kIoError, io_error);
   const bool scalar = accept == ValueReply::kScalar;
   switch (r->type) {
@@ -154,7 +147,7 @@ StoreStatus RedisStore::ReadValueReply(std::string* value, ValueReply accept,
 }
 
 StoreStatus RedisStore::ReadExistsReply(std::string_view io_error) noexcept {
-  ReplyPtr r = NextReply(ctx_);
+  ReplyPtr r = NextReply(ctx_.get());
   if (r == nullptr) return Fail(StoreStatus::kIoError, io_error);
   if (r->type == REDIS_REPLY_INTEGER) {
     return r->integer > 0 ? StoreStatus::kOk : StoreStatus::kNotFound;
@@ -200,7 +193,7 @@ void RedisStore::ExistsBatch(std::span<const std::string_view> keys,
 }
 
 bool RedisStore::ReadWriteReply(std::string_view io_error, StoreStatus* first) noexcept {
-  ReplyPtr r = NextReply(ctx_);
+  ReplyPtr r = NextReply(ctx_.get());
   if (r == nullptr) {
     (void)Fail(StoreStatus::kIoError, io_error);
     return false;
@@ -235,8 +228,8 @@ StoreStatus RedisStore::SetMany(std::span<const SessionRecord> records, int64_t 
         argv.push_back(records[i].value.data());
         lens.push_back(records[i].value.size());
       }
-      if (redisAppendCommandArgv(ctx_, static_cast<int>(argv.size()), argv.data(), lens.data()) !=
-          REDIS_OK) {
+      if (redisAppendCommandArgv(ctx_.get(), static_cast<int>(argv.size()), argv.data(),
+                                 lens.data()) != REDIS_OK) {
         return Fail(StoreStatus::kIoError, "redis MSET: append");
       }
       if (!ReadWriteReply("redis MSET", &first)) return StoreStatus::kIoError;
@@ -271,7 +264,7 @@ StoreStatus RedisStore::Command(std::span<const std::string_view> argv,
     ptrs[i] = argv[i].data();
     lens[i] = argv[i].size();
   }
-  if (redisAppendCommandArgv(ctx_, static_cast<int>(argv.size()), ptrs.data(), lens.data()) !=
+  if (redisAppendCommandArgv(ctx_.get(), static_cast<int>(argv.size()), ptrs.data(), lens.data()) !=
       REDIS_OK) {
     return Fail(StoreStatus::kIoError, "redis: append");
   }

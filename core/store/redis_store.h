@@ -48,9 +48,6 @@ class RedisStore final : public SessionStore {
   // kConnectFailed and sets *error when not null.
   static StoreStatus Connect(const RedisOptions& options, std::unique_ptr<RedisStore>* out,
                              std::string* error = nullptr);
-  ~RedisStore() override;
-
-  std::string_view backend() const noexcept override { return "redis"; }
 
   // GET prefix+id.
   StoreStatus Get(std::string_view id, std::string* value) noexcept override;
@@ -72,10 +69,6 @@ class RedisStore final : public SessionStore {
   // Any command without key prefixing (INFO, DBSIZE, CONFIG GET ...). On kOk, *reply receives
   // a string, status or integer reply as text (an array reply is refused: kProtocolError).
   StoreStatus Command(std::span<const std::string_view> argv, std::string* reply) noexcept;
-
-  // The server's process id from INFO server (process_id), or 0.
-  int server_pid() const noexcept override { return server_pid_; }
-  const std::string& last_error() const noexcept override { return last_error_; }
 
  private:
   RedisStore(redisContext* ctx, RedisOptions options);
@@ -101,12 +94,13 @@ class RedisStore final : public SessionStore {
   bool ReadWriteReply(std::string_view io_error, StoreStatus* first) noexcept;
   StoreStatus Fail(StoreStatus s, std::string_view what) noexcept;
 
-  redisContext* ctx_;
+  struct FreeContext {
+    void operator()(redisContext* ctx) const noexcept;  // redisFree
+  };
+  std::unique_ptr<redisContext, FreeContext> ctx_;
   RedisOptions options_;
   std::string key_buf_;
-  int server_pid_ = 0;
-  bool broken_ = false;
-  std::string last_error_;
+  bool broken_ = false;  // an I/O error left replies unread: every call fails fast
 };
 
 }  // namespace jwtgate::store

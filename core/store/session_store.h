@@ -45,7 +45,7 @@ class SessionStore {
   SessionStore& operator=(const SessionStore&) = delete;
 
   // "redis", "postgresql" or "sqlite".
-  virtual std::string_view backend() const noexcept = 0;
+  std::string_view backend() const noexcept { return backend_; }
 
   virtual StoreStatus Get(std::string_view id, std::string* value) noexcept = 0;
 
@@ -55,12 +55,34 @@ class SessionStore {
   // The id of the server process that serves this connection (the Redis server, this
   // connection's PostgreSQL backend), for CPU accounting from /proc; 0 for an in-process
   // store or when unknown.
-  virtual int server_pid() const noexcept = 0;
+  int server_pid() const noexcept { return server_pid_; }
 
-  virtual const std::string& last_error() const noexcept = 0;
+  // What the last failed call found ("GET: connection reset by peer"); empty before any
+  // failure. Not cleared by a later success.
+  const std::string& last_error() const noexcept { return last_error_; }
 
  protected:
-  SessionStore() = default;
+  // `backend`: a string literal, backend()'s answer.
+  explicit SessionStore(std::string_view backend) noexcept : backend_(backend) {}
+
+  void set_server_pid(int pid) noexcept { server_pid_ = pid; }
+
+  // Records a failure as last_error(): "what: detail", or "what" when detail is empty.
+  // Returns s, so that a failing path reads `return SetError(...)`. The one place every
+  // backend's error text is composed.
+  StoreStatus SetError(StoreStatus s, std::string_view what, std::string_view detail = {}) {
+    last_error_.assign(what);
+    if (!detail.empty()) {
+      last_error_ += ": ";
+      last_error_ += detail;
+    }
+    return s;
+  }
+
+ private:
+  std::string_view backend_;
+  std::string last_error_;
+  int server_pid_ = 0;
 };
 
 }  // namespace jwtgate::store

@@ -126,13 +126,19 @@ StoreStatus SqliteStore::CreateAndLoad(const SqliteOptions& options,
   return StoreStatus::kOk;
 }
 
+void SqliteStore::CloseDatabase::operator()(sqlite3* db) const noexcept { sqlite3_close_v2(db); }
+void SqliteStore::FinalizeStatement::operator()(sqlite3_stmt* stmt) const noexcept {
+  sqlite3_finalize(stmt);
+}
+
 SqliteStore::SqliteStore(sqlite3* db, sqlite3_stmt* get, std::string table)
-    : db_(db), get_(get), table_(std::move(table)) {}
+    : SessionStore("sqlite"), db_(db), get_(get), table_(std::move(table)) {}
 
 StoreStatus SqliteStore::WarmConnection(int64_t* rows) noexcept {
   // length(value) forces every row's payload (overflow pages included) to be read.
   StmtPtr stmt;
-  if (!Prepare(db_, "SELECT count(*), sum(length(value)) FROM " + table_, 0, &stmt, nullptr) ||
+  if (!Prepare(db_.get(), "SELECT count(*), sum(length(value)) FROM " + table_, 0, &stmt,
+               nullptr) ||
       sqlite3_step(stmt.get()) != SQLITE_ROW) {
     return Fail(StoreStatus::kServerError, "sqlite: warm connection");
   }
@@ -140,26 +146,18 @@ StoreStatus SqliteStore::WarmConnection(int64_t* rows) noexcept {
   return StoreStatus::kOk;
 }
 
-SqliteStore::~SqliteStore() {
-  sqlite3_finalize(get_);
-  sqlite3_close_v2(db_);
-}
-
 StoreStatus SqliteStore::Fail(StoreStatus s, std::string_view what) noexcept {
-  last_error_.assign(what);
-  last_error_ += ": ";
-  last_error_ += sqlite3_errmsg(db_);
-  return s;
+  return SetError(s, what, sqlite3_errmsg(db_.get()));
 }
 
 StoreStatus SqliteStore::Get(std::string_view id, std::string* value) noexcept {
   value->clear();
-  sqlite3_bind_blob(get_, 1, id.data(), static_cast<int>(id.size()), SQLITE_STATIC);
-  const int rc = sqlite3_step(get_);
+  sqlite3_bind_blob(get_.get(), 1, id.data(), static_cast<int>(id.size()), SQLITE_STATIC);
+  const int rc = sqlite3_step(get_.get());
   StoreStatus s;
   if (rc == SQLITE_ROW) {
-    const auto* text = sqlite3_column_text(get_, 0);
-    const int len = sqlite3_column_bytes(get_, 0);
+    const auto* text = sqlite3_column_text(get_.get(), 0);
+    const int len = sqlite3_column_bytes(get_.get(), 0);
     value->assign(reinterpret_cast<const char*>(text), static_cast<size_t>(len));
     s = StoreStatus::kOk;
   } else if (rc == SQLITE_DONE) {
@@ -167,8 +165,8 @@ StoreStatus SqliteStore::Get(std::string_view id, std::string* value) noexcept {
   } else {
     s = Fail(StoreStatus::kServerError, "sqlite: lookup");
   }
-  sqlite3_reset(get_);
-  sqlite3_clear_bindings(get_);
+  sqlite3_reset(get_.get());
+  sqlite3_clear_bindings(get_.get());
   return s;
 }
 

@@ -47,11 +47,8 @@ struct SqliteOptions {
 
 class SqliteStore final : public SessionStore {
  public:
-  // Opens an existing database read-write and prepares the lookup. kConnectFailed when the
-  // file cannot be opened, kServerError when the statement cannot be prepared (no table).
-  static StoreStatus Open(const SqliteOptions& options, std::unique_ptr<SqliteStore>* out,
-                          std::string* error = nullptr);
-
+  // The database is made first, then opened by each connection.
+  //
   // Creates the database file (replacing the table if it exists) and inserts `records` in one
   // transaction with a prepared INSERT, in id order (sequential B-tree appends), then ANALYZE
   // and a WAL checkpoint. REQUIRES: ids unique.
@@ -59,9 +56,11 @@ class SqliteStore final : public SessionStore {
                                    std::span<const SessionRecord> records,
                                    std::string* error = nullptr);
 
-  ~SqliteStore() override;
+  // Opens an existing database read-write and prepares the lookup. kConnectFailed when the
+  // file cannot be opened, kServerError when the statement cannot be prepared (no table).
+  static StoreStatus Open(const SqliteOptions& options, std::unique_ptr<SqliteStore>* out,
+                          std::string* error = nullptr);
 
-  std::string_view backend() const noexcept override { return "sqlite"; }
   StoreStatus Get(std::string_view id, std::string* value) noexcept override;
   // In-process: a loop over Get (there is no round trip to save).
   void GetBatch(std::span<const std::string_view> ids, std::span<std::string> values,
@@ -72,17 +71,20 @@ class SqliteStore final : public SessionStore {
   // fault, for the connection's first thousands of lookups); returns the number of rows.
   StoreStatus WarmConnection(int64_t* rows = nullptr) noexcept;
 
-  int server_pid() const noexcept override { return 0; }
-  const std::string& last_error() const noexcept override { return last_error_; }
-
  private:
   SqliteStore(sqlite3* db, sqlite3_stmt* get, std::string table);
   StoreStatus Fail(StoreStatus s, std::string_view what) noexcept;
 
-  sqlite3* db_;
-  sqlite3_stmt* get_;
+  struct CloseDatabase {
+    void operator()(sqlite3* db) const noexcept;  // sqlite3_close_v2
+  };
+  struct FinalizeStatement {
+    void operator()(sqlite3_stmt* stmt) const noexcept;  // sqlite3_finalize
+  };
+  // Declared in this order so that the statement is finalized before the database closes.
+  std::unique_ptr<sqlite3, CloseDatabase> db_;
+  std::unique_ptr<sqlite3_stmt, FinalizeStatement> get_;
   std::string table_;
-  std::string last_error_;
 };
 
 }  // namespace jwtgate::store
