@@ -72,15 +72,17 @@
 
 namespace jwtgate::cli::plan {
 
+// One open-loop load of a row (strategies.json's open_loop[i]). Latencies count from each
+// request's scheduled send time, so queueing behind a slow request is included.
 struct OpenLoopPoint {
-  double fraction = 0;  // offered / closed-loop throughput
-  double offered_rps = 0;
-  double achieved_rps = 0;
+  double fraction = 0;      // offered / closed-loop throughput
+  double offered_rps = 0;   // the arrival rate asked for
+  double achieved_rps = 0;  // answers per second received
   double p50_us = 0;
   double p99_us = 0;
   double mean_us = 0;
-  bool saturated = false;
-  double errors = 0;
+  bool saturated = false;  // the load was not kept up with (unsent requests, < 95 % achieved)
+  double errors = 0;       // failed requests; a point with any is not planned on
 };
 
 struct Row {

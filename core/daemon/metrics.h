@@ -105,11 +105,11 @@ class MetricsText {
 
 // Process metrics as the Prometheus client libraries export them (process_*).
 struct ProcessStats {
-  double cpu_seconds = 0;
-  uint64_t resident_bytes = 0;
-  uint64_t virtual_bytes = 0;
-  uint64_t open_fds = 0;
-  uint64_t max_fds = 0;
+  double cpu_seconds = 0;       // process_cpu_seconds_total: user + system (getrusage)
+  uint64_t resident_bytes = 0;  // process_resident_memory_bytes (/proc/self/statm)
+  uint64_t virtual_bytes = 0;   // process_virtual_memory_bytes (/proc/self/statm)
+  uint64_t open_fds = 0;        // process_open_fds: entries of /proc/self/fd
+  uint64_t max_fds = 0;         // process_max_fds: RLIMIT_NOFILE's soft limit
 };
 ProcessStats ReadProcessStats();
 

@@ -63,18 +63,18 @@ class ProvidedBufferRing {
  private:
   ProvidedBufferRing() = default;
   io_uring* ring_ = nullptr;
-  io_uring_buf_ring* br_ = nullptr;
-  size_t ring_bytes_ = 0;
-  char* base_ = nullptr;
-  size_t base_bytes_ = 0;
-  size_t stride_ = 0;
-  unsigned count_ = 0;
-  unsigned size_ = 0;
-  uint16_t group_id_ = 0;
-  bool registered_ = false;
-  int pending_ = 0;  // added, not yet published
-  unsigned out_ = 0;
-  std::vector<uint16_t> holds_;
+  io_uring_buf_ring* br_ = nullptr;  // the ring of buffer descriptors (its own mapping)
+  size_t ring_bytes_ = 0;            // of that mapping: count_ descriptors
+  char* base_ = nullptr;             // the buffers (one mapping): buffer i at base_ + i * stride_
+  size_t base_bytes_ = 0;            // stride_ * count_
+  size_t stride_ = 0;                // size_ + kPadding, rounded up to a cache line
+  unsigned count_ = 0;               // buffers, a power of two
+  unsigned size_ = 0;                // usable bytes of one buffer, as the kernel is told
+  uint16_t group_id_ = 0;            // the buffer group receives name
+  bool registered_ = false;          // registered with the ring: unregister before unmapping
+  int pending_ = 0;                  // added, not yet published
+  unsigned out_ = 0;                 // taken by the kernel or held, not yet given back
+  std::vector<uint16_t> holds_;      // per buffer: holds on it
 };
 
 }  // namespace jwtgate::net

@@ -125,22 +125,25 @@ inline constexpr size_t kSnapshotHeaderBytes = 64;
 inline constexpr size_t kSectionHeaderBytes = 32;
 inline constexpr size_t kSnapshotTrailerBytes = 16;
 
+// Encoded little-endian at the byte offsets given: magic [0, 8), format version [8, 12), the
+// fields below, zeros, CRC-32C of bytes [0, 60) at [60, 64).
 struct SnapshotHeader {
-  uint32_t generation_shift = 0;
-  uint64_t log_number = 0;
-  int64_t global_watermark = 0;
-  uint64_t section_count = 0;
-  int64_t base_bucket = 0;
+  uint32_t generation_shift = 0;  // [12, 16)
+  uint64_t log_number = 0;        // [16, 24)
+  int64_t global_watermark = 0;   // [24, 32): the every-token watermark (revoke --all)
+  uint64_t section_count = 0;     // [32, 40)
+  int64_t base_bucket = 0;        // [40, 48)
 };
 void EncodeSnapshotHeader(const SnapshotHeader& h, uint8_t out[kSnapshotHeaderBytes]) noexcept;
 bool DecodeSnapshotHeader(const uint8_t* in, SnapshotHeader* h) noexcept;
 
+// Encoded little-endian: the fields at the offsets given, CRC-32C of bytes [0, 28) at [28, 32).
 struct SectionHeader {
-  SectionType type = SectionType::kGeneration;
-  uint32_t entry_bytes = 0;
-  int64_t bucket = 0;
-  uint64_t count = 0;
-  uint32_t entries_crc = 0;
+  SectionType type = SectionType::kGeneration;  // [0, 4)
+  uint32_t entry_bytes = 0;                     // [4, 8): bytes of one entry
+  int64_t bucket = 0;                           // [8, 16): kGeneration's exp >> shift
+  uint64_t count = 0;                           // [16, 24): entries that follow
+  uint32_t entries_crc = 0;                     // [24, 28): CRC-32C of the entries
 };
 void EncodeSectionHeader(const SectionHeader& h, uint8_t out[kSectionHeaderBytes]) noexcept;
 bool DecodeSectionHeader(const uint8_t* in, SectionHeader* h) noexcept;

@@ -110,13 +110,15 @@ class VerifiedTokenCache {
   // Drops every entry (key reload, policy change).
   void Clear() noexcept;
 
+  // Counters since construction (Clear does not reset them), summed over the shards with
+  // relaxed loads: each is exact, the set of them is not one instant.
   struct Stats {
-    uint64_t hits = 0;
-    uint64_t misses = 0;
-    uint64_t inserts = 0;
-    uint64_t evictions = 0;
-    size_t entries = 0;
-    size_t capacity = 0;
+    uint64_t hits = 0;       // lookups that found the token (then rechecked exp/nbf/revocation)
+    uint64_t misses = 0;     // lookups that did not
+    uint64_t inserts = 0;    // entries written, replacing any older entry for the same token
+    uint64_t evictions = 0;  // entries displaced by CLOCK or dropped by Evict
+    size_t entries = 0;      // live entries now
+    size_t capacity = 0;     // entries the cache holds at most (options.capacity, rounded up)
   };
   Stats stats() const noexcept;
 

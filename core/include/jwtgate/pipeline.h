@@ -143,15 +143,16 @@ class Pipeline {
   // Stops intake, verifies what was accepted, stops the workers. Idempotent.
   void Shutdown();
 
+  // Counters since Start, read with relaxed loads: each is exact, the set is not one instant.
   struct Stats {
-    uint64_t submitted = 0;
-    uint64_t completed = 0;
-    uint64_t overloaded = 0;
-    uint64_t batches = 0;
+    uint64_t submitted = 0;     // tokens accepted: completed + queue_depth
+    uint64_t completed = 0;     // tokens answered (verified, deduplicated or from the cache)
+    uint64_t overloaded = 0;    // tokens refused with kOverloaded (queue or completion queue full)
+    uint64_t batches = 0;       // batches the workers ran
     uint64_t deduplicated = 0;  // tokens answered by an identical token in the same batch
-    uint64_t cache_hits = 0;
-    size_t queue_depth = 0;
-    unsigned workers = 0;
+    uint64_t cache_hits = 0;    // tokens answered from the verified-token cache
+    size_t queue_depth = 0;     // accepted, not yet taken by a worker (approximate)
+    unsigned workers = 0;       // worker threads started
   };
   Stats stats() const noexcept;
 
