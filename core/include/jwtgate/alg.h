@@ -10,56 +10,42 @@
 
 namespace jwtgate {
 
-enum class Alg : uint8_t {
-  kHS256,
-  kHS384,
-  kHS512,
-  kRS256,
-  kRS384,
-  kRS512,
-  kPS256,
-  kPS384,
-  kPS512,
-  kES256,
-  kES384,
-  kES512,
-  kEdDSA,
-};
+// Every algorithm, one family a line: X(name, family, digest bytes). The digest is that of the
+// hash the algorithm uses (SHA-256/384/512); 64 for EdDSA (SHA-512 inside Ed25519). Alg,
+// kAllAlgs and kAlgTraits are all expanded from this one list (as status.h's are), so their
+// orders cannot drift apart. (Not reformatted: one family a line is the point.)
+// clang-format off
+#define JWTGATE_ALG_LIST(X)                                               \
+  X(HS256, kHmac, 32)     X(HS384, kHmac, 48)     X(HS512, kHmac, 64)     \
+  X(RS256, kRsaPkcs1, 32) X(RS384, kRsaPkcs1, 48) X(RS512, kRsaPkcs1, 64) \
+  X(PS256, kRsaPss, 32)   X(PS384, kRsaPss, 48)   X(PS512, kRsaPss, 64)   \
+  X(ES256, kEcdsa, 32)    X(ES384, kEcdsa, 48)    X(ES512, kEcdsa, 64)    \
+  X(EdDSA, kEdDsa, 64)
+// clang-format on
 
-inline constexpr size_t kAlgCount = 13;
+#define JWTGATE_ALG_ENUMERATOR(name, family, digest) k##name,
+enum class Alg : uint8_t { JWTGATE_ALG_LIST(JWTGATE_ALG_ENUMERATOR) };
+#undef JWTGATE_ALG_ENUMERATOR
 
-inline constexpr std::array<Alg, kAlgCount> kAllAlgs = {
-    Alg::kHS256, Alg::kHS384, Alg::kHS512, Alg::kRS256, Alg::kRS384, Alg::kRS512, Alg::kPS256,
-    Alg::kPS384, Alg::kPS512, Alg::kES256, Alg::kES384, Alg::kES512, Alg::kEdDSA};
+#define JWTGATE_ALG_VALUE(name, family, digest) Alg::k##name,
+inline constexpr std::array kAllAlgs{JWTGATE_ALG_LIST(JWTGATE_ALG_VALUE)};
+#undef JWTGATE_ALG_VALUE
+
+inline constexpr size_t kAlgCount = kAllAlgs.size();
 
 enum class AlgFamily : uint8_t { kHmac, kRsaPkcs1, kRsaPss, kEcdsa, kEdDsa };
 
 // What each algorithm is, in the order of Alg: a table (the hot path reads it by index).
 struct AlgTraits {
-  std::string_view name;
+  std::string_view name;  // as in the JOSE header's "alg" (RFC 7518 §3.1)
   AlgFamily family;
-  // Digest length in bytes of the hash the algorithm uses (SHA-256/384/512); 64 for EdDSA
-  // (SHA-512 inside Ed25519).
-  size_t digest_size;
+  size_t digest_size;  // bytes
 };
 
-inline constexpr std::array<AlgTraits, kAlgCount> kAlgTraits = {{
-    {"HS256", AlgFamily::kHmac, 32},
-    {"HS384", AlgFamily::kHmac, 48},
-    {"HS512", AlgFamily::kHmac, 64},
-    {"RS256", AlgFamily::kRsaPkcs1, 32},
-    {"RS384", AlgFamily::kRsaPkcs1, 48},
-    {"RS512", AlgFamily::kRsaPkcs1, 64},
-    {"PS256", AlgFamily::kRsaPss, 32},
-    {"PS384", AlgFamily::kRsaPss, 48},
-    {"PS512", AlgFamily::kRsaPss, 64},
-    {"ES256", AlgFamily::kEcdsa, 32},
-    {"ES384", AlgFamily::kEcdsa, 48},
-    {"ES512", AlgFamily::kEcdsa, 64},
-    {"EdDSA", AlgFamily::kEdDsa, 64},
-}};
-static_assert(static_cast<size_t>(Alg::kEdDSA) + 1 == kAlgCount && kAlgTraits[12].name == "EdDSA",
-              "kAlgTraits follows the order of Alg");
+#define JWTGATE_ALG_TRAITS(name, family, digest) AlgTraits{#name, AlgFamily::family, digest},
+inline constexpr std::array<AlgTraits, kAlgCount> kAlgTraits = {
+    JWTGATE_ALG_LIST(JWTGATE_ALG_TRAITS)};
+#undef JWTGATE_ALG_TRAITS
 
 constexpr std::string_view AlgName(Alg a) noexcept {
   return kAlgTraits[static_cast<size_t>(a)].name;
