@@ -16,6 +16,13 @@
 namespace jwtgate::cli {
 namespace {
 
+// What `jwtgate keygen --help` says the command does.
+constexpr char kHelp[] =
+    "Generate a signing key: the private key goes to --private (PEM PKCS#8, or a JWK of kty\n"
+    "oct for HS*), the public JWK is added to the --jwks key set (created if missing).\n"
+    "An HS* key is a secret and the set gets the secret itself: a set holding one is written\n"
+    "mode 0600. A rewrite never widens the mode an existing file has.";
+
 struct KeygenArgs {
   std::string alg;
   std::string kid;
@@ -118,12 +125,7 @@ int RunKeygen(const KeygenArgs& a) {
 }  // namespace
 
 void RegisterKeygen(CLI::App& app, int* exit_code) {
-  auto [cmd, args] = AddSubcommand(
-      app, exit_code, RunKeygen, "keygen",
-      "Generate a signing key: the private key goes to --private (PEM PKCS#8, or a JWK of kty\n"
-      "oct for HS*), the public JWK is added to the --jwks key set (created if missing).\n"
-      "An HS* key is a secret and the set gets the secret itself: a set holding one is written\n"
-      "mode 0600. A rewrite never widens the mode an existing file has.");
+  auto [cmd, args] = AddSubcommand(app, exit_code, RunKeygen, "keygen", kHelp);
   cmd->add_option("--alg", args->alg, "Algorithm the key is bound to (e.g. ES256, EdDSA, HS256)")
       ->required();
   cmd->add_option("--kid", args->kid, "Key id recorded in the JWK");

@@ -18,6 +18,14 @@
 namespace jwtgate::cli {
 namespace {
 
+// What `jwtgate plan --help` says the command does.
+constexpr char kHelp[] =
+    "Capacity plan (cores, servers, memory, expected p99, the DB-lookup alternative) from a "
+    "measured strategies.json, and the fleet (nodes, Redis for revocation replication) with "
+    "--fleet. Exit 1 when the chosen strategy, the --nodes or one Redis cannot meet the "
+    "request within the measured data; figures outside it are listed under OUTSIDE WHAT WAS "
+    "MEASURED";
+
 struct PlanArgs {
   std::string results_path;
   double rps = 0;
@@ -50,57 +58,66 @@ bool ReadFleet(const std::string& path, plan::Fleet* fleet) {
   return true;
 }
 
-// The numeric options: one row each for the help text and the check RunPlan makes (a value
-// that keeps an option's "not given" default passes).
+bool Finite(double v) { return std::isfinite(v); }
+
+// What a numeric option accepts: the check, and its wording for the error. An option whose
+// default means "not given" (-1 or 0) accepts that default too.
+struct Range {
+  bool (*valid)(double);
+  const char* rule;
+};
+constexpr Range kPositive{[](double v) { return v > 0 && Finite(v); }, "> 0"};
+constexpr Range kNonNegative{[](double v) { return v >= 0 && Finite(v); }, ">= 0"};
+constexpr Range kNonNegativeOrUnset{[](double v) { return v == -1 || (v >= 0 && Finite(v)); },
+                                    ">= 0"};
+constexpr Range kRatioOrUnset{[](double v) { return v == -1 || (v >= 0 && v <= 1); }, "in [0, 1]"};
+constexpr Range kUtilisation{[](double v) { return v > 0 && v <= 1; }, "in (0, 1]"};
+constexpr Range kCoresOrUnset{[](double v) { return v == 0 || (v >= 1 && Finite(v)); }, ">= 1"};
+constexpr Range kNodesOrUnset{[](double v) { return v == 0 || (v >= 2 && Finite(v)); },
+                              ">= 2 (one node may fail)"};
+
+// The numeric options: one row each for the help text and the check RunPlan makes.
 struct NumberOption {
   const char* name;
   double PlanArgs::*field;
   const char* help;
   bool required;
-  bool (*valid)(double);
-  const char* rule;  // what `valid` asks, for the error
+  Range range;
 };
 
-bool Finite(double v) { return std::isfinite(v); }
-
 constexpr NumberOption kNumberOptions[] = {
-    {"--rps", &PlanArgs::rps, "target rate, requests per second", true,
-     [](double v) { return v > 0 && Finite(v); }, "> 0"},
-    {"--p99-ms", &PlanArgs::p99_ms, "p99 latency objective in milliseconds", true,
-     [](double v) { return v > 0 && Finite(v); }, "> 0"},
+    {"--rps", &PlanArgs::rps, "target rate, requests per second", true, kPositive},
+    {"--p99-ms", &PlanArgs::p99_ms, "p99 latency objective in milliseconds", true, kPositive},
     {"--revoked", &PlanArgs::revoked,
      "revoked ids held in memory (default: rate x lifetime with --revocations-per-s, else the "
      "number measured)",
-     false, [](double v) { return v == -1 || (v >= 0 && Finite(v)); }, ">= 0"},
+     false, kNonNegativeOrUnset},
     {"--cache-hit", &PlanArgs::cache_hit,
      "verified-token cache hit ratio in [0, 1]; selects S7 unless --strategy", false,
-     [](double v) { return v == -1 || (v >= 0 && v <= 1); }, "in [0, 1]"},
+     kRatioOrUnset},
     {"--utilisation", &PlanArgs::utilisation,
-     "highest planned CPU utilisation per core, a policy (default 0.7)", false,
-     [](double v) { return v > 0 && v <= 1; }, "in (0, 1]"},
+     "highest planned CPU utilisation per core, a policy (default 0.7)", false, kUtilisation},
     {"--headroom", &PlanArgs::headroom,
      "extra load planned for growth and spikes, a policy (default 0.25 = +25 %)", false,
-     [](double v) { return v >= 0 && Finite(v); }, ">= 0"},
+     kNonNegative},
     {"--cores-per-server", &PlanArgs::cores_per_server,
-     "cores of one server (default: the measured machine's cores)", false,
-     [](double v) { return v == 0 || (v >= 1 && Finite(v)); }, ">= 1"},
+     "cores of one server (default: the measured machine's cores)", false, kCoresOrUnset},
     {"--nodes", &PlanArgs::nodes,
      "jwtgated nodes in the fleet: their capacity with one node down is checked against --rps "
      "(default: the nodes the plan needs)",
-     false, [](double v) { return v == 0 || (v >= 2 && Finite(v)); }, ">= 2 (one node may fail)"},
+     false, kNodesOrUnset},
     {"--revocations-per-s", &PlanArgs::revocations_per_s,
      "revocations per second across the fleet; sets --revoked to rate x --token-lifetime-s "
      "unless given",
-     false, [](double v) { return v == -1 || (v >= 0 && Finite(v)); }, ">= 0"},
+     false, kNonNegativeOrUnset},
     {"--token-lifetime-s", &PlanArgs::token_lifetime_s,
-     "token lifetime in seconds: how long a revoked id is held (default 3600)", false,
-     [](double v) { return v > 0 && Finite(v); }, "> 0"},
+     "token lifetime in seconds: how long a revoked id is held (default 3600)", false, kPositive},
 };
 
 int RunPlan(const PlanArgs& a) {
   for (const NumberOption& o : kNumberOptions) {
-    if (!o.valid(a.*o.field)) {
-      fmt::print(stderr, "error: {} must be {}\n", o.name, o.rule);
+    if (!o.range.valid(a.*o.field)) {
+      fmt::print(stderr, "error: {} must be {}\n", o.name, o.range.rule);
       return kExitUsage;
     }
   }
@@ -159,20 +176,15 @@ int RunPlan(const PlanArgs& a) {
 }  // namespace
 
 void RegisterPlan(CLI::App& app, int* exit_code) {
-  auto [cmd, args] = AddSubcommand(
-      app, exit_code, RunPlan, "plan",
-      "Capacity plan (cores, servers, memory, expected p99, the DB-lookup alternative) from a "
-      "measured strategies.json, and the fleet (nodes, Redis for revocation replication) with "
-      "--fleet. Exit 1 when the chosen strategy, the --nodes or one Redis cannot meet the "
-      "request within the measured data; figures outside it are listed under OUTSIDE WHAT WAS "
-      "MEASURED");
-  cmd->add_option("--results", args->results_path,
-                  "strategies.json written by scripts/bench-strategies")
-      ->required();
+  auto [cmd, args] = AddSubcommand(app, exit_code, RunPlan, "plan", kHelp);
+  // What is asked (--rps, --p99-ms, ...) first, then the measurement it is planned from.
   for (const NumberOption& o : kNumberOptions) {
     CLI::Option* opt = cmd->add_option(o.name, (*args).*o.field, o.help);
     if (o.required) opt->required();
   }
+  cmd->add_option("--results", args->results_path,
+                  "strategies.json written by scripts/bench-strategies")
+      ->required();
   cmd->add_option("--alg-mix", args->alg_mix,
                   "algorithm weights, e.g. \"ES256:0.7,HS256:0.3\" (default: the run's JWT "
                   "algorithm)");

@@ -21,6 +21,16 @@
 namespace jwtgate::cli {
 namespace {
 
+// What `jwtgate revoke --help` says the command does.
+constexpr char kHelp[] =
+    "Revoke one token by its jti (within --iss, or under every issuer without it), or every\n"
+    "token issued at or before a time (--sub: one subject, optionally within --iss; --iss\n"
+    "alone: one issuer; --all). A jti revocation is kept until --exp (the token's exp, when\n"
+    "known), for --keep-for seconds, or else for ever.\n"
+    "Exits 0 once the revocation is durable in --state, 1 if it could not be stored,\n"
+    "2 on a usage error. A daemon that owns the directory must be asked through its\n"
+    "admin API instead (the directory is locked).";
+
 struct RevokeArgs {
   std::string state;
   std::string jti;
@@ -133,15 +143,7 @@ int RunRevoke(const RevokeArgs& a) {
 }  // namespace
 
 void RegisterRevoke(CLI::App& app, int* exit_code) {
-  auto [cmd, args] = AddSubcommand(
-      app, exit_code, RunRevoke, "revoke",
-      "Revoke one token by its jti (within --iss, or under every issuer without it), or every\n"
-      "token issued at or before a time (--sub: one subject, optionally within --iss; --iss\n"
-      "alone: one issuer; --all). A jti revocation is kept until --exp (the token's exp, when\n"
-      "known), for --keep-for seconds, or else for ever.\n"
-      "Exits 0 once the revocation is durable in --state, 1 if it could not be stored,\n"
-      "2 on a usage error. A daemon that owns the directory must be asked through its\n"
-      "admin API instead (the directory is locked).");
+  auto [cmd, args] = AddSubcommand(app, exit_code, RunRevoke, "revoke", kHelp);
   cmd->add_option("--state", args->state, "Revocation state directory (created if missing)")
       ->type_name("DIR");
   cmd->add_option("--jti", args->jti, "Revoke the token with this jti claim")->type_name("ID");

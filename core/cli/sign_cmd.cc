@@ -14,6 +14,9 @@
 namespace jwtgate::cli {
 namespace {
 
+// What `jwtgate sign --help` says the command does.
+constexpr char kHelp[] = "Sign a claims set and print the compact token (JWS) on standard output.";
+
 struct SignArgs {
   std::string key_path;
   std::string alg;
@@ -80,9 +83,7 @@ int RunSign(const SignArgs& a) {
 }  // namespace
 
 void RegisterSign(CLI::App& app, int* exit_code) {
-  auto [cmd, args] =
-      AddSubcommand(app, exit_code, RunSign, "sign",
-                    "Sign a claims set and print the compact token (JWS) on standard output.");
+  auto [cmd, args] = AddSubcommand(app, exit_code, RunSign, "sign", kHelp);
   cmd->add_option("--key", args->key_path,
                   "Private key file: PEM for RS/PS/ES/EdDSA, oct JWK for HS* (from keygen)")
       ->required();

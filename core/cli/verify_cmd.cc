@@ -21,6 +21,12 @@
 namespace jwtgate::cli {
 namespace {
 
+// What `jwtgate verify --help` says the command does.
+constexpr char kHelp[] =
+    "Verify a token. Valid: exit 0, the claims JSON on stdout. Rejected: exit 1,\n"
+    "'rejected: <status>' on stderr. Usage or configuration error: exit 2.\n"
+    "Keys that could not be fetched (--jwks-uri, --discovery): exit 3.";
+
 struct VerifyArgs {
   std::string keys_path;
   std::string jwks_uri;
@@ -217,11 +223,7 @@ int RunVerify(const VerifyArgs& a) {
 }  // namespace
 
 void RegisterVerify(CLI::App& app, int* exit_code) {
-  auto [cmd, args] =
-      AddSubcommand(app, exit_code, RunVerify, "verify",
-                    "Verify a token. Valid: exit 0, the claims JSON on stdout. Rejected: exit 1,\n"
-                    "'rejected: <status>' on stderr. Usage or configuration error: exit 2.\n"
-                    "Keys that could not be fetched (--jwks-uri, --discovery): exit 3.");
+  auto [cmd, args] = AddSubcommand(app, exit_code, RunVerify, "verify", kHelp);
   CLI::Option* keys =
       cmd->add_option("--keys", args->keys_path, "JWKS file with the trusted public keys");
   CLI::Option* uri = cmd->add_option("--jwks-uri", args->jwks_uri,

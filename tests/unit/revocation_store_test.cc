@@ -41,28 +41,20 @@ struct Token {
   int64_t iat = kNow - 10;
 
   Claims claims() const {
-    Claims c;
-    c.jti = jti;
-    c.has_exp = exp != 0;
-    c.exp = exp;
-    c.sub = sub;
-    c.iss = iss;
-    c.has_iat = has_iat;
-    c.iat = iat;
-    return c;
+    return Claims{.iss = iss,
+                  .sub = sub,
+                  .jti = jti,
+                  .has_exp = exp != 0,
+                  .has_iat = has_iat,
+                  .exp = exp,
+                  .iat = iat};
   }
 };
 
 // Claims viewing `jti` (which must outlive them) for a token of kIss with this exp and an iat.
 Claims JtiClaims(std::string_view jti, int64_t exp) {
-  Claims c;
-  c.jti = jti;
-  c.iss = kIss;
-  c.has_exp = true;
-  c.exp = exp;
-  c.has_iat = true;
-  c.iat = kNow - 10;
-  return c;
+  return Claims{
+      .iss = kIss, .jti = jti, .has_exp = true, .has_iat = true, .exp = exp, .iat = kNow - 10};
 }
 
 bool Revoked(const RevocationStore& s, const Token& t) {
