@@ -294,7 +294,8 @@ bool ParseReplication(Reader& r, const YAML::Node& n, Config* c) {
 }
 
 bool ParseRevocation(Reader& r, const YAML::Node& n, Config* c) {
-  if (!r.Map(n, "revocation",
+  const std::string at = "revocation";
+  if (!r.Map(n, at,
              {"dir", "target_fpr", "initial_capacity", "leeway_seconds", "jti_retention_seconds",
               "replication"})) {
     return false;
@@ -302,23 +303,23 @@ bool ParseRevocation(Reader& r, const YAML::Node& n, Config* c) {
   if (n["replication"] && !ParseReplication(r, n["replication"], c)) return false;
   if (n["jti_retention_seconds"]) {
     int64_t v = 0;
-    if (!r.Integer(n["jti_retention_seconds"], "revocation.jti_retention_seconds", 0,
-                   int64_t{1} << 40, &v)) {
+    if (!r.Integer(n["jti_retention_seconds"], at + ".jti_retention_seconds", 0, int64_t{1} << 40,
+                   &v)) {
       return false;
     }
     c->revocation_jti_retention_s = v;
   }
-  if (n["dir"] && !r.String(n["dir"], "revocation.dir", &c->revocation_dir)) return false;
+  if (n["dir"] && !r.String(n["dir"], at + ".dir", &c->revocation_dir)) return false;
   if (n["target_fpr"] &&
-      !r.Double(n["target_fpr"], "revocation.target_fpr", 1e-9, 0.5, &c->revocation_target_fpr)) {
+      !r.Double(n["target_fpr"], at + ".target_fpr", 1e-9, 0.5, &c->revocation_target_fpr)) {
     return false;
   }
-  if (n["initial_capacity"] && !r.Integer(n["initial_capacity"], "revocation.initial_capacity", 16,
+  if (n["initial_capacity"] && !r.Integer(n["initial_capacity"], at + ".initial_capacity", 16,
                                           int64_t{1} << 32, &c->revocation_initial_capacity)) {
     return false;
   }
-  if (n["leeway_seconds"] && !r.Integer(n["leeway_seconds"], "revocation.leeway_seconds", 0, 86400,
-                                        &c->revocation_leeway_s)) {
+  if (n["leeway_seconds"] &&
+      !r.Integer(n["leeway_seconds"], at + ".leeway_seconds", 0, 86400, &c->revocation_leeway_s)) {
     return false;
   }
   return true;

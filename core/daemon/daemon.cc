@@ -1016,28 +1016,31 @@ void EmitScalars(MetricsText& m, std::initializer_list<Scalar> scalars) {
   }
 }
 
-// The per-listener counters of net::ServerStats, one family each.
+// The per-listener counters of net::ServerStats, one family each. The type follows from the
+// name, as Prometheus names them: a counter ends in _total, anything else is a gauge.
 struct ListenerCounter {
   const char* name;
-  const char* type;
   const char* help;
   std::atomic<uint64_t> net::ServerStats::*field;
+
+  const char* type() const {
+    return std::string_view(name).ends_with("_total") ? "counter" : "gauge";
+  }
 };
 
 constexpr ListenerCounter kListenerCounters[] = {
-    {"jwtgate_connections_active", "gauge", "Open client connections.",
+    {"jwtgate_connections_active", "Open client connections.",
      &net::ServerStats::connections_active},
-    {"jwtgate_connections_accepted_total", "counter", "Client connections accepted.",
+    {"jwtgate_connections_accepted_total", "Client connections accepted.",
      &net::ServerStats::connections_accepted},
-    {"jwtgate_connections_rejected_total", "counter",
+    {"jwtgate_connections_rejected_total",
      "Connections closed at once because the connection limit was reached.",
      &net::ServerStats::connections_rejected},
-    {"jwtgate_connections_evicted_total", "counter",
+    {"jwtgate_connections_evicted_total",
      "Idle or slow connections closed to make room for a new one at the connection limit.",
      &net::ServerStats::connections_evicted},
-    {"jwtgate_http_requests_total", "counter", "HTTP requests parsed.",
-     &net::ServerStats::requests},
-    {"jwtgate_recv_buffers_exhausted_total", "counter",
+    {"jwtgate_http_requests_total", "HTTP requests parsed.", &net::ServerStats::requests},
+    {"jwtgate_recv_buffers_exhausted_total",
      "Receives that found every provided buffer in use (the connection waits for one).",
      &net::ServerStats::recv_buffers_exhausted},
 };
@@ -1298,7 +1301,7 @@ void Daemon::Rep::RenderListenerMetrics(MetricsText& m) {
   Listener listeners[2] = {{"auth", {}}, {"admin", {&admin->stats()}}};
   for (auto& t : io) listeners[0].stats.push_back(&t->server->stats());
   for (const ListenerCounter& c : kListenerCounters) {
-    m.Family(c.name, c.type, c.help);
+    m.Family(c.name, c.type(), c.help);
     for (const Listener& l : listeners) {
       uint64_t v = 0;
       for (const net::ServerStats* s : l.stats) v += (s->*c.field).load(std::memory_order_relaxed);
