@@ -10,8 +10,8 @@
 // below 1 %. Memory is VmRSS from /proc/<pid>/status and Pss from /proc/<pid>/smaps_rollup
 // (resident memory with shared pages divided among their sharers: PostgreSQL's shared buffers
 // appear in every backend's RSS but only once in the sum of Pss). The noise around a
-// measurement: per-CPU busy and steal ticks from /proc/stat, and involuntary context switches
-// summed over a process's threads.
+// measurement (SampleNoise, NoiseBetween): per-CPU busy and steal ticks from /proc/stat, the
+// groups' CPU time, and involuntary context switches summed over a process's threads.
 //
 // Thread safety: every function reads /proc afresh and keeps no state; callable from any thread.
 #ifndef JWTGATE_BENCH_COMMON_PROC_STATS_H_
@@ -230,6 +230,59 @@ inline std::map<int, CpuTicks> ReadCpuTicks() {
     out[cpu] = t;
   }
   return out;
+}
+
+// What else happened on the machine over a measured window: every CPU's busy and steal time
+// (/proc/stat), the CPU time of the measured process groups, and their involuntary context
+// switches. Sample at both edges of the window, then NoiseBetween.
+struct NoiseSample {
+  std::map<int, CpuTicks> cpus;
+  std::map<std::string, double> cpu_s;  // per group, SampleCpu
+  std::map<std::string, long> nonvoluntary;
+};
+inline NoiseSample SampleNoise(const std::vector<ProcessGroup>& groups) {
+  return {ReadCpuTicks(), SampleCpu(groups), SampleNonvoluntarySwitches(groups)};
+}
+
+// The window's noise record. Busy and steal per CPU as fractions of the window; their sums in
+// cores; the cores the measured groups account for (their CPU time over the window) and the
+// busy cores they do not (other processes, and kernel work such as softirqs that no process is
+// charged for): the check that the per-process figures add up to the system's. The groups'
+// involuntary context switches over the window.
+struct Noise {
+  struct Cpu {
+    double busy = 0;
+    double steal = 0;
+  };
+  std::map<int, Cpu> cpus;
+  double system_busy_cores = 0;
+  double steal_cores = 0;
+  double measured_cores = 0;
+  double unmeasured_cores = 0;  // system_busy_cores - measured_cores
+  std::map<std::string, long> nonvoluntary;
+};
+inline Noise NoiseBetween(const NoiseSample& a, const NoiseSample& b, double window_s) {
+  Noise n;
+  for (const auto& [cpu, t1] : b.cpus) {
+    const auto it = a.cpus.find(cpu);
+    if (it == a.cpus.end() || t1.total <= it->second.total) continue;
+    const double dt = static_cast<double>(t1.total - it->second.total);
+    const Noise::Cpu c{static_cast<double>(t1.busy - it->second.busy) / dt,
+                       static_cast<double>(t1.steal - it->second.steal) / dt};
+    n.cpus[cpu] = c;
+    n.system_busy_cores += c.busy;
+    n.steal_cores += c.steal;
+  }
+  for (const auto& [name, c1] : b.cpu_s) {
+    const auto it = a.cpu_s.find(name);
+    if (it != a.cpu_s.end() && window_s > 0) n.measured_cores += (c1 - it->second) / window_s;
+  }
+  n.unmeasured_cores = n.system_busy_cores - n.measured_cores;
+  for (const auto& [name, n1] : b.nonvoluntary) {
+    const auto it = a.nonvoluntary.find(name);
+    n.nonvoluntary[name] = n1 - (it == a.nonvoluntary.end() ? 0 : it->second);
+  }
+  return n;
 }
 
 }  // namespace jwtgate::bench

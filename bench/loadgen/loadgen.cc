@@ -164,51 +164,23 @@ long ParseResponse(std::string_view in, int* status) {
   return in.size() >= total ? static_cast<long>(total) : 0;
 }
 
-// What else happened on the machine over the window: every CPU's busy and steal time
-// (/proc/stat) and the involuntary context switches of each measured group.
-struct Noise {
-  std::map<int, jwtgate::bench::CpuTicks> cpus;
-  std::map<std::string, long> nonvoluntary;
-};
-
-Noise SampleNoise(const std::vector<jwtgate::bench::ProcessGroup>& groups) {
-  return {jwtgate::bench::ReadCpuTicks(), jwtgate::bench::SampleNonvoluntarySwitches(groups)};
-}
-
-// The "noise" member: per CPU busy and steal as fractions of the window; their sums in cores;
-// the cores the measured groups account for (their CPU time over the window) and the busy
-// cores they do not (other processes, and kernel work such as softirqs that no process is
-// charged for); the groups' involuntary context switches.
-std::string NoiseJson(const Noise& a, const Noise& b, const std::map<std::string, double>& cpu0,
-                      const std::map<std::string, double>& cpu1, double window_s) {
+// The "noise" member (proc_stats.h's NoiseBetween) as JSON.
+std::string NoiseJson(const jwtgate::bench::Noise& n) {
   std::ostringstream j;
   j.precision(4);
-  double busy = 0, steal = 0, measured = 0;
   j << "{\"cpus\": {";
   bool first = true;
-  for (const auto& [cpu, t1] : b.cpus) {
-    const auto it = a.cpus.find(cpu);
-    if (it == a.cpus.end() || t1.total <= it->second.total) continue;
-    const double dt = static_cast<double>(t1.total - it->second.total);
-    const double cpu_busy = static_cast<double>(t1.busy - it->second.busy) / dt;
-    const double cpu_steal = static_cast<double>(t1.steal - it->second.steal) / dt;
-    busy += cpu_busy;
-    steal += cpu_steal;
-    j << (first ? "" : ", ") << "\"" << cpu << "\": {\"busy\": " << cpu_busy
-      << ", \"steal\": " << cpu_steal << "}";
+  for (const auto& [cpu, c] : n.cpus) {
+    j << (first ? "" : ", ") << "\"" << cpu << "\": {\"busy\": " << c.busy
+      << ", \"steal\": " << c.steal << "}";
     first = false;
   }
-  for (const auto& [name, c1] : cpu1) {
-    const auto it = cpu0.find(name);
-    if (it != cpu0.end() && it->second >= 0 && c1 >= 0) measured += (c1 - it->second) / window_s;
-  }
-  j << "}, \"system_busy_cores\": " << busy << ", \"steal_cores\": " << steal
-    << ", \"measured_cores\": " << measured << ", \"unmeasured_cores\": " << busy - measured
-    << ", \"nonvoluntary_switches\": {";
+  j << "}, \"system_busy_cores\": " << n.system_busy_cores << ", \"steal_cores\": " << n.steal_cores
+    << ", \"measured_cores\": " << n.measured_cores
+    << ", \"unmeasured_cores\": " << n.unmeasured_cores << ", \"nonvoluntary_switches\": {";
   first = true;
-  for (const auto& [name, n1] : b.nonvoluntary) {
-    const auto it = a.nonvoluntary.find(name);
-    j << (first ? "" : ", ") << "\"" << name << "\": " << n1 - (it == a.nonvoluntary.end() ? 0 : it->second);
+  for (const auto& [name, count] : n.nonvoluntary) {
+    j << (first ? "" : ", ") << "\"" << name << "\": " << count;
     first = false;
   }
   j << "}}";
@@ -514,11 +486,11 @@ int main(int argc, char** argv) {
   // CPU of every process involved over the measured window, sampled at its edges.
   const std::vector<jwtgate::bench::ProcessGroup> groups = MeasuredGroups(o);
   std::this_thread::sleep_until(Clock::time_point(std::chrono::nanoseconds(measure_from)));
-  const Noise noise0 = SampleNoise(groups);
-  const std::map<std::string, double> cpu0 = jwtgate::bench::SampleCpu(groups);
+  const jwtgate::bench::NoiseSample noise0 = jwtgate::bench::SampleNoise(groups);
   std::this_thread::sleep_until(Clock::time_point(std::chrono::nanoseconds(stop)));
-  const std::map<std::string, double> cpu1 = jwtgate::bench::SampleCpu(groups);
-  const Noise noise1 = SampleNoise(groups);
+  const jwtgate::bench::NoiseSample noise1 = jwtgate::bench::SampleNoise(groups);
+  const std::map<std::string, double>& cpu0 = noise0.cpu_s;
+  const std::map<std::string, double>& cpu1 = noise1.cpu_s;
   const std::map<std::string, long> rss = jwtgate::bench::SampleResidentKib(groups);
   for (auto& t : threads) t.join();
   Result total;
@@ -594,7 +566,7 @@ int main(int argc, char** argv) {
     j << (first_row ? "" : ", ") << "\"" << s << "\": " << n;
     first_row = false;
   }
-  j << "},\n  \"noise\": " << NoiseJson(noise0, noise1, cpu0, cpu1, o.duration_s) << "\n}\n";
+  j << "},\n  \"noise\": " << NoiseJson(jwtgate::bench::NoiseBetween(noise0, noise1, o.duration_s)) << "\n}\n";
   std::fputs(j.str().c_str(), stdout);
   if (!o.json_out.empty()) std::ofstream(o.json_out) << j.str();
   return total.errors == 0 ? 0 : 1;

@@ -104,20 +104,21 @@ LoadResult RunClosedLoop(std::vector<std::unique_ptr<Worker>>& workers, size_t b
   const int64_t start = NowNs();
   SleepUntilNs(start + static_cast<int64_t>(options.warmup_s * 1e9));
   if (options.on_measure_start) options.on_measure_start();
-  const auto cpu0 = SampleCpu(groups);
+  const NoiseSample noise0 = SampleNoise(groups);
   const int64_t m0 = NowNs();
   phase.store(kMeasure, std::memory_order_release);
   SleepUntilNs(m0 + static_cast<int64_t>(options.duration_s * 1e9));
   phase.store(kStop, std::memory_order_release);
   const int64_t m1 = NowNs();
-  const auto cpu1 = SampleCpu(groups);
+  const NoiseSample noise1 = SampleNoise(groups);
   for (std::thread& th : threads) th.join();
 
   LoadResult r = Merge(outs);
   r.open_loop = false;
   r.window_s = static_cast<double>(m1 - m0) / 1e9;
   r.achieved_rps = r.window_s > 0 ? static_cast<double>(r.requests) / r.window_s : 0;
-  r.cpu_s = CpuDelta(cpu0, cpu1);
+  r.cpu_s = CpuDelta(noise0.cpu_s, noise1.cpu_s);
+  r.noise = NoiseBetween(noise0, noise1, r.window_s);
   return r;
 }
 
@@ -189,9 +190,9 @@ LoadResult RunOpenLoop(std::vector<std::unique_ptr<Worker>>& workers, size_t bat
     });
   }
   SleepUntilNs(measure_begin);
-  const auto cpu0 = SampleCpu(groups);
+  const NoiseSample noise0 = SampleNoise(groups);
   SleepUntilNs(end);
-  const auto cpu1 = SampleCpu(groups);
+  const NoiseSample noise1 = SampleNoise(groups);
   for (std::thread& th : threads) th.join();
 
   LoadResult r = Merge(outs);
@@ -199,7 +200,8 @@ LoadResult RunOpenLoop(std::vector<std::unique_ptr<Worker>>& workers, size_t bat
   r.offered_rps = rate_rps;
   r.window_s = static_cast<double>(end - measure_begin) / 1e9;
   r.achieved_rps = static_cast<double>(r.requests) / r.window_s;
-  r.cpu_s = CpuDelta(cpu0, cpu1);
+  r.cpu_s = CpuDelta(noise0.cpu_s, noise1.cpu_s);
+  r.noise = NoiseBetween(noise0, noise1, r.window_s);
   return r;
 }
 

@@ -60,6 +60,7 @@ struct LoadResult {
   double achieved_rps = 0;              // requests / window_s
   LatencyHistogram histogram;           // ns
   std::map<std::string, double> cpu_s;  // per process group, over the window
+  Noise noise;                          // what else ran over the window (proc_stats.h)
 };
 
 struct DriverOptions {

@@ -23,6 +23,20 @@ Json CpuJson(const LoadResult& r) {
   return Json{{"cpu_s_per_million", per_million}, {"cpu_cores_busy", utilisation}};
 }
 
+// The layout of bench/loadgen's "noise" member, so that the report reads both alike.
+Json NoiseJson(const Noise& n) {
+  Json cpus = Json::object();
+  for (const auto& [cpu, c] : n.cpus) {
+    cpus[std::to_string(cpu)] = Json{{"busy", Round(c.busy, 4)}, {"steal", Round(c.steal, 4)}};
+  }
+  return Json{{"cpus", cpus},
+              {"system_busy_cores", Round(n.system_busy_cores, 4)},
+              {"steal_cores", Round(n.steal_cores, 4)},
+              {"measured_cores", Round(n.measured_cores, 4)},
+              {"unmeasured_cores", Round(n.unmeasured_cores, 4)},
+              {"nonvoluntary_switches", n.nonvoluntary}};
+}
+
 }  // namespace
 
 Json Percentiles(const LatencyHistogram& h) {
@@ -53,6 +67,7 @@ Json LoadJson(const LoadResult& r) {
   const Json cpu = CpuJson(r);
   j["cpu_s_per_million"] = cpu["cpu_s_per_million"];
   j["cpu_cores_busy"] = cpu["cpu_cores_busy"];
+  j["noise"] = NoiseJson(r.noise);
   return j;
 }
 
@@ -129,6 +144,15 @@ Json MethodJson(const Config& c) {
        "backends (this run's connections), postgres other (the rest of the server: "
        "checkpointer, WAL writer, ...); cpu_s_per_million = CPU seconds per million requests = "
        "CPU microseconds per request; resolution 1/CLK_TCK s"},
+      {"noise",
+       "per window: each CPU's busy and steal fraction (/proc/stat), their sums in cores, the "
+       "cores the process groups account for (measured_cores) and the busy cores they do not "
+       "(unmeasured_cores: other processes, kernel work no process is charged for), and each "
+       "group's involuntary context switches"},
+      {"repetitions",
+       "with --repetitions N > 1 every row runs N times, the rows in an order rotated by one "
+       "per pass; a row's figures are medians over its passes and repetitions.intervals holds "
+       "the 95 % interval of each median"},
       {"memory",
        "VmRSS and Pss (smaps_rollup; shared pages divided among sharers) per process group "
        "after the row's closed-loop run; the benchmark process holds every row's data at once, "
