@@ -406,21 +406,10 @@ Json RunE2e(const E2eOptions& o) {
   for (const RowSpec& r : specs) {
     if (RowSelected(o.rows, r.key)) rows.push_back(&r);
   }
-  // Passes: every row once per pass, the order rotated by one row per pass; a row's figures
-  // are then its medians (e2e_passes.h).
-  const unsigned passes = std::max(1u, o.repetitions);
-  std::vector<std::vector<Json>> by_row(rows.size());
-  for (unsigned pass = 0; pass < passes; ++pass) {
-    if (passes > 1) Progress("pass %u of %u\n", pass + 1, passes);
-    for (size_t k = 0; k < rows.size(); ++k) {
-      const size_t i = (k + pass) % rows.size();
-      by_row[i].push_back(
-          RunRow(o, *rows[i], k + 1, rows.size(), files, revocation, have_nginx));
-    }
-  }
-  Json rows_json = Json::array();
-  for (const std::vector<Json>& row_passes : by_row) rows_json.push_back(MergePasses(row_passes));
-  doc["strategies"] = rows_json;
+  // A row's figures are its medians over the passes (e2e_passes.h).
+  doc["strategies"] = RunRotatedPasses(rows.size(), o.repetitions, [&](size_t i, size_t k) {
+    return RunRow(o, *rows[i], k, rows.size(), files, revocation, have_nginx);
+  });
   doc["loadavg_1m_at_end"] = LoadAverage()[0];
   doc["run_seconds"] = Round(SecondsSince(run_start), 1);
   return doc;

@@ -1,6 +1,7 @@
 #include "e2e_passes.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <set>
 #include <string>
@@ -208,6 +209,30 @@ Json MergePasses(const std::vector<Json>& passes) {
                             {"intervals", Intervals(measured)},
                             {"passes", list}};
   return out;
+}
+
+Json RunRotatedPasses(size_t count, unsigned passes,
+                      const std::function<Json(size_t row, size_t position)>& run) {
+  passes = std::max(1u, passes);
+  std::vector<std::vector<Json>> by_row(count);
+  const auto start = std::chrono::steady_clock::now();
+  for (unsigned pass = 0; pass < passes && count > 0; ++pass) {
+    if (pass > 0) {
+      // Every pass runs the same rows: the passes so far estimate the rest.
+      const double spent = SecondsSince(start);
+      Progress("pass %u of %u (%.0f s so far, about %.0f s left)\n", pass + 1, passes, spent,
+               spent / pass * (passes - pass));
+    } else if (passes > 1) {
+      Progress("pass 1 of %u\n", passes);
+    }
+    for (size_t k = 0; k < count; ++k) {
+      const size_t i = (k + pass) % count;
+      by_row[i].push_back(run(i, k + 1));
+    }
+  }
+  Json rows = Json::array();
+  for (const std::vector<Json>& row_passes : by_row) rows.push_back(MergePasses(row_passes));
+  return rows;
 }
 
 }  // namespace jwtgate::bench

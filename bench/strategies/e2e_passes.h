@@ -1,4 +1,4 @@
-// Repeated end-to-end measurements (e2e.h, --repetitions): every pass runs every selected row
+// Repeated measurements (--repetitions, both modes): every pass runs every selected row
 // once, in an order rotated by one row per pass, so that a row's passes meet the machine at
 // different times and in different neighbours. MergePasses turns a row's passes into one row
 // of the usual layout whose figures are medians over the passes, and records each pass and
@@ -7,6 +7,7 @@
 #ifndef JWTGATE_BENCH_STRATEGIES_E2E_PASSES_H_
 #define JWTGATE_BENCH_STRATEGIES_E2E_PASSES_H_
 
+#include <functional>
 #include <vector>
 
 #include "document.h"
@@ -34,6 +35,13 @@ MedianInterval MedianWithInterval(std::vector<double> values);
 // intervals: closed-loop throughput and CPU per request of every process group, and each
 // open-loop load's p50 and p99. A row no pass measured is the first pass.
 Json MergePasses(const std::vector<Json>& passes);
+
+// Measures `count` rows in `passes` passes, the order rotated by one row per pass (pass p
+// starts at row p mod count); run(i, k) measures row i as the k-th (1-based) of its pass.
+// Returns the rows in their own order, each merged over its passes (MergePasses). Both modes
+// of the strategies benchmark run their rows through it.
+Json RunRotatedPasses(size_t count, unsigned passes,
+                      const std::function<Json(size_t row, size_t position)>& run);
 
 }  // namespace jwtgate::bench
 

@@ -17,6 +17,7 @@
 #include "document.h"
 #include "driver.h"
 #include "fixtures.h"
+#include "e2e_passes.h"
 #include "in_process_json.h"
 #include "progress.h"
 #include "store/client_versions.h"
@@ -336,11 +337,11 @@ int RunInProcess(const Config& c, const std::vector<Alg>& s1_algs, Alg jwt_alg,
     }
     if (RowSelected(c.rows, r.key)) rows.push_back(&r);
   }
-  Json rows_json = Json::array();
-  for (size_t i = 0; i < rows.size(); ++i) {
-    rows_json.push_back(RunRow(c, *rows[i], i + 1, rows.size(), doc));
-  }
-  doc["strategies"] = rows_json;
+  // A row's figures are its medians over the passes (e2e_passes.h). Its requests' seed
+  // follows its position in the pass, so each pass draws other tokens.
+  doc["strategies"] = RunRotatedPasses(rows.size(), c.repetitions, [&](size_t i, size_t k) {
+    return RunRow(c, *rows[i], k, rows.size(), doc);
+  });
   doc["loadavg_at_end"] = LoadAverage();
   doc["run_seconds"] = Round(SecondsSince(run_start), 1);
   return WriteDocument(doc, c.out, run_start);

@@ -154,23 +154,28 @@ int RunE2eMode(const Config& c, const std::vector<Alg>& s1_algs, Alg jwt_alg,
 void ApplyModeDefaults(Config* cfg) {
   Config& c = *cfg;
   const bool e2e = c.mode == "e2e";
+  // Flags given explicitly keep their values.
+  auto by_default = [&](const char* flag, auto* field, auto value) {
+    if (c.given.count(flag) == 0) *field = value;
+  };
+  // Every row five times, in passes whose order rotates (a smoke run: once).
+  by_default("--repetitions", &c.repetitions, c.quick ? 1u : 5u);
   if (e2e) {
     // Over HTTP every open-loop rate gets 5 s (tens of thousands of samples for the p99.9 of
     // the slow algorithms); a smoke run keeps seconds per row. HTTP connections want a little
-    // more warm-up than library calls. Flags given explicitly keep their values.
-    auto e2e_default = [&](const char* flag, double* field, double value) {
-      if (c.given.count(flag) == 0) *field = value;
-    };
-    e2e_default("--duration", &c.duration_s, c.quick ? 1.0 : 5.0);
-    e2e_default("--open-duration", &c.open_duration_s, c.quick ? 0.5 : 5.0);
-    if (c.given.count("--repetitions") == 0) c.repetitions = c.quick ? 1 : 5;
-    if (c.quick) e2e_default("--warmup", &c.warmup_s, 0.25);
+    // more warm-up than library calls.
+    by_default("--duration", &c.duration_s, c.quick ? 1.0 : 5.0);
+    by_default("--open-duration", &c.open_duration_s, c.quick ? 0.5 : 5.0);
+    if (c.quick) by_default("--warmup", &c.warmup_s, 0.25);
+  } else if (!c.quick) {
+    // In process, five passes of 2 s closed and 1.5 s per open-loop rate: 17.5 s of every row
+    // measured in all, at different times, against one 3 s + 3 x 2 s window.
+    by_default("--duration", &c.duration_s, 2.0);
+    by_default("--open-duration", &c.open_duration_s, 1.5);
   }
   if (c.quick) {
-    // Smaller defaults; flags given explicitly keep their values.
-    auto quick = [&](const char* flag, auto* field, auto value) {
-      if (c.given.count(flag) == 0) *field = value;
-    };
+    // Smaller defaults.
+    auto& quick = by_default;
     if (!e2e) {
       quick("--duration", &c.duration_s, 0.5);
       quick("--open-duration", &c.open_duration_s, 0.3);
@@ -333,12 +338,14 @@ void AddRunFlags(CLI::App* s, Config* c) {
       ->capture_default_str();
   s->add_option("-t,--threads", c->threads, "worker threads, one DB connection each (0: cores)")
       ->capture_default_str();
-  s->add_option("-d,--duration", c->duration_s, "closed-loop seconds per row")
-      ->check(CLI::PositiveNumber)
-      ->capture_default_str();
-  s->add_option("--open-duration", c->open_duration_s, "open-loop seconds per offered rate")
-      ->check(CLI::PositiveNumber)
-      ->capture_default_str();
+  s->add_option("-d,--duration", c->duration_s,
+                "closed-loop seconds per row and pass (default 2 in process, 5 e2e; --quick 0.5 "
+                "and 1)")
+      ->check(CLI::PositiveNumber);
+  s->add_option("--open-duration", c->open_duration_s,
+                "open-loop seconds per offered rate and pass (default 1.5 in process, 5 e2e; "
+                "--quick 0.3 and 0.5)")
+      ->check(CLI::PositiveNumber);
   s->add_option("--warmup", c->warmup_s, "seconds of warm-up before each measurement")
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
@@ -432,9 +439,8 @@ void AddE2eFlags(CLI::App* s, Config* c) {
       ->check(CLI::Range(size_t{1}, size_t{1} << 28))
       ->capture_default_str();
   s->add_option("--repetitions", c->repetitions,
-                 "e2e: passes over the rows, each in an order rotated by one row; a row's "
-                 "figures are its medians over the passes, with 95 % intervals (default 5, "
-                 "--quick 1)")
+                 "passes over the rows, each in an order rotated by one row; a row's figures "
+                 "are its medians over the passes, with 95 % intervals (default 5, --quick 1)")
       ->check(CLI::Range(1, 50));
   s->add_option("--server-cpus", c->server_cpus,
                 "e2e: CPUs of jwtgated and nginx (\"auto\": the first half of this process's "

@@ -1,5 +1,5 @@
-// The end-to-end benchmark's repetitions (bench/strategies/e2e_passes.h): medians, their
-// intervals, and the merged row the capacity plan reads.
+// The strategies benchmark's repetitions (bench/strategies/e2e_passes.h): medians, their
+// intervals, the merged row the capacity plan reads, and the rotated order of the passes.
 #include "../../bench/strategies/e2e_passes.h"
 
 #include <catch2/catch.hpp>
@@ -78,6 +78,29 @@ TEST_CASE("passes: a row's passes merge into medians with their intervals", "[be
 
   // One pass is the row as it is.
   CHECK(MergePasses({passes[0]}) == passes[0]);
+}
+
+TEST_CASE("passes: every pass runs every row once, its order rotated by one row", "[bench]") {
+  std::vector<std::pair<size_t, size_t>> calls;  // (row, position in its pass)
+  const Json rows = RunRotatedPasses(3, 3, [&](size_t i, size_t k) {
+    calls.emplace_back(i, k);
+    return Pass(100.0 + static_cast<double>(10 * i + calls.size()), 6.0, 200);
+  });
+  const std::vector<std::pair<size_t, size_t>> expected = {
+      {0, 1}, {1, 2}, {2, 3}, {1, 1}, {2, 2}, {0, 3}, {2, 1}, {0, 2}, {1, 3}};
+  CHECK(calls == expected);
+  REQUIRE(rows.size() == 3);
+  // Row 0 ran as calls 1, 6 and 8: throughputs 101, 106, 108, median 106.
+  CHECK(rows[0]["closed_loop"]["throughput_rps"].get<double>() == 106);
+  CHECK(rows[0]["repetitions"]["n"] == 3);
+  // One pass: the rows in their order, unmerged.
+  calls.clear();
+  const Json once = RunRotatedPasses(2, 1, [&](size_t i, size_t k) {
+    calls.emplace_back(i, k);
+    return Pass(100, 6.0, 200);
+  });
+  CHECK(calls == std::vector<std::pair<size_t, size_t>>{{0, 1}, {1, 2}});
+  CHECK_FALSE(once[0].contains("repetitions"));
 }
 
 }  // namespace
