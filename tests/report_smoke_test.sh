@@ -38,7 +38,8 @@ rows = [
          reason="PostgreSQL (pg_ctl) is not installed"),
 ]
 doc = {"schema": "jwtgate.strategies/1", "title": "synthetic", "date_utc": "2026-01-01T00:00:00Z",
-       "host": "testhost", "script": {"command": "scripts/bench-strategies --build b --out r --quick"},
+       "host": "testhost", "script": {"command": "scripts/bench-strategies --build b --out r --quick",
+                                      "bench_command": "jwtgate-bench strategies --out /tmp/x.1/bench.json"},
        "machine": {"cpu_model": "Synthetic CPU 9000", "cores": 4, "kernel": "6.1.0", "os": "Debian 12"},
        "config": {"threads": 4, "jwt_alg": "HS256", "duration_s": 1, "open_duration_s": 1,
                   "rate_fractions": [0.25, 0.5, 0.75], "quick": True},
@@ -81,6 +82,8 @@ for s in "${need[@]}"; do grep -qF -- "$s" "$md" || fail "report.md lacks: $s"; 
 grep -q "the figures agree" "$md" || fail "the worked example disagrees with jwtgate plan"
 grep -qF "planned from the in-process rows" "$md" || fail "the in-process source is not said"
 grep -qF "p99 rises with the offered load in every row" "$md" || fail "monotone p99 not said"
+grep -qF -- "- Benchmark process: \`jwtgate-bench strategies --out <tmp>/bench.json\`" "$md" ||
+  fail "the benchmark command's temporary directory is not replaced"
 # An in-process row measured in five passes: its throughput with the interval.
 grep -qF "| S1.HS256 | ok | 5 | 400,000 [380,000, 420,000] | 1.000 | 1.000 | 1,000,000 |" "$md" ||
   fail "the in-process row's passes and interval are not shown"
