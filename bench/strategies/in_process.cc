@@ -49,6 +49,7 @@ Json DocumentHeader(const Config& c, const std::string& command_line) {
   doc["units"] = UnitsJson("requests per second (all threads)");
   doc["method"] = MethodJson(c);
   doc["config"] = Json{{"threads", c.threads},
+                       {"repetitions", c.repetitions},
                        {"duration_s", c.duration_s},
                        {"open_duration_s", c.open_duration_s},
                        {"warmup_s", c.warmup_s},

@@ -77,8 +77,7 @@ void RedisStore::FreeContext::operator()(redisContext* ctx) const noexcept { red
 StoreStatus RedisStore::Fail(StoreStatus s, std::string_view what) noexcept {
   if (s != StoreStatus::kIoError) return SetError(s, what);
   broken_ = true;
-  return SetError(s, what,
-                  ctx_.get()->err != 0 ? std::string_view(ctx_.get()->errstr) : std::string_view());
+  return SetError(s, what, ctx_->err != 0 ? std::string_view(ctx_->errstr) : std::string_view());
 }
 
 bool RedisStore::AppendKeyed(std::string_view cmd, std::string_view key, std::string_view arg1,
