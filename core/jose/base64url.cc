@@ -2,6 +2,12 @@
 
 #include <array>
 
+#include "base/cpu_features.h"
+
+#if defined(JWTGATE_X86_DISPATCH)
+#include <immintrin.h>
+#endif
+
 namespace jwtgate::jose {
 namespace {
 
@@ -20,6 +26,69 @@ constexpr char kEncode[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz
 
 inline uint8_t D(char c) noexcept { return kDecode[static_cast<uint8_t>(c)]; }
 
+#if defined(JWTGATE_X86_DISPATCH)
+// 32 characters to 24 bytes per step with AVX2, chosen at run time (the build targets baseline
+// x86-64). Debian bookworm packages no SIMD base64 decoder, and the payload and signature of
+// every token pass through here: the scalar loop was an eighth of BM_Verify/HS256. The rules
+// are the scalar loop's: any byte outside the 64 characters rejects.
+//
+// Characters to values: each range's mask (disjoint) selects its offset; bytes >= 0x80 are
+// negative in the signed compares and match no range. Values to bytes (the pack of W. Mula
+// and D. Lemire, "Faster Base64 Encoding and Decoding using AVX2 Instructions"): maddubs joins
+// pairs into 12 bits, madd joins those into 24 in each 32-bit lane, a byte shuffle puts each
+// lane's three bytes in order; each 128-bit half then holds 12 bytes, stored as 16 + 8 bytes
+// that end exactly at the block's 24th byte (nothing is written past it).
+__attribute__((target("avx2"))) inline __m256i InRange(__m256i v, char lo, char hi) noexcept {
+  return _mm256_and_si256(_mm256_cmpgt_epi8(v, _mm256_set1_epi8(static_cast<char>(lo - 1))),
+                          _mm256_cmpgt_epi8(_mm256_set1_epi8(static_cast<char>(hi + 1)), v));
+}
+
+// Decodes 32 characters at `in` into 24 bytes at `out`; returns a mask of the invalid ones.
+__attribute__((target("avx2"))) inline uint32_t DecodeBlockAvx2(const char* in,
+                                                                uint8_t* out) noexcept {
+  const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(in));
+  const __m256i upper = InRange(v, 'A', 'Z');
+  const __m256i lower = InRange(v, 'a', 'z');
+  const __m256i digit = InRange(v, '0', '9');
+  const __m256i dash = _mm256_cmpeq_epi8(v, _mm256_set1_epi8('-'));
+  const __m256i underscore = _mm256_cmpeq_epi8(v, _mm256_set1_epi8('_'));
+  const __m256i valid = _mm256_or_si256(_mm256_or_si256(upper, lower),
+                                        _mm256_or_si256(_mm256_or_si256(digit, dash), underscore));
+  const __m256i offset = _mm256_or_si256(
+      _mm256_or_si256(_mm256_and_si256(upper, _mm256_set1_epi8(-'A')),
+                      _mm256_and_si256(lower, _mm256_set1_epi8(26 - 'a'))),
+      _mm256_or_si256(_mm256_and_si256(digit, _mm256_set1_epi8(52 - '0')),
+                      _mm256_or_si256(_mm256_and_si256(dash, _mm256_set1_epi8(62 - '-')),
+                                      _mm256_and_si256(underscore, _mm256_set1_epi8(63 - '_')))));
+  const __m256i values = _mm256_add_epi8(v, offset);
+  const __m256i pairs = _mm256_maddubs_epi16(values, _mm256_set1_epi32(0x01400140));
+  const __m256i words = _mm256_madd_epi16(pairs, _mm256_set1_epi32(0x00011000));
+  const __m256i bytes = _mm256_shuffle_epi8(
+      words, _mm256_setr_epi8(2, 1, 0, 6, 5, 4, 10, 9, 8, 14, 13, 12, -1, -1, -1, -1,  //
+                              2, 1, 0, 6, 5, 4, 10, 9, 8, 14, 13, 12, -1, -1, -1, -1));
+  const __m128i low = _mm256_castsi256_si128(bytes);
+  const __m128i high = _mm256_extracti128_si256(bytes, 1);
+  // Bytes 0-11 from the low half, 12-23 from the high half: 12 + 4 in one store, 8 in another.
+  _mm_storeu_si128(reinterpret_cast<__m128i*>(out), _mm_or_si128(low, _mm_slli_si128(high, 12)));
+  _mm_storel_epi64(reinterpret_cast<__m128i*>(out + 16), _mm_srli_si128(high, 4));
+  return ~static_cast<uint32_t>(_mm256_movemask_epi8(valid));
+}
+
+// Decodes the `quads` whole groups of four characters at `in` (at least 8 of them). The last
+// block overlaps the one before it when the count is not a multiple of 8; it rewrites the same
+// bytes. Returns false on any invalid character.
+__attribute__((target("avx2"))) bool DecodeQuadsAvx2(const char* in, size_t quads,
+                                                     uint8_t* out) noexcept {
+  const size_t chars = quads * 4;
+  uint32_t invalid = 0;
+  size_t i = 0;
+  for (; i + 32 <= chars; i += 32) invalid |= DecodeBlockAvx2(in + i, out + i / 4 * 3);
+  if (i < chars) invalid |= DecodeBlockAvx2(in + chars - 32, out + (chars - 32) / 4 * 3);
+  return invalid == 0;
+}
+
+#endif
+
 }  // namespace
 
 bool Base64UrlDecode(std::string_view in, uint8_t* out, size_t* out_len) noexcept {
@@ -30,6 +99,14 @@ bool Base64UrlDecode(std::string_view in, uint8_t* out, size_t* out_len) noexcep
   size_t full = n / 4;
   // Validity is accumulated with OR so the loop has no data-dependent branch per character.
   uint32_t bad = 0;
+#if defined(JWTGATE_X86_DISPATCH)
+  if (base::kHaveAvx2 && full >= 8) {
+    if (!DecodeQuadsAvx2(p, full, o)) return false;
+    p += full * 4;
+    o += full * 3;
+    full = 0;
+  }
+#endif
   for (size_t i = 0; i < full; ++i, p += 4, o += 3) {
     const uint32_t a = D(p[0]), b = D(p[1]), c = D(p[2]), d = D(p[3]);
     bad |= a | b | c | d;

@@ -14,7 +14,8 @@ constexpr size_t kPairwiseLimit = 16;
 
 constexpr size_t RoundUp64(size_t n) { return (n + 63) / 64 * 64; }
 
-// Depth of the deepest container below and including `e` (scalars: 0). Bounded by the
+// Depth of the deepest container below and including `e` (scalars: 0), to rank a duplicate name
+// against a depth violation elsewhere. Bounded by the
 // parser's depth limit, so the recursion is too.
 uint32_t ContainerDepth(simdjson::dom::element e) noexcept {
   uint32_t deepest = 0;
@@ -31,22 +32,18 @@ uint32_t ContainerDepth(simdjson::dom::element e) noexcept {
   }
 }
 
-bool ObjectHasNoDuplicates(simdjson::dom::object obj) noexcept {
-  std::string_view small[kPairwiseLimit];
-  size_t n = 0;
-  bool big = false;
-  for (auto field : obj) {
-    if (n < kPairwiseLimit) {
-      for (size_t i = 0; i < n; ++i) {
-        if (small[i] == field.key) return false;
-      }
-      small[n++] = field.key;
-    } else {
-      big = true;
-    }
-    if (!HasNoDuplicateMembers(field.value)) return false;
-  }
-  if (!big) return true;
+// Member names are compared by a tag of their length, first and last byte before their bytes:
+// JWT objects are small and their names short and distinct in one of the three ("iss" and
+// "iat", "exp" and "aud"), so nearly every pair is settled without memcmp. The pairwise check
+// with std::string_view's == spent a tenth of BM_Verify/HS256 in memcmp calls.
+inline uint32_t NameTag(std::string_view name) noexcept {
+  if (name.empty()) return 0;
+  return (static_cast<uint32_t>(name.size()) << 16) |
+         (uint32_t{static_cast<uint8_t>(name.front())} << 8) | static_cast<uint8_t>(name.back());
+}
+
+// Objects larger than kPairwiseLimit: sort a thread-local vector of the names.
+bool LargeObjectHasNoDuplicates(simdjson::dom::object obj) noexcept {
   thread_local std::vector<std::string_view> names;
   names.clear();
   for (auto field : obj) names.push_back(field.key);
@@ -54,12 +51,64 @@ bool ObjectHasNoDuplicates(simdjson::dom::object obj) noexcept {
   return std::adjacent_find(names.begin(), names.end()) == names.end();
 }
 
+// The names of one object, pairwise up to kPairwiseLimit members (no allocation).
+bool NamesAreDistinct(simdjson::dom::object obj) noexcept {
+  std::string_view names[kPairwiseLimit];
+  uint32_t tags[kPairwiseLimit];
+  size_t n = 0;
+  for (auto field : obj) {
+    if (n == kPairwiseLimit) return LargeObjectHasNoDuplicates(obj);
+    const std::string_view name = field.key;
+    const uint32_t tag = NameTag(name);
+    for (size_t i = 0; i < n; ++i) {
+      if (tags[i] == tag && std::memcmp(names[i].data(), name.data(), name.size()) == 0) {
+        return false;
+      }
+    }
+    names[n] = name;
+    tags[n++] = tag;
+  }
+  return true;
+}
+
+// One walk over the tree for both rules: no container below depth `max_depth` (`e`, if a
+// container, sits at `depth`; the top-level object at 1), no duplicate names in any object.
+// Stops at the first violation; the caller ranks a duplicate below a depth violation found
+// elsewhere (see Parse).
+JsonError CheckTree(simdjson::dom::element e, uint32_t depth, uint32_t max_depth) noexcept {
+  switch (e.type()) {
+    case simdjson::dom::element_type::OBJECT: {
+      if (depth > max_depth) return JsonError::kTooDeep;
+      const simdjson::dom::object obj(e);
+      if (!NamesAreDistinct(obj)) return JsonError::kDuplicateMember;
+      for (auto field : obj) {
+        if (JsonError r = CheckTree(field.value, depth + 1, max_depth); r != JsonError::kOk) {
+          return r;
+        }
+      }
+      return JsonError::kOk;
+    }
+    case simdjson::dom::element_type::ARRAY:
+      if (depth > max_depth) return JsonError::kTooDeep;
+      for (auto v : simdjson::dom::array(e)) {
+        if (JsonError r = CheckTree(v, depth + 1, max_depth); r != JsonError::kOk) return r;
+      }
+      return JsonError::kOk;
+    default:
+      return JsonError::kOk;
+  }
+}
+
 }  // namespace
 
 bool HasNoDuplicateMembers(simdjson::dom::element e) noexcept {
   switch (e.type()) {
     case simdjson::dom::element_type::OBJECT:
-      return ObjectHasNoDuplicates(simdjson::dom::object(e));
+      if (!NamesAreDistinct(simdjson::dom::object(e))) return false;
+      for (auto field : simdjson::dom::object(e)) {
+        if (!HasNoDuplicateMembers(field.value)) return false;
+      }
+      return true;
     case simdjson::dom::element_type::ARRAY:
       for (auto v : simdjson::dom::array(e)) {
         if (!HasNoDuplicateMembers(v)) return false;
@@ -93,8 +142,12 @@ JsonError StrictJsonParser::Parse(const uint8_t* data, size_t len,
     return err == simdjson::DEPTH_ERROR ? JsonError::kTooDeep : JsonError::kSyntax;
   }
   if (doc.type() != simdjson::dom::element_type::OBJECT) return JsonError::kNotObject;
-  if (ContainerDepth(doc) > max_depth_) return JsonError::kTooDeep;
-  if (!HasNoDuplicateMembers(doc)) return JsonError::kDuplicateMember;
+  if (JsonError r = CheckTree(doc, 1, max_depth_); r != JsonError::kOk) {
+    // A too-deep container outranks a duplicate name wherever each lies in the document.
+    return r == JsonError::kDuplicateMember && ContainerDepth(doc) > max_depth_
+               ? JsonError::kTooDeep
+               : r;
+  }
   *root = simdjson::dom::object(doc);
   return JsonError::kOk;
 }

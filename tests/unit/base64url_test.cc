@@ -235,6 +235,33 @@ TEST_CASE("Base64UrlDecode rejects any byte outside the alphabet at any position
   }
 }
 
+TEST_CASE("Base64UrlDecode rejects a byte outside the alphabet anywhere in a long input",
+          "[base64url]") {
+  // Long enough for the 32-character blocks (on a CPU with AVX2) and their scalar tail: every
+  // position of each length, every byte value that is not one of the 64 characters.
+  std::mt19937_64 rng(0x6c6f6e6762363475ULL);
+  size_t checked = 0;
+  for (size_t raw_len : {33u, 35u, 57u, 80u, 258u}) {
+    std::string raw(raw_len, '\0');
+    for (char& ch : raw) ch = static_cast<char>(rng() & 0xff);
+    const std::string valid = Base64UrlEncode(raw);
+    std::string out;
+    REQUIRE(Decode(valid, &out));
+    REQUIRE(out == raw);
+    for (size_t pos = 0; pos < valid.size(); ++pos) {
+      for (int b = 0; b < 256; ++b) {
+        const char c = static_cast<char>(b);
+        if (kAlphabet.find(c) != std::string_view::npos) continue;
+        std::string s = valid;
+        s[pos] = c;
+        if (Decode(s, &out)) FAIL_CHECK("accepted byte " << b << " at " << pos << " of " << s.size());
+        ++checked;
+      }
+    }
+  }
+  CHECK(checked == 192 * (44 + 47 + 76 + 107 + 344));
+}
+
 TEST_CASE("Base64UrlEncode emits the canonical unpadded form", "[base64url]") {
   CHECK(Base64UrlEncode(""sv).empty());
   CHECK(Base64UrlEncode("f"sv) == "Zg");

@@ -178,6 +178,47 @@ TEST_CASE("SplitCompact rejects each bad character in each segment position", "[
   }
 }
 
+TEST_CASE("SplitCompact checks every byte and finds every dot of a long token", "[compact]") {
+  // Long enough for the 32- and 16-byte blocks and the scalar tail; the dots fall on and beside
+  // the block edges.
+  for (size_t first_dot : {31u, 32u, 33u, 63u, 64u}) {
+    std::string t(301, 'A');
+    const size_t second_dot = first_dot + 129;
+    t[first_dot] = '.';
+    t[second_dot] = '.';
+    CompactParts parts;
+    REQUIRE(SplitCompact(t, kCap, &parts) == Status::kOk);
+    CHECK(parts.header.size() == first_dot);
+    CHECK(parts.payload.size() == 128);
+    CHECK(parts.signature.size() == t.size() - second_dot - 1);
+    size_t checked = 0;
+    for (size_t pos = 0; pos < t.size(); ++pos) {
+      if (pos == first_dot || pos == second_dot) continue;
+      for (int b = 0; b < 256; ++b) {
+        const char c = static_cast<char>(b);
+        const bool alphabet = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+                              (c >= '0' && c <= '9') || c == '-' || c == '_';
+        if (alphabet) continue;
+        // A byte outside the class, or a third dot (or one beside another): malformed.
+        std::string u = t;
+        u[pos] = c;
+        if (Split(u) != Status::kTokenMalformed) {
+          FAIL_CHECK("byte " << b << " at " << pos << " with dots at " << first_dot);
+        }
+        ++checked;
+      }
+    }
+    CHECK(checked == (t.size() - 2) * (256 - 64));
+    // Two more dots (not adjacent to others): five segments, a JWE.
+    std::string jwe = t;
+    jwe[first_dot + 40] = '.';
+    jwe[second_dot + 40] = '.';
+    CHECK(Split(jwe) == Status::kTokenIsJwe);
+    jwe[second_dot + 80] = '.';
+    CHECK(Split(jwe) == Status::kTokenMalformed);
+  }
+}
+
 TEST_CASE("SplitCompact enforces the size cap at cap-1, cap and cap+1", "[compact]") {
   for (size_t cap : {size_t{16}, size_t{100}, size_t{8192}}) {
     INFO("cap " << cap);
