@@ -6,6 +6,8 @@
 
 #if defined(JWTGATE_X86_DISPATCH)
 #include <immintrin.h>
+
+#include "jose/alphabet_avx2.h"
 #endif
 
 namespace jwtgate::jose {
@@ -32,35 +34,28 @@ inline uint8_t D(char c) noexcept { return kDecode[static_cast<uint8_t>(c)]; }
 // every token pass through here: the scalar loop was an eighth of BM_Verify/HS256. The rules
 // are the scalar loop's: any byte outside the 64 characters rejects.
 //
-// Characters to values: each range's mask (disjoint) selects its offset; bytes >= 0x80 are
-// negative in the signed compares and match no range. Values to bytes (the pack of W. Mula
-// and D. Lemire, "Faster Base64 Encoding and Decoding using AVX2 Instructions"): maddubs joins
-// pairs into 12 bits, madd joins those into 24 in each 32-bit lane, a byte shuffle puts each
-// lane's three bytes in order; each 128-bit half then holds 12 bytes, stored as 16 + 8 bytes
-// that end exactly at the block's 24th byte (nothing is written past it).
-__attribute__((target("avx2"))) inline __m256i InRange(__m256i v, char lo, char hi) noexcept {
-  return _mm256_and_si256(_mm256_cmpgt_epi8(v, _mm256_set1_epi8(static_cast<char>(lo - 1))),
-                          _mm256_cmpgt_epi8(_mm256_set1_epi8(static_cast<char>(hi + 1)), v));
-}
-
-// Decodes 32 characters at `in` into 24 bytes at `out`; returns a mask of the invalid ones.
-__attribute__((target("avx2"))) inline uint32_t DecodeBlockAvx2(const char* in,
-                                                                uint8_t* out) noexcept {
+// Characters to values: the alphabet test of alphabet_avx2.h, then an offset by high nibble
+// (one more table lookup) and +33 for '_', the one character whose offset differs from the
+// rest of its nibble ('P'-'Z'). Values to bytes (the pack of Mula and Lemire, cited there):
+// maddubs joins pairs into 12 bits, madd joins those into 24 in each 32-bit lane, a byte
+// shuffle puts each lane's three bytes in order; each 128-bit half then holds 12 bytes, stored
+// as 16 + 8 bytes that end exactly at the block's 24th byte (nothing is written past it).
+//
+// Decodes 32 characters at `in` into 24 bytes at `out`; returns non-zero bytes where a
+// character is invalid.
+__attribute__((target("avx2"))) inline __m256i DecodeBlockAvx2(const char* in,
+                                                               uint8_t* out) noexcept {
   const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(in));
-  const __m256i upper = InRange(v, 'A', 'Z');
-  const __m256i lower = InRange(v, 'a', 'z');
-  const __m256i digit = InRange(v, '0', '9');
-  const __m256i dash = _mm256_cmpeq_epi8(v, _mm256_set1_epi8('-'));
-  const __m256i underscore = _mm256_cmpeq_epi8(v, _mm256_set1_epi8('_'));
-  const __m256i valid = _mm256_or_si256(_mm256_or_si256(upper, lower),
-                                        _mm256_or_si256(_mm256_or_si256(digit, dash), underscore));
-  const __m256i offset = _mm256_or_si256(
-      _mm256_or_si256(_mm256_and_si256(upper, _mm256_set1_epi8(-'A')),
-                      _mm256_and_si256(lower, _mm256_set1_epi8(26 - 'a'))),
-      _mm256_or_si256(_mm256_and_si256(digit, _mm256_set1_epi8(52 - '0')),
-                      _mm256_or_si256(_mm256_and_si256(dash, _mm256_set1_epi8(62 - '-')),
-                                      _mm256_and_si256(underscore, _mm256_set1_epi8(63 - '_')))));
-  const __m256i values = _mm256_add_epi8(v, offset);
+  const __m256i high_nibbles = avx2::HighNibbles(v);
+  const __m256i invalid = avx2::OutsideSet(v, high_nibbles, avx2::LowNibbleTableBase64Url());
+  // By high nibble: '-' 62 - 0x2D, digits 52 - 0x30, 'A'-'Z' -0x41, 'a'-'z' 26 - 0x61.
+  const __m256i offset_by_nibble =
+      _mm256_setr_epi8(0, 0, 17, 4, -65, -65, -71, -71, 0, 0, 0, 0, 0, 0, 0, 0,  //
+                       0, 0, 17, 4, -65, -65, -71, -71, 0, 0, 0, 0, 0, 0, 0, 0);
+  const __m256i underscore_fix =
+      _mm256_and_si256(_mm256_cmpeq_epi8(v, _mm256_set1_epi8('_')), _mm256_set1_epi8(33));
+  const __m256i values = _mm256_add_epi8(
+      v, _mm256_add_epi8(_mm256_shuffle_epi8(offset_by_nibble, high_nibbles), underscore_fix));
   const __m256i pairs = _mm256_maddubs_epi16(values, _mm256_set1_epi32(0x01400140));
   const __m256i words = _mm256_madd_epi16(pairs, _mm256_set1_epi32(0x00011000));
   const __m256i bytes = _mm256_shuffle_epi8(
@@ -71,7 +66,7 @@ __attribute__((target("avx2"))) inline uint32_t DecodeBlockAvx2(const char* in,
   // Bytes 0-11 from the low half, 12-23 from the high half: 12 + 4 in one store, 8 in another.
   _mm_storeu_si128(reinterpret_cast<__m128i*>(out), _mm_or_si128(low, _mm_slli_si128(high, 12)));
   _mm_storel_epi64(reinterpret_cast<__m128i*>(out + 16), _mm_srli_si128(high, 4));
-  return ~static_cast<uint32_t>(_mm256_movemask_epi8(valid));
+  return invalid;
 }
 
 // Decodes the `quads` whole groups of four characters at `in` (at least 8 of them). The last
@@ -80,11 +75,16 @@ __attribute__((target("avx2"))) inline uint32_t DecodeBlockAvx2(const char* in,
 __attribute__((target("avx2"))) bool DecodeQuadsAvx2(const char* in, size_t quads,
                                                      uint8_t* out) noexcept {
   const size_t chars = quads * 4;
-  uint32_t invalid = 0;
+  __m256i invalid = _mm256_setzero_si256();
   size_t i = 0;
-  for (; i + 32 <= chars; i += 32) invalid |= DecodeBlockAvx2(in + i, out + i / 4 * 3);
-  if (i < chars) invalid |= DecodeBlockAvx2(in + chars - 32, out + (chars - 32) / 4 * 3);
-  return invalid == 0;
+  for (; i + 32 <= chars; i += 32) {
+    invalid = _mm256_or_si256(invalid, DecodeBlockAvx2(in + i, out + i / 4 * 3));
+  }
+  if (i < chars) {
+    invalid =
+        _mm256_or_si256(invalid, DecodeBlockAvx2(in + chars - 32, out + (chars - 32) / 4 * 3));
+  }
+  return _mm256_testz_si256(invalid, invalid) != 0;
 }
 
 #endif

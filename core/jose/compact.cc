@@ -9,6 +9,8 @@
 #endif
 #if defined(JWTGATE_X86_DISPATCH)
 #include <immintrin.h>
+
+#include "jose/alphabet_avx2.h"
 #endif
 
 namespace jwtgate::jose {
@@ -28,34 +30,24 @@ constexpr std::array<uint8_t, 256> MakeClassTable() {
 constexpr std::array<uint8_t, 256> kClass = MakeClassTable();
 
 #if defined(JWTGATE_X86_DISPATCH)
-__attribute__((target("avx2"))) inline __m256i InRange(__m256i v, char lo, char hi) noexcept {
-  return _mm256_and_si256(_mm256_cmpgt_epi8(v, _mm256_set1_epi8(static_cast<char>(lo - 1))),
-                          _mm256_cmpgt_epi8(_mm256_set1_epi8(static_cast<char>(hi + 1)), v));
-}
-
-// The SSE2 loop below, 32 bytes at a time, where the CPU has AVX2 (chosen at run time). Scans
-// whole blocks from `*i`, advancing it; records up to 4 dots. False on a fifth dot or on any
-// byte outside [A-Za-z0-9_-.].
+// The SSE2 loop below, 32 bytes at a time, where the CPU has AVX2 (chosen at run time), with
+// the alphabet test of alphabet_avx2.h. Scans whole blocks from `*i`, advancing it; records up
+// to 4 dots. False on a fifth dot or on any byte outside [A-Za-z0-9_-.].
 __attribute__((target("avx2"))) bool ScanBlocksAvx2(const char* p, size_t n, size_t* i,
                                                     size_t (&dots)[4], size_t* ndots) noexcept {
-  uint32_t bad = 0;
+  __m256i bad = _mm256_setzero_si256();
   const __m256i dot = _mm256_set1_epi8('.');
   for (; *i + 32 <= n; *i += 32) {
     const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + *i));
+    bad = _mm256_or_si256(bad,
+                          avx2::OutsideSet(v, avx2::HighNibbles(v), avx2::LowNibbleTableCompact()));
     const __m256i is_dot = _mm256_cmpeq_epi8(v, dot);
-    const __m256i ok = _mm256_or_si256(
-        _mm256_or_si256(_mm256_or_si256(InRange(v, 'A', 'Z'), InRange(v, 'a', 'z')),
-                        InRange(v, '0', '9')),
-        _mm256_or_si256(_mm256_or_si256(_mm256_cmpeq_epi8(v, _mm256_set1_epi8('-')),
-                                        _mm256_cmpeq_epi8(v, _mm256_set1_epi8('_'))),
-                        is_dot));
-    bad |= ~static_cast<uint32_t>(_mm256_movemask_epi8(ok));
     for (uint32_t m = static_cast<uint32_t>(_mm256_movemask_epi8(is_dot)); m != 0; m &= m - 1) {
       if (*ndots == 4) return false;
       dots[(*ndots)++] = *i + static_cast<size_t>(__builtin_ctz(m));
     }
   }
-  return bad == 0;
+  return _mm256_testz_si256(bad, bad) != 0;
 }
 #endif
 

@@ -36,10 +36,10 @@ uint32_t ContainerDepth(simdjson::dom::element e) noexcept {
 // JWT objects are small and their names short and distinct in one of the three ("iss" and
 // "iat", "exp" and "aud"), so nearly every pair is settled without memcmp. The pairwise check
 // with std::string_view's == spent a tenth of BM_Verify/HS256 in memcmp calls.
-inline uint32_t NameTag(std::string_view name) noexcept {
+inline uint64_t NameTag(std::string_view name) noexcept {
   if (name.empty()) return 0;
-  return (static_cast<uint32_t>(name.size()) << 16) |
-         (uint32_t{static_cast<uint8_t>(name.front())} << 8) | static_cast<uint8_t>(name.back());
+  return (uint64_t{name.size()} << 16) | (uint64_t{static_cast<uint8_t>(name.front())} << 8) |
+         static_cast<uint8_t>(name.back());
 }
 
 // Objects larger than kPairwiseLimit: sort a thread-local vector of the names.
@@ -53,19 +53,19 @@ bool LargeObjectHasNoDuplicates(simdjson::dom::object obj) noexcept {
 
 // The names of one object, pairwise up to kPairwiseLimit members (no allocation).
 bool NamesAreDistinct(simdjson::dom::object obj) noexcept {
-  std::string_view names[kPairwiseLimit];
-  uint32_t tags[kPairwiseLimit];
+  // Plain arrays, left uninitialized: an array of string_view is zeroed on every call.
+  const char* names[kPairwiseLimit];
+  uint64_t tags[kPairwiseLimit];
   size_t n = 0;
   for (auto field : obj) {
     if (n == kPairwiseLimit) return LargeObjectHasNoDuplicates(obj);
     const std::string_view name = field.key;
-    const uint32_t tag = NameTag(name);
+    const uint64_t tag = NameTag(name);
     for (size_t i = 0; i < n; ++i) {
-      if (tags[i] == tag && std::memcmp(names[i].data(), name.data(), name.size()) == 0) {
-        return false;
-      }
+      // Equal tags: equal lengths.
+      if (tags[i] == tag && std::memcmp(names[i], name.data(), name.size()) == 0) return false;
     }
-    names[n] = name;
+    names[n] = name.data();
     tags[n++] = tag;
   }
   return true;
