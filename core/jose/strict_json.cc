@@ -51,25 +51,37 @@ bool LargeObjectHasNoDuplicates(simdjson::dom::object obj) noexcept {
   return std::adjacent_find(names.begin(), names.end()) == names.end();
 }
 
-// The names of one object, pairwise up to kPairwiseLimit members (no allocation).
-bool NamesAreDistinct(simdjson::dom::object obj) noexcept {
-  // Plain arrays, left uninitialized: an array of string_view is zeroed on every call.
-  const char* names[kPairwiseLimit];
-  uint64_t tags[kPairwiseLimit];
-  size_t n = 0;
-  for (auto field : obj) {
-    if (n == kPairwiseLimit) return LargeObjectHasNoDuplicates(obj);
-    const std::string_view name = field.key;
-    const uint64_t tag = NameTag(name);
-    for (size_t i = 0; i < n; ++i) {
-      // Equal tags: equal lengths.
-      if (tags[i] == tag && std::memcmp(names[i], name.data(), name.size()) == 0) return false;
+// The names of an object, checked pairwise as they come (no allocation); objects larger than
+// kPairwiseLimit fall back to LargeObjectHasNoDuplicates. Add() returns false on a repeat.
+class NameSet {
+ public:
+  explicit NameSet(simdjson::dom::object obj) noexcept : obj_(obj) {}
+  bool Add(std::string_view name) noexcept {
+    if (n_ == kPairwiseLimit) {
+      if (!checked_large_) {
+        checked_large_ = true;
+        return LargeObjectHasNoDuplicates(obj_);
+      }
+      return true;
     }
-    names[n] = name.data();
-    tags[n++] = tag;
+    const uint64_t tag = NameTag(name);
+    for (size_t i = 0; i < n_; ++i) {
+      // Equal tags: equal lengths.
+      if (tags_[i] == tag && std::memcmp(names_[i], name.data(), name.size()) == 0) return false;
+    }
+    names_[n_] = name.data();
+    tags_[n_++] = tag;
+    return true;
   }
-  return true;
-}
+
+ private:
+  simdjson::dom::object obj_;
+  size_t n_ = 0;
+  bool checked_large_ = false;
+  // Plain arrays, left uninitialized: an array of string_view is zeroed on every construction.
+  const char* names_[kPairwiseLimit];
+  uint64_t tags_[kPairwiseLimit];
+};
 
 // One walk over the tree for both rules: no container below depth `max_depth` (`e`, if a
 // container, sits at `depth`; the top-level object at 1), no duplicate names in any object.
@@ -80,8 +92,9 @@ JsonError CheckTree(simdjson::dom::element e, uint32_t depth, uint32_t max_depth
     case simdjson::dom::element_type::OBJECT: {
       if (depth > max_depth) return JsonError::kTooDeep;
       const simdjson::dom::object obj(e);
-      if (!NamesAreDistinct(obj)) return JsonError::kDuplicateMember;
+      NameSet names(obj);
       for (auto field : obj) {
+        if (!names.Add(field.key)) return JsonError::kDuplicateMember;
         if (JsonError r = CheckTree(field.value, depth + 1, max_depth); r != JsonError::kOk) {
           return r;
         }
@@ -103,12 +116,14 @@ JsonError CheckTree(simdjson::dom::element e, uint32_t depth, uint32_t max_depth
 
 bool HasNoDuplicateMembers(simdjson::dom::element e) noexcept {
   switch (e.type()) {
-    case simdjson::dom::element_type::OBJECT:
-      if (!NamesAreDistinct(simdjson::dom::object(e))) return false;
-      for (auto field : simdjson::dom::object(e)) {
-        if (!HasNoDuplicateMembers(field.value)) return false;
+    case simdjson::dom::element_type::OBJECT: {
+      const simdjson::dom::object obj(e);
+      NameSet names(obj);
+      for (auto field : obj) {
+        if (!names.Add(field.key) || !HasNoDuplicateMembers(field.value)) return false;
       }
       return true;
+    }
     case simdjson::dom::element_type::ARRAY:
       for (auto v : simdjson::dom::array(e)) {
         if (!HasNoDuplicateMembers(v)) return false;

@@ -131,7 +131,11 @@ Status CheckExpiry(const Claims& c, const ClaimsPolicy& policy, int64_t now) noe
 
 Status ExtractAndCheckClaims(simdjson::dom::object payload, const ClaimsPolicy& policy, int64_t now,
                              Claims* c) noexcept {
-  c->iss = c->sub = c->jti = {};
+  // One store each: a chained assignment reads back what it just wrote, and a 16-byte load
+  // of two 8-byte stores does not forward.
+  c->iss = {};
+  c->sub = {};
+  c->jti = {};
   c->has_exp = c->has_nbf = c->has_iat = false;
   c->exp = c->nbf = c->iat = 0;
   bool has_iss = false, has_aud = false, aud_match = false;
