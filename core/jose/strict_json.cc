@@ -83,33 +83,35 @@ class NameSet {
   uint64_t tags_[kPairwiseLimit];
 };
 
-// One walk over the tree for both rules: no container below depth `max_depth` (`e`, if a
-// container, sits at `depth`; the top-level object at 1), no duplicate names in any object.
-// Stops at the first violation; the caller ranks a duplicate below a depth violation found
-// elsewhere (see Parse).
+inline bool IsContainer(simdjson::dom::element e) noexcept {
+  const auto t = e.type();
+  return t == simdjson::dom::element_type::OBJECT || t == simdjson::dom::element_type::ARRAY;
+}
+
+// One walk over the tree for both rules: no container below depth `max_depth` (the container
+// `e` sits at `depth`; the top-level object at 1), no duplicate names in any object. Stops at
+// the first violation; the caller ranks a duplicate below a depth violation found elsewhere
+// (see Parse).
 JsonError CheckTree(simdjson::dom::element e, uint32_t depth, uint32_t max_depth) noexcept {
-  switch (e.type()) {
-    case simdjson::dom::element_type::OBJECT: {
-      if (depth > max_depth) return JsonError::kTooDeep;
-      const simdjson::dom::object obj(e);
-      NameSet names(obj);
-      for (auto field : obj) {
-        if (!names.Add(field.key)) return JsonError::kDuplicateMember;
-        if (JsonError r = CheckTree(field.value, depth + 1, max_depth); r != JsonError::kOk) {
-          return r;
-        }
+  if (depth > max_depth) return JsonError::kTooDeep;
+  // Scalars are settled here, without a call: most members of a JWT are scalars.
+  if (e.type() == simdjson::dom::element_type::OBJECT) {
+    const simdjson::dom::object obj(e);
+    NameSet names(obj);
+    for (auto field : obj) {
+      if (!names.Add(field.key)) return JsonError::kDuplicateMember;
+      if (!IsContainer(field.value)) continue;
+      if (JsonError r = CheckTree(field.value, depth + 1, max_depth); r != JsonError::kOk) {
+        return r;
       }
-      return JsonError::kOk;
     }
-    case simdjson::dom::element_type::ARRAY:
-      if (depth > max_depth) return JsonError::kTooDeep;
-      for (auto v : simdjson::dom::array(e)) {
-        if (JsonError r = CheckTree(v, depth + 1, max_depth); r != JsonError::kOk) return r;
-      }
-      return JsonError::kOk;
-    default:
-      return JsonError::kOk;
+    return JsonError::kOk;
   }
+  for (auto v : simdjson::dom::array(e)) {
+    if (!IsContainer(v)) continue;
+    if (JsonError r = CheckTree(v, depth + 1, max_depth); r != JsonError::kOk) return r;
+  }
+  return JsonError::kOk;
 }
 
 }  // namespace
