@@ -17,10 +17,12 @@
 //                                  the daemon uses), including the seeded hash of the token, the
 //                                  exp re-check and a revocation re-check against a store
 //                                  holding 1 M revoked ids.
-//  BM_CacheHitWorkingSet/tokens:N  the same with N distinct tokens (1 Ki, 64 Ki, 1 Mi) in a
+//  BM_CacheHitWorkingSet/tokens:N/batch:B
+//                                  the same with N distinct tokens (1 Ki, 64 Ki, 1 Mi) in a
 //                                  cache that holds them all, hit in a random order: the cost
 //                                  of a hit whose entry, token bytes and filter line are not in
-//                                  the CPU caches.
+//                                  the CPU caches. B = 0: one Find per token; B = 1: FindBatch
+//                                  over VerifiedTokenCache::kBatch tokens at a time.
 //  BM_CacheHitShared/<form>/threads:T
 //                                  T threads hitting the SAME entry (HS256, 1 M revoked ids):
 //                                  form 0 is the guarded pointer form, form 1 the shared_ptr
@@ -595,6 +597,7 @@ void BM_CacheHit(benchmark::State& state) {
 // line are not in the CPU caches. N = 1,024 is BM_CacheHit's case; 1 M is a busy node's.
 void BM_CacheHitWorkingSet(benchmark::State& state) {
   const size_t n = static_cast<size_t>(state.range(0));
+  const bool batched = state.range(1) != 0;
   // Tokens of one HS256 key, signed once for the largest size and shared by the smaller ones.
   struct WorkingSet {
     std::shared_ptr<const Verifier> verifier;
@@ -657,6 +660,12 @@ void BM_CacheHitWorkingSet(benchmark::State& state) {
   // each iteration stages the next kStaged tokens into a small buffer first (untimed), then
   // times their lookups from it (manual time per batch; ns_per_hit is per token).
   constexpr size_t kStaged = 128;
+  constexpr size_t kBatch = VerifiedTokenCache::kBatch;
+  static_assert(kStaged % kBatch == 0);
+  std::array<uint64_t, kBatch> hashes{};
+  std::array<VerifiedTokenCache::Lookup, kBatch> lookups{};
+  std::array<Status, kBatch> statuses{};
+  std::array<const VerifiedToken*, kBatch> entries{};
   std::vector<char> staging;
   std::array<std::string_view, kStaged> staged;
   size_t next = 0;
@@ -675,14 +684,28 @@ void BM_CacheHitWorkingSet(benchmark::State& state) {
     }
     bool all_hit = true;
     const auto t0 = std::chrono::steady_clock::now();
-    for (const std::string_view t : staged) {
-      Status st;
-      const VerifiedToken* e = nullptr;
-      const VerifiedTokenCache::ReadGuard guard;
-      all_hit &= cache.Find(t, cache.Hash(t), kNow, *ws.verifier, &st, &e, guard) ==
-                     VerifiedTokenCache::Lookup::kHit &&
-                 st == Status::kOk;
-      benchmark::DoNotOptimize(e);
+    if (batched) {
+      // The staged tokens in batches, as a pipeline batch or an I/O loop's completions.
+      for (size_t k = 0; k < kStaged; k += kBatch) {
+        for (size_t j = 0; j < kBatch; ++j) hashes[j] = cache.Hash(staged[k + j]);
+        const VerifiedTokenCache::ReadGuard guard;
+        cache.FindBatch(&staged[k], hashes.data(), kBatch, kNow, *ws.verifier, lookups.data(),
+                        statuses.data(), entries.data(), guard);
+        for (size_t j = 0; j < kBatch; ++j) {
+          all_hit &= lookups[j] == VerifiedTokenCache::Lookup::kHit && statuses[j] == Status::kOk;
+        }
+        benchmark::DoNotOptimize(entries);
+      }
+    } else {
+      for (const std::string_view t : staged) {
+        Status st;
+        const VerifiedToken* e = nullptr;
+        const VerifiedTokenCache::ReadGuard guard;
+        all_hit &= cache.Find(t, cache.Hash(t), kNow, *ws.verifier, &st, &e, guard) ==
+                       VerifiedTokenCache::Lookup::kHit &&
+                   st == Status::kOk;
+        benchmark::DoNotOptimize(e);
+      }
     }
     const double seconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -693,9 +716,9 @@ void BM_CacheHitWorkingSet(benchmark::State& state) {
       break;
     }
   }
-  state.SetItemsProcessed(static_cast<int64_t>(state.iterations() * kStaged));
+  state.SetItemsProcessed(state.iterations() * static_cast<int64_t>(kStaged));
   state.counters["ns_per_hit"] =
-      timed * 1e9 / static_cast<double>(std::max<int64_t>(1, state.iterations()) * kStaged);
+      timed * 1e9 / static_cast<double>(std::max<int64_t>(1, state.iterations()) * static_cast<int64_t>(kStaged));
   state.counters["tokens"] = static_cast<double>(n);
   state.counters["resident"] = static_cast<double>(resident);
 }
@@ -768,10 +791,8 @@ BENCHMARK(BM_PipelineLatency)
     ->ArgNames({"max_batch", "deadline_us"})->UseRealTime()->Iterations(3000);
 BENCHMARK(BM_CacheHit)->Apply(AlgArgs)->ArgName("alg");
 BENCHMARK(BM_CacheHitWorkingSet)
-    ->Arg(1 << 10)
-    ->Arg(1 << 16)
-    ->Arg(1 << 20)
-    ->ArgName("tokens")
+    ->ArgsProduct({{1 << 10, 1 << 16, 1 << 20}, {0, 1}})
+    ->ArgNames({"tokens", "batch"})
     ->UseManualTime();
 BENCHMARK(BM_CacheHitShared)->Arg(0)->Arg(1)->ArgName("shared_ptr")->Threads(1)->Threads(2);
 

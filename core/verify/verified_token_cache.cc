@@ -1,9 +1,11 @@
 #include <sodium.h>
 
+#include <algorithm>
 #include <array>
 #include <cstring>
 #include <mutex>
 #include <new>
+#include <type_traits>
 #include <vector>
 
 #include "base/cache_line.h"
@@ -108,20 +110,21 @@ struct VerifiedTokenCache::Node {
   ~Node() = default;
 };
 
+// Two cache lines: the probe reads the first (tags, CLOCK bits) and, on a tag match, the
+// node pointer in the second.
+struct alignas(2 * base::kCacheLine) VerifiedTokenCache::Set {
+  // A way's tag (Tag(hash), 0: empty) is a hint for the probe: the node's own hash and token
+  // decide. node is the published entry. Readers load both lock-free; writers store them
+  // under the shard's `mu`.
+  std::array<std::atomic<uint32_t>, kWays> tag{};
+  std::atomic<uint8_t> ref{0};  // CLOCK reference bits, one per way (readers set, writers clear)
+  // CLOCK hand within the set, under the shard's `mu` (which an annotation here cannot
+  // name: the Set does not know its shard).
+  uint8_t hand = 0;
+  alignas(base::kCacheLine) std::array<std::atomic<Node*>, kWays> node{};
+};
+
 struct alignas(base::kCacheLine) VerifiedTokenCache::Shard {
-  // Two cache lines: the probe reads the first (tags, CLOCK bits) and, on a tag match, the
-  // node pointer in the second.
-  struct alignas(2 * base::kCacheLine) Set {
-    // A way's tag (Tag(hash), 0: empty) is a hint for the probe: the node's own hash and token
-    // decide. node is the published entry. Readers load both lock-free; writers store them
-    // under `mu`.
-    std::array<std::atomic<uint32_t>, kWays> tag{};
-    std::atomic<uint8_t> ref{0};  // CLOCK reference bits, one per way (readers set, writers clear)
-    // CLOCK hand within the set, under the shard's `mu` (which an annotation here cannot
-    // name: the Set does not know its shard).
-    uint8_t hand = 0;
-    alignas(base::kCacheLine) std::array<std::atomic<Node*>, kWays> node{};
-  };
   static uint32_t Tag(uint64_t hash) noexcept { return static_cast<uint32_t>(hash >> 32) | 1u; }
   base::Mutex mu;
   std::unique_ptr<Set[]> sets;  // the array itself never changes after construction
@@ -161,7 +164,7 @@ VerifiedTokenCache::VerifiedTokenCache(CacheOptions options)
   sets_per_shard_ = (per_shard + kWays - 1) / kWays;
   if (sets_per_shard_ == 0) sets_per_shard_ = 1;
   shards_.reset(new Shard[shards]);
-  for (size_t i = 0; i < shards; ++i) shards_[i].sets.reset(new Shard::Set[sets_per_shard_]);
+  for (size_t i = 0; i < shards; ++i) shards_[i].sets.reset(new Set[sets_per_shard_]);
   seed_ = options.seed;
   if (seed_ == 0) {
     if (sodium_init() < 0) std::abort();
@@ -197,7 +200,7 @@ VerifiedTokenCache::Shard& VerifiedTokenCache::ShardFor(uint64_t hash) const noe
 const VerifiedTokenCache::Node* VerifiedTokenCache::Probe(std::string_view token, uint64_t hash,
                                                           int64_t now, const Verifier& verifier,
                                                           Status* status) noexcept {
-  Shard::Set& set = ShardFor(hash).sets[(hash >> 16) % sets_per_shard_];
+  Set& set = SetFor(hash);
   Counters& counters = counters_[ThreadStripe()];
   const uint32_t tag = Shard::Tag(hash);
   for (size_t w = 0; w < kWays; ++w) {
@@ -256,10 +259,113 @@ VerifiedTokenCache::Lookup VerifiedTokenCache::Find(std::string_view token, uint
   return Lookup::kHit;
 }
 
+void VerifiedTokenCache::FindBatch(const std::string_view* tokens, const uint64_t* hashes, size_t n,
+                                   int64_t now, const Verifier& verifier, Lookup* lookups,
+                                   Status* statuses, const VerifiedToken** entries,
+                                   const ReadGuard& /*guard*/) noexcept {
+  PrefetchSets(hashes, std::min(kBatch, n));
+  for (size_t begin = 0; begin < n; begin += kBatch) {
+    const size_t m = std::min(kBatch, n - begin);
+    const size_t next = begin + m;
+    FindChunk(tokens + begin, hashes + begin, m, now, verifier, lookups + begin, statuses + begin,
+              entries + begin, hashes + next, std::min(kBatch, n - next));
+  }
+}
+
+VerifiedTokenCache::Set& VerifiedTokenCache::SetFor(uint64_t hash) const noexcept {
+  return ShardFor(hash).sets[(hash >> 16) % sets_per_shard_];
+}
+
+void VerifiedTokenCache::PrefetchSets(const uint64_t* hashes, size_t n) const noexcept {
+  for (size_t i = 0; i < n; ++i) {
+    const Set& set = SetFor(hashes[i]);
+    __builtin_prefetch(&set.tag, 0, 3);
+    __builtin_prefetch(&set.node, 0, 3);
+  }
+}
+
+// REQUIRES: inside an epoch guard; n <= kBatch. The passes of FindBatch over one chunk whose
+// sets were requested; the next chunk's sets (`next_n` hashes at `next_hashes`) are requested
+// between the chunk's second and third pass, so that their misses overlap this chunk's work.
+void VerifiedTokenCache::FindChunk(const std::string_view* tokens, const uint64_t* hashes, size_t n,
+                                   int64_t now, const Verifier& verifier, Lookup* lookups,
+                                   Status* statuses, const VerifiedToken** entries,
+                                   const uint64_t* next_hashes, size_t next_n) noexcept {
+  Set* sets[kBatch];
+  const Node* nodes[kBatch];
+  uint8_t ways[kBatch];
+  for (size_t i = 0; i < n; ++i) sets[i] = &SetFor(hashes[i]);
+  // 2. (1. was PrefetchSets.) The first way whose tag matches: request its node and the token
+  // bytes behind it.
+  for (size_t i = 0; i < n; ++i) {
+    nodes[i] = nullptr;
+    const uint32_t tag = Shard::Tag(hashes[i]);
+    for (size_t w = 0; w < kWays; ++w) {
+      // relaxed: the tag only filters; the node is loaded (acquire) and checked in full.
+      if (sets[i]->tag[w].load(std::memory_order_relaxed) != tag) continue;
+      // acquire: pairs with the writer's release store, so the node's fields are visible.
+      nodes[i] = sets[i]->node[w].load(std::memory_order_acquire);
+      ways[i] = static_cast<uint8_t>(w);
+      break;
+    }
+    if (nodes[i] == nullptr) continue;
+    const char* block = reinterpret_cast<const char*>(nodes[i]);
+    const size_t bytes = sizeof(Node) + tokens[i].size();
+    for (size_t off = 0; off < bytes; off += base::kCacheLine)
+      __builtin_prefetch(block + off, 0, 3);
+  }
+  PrefetchSets(next_hashes, next_n);
+  // 3. Compare. A token whose first tagged way holds another token (a tag collision, a writer
+  // meanwhile) or none takes the one-token probe, which scans every way. The hits' claims are
+  // copied side by side for one batched re-check.
+  static_assert(std::is_trivially_copyable_v<Claims> && std::is_trivially_destructible_v<Claims>);
+  alignas(Claims) unsigned char claims_storage[kBatch * sizeof(Claims)];
+  Claims* claims = reinterpret_cast<Claims*>(claims_storage);
+  uint8_t hit_of[kBatch];
+  size_t hits = 0;
+  for (size_t i = 0; i < n; ++i) {
+    entries[i] = nullptr;
+    const Node* node = nodes[i];
+    if (node != nullptr && node->hash == hashes[i] && node->token == tokens[i]) {
+      const uint8_t bit = static_cast<uint8_t>(1u << ways[i]);
+      // relaxed: CLOCK is a heuristic, written only when clear (as in Probe).
+      if ((sets[i]->ref.load(std::memory_order_relaxed) & bit) == 0) {
+        sets[i]->ref.fetch_or(bit, std::memory_order_relaxed);
+      }
+      new (&claims[hits]) Claims(node->claims);
+      hit_of[hits++] = static_cast<uint8_t>(i);
+      lookups[i] = Lookup::kHit;
+      continue;
+    }
+    nodes[i] = Probe(tokens[i], hashes[i], now, verifier, &statuses[i]);
+    lookups[i] = nodes[i] != nullptr ? Lookup::kHit : Lookup::kMiss;
+    if (nodes[i] == nullptr) continue;
+    if (statuses[i] == Status::kOk) {
+      entries[i] = nodes[i]->entry.get();
+    } else {
+      Evict(nodes[i], hashes[i]);
+    }
+  }
+  if (hits == 0) return;
+  // relaxed: a statistic, on this thread's own stripe (uncontended).
+  counters_[ThreadStripe()].hits.fetch_add(hits, std::memory_order_relaxed);
+  Status rechecked[kBatch];
+  verifier.RecheckBatch(claims, hits, now, rechecked);
+  for (size_t k = 0; k < hits; ++k) {
+    const size_t i = hit_of[k];
+    statuses[i] = rechecked[k];
+    if (rechecked[k] == Status::kOk) {
+      entries[i] = nodes[i]->entry.get();
+    } else {
+      Evict(nodes[i], hashes[i]);
+    }
+  }
+}
+
 // Unpublishes `node` if it is still in its set (another thread may have replaced it).
 void VerifiedTokenCache::Evict(const Node* node, uint64_t hash) noexcept {
   Shard& sh = ShardFor(hash);
-  Shard::Set& set = sh.sets[(hash >> 16) % sets_per_shard_];
+  Set& set = sh.sets[(hash >> 16) % sets_per_shard_];
   Node* victim = nullptr;
   {
     base::MutexLock lock(&sh.mu);
@@ -311,7 +417,7 @@ void VerifiedTokenCache::Insert(std::shared_ptr<const VerifiedToken> e) noexcept
   Node* fresh = Node::Make(std::move(e));
   if (fresh == nullptr) return;  // a cache may forget; the token is verified again next time
   Shard& sh = ShardFor(hash);
-  Shard::Set& set = sh.sets[(hash >> 16) % sets_per_shard_];
+  Set& set = sh.sets[(hash >> 16) % sets_per_shard_];
   Node* victim = nullptr;
   {
     base::MutexLock lock(&sh.mu);
@@ -365,7 +471,7 @@ void VerifiedTokenCache::Clear() noexcept {
     Shard& sh = shards_[i];
     base::MutexLock lock(&sh.mu);
     for (size_t s = 0; s < sets_per_shard_; ++s) {
-      Shard::Set& set = sh.sets[s];
+      Set& set = sh.sets[s];
       for (size_t w = 0; w < kWays; ++w) {
         Node* n = set.node[w].load(std::memory_order_relaxed);
         if (n == nullptr) continue;

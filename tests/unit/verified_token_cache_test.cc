@@ -165,6 +165,89 @@ TEST_CASE("Cache verdict without the entry, and the guarded pointer form", "[cac
   CHECK(st.entries == 0);
 }
 
+TEST_CASE("Cache FindBatch gives what Find gives, token by token", "[cache]") {
+  // Two caches with the same seed and the same entries: one answers token by token, the other
+  // in batches (more tokens than one chunk, so the chunks are exercised too).
+  JtiRevocation r;
+  r.revoked = "jti-revoked";
+  auto v = MakeVerifier(&r);
+  VerifiedTokenCache one(CacheOptions{256, 4, 7});
+  VerifiedTokenCache batch(CacheOptions{256, 4, 7});
+  std::vector<std::string> tokens;
+  for (int i = 0; i < 60; ++i) {
+    const std::string t = "h." + std::to_string(i) + ".s";
+    // Every fifth expired, every seventh revoked, the rest good; every sixth never cached.
+    const int64_t exp = i % 5 == 0 ? kNow - 100 : kNow + 600;
+    const std::string jti = i % 7 == 0 ? "jti-revoked" : "jti-" + std::to_string(i);
+    if (i % 6 != 0) {
+      one.Insert(Entry(one, t, exp, jti));
+      batch.Insert(Entry(batch, t, exp, jti));
+    }
+    tokens.push_back(t);
+  }
+  // Each token twice (an evicted one misses the second time), in a scrambled order.
+  std::vector<std::string_view> queries;
+  for (int round = 0; round < 2; ++round) {
+    for (size_t k = 0; k < tokens.size(); ++k) queries.push_back(tokens[(k * 37) % tokens.size()]);
+  }
+  std::vector<uint64_t> hashes;
+  for (std::string_view q : queries) hashes.push_back(batch.Hash(q));
+  // The bytes of a cached token's hash with other bytes (as a colliding token): a miss.
+  const std::string impostor = "h.1.S";
+  queries.push_back(impostor);
+  hashes.push_back(batch.Hash(tokens[1]));
+  REQUIRE(queries.size() > 2 * VerifiedTokenCache::kBatch);
+
+  std::vector<VerifiedTokenCache::Lookup> lookups(queries.size());
+  std::vector<Status> statuses(queries.size(), Status::kInternalError);
+  std::vector<const VerifiedToken*> entries(queries.size());
+  // One batch per round of queries, so that evictions of the first are seen by the second.
+  const size_t half = tokens.size();
+  for (size_t begin : {size_t{0}, half}) {
+    const size_t n = begin == 0 ? half : queries.size() - half;
+    const VerifiedTokenCache::ReadGuard guard;
+    batch.FindBatch(&queries[begin], &hashes[begin], n, kNow, *v, &lookups[begin],
+                    &statuses[begin], &entries[begin], guard);
+    for (size_t i = begin; i < begin + n; ++i) {
+      INFO("query " << i << ": " << queries[i]);
+      Status want = Status::kInternalError;
+      const VerifiedToken* want_entry = nullptr;
+      const auto want_lookup = one.Find(queries[i], hashes[i], kNow, *v, &want, &want_entry, guard);
+      CHECK(lookups[i] == want_lookup);
+      if (want_lookup == VerifiedTokenCache::Lookup::kHit) {
+        CHECK(statuses[i] == want);
+        CHECK((entries[i] == nullptr) == (want_entry == nullptr));
+        if (entries[i] != nullptr) CHECK(entries[i]->token == queries[i]);
+      } else {
+        CHECK(entries[i] == nullptr);
+      }
+    }
+  }
+  size_t ok = 0, expired = 0, revoked = 0, missed = 0;
+  for (size_t i = 0; i < queries.size(); ++i) {
+    if (lookups[i] == VerifiedTokenCache::Lookup::kMiss) {
+      ++missed;
+    } else if (statuses[i] == Status::kOk) {
+      ++ok;
+    } else if (statuses[i] == Status::kExpired) {
+      ++expired;
+    } else if (statuses[i] == Status::kRevoked) {
+      ++revoked;
+    }
+  }
+  // Every outcome occurred: the comparison above covered each of them.
+  CHECK(ok > 0);
+  CHECK(expired > 0);
+  CHECK(revoked > 0);
+  CHECK(missed > 0);
+  const auto a = one.stats();
+  const auto b = batch.stats();
+  CHECK(b.hits == a.hits);
+  CHECK(b.misses == a.misses);
+  CHECK(b.entries == a.entries);
+  CHECK(b.evictions == a.evictions);
+}
+
 TEST_CASE("Cache inserts inside a read guard defer reclamation instead of waiting for it",
           "[cache]") {
   auto v = MakeVerifier();

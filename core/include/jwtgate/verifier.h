@@ -121,6 +121,10 @@ class Verifier {
   // with this): exp with leeway, then revocation.
   [[nodiscard]] Status Recheck(const Claims& claims, int64_t now) const noexcept;
 
+  // out[i] = Recheck(claims[i], now) for i < n, with one RevocationCheck::IsRevokedBatch call
+  // (which overlaps the filter misses of the batch) instead of n IsRevoked calls.
+  void RecheckBatch(const Claims* claims, size_t n, int64_t now, Status* out) const noexcept;
+
   const KeySet& keys() const noexcept { return *keys_; }
   const std::shared_ptr<const KeySet>& key_set() const noexcept { return keys_; }
   const VerifierOptions& options() const noexcept { return options_; }
