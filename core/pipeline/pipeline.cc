@@ -301,6 +301,9 @@ struct BatchScratch {
         order(new uint16_t[n]),
         dup_of(new int16_t[n]),
         done(new bool[n]),
+        views(new std::string_view[n]),
+        lookups(new VerifiedTokenCache::Lookup[n]),
+        entries(new const VerifiedToken*[n]),
         revocation_claims(new Claims[n]),
         revocation_text(new RevocationText[n]),
         revocation_index(new uint16_t[n]),
@@ -315,6 +318,11 @@ struct BatchScratch {
   std::unique_ptr<uint16_t[]> order;
   std::unique_ptr<int16_t[]> dup_of;  // index of the identical token verified instead
   std::unique_ptr<bool[]> done;       // answered by the cache
+  // The cache's batch lookup: the tokens, its verdicts, its entries (unused: `identity` holds
+  // the shared references).
+  std::unique_ptr<std::string_view[]> views;
+  std::unique_ptr<VerifiedTokenCache::Lookup[]> lookups;
+  std::unique_ptr<const VerifiedToken*[]> entries;
   std::unique_ptr<Claims[]> revocation_claims;
   std::unique_ptr<RevocationText[]> revocation_text;
   std::unique_ptr<uint16_t[]> revocation_index;
@@ -600,22 +608,25 @@ void Pipeline::Rep::ProcessBatch(size_t n, BatchScratch& b, VerifyContext& ctx, 
   bool* done = b.done.get();
   size_t to_verify = 0;
 
+  std::string_view* views = b.views.get();
   for (size_t i = 0; i < n; ++i) {
-    const std::string_view tok(items[i].data, items[i].size);
+    views[i] = std::string_view(items[i].data, items[i].size);
     dup_of[i] = -1;
     done[i] = false;
-    hash[i] = cache != nullptr ? cache->Hash(tok) : DedupKey(tok);
-    if (cache != nullptr) {
-      Status s;
-      std::shared_ptr<const VerifiedToken> e;
-      if (cache->Find(tok, hash[i], now, *v, &s, capture ? &e : nullptr) ==
-          VerifiedTokenCache::Lookup::kHit) {
-        status[i] = s;
-        identity[i] = std::move(e);
-        done[i] = true;
-        ws.cache_hits.fetch_add(1, std::memory_order_relaxed);
-        continue;
-      }
+    hash[i] = cache != nullptr ? cache->Hash(views[i]) : DedupKey(views[i]);
+  }
+  if (cache != nullptr) {
+    // The whole batch at once: the cache overlaps the memory misses of its lookups.
+    const VerifiedTokenCache::ReadGuard guard;
+    cache->FindBatch(views, hash, n, now, *v, b.lookups.get(), status, b.entries.get(), guard,
+                     capture ? identity : nullptr);
+  }
+  for (size_t i = 0; i < n; ++i) {
+    const std::string_view tok = views[i];
+    if (cache != nullptr && b.lookups[i] == VerifiedTokenCache::Lookup::kHit) {
+      done[i] = true;
+      ws.cache_hits.fetch_add(1, std::memory_order_relaxed);
+      continue;
     }
     const size_t dot = tok.find('.');
     group[i] = XXH3_64bits(tok.data(), dot == std::string_view::npos ? tok.size() : dot);

@@ -262,13 +262,15 @@ VerifiedTokenCache::Lookup VerifiedTokenCache::Find(std::string_view token, uint
 void VerifiedTokenCache::FindBatch(const std::string_view* tokens, const uint64_t* hashes, size_t n,
                                    int64_t now, const Verifier& verifier, Lookup* lookups,
                                    Status* statuses, const VerifiedToken** entries,
-                                   const ReadGuard& /*guard*/) noexcept {
+                                   const ReadGuard& /*guard*/,
+                                   std::shared_ptr<const VerifiedToken>* shared) noexcept {
   PrefetchSets(hashes, std::min(kBatch, n));
   for (size_t begin = 0; begin < n; begin += kBatch) {
     const size_t m = std::min(kBatch, n - begin);
     const size_t next = begin + m;
     FindChunk(tokens + begin, hashes + begin, m, now, verifier, lookups + begin, statuses + begin,
-              entries + begin, hashes + next, std::min(kBatch, n - next));
+              entries + begin, shared != nullptr ? shared + begin : nullptr, hashes + next,
+              std::min(kBatch, n - next));
   }
 }
 
@@ -290,6 +292,7 @@ void VerifiedTokenCache::PrefetchSets(const uint64_t* hashes, size_t n) const no
 void VerifiedTokenCache::FindChunk(const std::string_view* tokens, const uint64_t* hashes, size_t n,
                                    int64_t now, const Verifier& verifier, Lookup* lookups,
                                    Status* statuses, const VerifiedToken** entries,
+                                   std::shared_ptr<const VerifiedToken>* shared,
                                    const uint64_t* next_hashes, size_t next_n) noexcept {
   Set* sets[kBatch];
   const Node* nodes[kBatch];
@@ -325,6 +328,7 @@ void VerifiedTokenCache::FindChunk(const std::string_view* tokens, const uint64_
   size_t hits = 0;
   for (size_t i = 0; i < n; ++i) {
     entries[i] = nullptr;
+    if (shared != nullptr) shared[i].reset();
     const Node* node = nodes[i];
     if (node != nullptr && node->hash == hashes[i] && node->token == tokens[i]) {
       const uint8_t bit = static_cast<uint8_t>(1u << ways[i]);
@@ -342,6 +346,7 @@ void VerifiedTokenCache::FindChunk(const std::string_view* tokens, const uint64_
     if (nodes[i] == nullptr) continue;
     if (statuses[i] == Status::kOk) {
       entries[i] = nodes[i]->entry.get();
+      if (shared != nullptr) shared[i] = nodes[i]->entry;
     } else {
       Evict(nodes[i], hashes[i]);
     }
@@ -356,6 +361,7 @@ void VerifiedTokenCache::FindChunk(const std::string_view* tokens, const uint64_
     statuses[i] = rechecked[k];
     if (rechecked[k] == Status::kOk) {
       entries[i] = nodes[i]->entry.get();
+      if (shared != nullptr) shared[i] = nodes[i]->entry;
     } else {
       Evict(nodes[i], hashes[i]);
     }

@@ -109,15 +109,18 @@ class VerifiedTokenCache {
   // sets of every token are requested, then the entries (and token bytes) their tags point at,
   // then each is compared and the hits are re-checked together (Verifier::RecheckBatch: one
   // revocation batch). lookups[i], statuses[i] and entries[i] are what the pointer form of
-  // Find gives for tokens[i] with hashes[i]; entries valid until `guard` ends. Entries that
-  // fail the re-check are evicted. Any n; work proceeds in chunks of kBatch.
+  // Find gives for tokens[i] with hashes[i] (null unless kHit with kOk); entries valid until
+  // `guard` ends. `shared`, when not null, receives a shared reference to each kOk entry as
+  // well (for an answer that outlives the guard; null elsewhere). Entries that fail the
+  // re-check are evicted. Any n; work proceeds in chunks of kBatch.
   //
   // Measured (bench/pipeline_bench.cc, BM_CacheHitWorkingSet, 1 Mi tokens, 2-core VM): see
   // results/2026-12-07-vm/cache_batch.
   static constexpr size_t kBatch = 32;
   void FindBatch(const std::string_view* tokens, const uint64_t* hashes, size_t n, int64_t now,
                  const Verifier& verifier, Lookup* lookups, Status* statuses,
-                 const VerifiedToken** entries, const ReadGuard& guard) noexcept;
+                 const VerifiedToken** entries, const ReadGuard& guard,
+                 std::shared_ptr<const VerifiedToken>* shared = nullptr) noexcept;
 
   // Inserts a verified token (its `hash` must be Hash(token)). Replaces an equal token.
   void Insert(std::shared_ptr<const VerifiedToken> entry) noexcept;
@@ -150,8 +153,8 @@ class VerifiedTokenCache {
   void PrefetchSets(const uint64_t* hashes, size_t n) const noexcept;
   void FindChunk(const std::string_view* tokens, const uint64_t* hashes, size_t n, int64_t now,
                  const Verifier& verifier, Lookup* lookups, Status* statuses,
-                 const VerifiedToken** entries, const uint64_t* next_hashes,
-                 size_t next_n) noexcept;
+                 const VerifiedToken** entries, std::shared_ptr<const VerifiedToken>* shared,
+                 const uint64_t* next_hashes, size_t next_n) noexcept;
   void Evict(const Node* node, uint64_t hash) noexcept;
   void Retire(Node* node) noexcept;
   void Reclaim(bool force) noexcept;
