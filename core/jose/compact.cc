@@ -31,8 +31,9 @@ constexpr std::array<uint8_t, 256> kClass = MakeClassTable();
 
 #if defined(JWTGATE_X86_DISPATCH)
 // The SSE2 loop below, 32 bytes at a time, where the CPU has AVX2 (chosen at run time), with
-// the alphabet test of alphabet_avx2.h. Scans whole blocks from `*i`, advancing it; records up
-// to 4 dots. False on a fifth dot or on any byte outside [A-Za-z0-9_-.].
+// the alphabet test of alphabet_avx2.h. Scans from `*i` to the end (a token shorter than one
+// block is left to the loops below), advancing `*i`; records up to 4 dots. False on a fifth dot
+// or on any byte outside [A-Za-z0-9_-.].
 __attribute__((target("avx2"))) bool ScanBlocksAvx2(const char* p, size_t n, size_t* i,
                                                     size_t (&dots)[4], size_t* ndots) noexcept {
   __m256i bad = _mm256_setzero_si256();
@@ -46,6 +47,22 @@ __attribute__((target("avx2"))) bool ScanBlocksAvx2(const char* p, size_t n, siz
       if (*ndots == 4) return false;
       dots[(*ndots)++] = *i + static_cast<size_t>(__builtin_ctz(m));
     }
+  }
+  if (*i < n && n >= 32) {
+    // The tail, as the last 32 bytes of the token: the bytes already scanned are checked again
+    // (harmlessly) and their dots shifted out of the mask.
+    const size_t start = n - 32;
+    const size_t seen = *i - start;
+    const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + start));
+    bad = _mm256_or_si256(bad,
+                          avx2::OutsideSet(v, avx2::HighNibbles(v), avx2::LowNibbleTableCompact()));
+    const uint32_t dot_mask =
+        static_cast<uint32_t>(_mm256_movemask_epi8(_mm256_cmpeq_epi8(v, dot)));
+    for (uint32_t m = static_cast<uint32_t>(uint64_t{dot_mask} >> seen); m != 0; m &= m - 1) {
+      if (*ndots == 4) return false;
+      dots[(*ndots)++] = *i + static_cast<size_t>(__builtin_ctz(m));
+    }
+    *i = n;
   }
   return _mm256_testz_si256(bad, bad) != 0;
 }

@@ -274,6 +274,7 @@ void VerifiedTokenCache::FindBatch(const std::string_view* tokens, const uint64_
   }
 }
 
+// The shard from the hash's low bits, the set within it from the bits above.
 VerifiedTokenCache::Set& VerifiedTokenCache::SetFor(uint64_t hash) const noexcept {
   return ShardFor(hash).sets[(hash >> 16) % sets_per_shard_];
 }
@@ -371,7 +372,7 @@ void VerifiedTokenCache::FindChunk(const std::string_view* tokens, const uint64_
 // Unpublishes `node` if it is still in its set (another thread may have replaced it).
 void VerifiedTokenCache::Evict(const Node* node, uint64_t hash) noexcept {
   Shard& sh = ShardFor(hash);
-  Set& set = sh.sets[(hash >> 16) % sets_per_shard_];
+  Set& set = SetFor(hash);
   Node* victim = nullptr;
   {
     base::MutexLock lock(&sh.mu);
@@ -423,7 +424,7 @@ void VerifiedTokenCache::Insert(std::shared_ptr<const VerifiedToken> e) noexcept
   Node* fresh = Node::Make(std::move(e));
   if (fresh == nullptr) return;  // a cache may forget; the token is verified again next time
   Shard& sh = ShardFor(hash);
-  Set& set = sh.sets[(hash >> 16) % sets_per_shard_];
+  Set& set = SetFor(hash);
   Node* victim = nullptr;
   {
     base::MutexLock lock(&sh.mu);
