@@ -2,6 +2,7 @@
 
 #include <catch2/catch.hpp>
 
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <initializer_list>
@@ -339,7 +340,37 @@ TEST_CASE("Cache readers race inserts, evictions, re-check failures and reloads 
         const std::string& tok = tokens[static_cast<size_t>(i)];
         // Tokens with odd i are cached as already expired: their hits must say so and evict.
         const Status want = (i % 2 == 0) ? Status::kOk : Status::kExpired;
-        if (n % 2 == 0) {
+        if (n % 3 == 2) {
+          // FindBatch over the next 40 tokens (two chunks), both output forms.
+          constexpr size_t kN = 40;
+          std::array<std::string_view, kN> batch;
+          std::array<uint64_t, kN> hashes{};
+          std::array<VerifiedTokenCache::Lookup, kN> lookups{};
+          std::array<Status, kN> statuses{};
+          std::array<const VerifiedToken*, kN> entries{};
+          std::array<std::shared_ptr<const VerifiedToken>, kN> shared;
+          for (size_t k = 0; k < kN; ++k) {
+            batch[k] = tokens[(static_cast<size_t>(i) + k) % kTokens];
+            hashes[k] = cache.Hash(batch[k]);
+          }
+          const VerifiedTokenCache::ReadGuard guard;
+          cache.FindBatch(batch.data(), hashes.data(), kN, kNow, *v, lookups.data(),
+                          statuses.data(), entries.data(), guard, shared.data());
+          for (size_t k = 0; k < kN; ++k) {
+            if (lookups[k] != VerifiedTokenCache::Lookup::kHit) continue;
+            const size_t j = (static_cast<size_t>(i) + k) % kTokens;
+            const Status want_j = (j % 2 == 0) ? Status::kOk : Status::kExpired;
+            const std::string name(batch[k]);
+            if (statuses[k] != want_j) {
+              problems[t].push_back(name + ": " + std::string(ToString(statuses[k])));
+            }
+            if (statuses[k] != Status::kOk) continue;
+            if (entries[k] == nullptr || shared[k].get() != entries[k] ||
+                entries[k]->token != batch[k] || entries[k]->jti != "j" + std::to_string(j)) {
+              problems[t].push_back(name + ": wrong batch entry");
+            }
+          }
+        } else if (n % 3 == 0) {
           const VerifiedTokenCache::ReadGuard guard;
           const VerifiedToken* e = nullptr;
           if (cache.Find(tok, cache.Hash(tok), kNow, *v, &s, &e, guard) ==
