@@ -4,8 +4,8 @@
 //
 // Two table lookups by nibble (vpshufb), as in W. Mula and D. Lemire, "Faster Base64 Encoding
 // and Decoding using AVX2 Instructions" (ACM TWEB 2018), with tables for the URL-safe alphabet:
-// kHighNibbleClass gives each high nibble that holds valid bytes (0x2-0x7) its own bit and every
-// other one bit 6; the low-nibble table sets, for each low nibble, the bits of the classes in
+// the high-nibble table gives each high nibble that holds valid bytes (0x2-0x7) its own bit and
+// every other one bit 6; the low-nibble table sets, for each low nibble, the bits of the classes in
 // which that byte is not in the set (and always bit 6). A byte is outside the set exactly when
 // its two lookups share a bit. Bytes >= 0x80 have a high nibble of 8-F: bit 6, always outside.
 // The tables were derived and checked against all 256 bytes; the unit tests check every byte

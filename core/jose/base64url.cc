@@ -91,7 +91,11 @@ __attribute__((target("avx2"))) bool DecodeQuadsAvx2(const char* in, size_t quad
 
 }  // namespace
 
-bool Base64UrlDecode(std::string_view in, uint8_t* out, size_t* out_len) noexcept {
+namespace {
+
+// `vector`: whether the AVX2 blocks may be used (the CPU has them).
+bool Decode(std::string_view in, uint8_t* out, size_t* out_len,
+            [[maybe_unused]] bool vector) noexcept {
   const size_t n = in.size();
   if (n == 0 || n % 4 == 1) return false;
   const char* p = in.data();
@@ -100,7 +104,7 @@ bool Base64UrlDecode(std::string_view in, uint8_t* out, size_t* out_len) noexcep
   // Validity is accumulated with OR so the loop has no data-dependent branch per character.
   uint32_t bad = 0;
 #if defined(JWTGATE_X86_DISPATCH)
-  if (base::kHaveAvx2 && full >= 8) {
+  if (vector && full >= 8) {
     if (!DecodeQuadsAvx2(p, full, o)) return false;
     p += full * 4;
     o += full * 3;
@@ -139,6 +143,16 @@ bool Base64UrlDecode(std::string_view in, uint8_t* out, size_t* out_len) noexcep
   if ((bad & 0xC0) != 0) return false;
   *out_len = static_cast<size_t>(o - out);
   return true;
+}
+
+}  // namespace
+
+bool Base64UrlDecode(std::string_view in, uint8_t* out, size_t* out_len) noexcept {
+  return Decode(in, out, out_len, base::kHaveAvx2);
+}
+
+bool Base64UrlDecodeBaseline(std::string_view in, uint8_t* out, size_t* out_len) noexcept {
+  return Decode(in, out, out_len, /*vector=*/false);
 }
 
 bool Base64UrlDecode(std::string_view in, std::string* out) {

@@ -27,6 +27,11 @@ constexpr size_t Base64UrlEncodedSize(size_t n) noexcept {
 // Returns false (and leaves `out` unspecified) on any non-canonical input, including empty.
 [[nodiscard]] bool Base64UrlDecode(std::string_view in, uint8_t* out, size_t* out_len) noexcept;
 
+// The same with the portable loop alone, what a CPU without AVX2 runs: for the tests, which
+// compare the two paths on every input.
+[[nodiscard]] bool Base64UrlDecodeBaseline(std::string_view in, uint8_t* out,
+                                           size_t* out_len) noexcept;
+
 // Convenience for import and tests (allocates).
 [[nodiscard]] bool Base64UrlDecode(std::string_view in, std::string* out);
 

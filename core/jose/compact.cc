@@ -70,7 +70,11 @@ __attribute__((target("avx2"))) bool ScanBlocksAvx2(const char* p, size_t n, siz
 
 }  // namespace
 
-Status SplitCompact(std::string_view token, size_t max_bytes, CompactParts* out) noexcept {
+namespace {
+
+// `vector`: whether the AVX2 scan may be used (the CPU has it).
+Status Split(std::string_view token, size_t max_bytes, CompactParts* out,
+             [[maybe_unused]] bool vector) noexcept {
   if (token.empty()) return Status::kTokenEmpty;
   if (token.size() > max_bytes) return Status::kTokenTooLarge;
   size_t dots[4];
@@ -80,7 +84,7 @@ Status SplitCompact(std::string_view token, size_t max_bytes, CompactParts* out)
   const char* p = token.data();
   const size_t n = token.size();
 #if defined(JWTGATE_X86_DISPATCH)
-  if (base::kHaveAvx2 && !ScanBlocksAvx2(p, n, &i, dots, &ndots)) return Status::kTokenMalformed;
+  if (vector && !ScanBlocksAvx2(p, n, &i, dots, &ndots)) return Status::kTokenMalformed;
 #endif
 #if defined(__SSE2__)
   // 16 bytes at a time: a byte is valid when it lies in one of the ranges below (signed
@@ -130,6 +134,16 @@ Status SplitCompact(std::string_view token, size_t max_bytes, CompactParts* out)
   out->signature = token.substr(dots[1] + 1);
   out->signing_input = token.substr(0, dots[1]);
   return Status::kOk;
+}
+
+}  // namespace
+
+Status SplitCompact(std::string_view token, size_t max_bytes, CompactParts* out) noexcept {
+  return Split(token, max_bytes, out, base::kHaveAvx2);
+}
+
+Status SplitCompactBaseline(std::string_view token, size_t max_bytes, CompactParts* out) noexcept {
+  return Split(token, max_bytes, out, /*vector=*/false);
 }
 
 }  // namespace jwtgate::jose

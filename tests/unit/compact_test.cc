@@ -15,9 +15,20 @@ using namespace std::string_view_literals;
 
 constexpr size_t kCap = 8192;
 
+// SplitCompact's verdict, checked against the path without the AVX2 scan (what a CPU without
+// AVX2 runs): same status, same segments.
 Status Split(std::string_view token, size_t cap = kCap) {
   CompactParts parts;
-  return SplitCompact(token, cap, &parts);
+  CompactParts baseline;
+  const Status s = SplitCompact(token, cap, &parts);
+  const Status b = SplitCompactBaseline(token, cap, &baseline);
+  if (s != b || (s == Status::kOk && (parts.header != baseline.header ||
+                                      parts.payload != baseline.payload ||
+                                      parts.signature != baseline.signature))) {
+    FAIL_CHECK("SplitCompactBaseline disagrees with SplitCompact on a token of " << token.size()
+                                                                                 << " bytes");
+  }
+  return s;
 }
 
 // A token of exactly `n` bytes (n >= 5) with three valid segments.
@@ -188,6 +199,7 @@ TEST_CASE("SplitCompact checks every byte and finds every dot of a long token", 
     t[second_dot] = '.';
     CompactParts parts;
     REQUIRE(SplitCompact(t, kCap, &parts) == Status::kOk);
+    CHECK(Split(t) == Status::kOk);  // and the path without AVX2 agrees
     CHECK(parts.header.size() == first_dot);
     CHECK(parts.payload.size() == 128);
     CHECK(parts.signature.size() == t.size() - second_dot - 1);
@@ -225,6 +237,7 @@ TEST_CASE("SplitCompact checks every byte and finds every dot of a long token", 
     CompactParts parts;
     INFO("second dot at " << last_dot);
     REQUIRE(SplitCompact(t, kCap, &parts) == Status::kOk);
+    CHECK(Split(t) == Status::kOk);
     CHECK(parts.payload.size() == last_dot - 101);
     CHECK(parts.signature.size() == t.size() - last_dot - 1);
     t[50] = '.';
