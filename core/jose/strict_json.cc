@@ -15,8 +15,8 @@ constexpr size_t kPairwiseLimit = 16;
 constexpr size_t RoundUp64(size_t n) { return (n + 63) / 64 * 64; }
 
 // Depth of the deepest container below and including `e` (scalars: 0), to rank a duplicate name
-// against a depth violation elsewhere. Bounded by the
-// parser's depth limit, so the recursion is too.
+// against a depth violation elsewhere. Bounded by the parser's depth limit, so the recursion is
+// too.
 uint32_t ContainerDepth(simdjson::dom::element e) noexcept {
   uint32_t deepest = 0;
   switch (e.type()) {

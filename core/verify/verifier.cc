@@ -307,8 +307,8 @@ thread_local VerifyContext* tls_context = nullptr;
 Status Verifier::Verify(std::string_view token, int64_t now, VerifyContext& ctx,
                         Claims* out) const noexcept {
   if (out == nullptr) {
-    // A Claims on the stack only when the caller wants none (its zeroing is a tenth of the
-    // glue around an HS256 check).
+    // A Claims on the stack only when the caller wants none: zeroing one cost about 10 ns of
+    // every BM_Verify/HS256 call (perf: the rep stos of Verify), where the caller passes one.
     Claims local;
     return Verify(token, now, ctx, &local);
   }
