@@ -719,7 +719,8 @@ void BM_CacheHitWorkingSet(benchmark::State& state) {
   }
   state.SetItemsProcessed(state.iterations() * static_cast<int64_t>(kStaged));
   state.counters["ns_per_hit"] =
-      timed * 1e9 / static_cast<double>(std::max<int64_t>(1, state.iterations()) * static_cast<int64_t>(kStaged));
+      timed * 1e9 /
+      static_cast<double>(std::max<int64_t>(1, state.iterations()) * static_cast<int64_t>(kStaged));
   state.counters["tokens"] = static_cast<double>(n);
   state.counters["resident"] = static_cast<double>(resident);
 }
