@@ -31,6 +31,10 @@ rows = [
     row("S2.HS256", "S2", "HS256", None, dict(bench=1.5, total=1.5), dict(bench=dict(rss_kib=20480)), fast),
     dict(row("S7.HS256", "S7", "HS256", None, dict(bench=0.5, total=0.5), dict(bench=dict(rss_kib=20480)), fast),
          stats=dict(cache_hit_ratio_closed_loop=0.8)),
+    # An in-process variant of a family (S7 with FindBatch): reported as a row of its own, and
+    # not what the plan reads for S7.
+    row("S7.HS256.batched", "S7", "HS256", None, dict(bench=0.2, total=0.2),
+        dict(bench=dict(rss_kib=20480)), fast, batch=32),
     row("S4.redis.sync", "S4", None, "redis", {"bench": 10.0, "redis-server": 5.0, "total": 15.0},
         {"bench": dict(rss_kib=8192), "redis-server": dict(rss_kib=102400)},
         ol(40000, [(400, 100), (800, 200), (3000, 900)]), mean=50.0),

@@ -404,7 +404,7 @@ Json RunE2e(const E2eOptions& o) {
   std::vector<RowSpec> specs = MakeRows(env, o.algs);
   std::vector<const RowSpec*> rows;
   for (const RowSpec& r : specs) {
-    if (RowSelected(o.rows, r.key)) rows.push_back(&r);
+    if (!r.in_process_only && RowSelected(o.rows, r.key)) rows.push_back(&r);
   }
   // A row's figures are its medians over the passes (e2e_passes.h).
   doc["strategies"] = RunRotatedPasses(rows.size(), o.repetitions, [&](size_t i, size_t k) {

@@ -77,6 +77,9 @@ struct RowSpec {
   std::string backend;      // "", "redis", "postgresql", "sqlite"
   std::string description;  // what one request does
   size_t batch = 1;
+  // A variant only the in-process mode runs (the e2e mode leaves it out: jwtgated has no
+  // equivalent).
+  bool in_process_only = false;
   std::string unavailable;  // non-empty: cannot run here, and why
   // Builds the worker of thread `t`; throws std::runtime_error with the reason.
   std::function<std::unique_ptr<Worker>(unsigned t)> make_worker;
