@@ -7,7 +7,7 @@
 //
 //   loadgen --url http://127.0.0.1:9090/auth --rate 20000 --duration 10 --connections 64
 //           [--threads 1] [--warmup 2] [--tokens FILE] [--json OUT]
-//           [--closed] [--spin] [--watch NAME=PID[,PID...]]...
+//           [--closed] [--spin] [--watch NAME=PID[,PID...]]... [--unix PATH]
 //
 // Each connection has its own schedule at rate/connections: request k of a connection is due at
 // start + k * interval (with a per-connection phase so connections do not fire together). A
@@ -21,7 +21,8 @@
 // through its lines. Latencies go into an HDR-style log-linear histogram
 // (bench/common/histogram.h, 0.1 % relative precision). Output: a JSON document on stdout (and
 // in --json), with the percentile spectrum in HdrHistogram's .hgrm layout under "hgrm".
-// Loopback only: the host must be 127.0.0.1.
+// Loopback only: the host must be 127.0.0.1. With --unix PATH the connections go to that Unix
+// socket instead (jwtgated's `listen: unix:PATH`); the URL still gives the path and Host.
 //
 // CPU and memory of the processes involved: over the measured window (after the warm-up, to the
 // end of the schedule) the main thread samples utime + stime from /proc/<pid>/stat of this
@@ -37,6 +38,7 @@
 #include <sys/epoll.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <utility>
@@ -86,6 +88,8 @@ struct Options {
   bool spin = false;
   // --watch NAME=PID[,PID...]: process groups whose CPU time is measured over the window.
   std::vector<jwtgate::bench::ProcessGroup> watch;
+  // --unix PATH: connect to this Unix socket instead of host:port.
+  std::string unix_path;
 };
 
 struct Result {
@@ -128,7 +132,22 @@ std::vector<std::string> Requests(const Options& o, const std::vector<std::strin
   return out;
 }
 
+int ConnectUnix(const Options& o) {
+  const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) return -1;
+  sockaddr_un sa{};
+  sa.sun_family = AF_UNIX;
+  o.unix_path.copy(sa.sun_path, sizeof sa.sun_path - 1);
+  // A non-blocking connect to a Unix socket completes at once or fails (EAGAIN: backlog full).
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa) != 0) {
+    ::close(fd);
+    return -1;
+  }
+  return fd;
+}
+
 int Connect(const Options& o) {
+  if (!o.unix_path.empty()) return ConnectUnix(o);
   const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) return -1;
   sockaddr_in sa{};
@@ -402,7 +421,7 @@ void Usage() {
   std::fprintf(stderr,
                "usage: loadgen --url http://127.0.0.1:PORT/PATH --rate R [--duration S] "
                "[--warmup S] [--connections N] [--threads T] [--tokens FILE] [--json OUT] "
-               "[--closed] [--spin] [--watch NAME=PID[,PID...]]...\n");
+               "[--closed] [--spin] [--watch NAME=PID[,PID...]]... [--unix PATH]\n");
 }
 
 }  // namespace
@@ -429,6 +448,7 @@ int main(int argc, char** argv) {
     else if (a == "--json") o.json_out = next();
     else if (a == "--closed") o.closed = true;
     else if (a == "--spin") o.spin = true;
+    else if (a == "--unix") o.unix_path = next();
     else if (a == "--watch") {
       const std::string spec = next();
       const size_t eq = spec.find('=');
@@ -514,6 +534,7 @@ int main(int argc, char** argv) {
     << "\",\n"
     << "  \"mode\": \"" << (o.closed ? "closed" : "open") << "\",\n"
     << "  \"url\": \"" << url << "\",\n";
+  if (!o.unix_path.empty()) j << "  \"unix\": \"" << o.unix_path << "\",\n";
   if (!o.closed) j << "  \"offered_rate\": " << o.rate << ",\n";
   j << "  \"achieved_rate\": " << static_cast<double>(total.completed) / o.duration_s << ",\n"
     << "  \"duration_s\": " << o.duration_s << ",\n  \"warmup_s\": " << o.warmup_s << ",\n"

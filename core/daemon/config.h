@@ -145,7 +145,7 @@ enum class InlineVerify : uint8_t {
 
 struct Config {
   // auth:
-  std::string auth_listen = "127.0.0.1:9090";
+  std::string auth_listen = "127.0.0.1:9090";  // HOST:PORT, [IPv6]:PORT or unix:/PATH
   std::string path_prefix = "/";
   std::string realm = "jwtgate";
   std::vector<ClaimHeaderConfig> claim_headers;
@@ -158,7 +158,7 @@ struct Config {
   // decision_log: (unset: off)
   std::optional<DecisionLogConfig> decision_log;
   // admin:
-  std::string admin_listen = "127.0.0.1:9091";
+  std::string admin_listen = "127.0.0.1:9091";  // the same forms
   std::string admin_token_file;        // empty: the admin API takes no token (loopback only)
   bool admin_protect_metrics = false;  // GET /metrics needs the token too (probes never do)
   // The admin listener under a connection flood: beyond max_connections the oldest idle or

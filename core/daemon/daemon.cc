@@ -196,6 +196,8 @@ struct Daemon::Rep : public AdminApi, public UnknownKidRouter {
   std::unique_ptr<AdminHandler> admin_handler;
   std::unique_ptr<net::HttpServer> admin;
   net::SocketAddress auth_bound, admin_bound;
+  // The listeners' socket files when they are Unix sockets, removed at shutdown.
+  net::UnixSocketFile auth_file, admin_file;
   int signal_fd = -1;
 
   std::atomic<bool> ready{false};
@@ -621,18 +623,26 @@ CheckResult Daemon::Rep::OpenListenerSockets(std::vector<int>* auth_fds,
                                              std::vector<int>* admin_fds) {
   constexpr int kAuthBacklog = 4096;
   constexpr int kAdminBacklog = 128;
+  // Unix socket files: any local process may ask the auth listener about a token, as it may
+  // connect to a loopback port; the admin listener is the daemon user's and its group's.
+  constexpr unsigned kAuthSocketMode = 0666;
+  constexpr unsigned kAdminSocketMode = 0660;
   net::SocketAddress auth_addr, admin_addr;
   std::string err;
   if (!net::ParseSocketAddress(config.auth_listen, &auth_addr, &err) ||
       !net::OpenListeners(auth_addr, static_cast<int>(config.io_threads), kAuthBacklog, auth_fds,
-                          &auth_bound, &err)) {
+                          &auth_bound, &err, kAuthSocketMode)) {
     return {kExitSystem, "auth.listen " + config.auth_listen + ": " + err};
   }
+  auth_file = net::StatUnixSocketFile(auth_bound);
   if (!net::ParseSocketAddress(config.admin_listen, &admin_addr, &err) ||
-      !net::OpenListeners(admin_addr, 1, kAdminBacklog, admin_fds, &admin_bound, &err)) {
+      !net::OpenListeners(admin_addr, 1, kAdminBacklog, admin_fds, &admin_bound, &err,
+                          kAdminSocketMode)) {
     for (int fd : *auth_fds) ::close(fd);
+    net::RemoveUnixSocketFile(auth_file);
     return {kExitSystem, "admin.listen " + config.admin_listen + ": " + err};
   }
+  admin_file = net::StatUnixSocketFile(admin_bound);
   return {};
 }
 
@@ -749,6 +759,8 @@ void Daemon::Rep::Shutdown() {
   // Revocations in its queue are answered (not acknowledged); its journal keeps the outbox.
   auth.replicator.store(nullptr, std::memory_order_release);
   replicator.reset();
+  net::RemoveUnixSocketFile(auth_file);
+  net::RemoveUnixSocketFile(admin_file);
   Log(LogLevel::kInfo, "stopped");
 }
 

@@ -1,11 +1,15 @@
 #include "net/listener.h"
 
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <netinet/in.h>
+#include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <charconv>
+#include <cstddef>
 #include <cstring>
 
 namespace jwtgate::net {
@@ -13,9 +17,119 @@ namespace {
 
 std::string Errno(std::string_view what) { return std::string(what) + ": " + std::strerror(errno); }
 
+constexpr std::string_view kUnixPrefix = "unix:";
+
+bool ParseUnixAddress(std::string_view text, SocketAddress* out, std::string* error) {
+  const std::string_view path = text.substr(kUnixPrefix.size());
+  sockaddr_un* sa = reinterpret_cast<sockaddr_un*>(&out->storage);
+  if (!path.empty() && path.front() == '@') {
+    *error = "abstract Unix sockets are refused (no file permissions guard them): '" +
+             std::string(text) + "'; use unix:/ABSOLUTE/PATH";
+    return false;
+  }
+  if (path.empty() || path.front() != '/') {
+    *error = "expected unix:/ABSOLUTE/PATH, got '" + std::string(text) + "'";
+    return false;
+  }
+  if (path.size() >= sizeof sa->sun_path) {
+    *error = "Unix socket path longer than " + std::to_string(sizeof sa->sun_path - 1) +
+             " bytes: '" + std::string(path) + "'";
+    return false;
+  }
+  if (path.find('\0') != std::string_view::npos) {
+    *error = "NUL byte in Unix socket path '" + std::string(text) + "'";
+    return false;
+  }
+  *out = SocketAddress();
+  sa->sun_family = AF_UNIX;
+  std::memcpy(sa->sun_path, path.data(), path.size());
+  out->length = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + path.size() + 1);
+  return true;
+}
+
+std::string UnixPath(const SocketAddress& addr) {
+  return reinterpret_cast<const sockaddr_un*>(&addr.storage)->sun_path;
+}
+
+// Whether something accepts on the Unix socket at `addr` (a connection attempt that does not
+// wait: a full backlog also counts as alive).
+bool Accepting(const SocketAddress& addr) {
+  const int probe = ::socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (probe < 0) return true;  // cannot tell: treat the path as taken
+  const bool live =
+      ::connect(probe, reinterpret_cast<const sockaddr*>(&addr.storage), addr.length) == 0 ||
+      errno == EAGAIN;
+  ::close(probe);
+  return live;
+}
+
+// What is at a Unix listener's path before it binds: nothing, a stale socket (removed here),
+// or something that must not be touched (false, *error says what).
+bool ClearStaleUnixSocket(const SocketAddress& addr, std::string* error) {
+  const std::string path = UnixPath(addr);
+  struct stat st;
+  if (::lstat(path.c_str(), &st) != 0) {
+    if (errno == ENOENT) return true;
+    *error = Errno("stat " + path);
+    return false;
+  }
+  if (!S_ISSOCK(st.st_mode)) {
+    *error = path + " exists and is not a socket (refusing to replace it)";
+    return false;
+  }
+  if (Accepting(addr)) {
+    *error = path + " is in use: another process accepts on it";
+    return false;
+  }
+  if (::unlink(path.c_str()) != 0 && errno != ENOENT) {
+    *error = Errno("remove stale socket " + path);
+    return false;
+  }
+  return true;
+}
+
+bool OpenUnixListener(const SocketAddress& addr, int count, int backlog, std::vector<int>* fds,
+                      SocketAddress* bound, std::string* error, unsigned mode) {
+  const std::string shown = FormatSocketAddress(addr);
+  if (!ClearStaleUnixSocket(addr, error)) return false;
+  const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) {
+    *error = Errno("socket");
+    return false;
+  }
+  fds->push_back(fd);
+  if (::bind(fd, reinterpret_cast<const sockaddr*>(&addr.storage), addr.length) != 0) {
+    *error = Errno("bind " + shown);
+    return false;
+  }
+  // The file exists from bind on; nobody can connect before listen, so the mode is set first.
+  if (::chmod(UnixPath(addr).c_str(), mode) != 0) {
+    *error = Errno("chmod " + shown);
+    ::unlink(UnixPath(addr).c_str());
+    return false;
+  }
+  if (::listen(fd, backlog) != 0) {
+    *error = Errno("listen " + shown);
+    ::unlink(UnixPath(addr).c_str());
+    return false;
+  }
+  for (int i = 1; i < count; ++i) {
+    const int dup = ::fcntl(fd, F_DUPFD_CLOEXEC, 0);
+    if (dup < 0) {
+      *error = Errno("dup " + shown);
+      ::unlink(UnixPath(addr).c_str());
+      return false;
+    }
+    fds->push_back(dup);
+  }
+  *bound = addr;
+  return true;
+}
+
 }  // namespace
 
 bool ParseSocketAddress(std::string_view text, SocketAddress* out, std::string* error) {
+  if (text.substr(0, kUnixPrefix.size()) == kUnixPrefix) return ParseUnixAddress(text, out, error);
   std::string host;
   std::string_view port_text;
   bool v6 = false;
@@ -69,6 +183,7 @@ bool ParseSocketAddress(std::string_view text, SocketAddress* out, std::string* 
 }
 
 std::string FormatSocketAddress(const SocketAddress& addr) {
+  if (IsUnix(addr)) return std::string(kUnixPrefix) + UnixPath(addr);
   char buf[INET6_ADDRSTRLEN] = {};
   if (addr.storage.ss_family == AF_INET6) {
     const auto* sa = reinterpret_cast<const sockaddr_in6*>(&addr.storage);
@@ -81,6 +196,7 @@ std::string FormatSocketAddress(const SocketAddress& addr) {
 }
 
 bool IsLoopback(const SocketAddress& addr) {
+  if (IsUnix(addr)) return true;
   if (addr.storage.ss_family == AF_INET) {
     const auto* sa = reinterpret_cast<const sockaddr_in*>(&addr.storage);
     return (ntohl(sa->sin_addr.s_addr) >> 24) == 127;
@@ -95,8 +211,14 @@ bool IsLoopback(const SocketAddress& addr) {
 }
 
 bool OpenListeners(const SocketAddress& addr, int count, int backlog, std::vector<int>* fds,
-                   SocketAddress* bound, std::string* error) {
+                   SocketAddress* bound, std::string* error, unsigned unix_mode) {
   fds->clear();
+  if (IsUnix(addr)) {
+    if (OpenUnixListener(addr, count, backlog, fds, bound, error, unix_mode)) return true;
+    for (int fd : *fds) ::close(fd);
+    fds->clear();
+    return false;
+  }
   SocketAddress target = addr;
   bool ok = true;
   for (int i = 0; ok && i < count; ++i) {
@@ -140,6 +262,31 @@ bool OpenListeners(const SocketAddress& addr, int count, int backlog, std::vecto
   for (int fd : *fds) ::close(fd);
   fds->clear();
   return false;
+}
+
+UnixSocketFile StatUnixSocketFile(const SocketAddress& addr) {
+  UnixSocketFile f;
+  struct stat st;
+  if (!IsUnix(addr) || ::lstat(UnixPath(addr).c_str(), &st) != 0 || !S_ISSOCK(st.st_mode)) {
+    return f;
+  }
+  f.path = UnixPath(addr);
+  f.addr = addr;
+  f.dev = st.st_dev;
+  f.ino = st.st_ino;
+  return f;
+}
+
+void RemoveUnixSocketFile(const UnixSocketFile& file) {
+  if (file.path.empty()) return;
+  struct stat st;
+  // The same inode is not enough: a file system may give a successor's new socket file the
+  // number this one's had. A socket something accepts on is not this process's either: its
+  // listeners are closed by now.
+  if (::lstat(file.path.c_str(), &st) == 0 && S_ISSOCK(st.st_mode) && st.st_dev == file.dev &&
+      st.st_ino == file.ino && !Accepting(file.addr)) {
+    ::unlink(file.path.c_str());
+  }
 }
 
 }  // namespace jwtgate::net

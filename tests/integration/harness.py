@@ -499,8 +499,10 @@ def auth_location(upstream):
     }}
 """
 
-def auth_request_conf(front_port, upstream_port, auth_port, claim_headers=("X-Auth-Email",)):
-    """nginx in front of a static upstream, asking jwtgated through auth_request."""
+def auth_request_conf(front_port, upstream_port, auth_port, claim_headers=("X-Auth-Email",),
+                      auth_server=None):
+    """nginx in front of a static upstream, asking jwtgated through auth_request; jwtgated at
+    127.0.0.1:auth_port, or at `auth_server` (nginx's upstream server form, e.g. unix:/path)."""
     sets = []
     passes = []
     echo = ["sub=[$http_x_auth_sub]", "iss=[$http_x_auth_iss]"]
@@ -512,7 +514,7 @@ def auth_request_conf(front_port, upstream_port, auth_port, claim_headers=("X-Au
     echo.append("injected=[$http_x_injected]")
     return f"""
   upstream jwtgated {{
-    server 127.0.0.1:{auth_port};
+    server {auth_server or f"127.0.0.1:{auth_port}"};
     keepalive 16;
   }}
   server {{

@@ -8,6 +8,8 @@
            groups' involuntary context switches)
   open     open loop at 2,000 requests/s for 1 s on 4 connections: the requests due in the
            window are the ones completed (1,900 to 2,050), none late at the end
+  unix     closed loop with --unix against a jwtgated whose auth listener is a Unix socket: the
+           same counts as over TCP, and the socket named in the output
 
 Usage: loadgen_test.py --daemon PATH --cli PATH --loadgen PATH
 """
@@ -89,6 +91,30 @@ def main():
             check(j["late_at_end"] == 0, f"open loop: {j['late_at_end']} late at the end")
         finally:
             d.stop()
+
+        # sun_path holds 107 bytes: the socket lives beside the work directory, not in it.
+        sock = os.path.join("/tmp", os.path.basename(tmp) + ".auth.sock")
+        os.makedirs(os.path.join(tmp, "unix"))
+        u = Daemon(args.daemon, os.path.join(tmp, "unix"),
+                   lambda d: issuer_config(d, jwks, ISS).replace(
+                       f"listen: 127.0.0.1:{d.auth_port}", f"listen: unix:{sock}"))
+        u.start()
+        try:
+            j = loadgen(args, u, tokens_file, os.path.join(tmp, "unix.json"), "--closed",
+                        "--unix", sock, "--duration", "0.5", "--warmup", "0.1",
+                        "--connections", "8")
+            statuses = {k: int(v) for k, v in j["statuses"].items()}
+            log(f"unix: {j['completed']} completed, statuses {statuses}")
+            check(j["unix"] == sock, f"unix: the output names {j.get('unix')}")
+            check(j["errors"] == 0, f"unix: {j['errors']} errors")
+            check(j["completed"] > 100, f"unix: only {j['completed']} completed")
+            check(set(statuses) == {"200", "401"} and sum(statuses.values()) == j["completed"],
+                  f"unix: statuses {statuses} against {j['completed']} completed")
+            share = statuses["401"] / j["completed"]
+            check(0.2 <= share <= 0.3, f"unix: 401 share {share:.3f}, expected about 0.25")
+        finally:
+            u.stop()
+        check(not os.path.exists(sock), f"{sock} left after the daemon stopped")
 
     run_test("loadgen", body)
 

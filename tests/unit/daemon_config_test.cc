@@ -164,6 +164,13 @@ TEST_CASE("daemon config: schema errors name the key and the line", "[daemon_con
        "configured twice"},
       {"bad listen", iss + "auth: {listen: localhost:80}\n", "auth.listen"},
       {"bad port", iss + "auth: {listen: '127.0.0.1:99999'}\n", "invalid port"},
+      {"relative unix path", iss + "auth: {listen: 'unix:run/auth.sock'}\n",
+       "auth.listen: expected unix:/ABSOLUTE/PATH"},
+      {"abstract unix socket", iss + "admin: {listen: 'unix:@jwtgate'}\n",
+       "admin.listen: abstract Unix sockets are refused"},
+      {"same unix listeners",
+       iss + "auth: {listen: 'unix:/run/j.sock'}\nadmin: {listen: 'unix:/run/j.sock'}\n",
+       "must differ"},
       {"same listeners", iss + "auth: {listen: '127.0.0.1:9000'}\nadmin: {listen: '127.0.0.1:9000'}\n",
        "must differ"},
       {"path prefix", iss + "auth: {path_prefix: auth}\n", "auth.path_prefix"},
@@ -345,6 +352,8 @@ TEST_CASE("daemon config: an admin listener off loopback needs a token file", "[
       {"'[::1]:9091'", false, true, false},     {"'[::ffff:127.0.0.1]:9091'", false, true, false},
       {"0.0.0.0:9091", true, true, true},       {"192.0.2.10:9091", true, true, true},
       {"127.0.0.1:9091", true, true, false},
+      // A Unix socket is reachable from this host only (and its file is mode 0660).
+      {"unix:/run/jwtgate/admin.sock", false, true, false},
   };
   for (const Row& r : rows) {
     INFO(r.listen << (r.token ? " with" : " without") << " a token file");
