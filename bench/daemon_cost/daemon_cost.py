@@ -9,7 +9,10 @@ What is compared, in the same rounds on the same CPU:
              measured window divided by the requests completed in it. Two variants:
                pipeline  pipeline.workers 1, inline none: the I/O thread hands each token to
                          the verification pipeline and answers when its completion arrives;
-               inline    pipeline.inline all: the I/O thread verifies as it parses.
+               inline    pipeline.inline all: the I/O thread verifies as it parses;
+               inline_unix  inline, with the auth listener on a Unix socket (auth.listen:
+                         unix:PATH; loadgen --unix): the same work without the kernel's
+                         loopback TCP path.
   primitive  bench/verify_bench BM_Floor/ES256 on --server-cpu: OpenSSL's ES256 verification
              of a prepared signing input with a parsed key (CPU time per verification), and
              BM_Verify/ES256, the library's full verification of a compact token.
@@ -26,6 +29,7 @@ import argparse
 import json
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
@@ -43,19 +47,43 @@ import policy_bench as pb  # noqa: E402
 from jwtgate_results import machine_info  # noqa: E402
 
 KID = "e1"
-VARIANTS = {"pipeline": "{workers: 1, inline: none}", "inline": "{workers: 1, inline: all}"}
+# name: (pipeline section, auth listener on a Unix socket)
+VARIANTS = {"pipeline": ("{workers: 1, inline: none}", False),
+            "inline": ("{workers: 1, inline: all}", False),
+            "inline_unix": ("{workers: 1, inline: all}", True)}
 
 
 class Node(pb.Node):
-    def __init__(self, binary, directory, name, pipeline, server_cpu):
+    def __init__(self, binary, directory, name, pipeline, server_cpu, unix_path=None):
         self.pipeline = pipeline
+        self.unix_path = unix_path
         super().__init__(binary, directory, name, "cache: {entries: 0}\n", server_cpu)
         self.config_text_fn = Node.config_text
 
     def config_text(self):
-        # The policy benchmark's configuration with this variant's pipeline section.
-        return pb.Node.config_text(self).replace("pipeline: {workers: 1}",
+        # The policy benchmark's configuration with this variant's pipeline section and, for a
+        # Unix variant, its auth listener.
+        text = pb.Node.config_text(self).replace("pipeline: {workers: 1}",
                                                  f"pipeline: {self.pipeline}")
+        if self.unix_path:
+            text = text.replace(f"listen: 127.0.0.1:{self.auth_port}",
+                                f"listen: unix:{self.unix_path}")
+        return text
+
+
+def ask(node, token):
+    """One auth request to `node` over its transport: the answer's status."""
+    if not node.unix_path:
+        return pb.ask(node, token).status
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.settimeout(5.0)
+    try:
+        s.connect(node.unix_path)
+        s.sendall(harness.build_request("GET", pb.AUTH_PREFIX + pb.REQUEST_URI,
+                                        [("Authorization", f"Bearer {token}")], close=True))
+        return harness.read_response(s).status
+    finally:
+        s.close()
 
 
 def shown_path(v):
@@ -124,20 +152,23 @@ def main(argv):
         with open(tokens_file, "w") as f:
             f.write("\n".join(tokens) + "\n")
         nodes = {}
-        binaries = {name: (args.daemon, p) for name, p in variants.items()}
+        binaries = {name: (args.daemon, v) for name, v in variants.items()}
         if args.ref_daemon:
-            binaries.update({f"{name}_ref": (os.path.abspath(args.ref_daemon), p)
-                             for name, p in variants.items()})
-        for name, (binary, pipeline) in binaries.items():
-            node = Node(binary, os.path.join(tmp, name), name, pipeline, args.server_cpu)
+            binaries.update({f"{name}_ref": (os.path.abspath(args.ref_daemon), v)
+                             for name, v in variants.items()})
+        for name, (binary, (pipeline, unix)) in binaries.items():
+            # sun_path holds 107 bytes: the socket sits beside the work directory.
+            unix_path = f"{tmp}.{name}.sock" if unix else None
+            node = Node(binary, os.path.join(tmp, name), name, pipeline, args.server_cpu,
+                        unix_path)
             node.jwks = jwks
             node.write_config()
             node.start()
             cleanup.add(f"jwtgated {name}", node.stop)
             nodes[name] = node
-            r = pb.ask(node, tokens[0])
-            if r.status != 200:
-                raise harness.TestFailure(f"{name}: a valid ES256 token got {r.status}")
+            status = ask(node, tokens[0])
+            if status != 200:
+                raise harness.TestFailure(f"{name}: a valid ES256 token got {status}")
             pb.loadgen_window(args, node, tokens_file, 1.0, 0.3, tmp, f"warm-{name}")
         names = list(binaries)
         rounds = []

@@ -420,6 +420,8 @@ def loadgen_window(args, node, tokens_file, seconds, warmup, tmp, tag):
            "--duration", str(seconds), "--warmup", str(warmup),
            "--connections", str(args.connections), "--tokens", tokens_file,
            "--json", out, "--watch", f"daemon={node.proc.pid}"]
+    if getattr(node, "unix_path", None):  # an auth listener on a Unix socket
+        cmd += ["--unix", node.unix_path]
     launched = time.monotonic()
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     # loadgen starts its schedule 50 ms after it is up, measures after `warmup`: /proc/stat is
