@@ -51,16 +51,21 @@ std::string UnixPath(const SocketAddress& addr) {
   return reinterpret_cast<const sockaddr_un*>(&addr.storage)->sun_path;
 }
 
-// Whether something accepts on the Unix socket at `addr` (a connection attempt that does not
-// wait: a full backlog also counts as alive).
-bool Accepting(const SocketAddress& addr) {
+// What a connection attempt to the Unix socket at `addr` says (it does not wait).
+enum class Probe { kAccepting, kStale, kUnknown };
+Probe ProbeUnixSocket(const SocketAddress& addr, int* error_number) {
   const int probe = ::socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  if (probe < 0) return true;  // cannot tell: treat the path as taken
-  const bool live =
-      ::connect(probe, reinterpret_cast<const sockaddr*>(&addr.storage), addr.length) == 0 ||
-      errno == EAGAIN;
+  if (probe < 0) {
+    *error_number = errno;
+    return Probe::kUnknown;
+  }
+  const int rc = ::connect(probe, reinterpret_cast<const sockaddr*>(&addr.storage), addr.length);
+  *error_number = rc == 0 ? 0 : errno;
   ::close(probe);
-  return live;
+  // Only ECONNREFUSED means that nothing listens. EAGAIN is a full backlog: alive, just busy.
+  // EACCES (a socket whose mode shuts this user out) says nothing about its owner: unknown.
+  if (rc == 0 || *error_number == EAGAIN) return Probe::kAccepting;
+  return *error_number == ECONNREFUSED ? Probe::kStale : Probe::kUnknown;
 }
 
 // What is at a Unix listener's path before it binds: nothing, a stale socket (removed here),
@@ -77,9 +82,17 @@ bool ClearStaleUnixSocket(const SocketAddress& addr, std::string* error) {
     *error = path + " exists and is not a socket (refusing to replace it)";
     return false;
   }
-  if (Accepting(addr)) {
-    *error = path + " is in use: another process accepts on it";
-    return false;
+  int probe_errno = 0;
+  switch (ProbeUnixSocket(addr, &probe_errno)) {
+    case Probe::kAccepting:
+      *error = path + " is in use: another process accepts on it";
+      return false;
+    case Probe::kUnknown:
+      *error = "cannot tell whether " + path +
+               " is in use (connect: " + std::strerror(probe_errno) + "); refusing to replace it";
+      return false;
+    case Probe::kStale:
+      break;
   }
   if (::unlink(path.c_str()) != 0 && errno != ENOENT) {
     *error = Errno("remove stale socket " + path);
@@ -103,7 +116,9 @@ bool OpenUnixListener(const SocketAddress& addr, int count, int backlog, std::ve
     return false;
   }
   // The file exists from bind on; nobody can connect before listen, so the mode is set first.
-  if (::chmod(UnixPath(addr).c_str(), mode) != 0) {
+  // Not through a symbolic link: were the directory writable by others, one swapped in for the
+  // socket file would aim the chmod at another file.
+  if (::fchmodat(AT_FDCWD, UnixPath(addr).c_str(), mode, AT_SYMLINK_NOFOLLOW) != 0) {
     *error = Errno("chmod " + shown);
     ::unlink(UnixPath(addr).c_str());
     return false;
@@ -283,8 +298,9 @@ void RemoveUnixSocketFile(const UnixSocketFile& file) {
   // The same inode is not enough: a file system may give a successor's new socket file the
   // number this one's had. A socket something accepts on is not this process's either: its
   // listeners are closed by now.
+  int probe_errno = 0;
   if (::lstat(file.path.c_str(), &st) == 0 && S_ISSOCK(st.st_mode) && st.st_dev == file.dev &&
-      st.st_ino == file.ino && !Accepting(file.addr)) {
+      st.st_ino == file.ino && ProbeUnixSocket(file.addr, &probe_errno) == Probe::kStale) {
     ::unlink(file.path.c_str());
   }
 }

@@ -41,9 +41,11 @@ inline bool IsUnix(const SocketAddress& addr) { return addr.storage.ss_family ==
 //    socket picks the port and the others bind the same one.
 //  - Unix: one socket, and count - 1 duplicates of it (Unix sockets have no SO_REUSEPORT; the
 //    I/O threads accept from the one queue). A socket file already at the path is replaced
-//    when nothing accepts on it (left by a process that died); a path in use, or one that
-//    is not a socket, is refused. The file gets `unix_mode` (chmod after bind, before
-//    listen, so that nobody connects under a wider mode).
+//    when a connection to it is refused (ECONNREFUSED: left by a process that died); a path
+//    in use, one this user cannot probe, or one that is not a socket, is refused. The file
+//    gets `unix_mode` (set after bind, before listen, so that nobody connects under a wider
+//    mode; never through a symbolic link). Keep the socket's directory writable by the daemon
+//    alone (systemd's RuntimeDirectory, /run/jwtgate).
 bool OpenListeners(const SocketAddress& addr, int count, int backlog, std::vector<int>* fds,
                    SocketAddress* bound, std::string* error, unsigned unix_mode = 0666);
 
