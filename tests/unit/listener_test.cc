@@ -6,6 +6,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
@@ -186,6 +187,54 @@ TEST_CASE("listener: a stale socket file is replaced; a live one or another file
     CHECK_FALSE(OpenListeners(nowhere, 1, 16, &second, &bound, &error));
     CHECK_THAT(error, Catch::Matchers::Contains("bind unix:" + dir.path() + "/absent/auth.sock"));
   }
+}
+
+TEST_CASE("listener: a socket this user cannot probe is neither replaced nor removed",
+          "[listener]") {
+  // Needs a second user: root makes the socket, nobody (65534) tries to take its path.
+  if (::geteuid() != 0) {
+    WARN("not root: cannot switch to another user; the EACCES case is not exercised");
+    return;
+  }
+  TempDir dir;
+  REQUIRE(::chmod(dir.path().c_str(), 0777) == 0);  // nobody may create and remove files here
+  const std::string path = dir.path() + "/auth.sock";
+  const SocketAddress addr = Parse("unix:" + path);
+  std::vector<int> fds;
+  SocketAddress bound;
+  std::string error;
+  REQUIRE(OpenListeners(addr, 1, 16, &fds, &bound, &error, 0600));  // live, root's alone
+  const jwtgate::net::UnixSocketFile file = StatUnixSocketFile(bound);
+  int pipe_fds[2];
+  REQUIRE(::pipe(pipe_fds) == 0);
+  const pid_t child = ::fork();
+  REQUIRE(child >= 0);
+  if (child == 0) {
+    // As nobody: connect() gets EACCES, which says nothing about whether the socket is live.
+    ::close(pipe_fds[0]);
+    int code = 10;
+    if (::setgid(65534) == 0 && ::setuid(65534) == 0) {
+      std::vector<int> theirs;
+      SocketAddress b;
+      std::string e;
+      code = OpenListeners(addr, 1, 16, &theirs, &b, &e) ? 11 : 0;
+      if (code == 0 && e.find("cannot tell whether " + path + " is in use") == std::string::npos) {
+        code = 12;
+      }
+      RemoveUnixSocketFile(file);  // not this process's to remove either
+    }
+    (void)::write(pipe_fds[1], &code, sizeof code);
+    ::_exit(0);
+  }
+  ::close(pipe_fds[1]);
+  int code = -1;
+  CHECK(::read(pipe_fds[0], &code, sizeof code) == static_cast<ssize_t>(sizeof code));
+  ::close(pipe_fds[0]);
+  int wstatus = 0;
+  REQUIRE(::waitpid(child, &wstatus, 0) == child);
+  CHECK(code == 0);  // 10: could not switch user; 11: took the path; 12: another message
+  CHECK(CanConnect(path));  // root's socket is still there, still accepting
+  CloseAll(&fds);
 }
 
 TEST_CASE("listener: shutdown removes only the socket file it created", "[listener]") {
