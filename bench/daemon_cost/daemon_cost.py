@@ -6,7 +6,7 @@ What is compared, in the same rounds on the same CPU:
   daemon     jwtgated (io_threads 1, the verified-token cache off, so that every request is a
              full verification), pinned to --server-cpu, under closed-loop load from
              bench/loadgen on --client-cpu: the daemon's CPU time (utime + stime) over a
-             measured window divided by the requests completed in it. Two variants:
+             measured window divided by the requests completed in it. Three variants:
                pipeline  pipeline.workers 1, inline none: the I/O thread hands each token to
                          the verification pipeline and answers when its completion arrives;
                inline    pipeline.inline all: the I/O thread verifies as it parses;
