@@ -307,6 +307,11 @@ int Daemon::Rep::Start() {
   if (!net::CheckIoUringSupport(&err)) return refuse({kExitSystem, err});
   RaiseFdLimit();
   for (const std::string& w : ConfigWarnings(config)) Log(LogLevel::kWarning, "{}", w);
+  {
+    std::vector<std::string> warnings;
+    if (CheckResult r = CheckListenerPaths(config, &warnings); !r.ok()) return refuse(r);
+    for (const std::string& w : warnings) Log(LogLevel::kWarning, "{}", w);
+  }
   if (CheckResult r = OpenRevocationState(); !r.ok()) return refuse(r);
   Trust trust;
   if (CheckResult r = LoadTrust(&trust); !r.ok()) return refuse(r);

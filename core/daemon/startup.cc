@@ -10,9 +10,11 @@
 #include <fstream>
 #include <memory>
 #include <sstream>
+#include <string_view>
 
 #include "daemon/trust.h"
 #include "jwtgate/revocation.h"
+#include "net/listener.h"
 #include "net/uring_support.h"
 #include "replicate/redis_client.h"
 
@@ -150,12 +152,50 @@ CheckResult CheckRevocationDir(const Config& config) {
   return {};
 }
 
+// A listener on a Unix socket (`setting` is "auth.listen" or "admin.listen"): what a start
+// needs of its path (an existing directory this user may create the file in; no file there
+// that is not a socket), and a warning when other users could replace the socket file.
+CheckResult CheckUnixListener(const std::string& setting, const std::string& listen,
+                              std::vector<std::string>* warnings) {
+  net::SocketAddress addr;
+  std::string error;
+  if (!net::ParseSocketAddress(listen, &addr, &error) || !net::IsUnix(addr)) return {};
+  const std::string path = listen.substr(std::string_view("unix:").size());
+  const std::string where = setting + " " + listen;
+  const std::string dir = ParentOf(path);
+  struct stat st;
+  if (::stat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
+    return Fail(kExitSystem, where + ": the directory " + dir + " does not exist");
+  }
+  if (::access(dir.c_str(), W_OK | X_OK) != 0) {
+    return Fail(kExitSystem, where + ": " + NotWritable(dir));
+  }
+  if ((st.st_mode & S_IWOTH) != 0 && (st.st_mode & S_ISVTX) == 0) {
+    warnings->push_back(where + ": the directory " + dir + " is writable by every user (mode " +
+                        Mode(st.st_mode) +
+                        ") without the sticky bit: another user could replace the socket; "
+                        "use a directory of the daemon's own (/run/jwtgate)");
+  }
+  if (::lstat(path.c_str(), &st) == 0 && !S_ISSOCK(st.st_mode)) {
+    return Fail(kExitSystem, where + ": " + path + " exists and is not a socket");
+  }
+  return {};
+}
+
+CheckResult CheckListenerPaths(const Config& config, std::vector<std::string>* warnings) {
+  if (CheckResult r = CheckUnixListener("auth.listen", config.auth_listen, warnings); !r.ok()) {
+    return r;
+  }
+  return CheckUnixListener("admin.listen", config.admin_listen, warnings);
+}
+
 CheckResult CheckStartup(const Config& config, std::string* summary,
                          std::vector<std::string>* warnings) {
   for (std::string& w : ConfigWarnings(config)) warnings->push_back(std::move(w));
   std::string error;
   if (!net::CheckIoUringSupport(&error)) return Fail(kExitSystem, error);
   if (CheckResult r = CheckRevocationDir(config); !r.ok()) return r;
+  if (CheckResult r = CheckListenerPaths(config, warnings); !r.ok()) return r;
   if (config.replication) {
     std::string host, path, secret;
     int port = 0;

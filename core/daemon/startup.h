@@ -60,8 +60,15 @@ CheckResult ReadSecretFile(const std::string& setting, const std::string& path,
 // an existing state must recover (opened read-only). kExitState on failure.
 CheckResult CheckRevocationDir(const Config& config);
 
+// Listeners on Unix sockets: the directory exists and this user may create the socket in it,
+// and nothing but a socket is at the path (exit 6 otherwise, as the bind would fail); a
+// warning when the directory is writable by every user without the sticky bit. Nothing for
+// TCP listeners.
+CheckResult CheckListenerPaths(const Config& config, std::vector<std::string>* warnings);
+
 // Every check of a start short of binding sockets and locking the revocation directory:
-// io_uring, the revocation directory, every key file, the admin token file. On success
+// io_uring, the revocation directory, the paths of Unix-socket listeners, every key file, the
+// admin token file. On success
 // `*summary` describes the trust (issuers, keys). `warnings` collects what is allowed but
 // risky (ConfigWarnings included).
 CheckResult CheckStartup(const Config& config, std::string* summary,

@@ -10,7 +10,9 @@ Checks:
   - a second jwtgated on the same auth socket is refused (exit 6, "is in use") and the first
     keeps serving; a regular file at the path is refused (exit 6) and left as it was;
   - a stale socket file (its process gone) is replaced;
-  - an abstract socket (unix:@name) is a configuration error (exit 3);
+  - an abstract socket (unix:@name) is a configuration error (exit 3); --check-config refuses
+    a missing socket directory or a regular file at the path (exit 6, as a start does) and
+    warns about a directory every user may write to;
   - SIGTERM: exit 0 and both socket files removed.
 
 Usage: unix_socket_test.py --daemon PATH --cli PATH
@@ -258,6 +260,31 @@ def scenario(tmp, args):
         check("admin.listen: abstract Unix sockets are refused" in p.stderr,
               f"abstract socket: {p.stderr}")
         log("an abstract socket: --check-config exit 3, named")
+
+        def check_config(listen, name):
+            path = os.path.join(tmp, f"{name}.yaml")
+            with open(path, "w") as f:
+                f.write(config_text(socks, jwks, os.path.join(tmp, f"rev-{name}"), name)
+                        .replace(f"unix:{socks}/auth{name}.sock", listen))
+            p = subprocess.run([args.daemon, "--check-config", "--config", path],
+                               capture_output=True, text=True, timeout=10)
+            return p.returncode, p.stderr
+
+        rc, err = check_config(f"unix:{socks}/absent/auth.sock", "5")
+        check(rc == EXIT_SYSTEM and f"auth.listen unix:{socks}/absent/auth.sock: the directory "
+              f"{socks}/absent does not exist" in err, f"missing directory: {rc} {err}")
+        rc, err = check_config(f"unix:{plain}", "6")
+        check(rc == EXIT_SYSTEM and f"{plain} exists and is not a socket" in err,
+              f"--check-config, a regular file: {rc} {err}")
+        shared = os.path.join(socks, "shared")
+        os.mkdir(shared)
+        os.chmod(shared, 0o777)
+        rc, err = check_config(f"unix:{shared}/auth.sock", "7")
+        check(rc == 0 and "is writable by every user (mode 0777) without the sticky bit" in err,
+              f"--check-config, a world-writable directory: {rc} {err}")
+        os.rmdir(shared)
+        log("--check-config: a missing directory or a regular file at the path exit 6 as a "
+            "start would; a world-writable directory is warned about")
 
         rc = d.stop()
         check(rc == 0, f"SIGTERM: exit {rc}")
