@@ -29,7 +29,6 @@ import argparse
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -75,15 +74,8 @@ def ask(node, token):
     """One auth request to `node` over its transport: the answer's status."""
     if not node.unix_path:
         return pb.ask(node, token).status
-    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    s.settimeout(5.0)
-    try:
-        s.connect(node.unix_path)
-        s.sendall(harness.build_request("GET", pb.AUTH_PREFIX + pb.REQUEST_URI,
-                                        [("Authorization", f"Bearer {token}")], close=True))
-        return harness.read_response(s).status
-    finally:
-        s.close()
+    return harness.http(None, "GET", pb.AUTH_PREFIX + pb.REQUEST_URI,
+                        [("Authorization", f"Bearer {token}")], unix_path=node.unix_path).status
 
 
 def shown_path(v):

@@ -185,52 +185,14 @@ class SessionWorker final : public Worker {
   std::string last_error_;
 };
 
+// S7: the verified-token cache in front of the verifier. batch 1: each request looked up
+// alone (Find). batch > 1: the requests of one batch (an I/O loop iteration's completions, a
+// pipeline batch) looked up together with FindBatch, which overlaps their memory misses.
+// Either way a miss is verified fully and inserted.
 class CachedJwtWorker final : public Worker {
  public:
   CachedJwtWorker(const TokenPool& pool, std::shared_ptr<const Verifier> verifier,
-                  std::shared_ptr<VerifiedTokenCache> cache, int64_t now)
-      : pool_(pool), verifier_(std::move(verifier)), cache_(std::move(cache)), now_(now) {}
-
-  size_t Handle(const uint64_t* keys, size_t n) noexcept override {
-    size_t ok = 0;
-    for (size_t i = 0; i < n; ++i) {
-      const std::string& token = pool_.tokens[keys[i] % pool_.tokens.size()];
-      const uint64_t hash = cache_->Hash(token);
-      Status s = Status::kInternalError;
-      if (cache_->Find(token, hash, now_, *verifier_, &s, nullptr) ==
-          VerifiedTokenCache::Lookup::kMiss) {
-        Claims claims;
-        s = verifier_->Verify(token, now_, ctx_, &claims);
-        if (s == Status::kOk) cache_->Insert(VerifiedToken::From(token, hash, claims));
-      }
-      if (s == Status::kOk) {
-        ++ok;
-      } else {
-        last_status_ = s;
-      }
-    }
-    return ok;
-  }
-  std::string last_error() const override {
-    return last_status_ == Status::kOk ? "" : "verify: " + std::string(ToString(last_status_));
-  }
-
- private:
-  const TokenPool& pool_;
-  std::shared_ptr<const Verifier> verifier_;
-  std::shared_ptr<VerifiedTokenCache> cache_;
-  int64_t now_;
-  VerifyContext ctx_;
-  Status last_status_ = Status::kOk;
-};
-
-// S7 batched: the requests of one batch (an I/O loop iteration's completions, a pipeline
-// batch) looked up together with VerifiedTokenCache::FindBatch, which overlaps their memory
-// misses; the misses are verified one by one and inserted.
-class BatchedCachedJwtWorker final : public Worker {
- public:
-  BatchedCachedJwtWorker(const TokenPool& pool, std::shared_ptr<const Verifier> verifier,
-                         std::shared_ptr<VerifiedTokenCache> cache, int64_t now, size_t batch)
+                  std::shared_ptr<VerifiedTokenCache> cache, int64_t now, size_t batch)
       : pool_(pool),
         verifier_(std::move(verifier)),
         cache_(std::move(cache)),
@@ -243,6 +205,13 @@ class BatchedCachedJwtWorker final : public Worker {
 
   size_t Handle(const uint64_t* keys, size_t n) noexcept override {
     n = std::min(n, tokens_.size());
+    if (tokens_.size() == 1) {
+      const std::string& token = pool_.tokens[keys[0] % pool_.tokens.size()];
+      const uint64_t hash = cache_->Hash(token);
+      Status s = Status::kInternalError;
+      const VerifiedTokenCache::Lookup l = cache_->Find(token, hash, now_, *verifier_, &s, nullptr);
+      return Settle(token, hash, l, s) ? 1 : 0;
+    }
     // The batch's token bytes are requested before they are hashed: a server reads them from
     // its receive buffers, where the kernel has just written them, not from a pool larger
     // than the CPU caches.
@@ -259,19 +228,7 @@ class BatchedCachedJwtWorker final : public Worker {
                         statuses_.data(), entries_.data(), guard);
     }
     size_t ok = 0;
-    for (size_t i = 0; i < n; ++i) {
-      Status s = statuses_[i];
-      if (lookups_[i] == VerifiedTokenCache::Lookup::kMiss) {
-        Claims claims;
-        s = verifier_->Verify(tokens_[i], now_, ctx_, &claims);
-        if (s == Status::kOk) cache_->Insert(VerifiedToken::From(tokens_[i], hashes_[i], claims));
-      }
-      if (s == Status::kOk) {
-        ++ok;
-      } else {
-        last_status_ = s;
-      }
-    }
+    for (size_t i = 0; i < n; ++i) ok += Settle(tokens_[i], hashes_[i], lookups_[i], statuses_[i]);
     return ok;
   }
   std::string last_error() const override {
@@ -279,11 +236,24 @@ class BatchedCachedJwtWorker final : public Worker {
   }
 
  private:
+  // A lookup's outcome: a miss is verified and inserted. True when the request is allowed.
+  bool Settle(std::string_view token, uint64_t hash, VerifiedTokenCache::Lookup lookup,
+              Status s) noexcept {
+    if (lookup == VerifiedTokenCache::Lookup::kMiss) {
+      Claims claims;
+      s = verifier_->Verify(token, now_, ctx_, &claims);
+      if (s == Status::kOk) cache_->Insert(VerifiedToken::From(token, hash, claims));
+    }
+    if (s != Status::kOk) last_status_ = s;
+    return s == Status::kOk;
+  }
+
   const TokenPool& pool_;
   std::shared_ptr<const Verifier> verifier_;
   std::shared_ptr<VerifiedTokenCache> cache_;
   int64_t now_;
   VerifyContext ctx_;
+  // Batch scratch (unused with batch 1).
   std::vector<std::string_view> tokens_;
   std::vector<uint64_t> hashes_;
   std::vector<VerifiedTokenCache::Lookup> lookups_;
@@ -541,16 +511,9 @@ RowSpec CachedRow(const RowContext& x, bool batched) {
     // cache sized for the active tokens.
     options.capacity = env.cache_capacity != 0 ? env.cache_capacity : 4 * jwt_pool->tokens.size();
     auto cache = std::make_shared<VerifiedTokenCache>(options);
-    if (batched) {
-      r.make_worker = [jwt_pool, verifier, cache, now](unsigned) {
-        return std::make_unique<BatchedCachedJwtWorker>(*jwt_pool, verifier, cache, now,
-                                                        VerifiedTokenCache::kBatch);
-      };
-    } else {
-      r.make_worker = [jwt_pool, verifier, cache, now](unsigned) {
-        return std::make_unique<CachedJwtWorker>(*jwt_pool, verifier, cache, now);
-      };
-    }
+    r.make_worker = [jwt_pool, verifier, cache, now, batch = r.batch](unsigned) {
+      return std::make_unique<CachedJwtWorker>(*jwt_pool, verifier, cache, now, batch);
+    };
     r.counters = [cache] {
       const VerifiedTokenCache::Stats s = cache->stats();
       return std::map<std::string, double>{{"cache_hits", static_cast<double>(s.hits)},

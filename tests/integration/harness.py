@@ -104,11 +104,20 @@ def read_response(sock, head_request=False):
 
 
 class Conn:
-    """A keep-alive client connection."""
+    """A keep-alive client connection: to 127.0.0.1:port, or to the Unix socket `unix_path`."""
 
-    def __init__(self, port, timeout=5.0):
-        self.sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
-        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    def __init__(self, port, timeout=5.0, unix_path=None):
+        if unix_path:
+            self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            self.sock.settimeout(timeout)
+            try:
+                self.sock.connect(unix_path)
+            except OSError:
+                self.sock.close()
+                raise
+        else:
+            self.sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+            self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.pending = b""
 
     def request(self, method="GET", path="/", headers=(), body=b"", close=False):
@@ -154,8 +163,9 @@ def build_request(method="GET", path="/", headers=(), body=b"", close=False, hos
     return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
 
 
-def http(port, method="GET", path="/", headers=(), body=b"", timeout=5.0):
-    c = Conn(port, timeout)
+def http(port, method="GET", path="/", headers=(), body=b"", timeout=5.0, unix_path=None):
+    """One request on a connection of its own (to `unix_path` when given, else to the port)."""
+    c = Conn(port, timeout, unix_path)
     try:
         return c.request(method, path, headers, body, close=True)
     finally:
@@ -332,13 +342,15 @@ verify:
 
 
 class Daemon:
-    """A jwtgated on loopback ports with a generated configuration."""
+    """A jwtgated on loopback ports with a generated configuration. `admin_unix`: the admin
+    listener's Unix socket, when the configuration puts it on one (readiness is asked there)."""
 
-    def __init__(self, binary, directory, config_text_fn, env=None):
+    def __init__(self, binary, directory, config_text_fn, env=None, admin_unix=None):
         self.binary = binary
         self.dir = directory
         self.auth_port = free_port()
         self.admin_port = free_port()
+        self.admin_unix = admin_unix
         self.config_path = os.path.join(directory, "jwtgated.yaml")
         self.log_path = os.path.join(directory, "jwtgated.log")
         self.config_text_fn = config_text_fn
@@ -349,7 +361,7 @@ class Daemon:
     def write_config(self, **kw):
         write_atomic(self.config_path, self.config_text_fn(self, **kw))
 
-    def start(self, timeout=10.0):
+    def spawn(self):
         env = dict(os.environ)
         env.pop("NOTIFY_SOCKET", None)
         if self.env:
@@ -357,18 +369,32 @@ class Daemon:
         self.log = open(self.log_path, "ab")
         self.proc = subprocess.Popen([self.binary, "--config", self.config_path],
                                      stdout=self.log, stderr=self.log, env=env)
+
+    def start(self, timeout=10.0):
+        self.spawn()
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise TestFailure(f"jwtgated exited with {self.proc.returncode}:\n{self.log_text()}")
             try:
-                r = http(self.admin_port, "GET", "/readyz", timeout=1.0)
+                r = http(self.admin_port, "GET", "/readyz", timeout=1.0, unix_path=self.admin_unix)
                 if r.status == 200:
                     return
             except OSError:
                 pass
             time.sleep(0.02)
         raise TestFailure(f"jwtgated not ready after {timeout} s:\n{self.log_text()}")
+
+    def refused_start(self, timeout=10.0):
+        """For a daemon expected to refuse to start: (exit status, log)."""
+        self.spawn()
+        try:
+            rc = self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+            raise TestFailure(f"jwtgated still running after {timeout} s:\n{self.log_text()}")
+        return rc, self.log_text()
 
     def log_text(self):
         return file_tail(self.log_path)

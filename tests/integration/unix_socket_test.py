@@ -25,8 +25,8 @@ import stat
 import subprocess
 import time
 
-from harness import (Keys, Nginx, TestFailure, auth_request_conf, build_request, check,
-                     file_tail, free_port, http, log, read_response, run_test)
+from harness import (Conn, Daemon, Keys, Nginx, TestFailure, auth_request_conf, check, free_port,
+                     http, log, run_test)
 
 ISS = "https://issuer.test"
 EXIT_CONFIG = 3
@@ -52,91 +52,16 @@ pipeline: {{workers: 1}}
 """
 
 
-class UnixConn:
-    """A keep-alive HTTP/1.1 connection to a Unix socket."""
-
-    def __init__(self, path, timeout=5.0):
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.sock.settimeout(timeout)
-        self.sock.connect(path)
-
-    def request(self, method="GET", path="/", headers=(), body=b"", close=False):
-        self.sock.sendall(build_request(method, path, headers, body, close))
-        resp = read_response(self.sock)
-        if resp is None:
-            raise TestFailure(f"{method} {path}: connection closed without an answer")
-        check(not getattr(resp, "extra", b""), "bytes beyond one response")
-        return resp
-
-    def close(self):
-        self.sock.close()
-
-
-def unix_http(path, method="GET", target="/", headers=(), body=b""):
-    c = UnixConn(path)
-    try:
-        return c.request(method, target, headers, body, close=True)
-    finally:
-        c.close()
-
-
-def header(resp, name):
-    for k, v in resp.headers:
-        if k.lower() == name.lower():
-            return v
-    return None
-
-
-class UnixDaemon:
-    """jwtgated with its listeners on Unix sockets; ready when /readyz over the admin socket
-    says 200."""
-
-    def __init__(self, binary, directory, text, name):
-        self.binary = binary
-        self.config = os.path.join(directory, f"jwtgated{name}.yaml")
-        self.log_path = os.path.join(directory, f"jwtgated{name}.log")
-        with open(self.config, "w") as f:
-            f.write(text)
-        self.proc = None
-
-    def spawn(self):
-        env = dict(os.environ)
-        env.pop("NOTIFY_SOCKET", None)
-        self.log = open(self.log_path, "ab")
-        self.proc = subprocess.Popen([self.binary, "--config", self.config], stdout=self.log,
-                                     stderr=self.log, env=env)
-
-    def start(self, admin_sock, timeout=10.0):
-        self.spawn()
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise TestFailure(f"jwtgated exited with {self.proc.returncode}:\n"
-                                  f"{file_tail(self.log_path)}")
-            try:
-                if unix_http(admin_sock, "GET", "/readyz").status == 200:
-                    return
-            except OSError:
-                pass
-            time.sleep(0.02)
-        raise TestFailure(f"jwtgated not ready after {timeout} s:\n{file_tail(self.log_path)}")
-
-    def exit_status(self, timeout=10.0):
-        """For a daemon expected to refuse to start: its exit status and log."""
-        self.spawn()
-        try:
-            rc = self.proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-            raise TestFailure(f"jwtgated still running after {timeout} s")
-        return rc, file_tail(self.log_path)
-
-    def stop(self, sig=signal.SIGTERM, timeout=15.0):
-        if self.proc is None or self.proc.poll() is not None:
-            return None if self.proc is None else self.proc.returncode
-        self.proc.send_signal(sig)
-        return self.proc.wait(timeout)
+def unix_daemon(args, tmp, socks, jwks, name, auth_path=None):
+    """A jwtgated of its own directory with both listeners on Unix sockets in `socks`
+    (auth{name}.sock, admin{name}.sock; the auth one at `auth_path` when given)."""
+    directory = os.path.join(tmp, f"daemon{name}")
+    os.makedirs(directory)
+    text = config_text(socks, jwks, os.path.join(directory, "rev"), name)
+    if auth_path:
+        text = text.replace(f"unix:{socks}/auth{name}.sock", f"unix:{auth_path}")
+    return Daemon(args.daemon, directory, lambda d: text,
+                  admin_unix=f"{socks}/admin{name}.sock")
 
 
 def mode_of(path):
@@ -172,13 +97,13 @@ def scenario(tmp, args):
     socks = os.path.join("/tmp", os.path.basename(tmp) + ".s")
     os.makedirs(socks)
     auth_sock, admin_sock = f"{socks}/auth.sock", f"{socks}/admin.sock"
-    d = UnixDaemon(args.daemon, tmp, config_text(socks, jwks, os.path.join(tmp, "rev")), "")
+    d = unix_daemon(args, tmp, socks, jwks, "")
     # A stale socket file at the auth path, as a killed process leaves it.
     stale = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     stale.bind(auth_sock)
     stale.close()
     check(os.path.exists(auth_sock), "the stale socket file was not left behind")
-    d.start(admin_sock)
+    d.start()
     front, upstream = free_port(), free_port()
     ngx = Nginx(tmp, auth_request_conf(front, upstream, 0, claim_headers=(),
                                        auth_server=f"unix:{auth_sock}"))
@@ -188,30 +113,30 @@ def scenario(tmp, args):
         check(mode_of(admin_sock) == 0o660, f"admin socket mode {oct(mode_of(admin_sock))}")
         log("socket modes: auth 0666, admin 0660")
 
-        c = UnixConn(auth_sock)
+        c = Conn(None, unix_path=auth_sock)
         try:
             r = c.request("GET", "/auth", [("Authorization", f"Bearer {valid}")])
             check(r.status == 200, f"valid token: {r.status}")
-            check(header(r, "X-Auth-Sub") == "alice", f"X-Auth-Sub: {header(r, 'X-Auth-Sub')}")
+            check(r.header("X-Auth-Sub") == "alice", f"X-Auth-Sub: {r.header('X-Auth-Sub')}")
             r = c.request("GET", "/auth")
             check(r.status == 401, f"no token: {r.status}")
             r = c.request("GET", "/auth", [("Authorization", f"Bearer {forged}")])
             check(r.status == 401, f"forged token: {r.status}")
-            check('error="invalid_token"' in (header(r, "WWW-Authenticate") or ""),
-                  f"forged token: {header(r, 'WWW-Authenticate')}")
+            check('error="invalid_token"' in (r.header("WWW-Authenticate") or ""),
+                  f"forged token: {r.header('WWW-Authenticate')}")
         finally:
             c.close()
         log("auth socket: 200 with identity, 401 without a token and for a forged one, "
             "on one keep-alive connection")
 
-        r = unix_http(auth_sock, "GET", "/auth", [("Authorization", f"Bearer {to_revoke}")])
+        r = http(None, "GET", "/auth", [("Authorization", f"Bearer {to_revoke}")], unix_path=auth_sock)
         check(r.status == 200, f"token before revocation: {r.status}")
         body = b'{"jti": "j-unix-revoke", "iss": "' + ISS.encode() + b'", "exp": ' + \
             str(now + 600).encode() + b"}"
-        r = unix_http(admin_sock, "POST", "/revoke", [("Content-Type", "application/json")],
-                      body)
+        r = http(None, "POST", "/revoke", [("Content-Type", "application/json")], body,
+                 unix_path=admin_sock)
         check(r.status == 200, f"POST /revoke over the admin socket: {r.status} {r.body!r}")
-        r = unix_http(auth_sock, "GET", "/auth", [("Authorization", f"Bearer {to_revoke}")])
+        r = http(None, "GET", "/auth", [("Authorization", f"Bearer {to_revoke}")], unix_path=auth_sock)
         check(r.status == 401, f"revoked token: {r.status}")
         log("admin socket: /revoke takes effect on the auth socket")
 
@@ -224,14 +149,12 @@ def scenario(tmp, args):
         log("nginx auth_request through `server unix:...`: 200 with identity, 401 without")
 
         # A second daemon on the same auth socket (its own admin socket and state).
-        second = UnixDaemon(args.daemon, tmp,
-                            config_text(socks, jwks, os.path.join(tmp, "rev2"), "2")
-                            .replace(f"unix:{socks}/auth2.sock", f"unix:{auth_sock}"), "2")
-        rc, text = second.exit_status()
+        second = unix_daemon(args, tmp, socks, jwks, "2", auth_path=auth_sock)
+        rc, text = second.refused_start()
         check(rc == EXIT_SYSTEM, f"second daemon on a live socket exited {rc}:\n{text}")
         check(f"auth.listen unix:{auth_sock}: {auth_sock} is in use" in text,
               f"second daemon's message:\n{text}")
-        r = unix_http(auth_sock, "GET", "/auth", [("Authorization", f"Bearer {valid}")])
+        r = http(None, "GET", "/auth", [("Authorization", f"Bearer {valid}")], unix_path=auth_sock)
         check(r.status == 200, f"the first daemon after the refused second: {r.status}")
         log("a second daemon on a live socket exits 6 and names it; the first still serves")
 
@@ -239,10 +162,8 @@ def scenario(tmp, args):
         plain = f"{socks}/plain.sock"
         with open(plain, "w") as f:
             f.write("not a socket\n")
-        third = UnixDaemon(args.daemon, tmp,
-                           config_text(socks, jwks, os.path.join(tmp, "rev3"), "3")
-                           .replace(f"unix:{socks}/auth3.sock", f"unix:{plain}"), "3")
-        rc, text = third.exit_status()
+        third = unix_daemon(args, tmp, socks, jwks, "3", auth_path=plain)
+        rc, text = third.refused_start()
         check(rc == EXIT_SYSTEM, f"a regular file at the path: exit {rc}:\n{text}")
         check(f"{plain} exists and is not a socket" in text, f"message:\n{text}")
         with open(plain) as f:
@@ -292,7 +213,7 @@ def scenario(tmp, args):
               f"socket files left after shutdown: {os.listdir(socks)}")
         log("SIGTERM: exit 0, both socket files removed")
     except TestFailure:
-        log("jwtgated log:\n" + file_tail(d.log_path))
+        log("jwtgated log:\n" + d.log_text())
         log("nginx error log:\n" + ngx.error_log())
         raise
     finally:

@@ -10,10 +10,11 @@
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
-#include <cstdlib>
 #include <fstream>
 #include <string>
 #include <vector>
+
+#include "temp_dir.h"
 
 namespace {
 
@@ -24,24 +25,7 @@ using jwtgate::net::ParseSocketAddress;
 using jwtgate::net::RemoveUnixSocketFile;
 using jwtgate::net::SocketAddress;
 using jwtgate::net::StatUnixSocketFile;
-
-// A private directory under /tmp (short: sun_path holds 107 bytes), removed with its files.
-class TempDir {
- public:
-  TempDir() {
-    char tmpl[] = "/tmp/jwtgate-listener-XXXXXX";
-    REQUIRE(::mkdtemp(tmpl) != nullptr);
-    path_ = tmpl;
-  }
-  ~TempDir() {
-    const std::string cmd = "rm -rf '" + path_ + "'";
-    (void)std::system(cmd.c_str());
-  }
-  std::string path() const { return path_; }
-
- private:
-  std::string path_;
-};
+using jwtgate::test::TempDir;
 
 SocketAddress Parse(const std::string& text) {
   SocketAddress a;
@@ -116,7 +100,7 @@ TEST_CASE("listener: unix: addresses parse, print and count as local", "[listene
 
 TEST_CASE("listener: a Unix listener gets its mode, and one socket serves every I/O thread",
           "[listener]") {
-  TempDir dir;
+  const TempDir dir("jwtgate-listener");
   const std::string path = dir.path() + "/auth.sock";
   const SocketAddress addr = Parse("unix:" + path);
   // A restrictive umask must not narrow the mode asked for, nor a permissive one widen it.
@@ -146,7 +130,7 @@ TEST_CASE("listener: a Unix listener gets its mode, and one socket serves every 
 
 TEST_CASE("listener: a stale socket file is replaced; a live one or another file is refused",
           "[listener]") {
-  TempDir dir;
+  const TempDir dir("jwtgate-listener");
   const std::string path = dir.path() + "/auth.sock";
   const SocketAddress addr = Parse("unix:" + path);
   std::vector<int> first, second;
@@ -196,8 +180,7 @@ TEST_CASE("listener: a socket this user cannot probe is neither replaced nor rem
     WARN("not root: cannot switch to another user; the EACCES case is not exercised");
     return;
   }
-  TempDir dir;
-  REQUIRE(::chmod(dir.path().c_str(), 0777) == 0);  // nobody may create and remove files here
+  const TempDir dir("jwtgate-listener", 0777);  // nobody may create and remove files here
   const std::string path = dir.path() + "/auth.sock";
   const SocketAddress addr = Parse("unix:" + path);
   std::vector<int> fds;
@@ -238,7 +221,7 @@ TEST_CASE("listener: a socket this user cannot probe is neither replaced nor rem
 }
 
 TEST_CASE("listener: shutdown removes only the socket file it created", "[listener]") {
-  TempDir dir;
+  const TempDir dir("jwtgate-listener");
   const std::string path = dir.path() + "/auth.sock";
   const SocketAddress addr = Parse("unix:" + path);
   std::vector<int> old_fds, new_fds;
